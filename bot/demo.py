@@ -1,0 +1,163 @@
+"""A built-in sample directory, served as Cloudflare's API would serve it, for trying the bot.
+
+`transport()` answers the real `CloudflareClient` through httpx, so the demo runs the same
+client, cache, paging and rendering code as production; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bot.settings import CloudflareSettings, Secret, Settings
+
+# The account and identity provider ids of Cloudflare's own API example (see shared/seed).
+ACCOUNT_ID = "023e105f4ecef8ad9ca31a8372d0c353"
+IDENTITY_PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
+PROVIDER_NAME = "Okta (demo directory)"
+
+_TEAMS = (
+    "engineering",
+    "platform",
+    "sre",
+    "security",
+    "data",
+    "finance",
+    "legal",
+    "people",
+    "sales",
+    "support",
+    "marketing",
+    "design",
+    "product",
+    "it",
+    "infra",
+    "mobile",
+)
+_APPS = ("aws", "gcp", "github", "datadog", "pagerduty", "grafana", "vault", "jira", "snowflake")
+_OFFICES = ("London", "Lisbon", "New York", "Austin", "Singapore", "Sydney", "Toronto", "Berlin")
+_ROLES = ("admins", "readonly", "oncall", "break-glass")
+_GROUPS_PATH = re.compile(
+    r"/accounts/(?P<account>[^/]+)/access/identity_providers/(?P<idp>[^/]+)/scim/groups$"
+)
+_PROVIDERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers$")
+
+
+def settings(page_size: int = 10) -> Settings:
+    """Give back settings that point the bot at the demo directory."""
+    return Settings(
+        slack=None,
+        cloudflare=CloudflareSettings(
+            account_id=ACCOUNT_ID,
+            identity_provider_id=IDENTITY_PROVIDER_ID,
+            api_token=Secret("demo"),
+        ),
+        page_size=page_size,
+    )
+
+
+def sample_groups() -> list[dict[str, Any]]:
+    """Give back the demo directory: a few hundred groups, `ALL EMPLOYEES` first."""
+    groups = [
+        {
+            "id": "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0",
+            "displayName": "ALL EMPLOYEES",
+            "externalId": "all_employees",
+            "meta": {"created": "2025-01-01T00:00:00Z", "lastModified": "2025-01-02T00:00:00Z"},
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        }
+    ]
+    names = [f"{team.upper() if len(team) <= 3 else team.title()} - All" for team in _TEAMS]
+    names += [f"{team}-oncall" for team in _TEAMS]
+    names += [f"{app}-{env}-{role}" for app in _APPS for env in ("prod", "staging") for role in _ROLES]
+    names += [f"zt-access-{app}-{team}" for app in _APPS for team in _TEAMS[:10]]
+    names += [f"{team}-{level}" for team in _TEAMS for level in ("leads", "managers")]
+    names += [f"{app}-users" for app in _APPS]
+    names += [f"Office - {city}" for city in _OFFICES]
+    names += ["Contractors", "Interns 2026", "Leadership", "Board Observers", "R&D <Labs>"]
+    groups.extend(_group(name) for name in names)
+    return groups
+
+
+def transport() -> httpx.MockTransport:
+    """Give back an httpx transport that answers like Cloudflare's API, from the demo directory."""
+    directory = sample_groups()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        groups = _GROUPS_PATH.search(request.url.path)
+        if groups and groups["account"] == ACCOUNT_ID and groups["idp"] == IDENTITY_PROVIDER_ID:
+            return _page(directory, request.url.params)
+        providers = _PROVIDERS_PATH.search(request.url.path)
+        if providers and providers["account"] == ACCOUNT_ID:
+            provider = {
+                "id": IDENTITY_PROVIDER_ID,
+                "name": PROVIDER_NAME,
+                "type": "okta",
+                "scim_config": {"enabled": True},
+            }
+            return _envelope([provider], {"count": 1, "page": 1, "per_page": 1000, "total_count": 1})
+        return _failure(404, 7003, "Could not route to this path: no such resource")
+
+    return httpx.MockTransport(answer)
+
+
+def _page(directory: list[dict[str, Any]], params: httpx.QueryParams) -> httpx.Response:
+    try:
+        page = int(params.get("page", "1"))
+        per_page = int(params.get("per_page", "100"))
+    except ValueError:
+        return _failure(400, 12130, "access.api.error.invalid_request: page must be an integer")
+    if page < 1 or not 1 <= per_page <= 100:
+        return _failure(400, 12130, "access.api.error.invalid_request: per_page must be 1 to 100")
+    selected = directory
+    for field, key in (
+        ("id", "cf_resource_id"),
+        ("externalId", "idp_resource_id"),
+        ("displayName", "name"),
+    ):
+        wanted = params.get_list(key)
+        if wanted:
+            selected = [group for group in selected if group[field] in wanted]
+    chunk = selected[(page - 1) * per_page : page * per_page]
+    info = {"count": len(chunk), "page": page, "per_page": per_page, "total_count": len(selected)}
+    return _envelope(chunk, info)
+
+
+def _envelope(result: list[dict[str, Any]], info: dict[str, int]) -> httpx.Response:
+    body = {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
+    return httpx.Response(200, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def _failure(status: int, code: int, message: str) -> httpx.Response:
+    body = {
+        "success": False,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+        "result": None,
+    }
+    return httpx.Response(status, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def _group(name: str) -> dict[str, Any]:
+    digest = hashlib.sha256(name.encode()).digest()
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    external_id = "00g" + "".join(alphabet[byte % 62] for byte in digest[:17])
+    created = datetime(2023, 1, 1, tzinfo=UTC) + timedelta(minutes=int.from_bytes(digest[17:20]) % 1_000_000)
+    modified = created + timedelta(minutes=int.from_bytes(digest[20:23]) % 400_000)
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"scim-groups-demo/{name}")),
+        "displayName": name,
+        "externalId": external_id,
+        "meta": {"created": _rfc3339(created), "lastModified": _rfc3339(modified)},
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+    }
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

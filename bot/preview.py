@@ -1,0 +1,84 @@
+"""The terminal preview: the bot's Slack replies as readable text (or Block Kit JSON)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from bot.service import GroupsService
+from bot.views import ACTION_NEXT, ACTION_PREVIOUS, ACTION_REFRESH, Message
+
+KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH}
+PROMPT = "[n]ext  [p]revious  [r]efresh  [q]uit > "
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+_MENTION = re.compile(r"<@([A-Z0-9]+)>")
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+
+
+def to_text(message: Message, *, bold: Callable[[str], str] = str) -> str:
+    """Give back the message as a person would read it in Slack, in plain text."""
+    lines: list[str] = []
+    for block in message.get("blocks", []):
+        kind = block.get("type")
+        if kind == "header":
+            title = block["text"]["text"]
+            lines += [bold(title), "=" * len(title)]
+        elif kind == "section":
+            lines += [_readable(block["text"]["text"], bold), ""]
+        elif kind == "context":
+            lines.append("  ".join(_readable(element["text"], bold) for element in block["elements"]))
+        elif kind == "actions":
+            lines.append("  ".join(f"[ {element['text']['text']} ]" for element in block["elements"]))
+    return "\n".join(lines) if lines else _readable(message.get("text", ""), bold)
+
+
+def run(
+    service: GroupsService,
+    text: str,
+    *,
+    as_json: bool,
+    interactive: bool,
+    out: TextIO,
+    ask: Callable[[str], str] = input,
+    bold: Callable[[str], str] = str,
+) -> int:
+    """Show the answer to `/scim-groups <text>`; on a terminal, page with n / p / r until q."""
+    message = service.answer_command(text)
+    _show(message, as_json=as_json, out=out, bold=bold)
+    while interactive:
+        try:
+            key = ask(PROMPT).strip().lower()[:1]
+        except (EOFError, KeyboardInterrupt):
+            break
+        if key == "q":
+            break
+        button = _button(message, KEYS.get(key, ""))
+        if button is None:
+            out.write("That button is not on this page.\n" if key in KEYS else "Type n, p, r or q.\n")
+            continue
+        message = service.answer_click(button["action_id"], button["value"]).message
+        _show(message, as_json=as_json, out=out, bold=bold)
+    return 0
+
+
+def _show(message: Message, *, as_json: bool, out: TextIO, bold: Callable[[str], str]) -> None:
+    out.write(
+        (json.dumps(message, indent=2, ensure_ascii=False) if as_json else to_text(message, bold=bold)) + "\n"
+    )
+
+
+def _button(message: Message, action_id: str) -> dict[str, Any] | None:
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return element  # type: ignore[no-any-return]
+    return None
+
+
+def _readable(mrkdwn: str, bold: Callable[[str], str]) -> str:
+    text = _DATE.sub(r"\1", mrkdwn)
+    text = _MENTION.sub(r"@\1", text)
+    text = _BOLD.sub(lambda match: bold(match.group(1)), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

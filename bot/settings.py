@@ -1,0 +1,244 @@
+"""Settings: read once from the environment (and `.env`), validated, then passed down.
+
+No other module reads `os.environ`. A bad setting raises `SettingsError` whose message is one
+plain sentence naming the variable and never showing a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_CLOUDFLARE_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_PAGE_SIZE = 10
+# Slack shows at most 50 blocks and ~12k characters a message; 20 groups stay well inside.
+MAX_PAGE_SIZE = 20
+# SCIM pushes are rare and Refresh bypasses the cache, so a minute keeps answers fresh while
+# a busy channel costs the shared 1,200-per-5-minutes quota one call per page per minute.
+DEFAULT_CACHE_TTL_SECONDS = 60.0
+MAX_CACHE_TTL_SECONDS = 86_400.0
+DEFAULT_PORT = 3000
+
+UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-Za-z]{1,32}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A credential that never shows itself in `repr()`, `str()`, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Give back the credential, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class CloudflareSettings:
+    """Where and as whom to call the Cloudflare API."""
+
+    account_id: str
+    identity_provider_id: str
+    base_url: str = DEFAULT_CLOUDFLARE_BASE_URL
+    api_token: Secret | None = None
+    email: str | None = None
+    api_key: Secret | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        """Give back the headers that authenticate a request: a token, else email and key."""
+        if self.api_token is not None:
+            return {"Authorization": f"Bearer {self.api_token.reveal()}"}
+        if self.email is not None and self.api_key is not None:
+            return {"X-Auth-Email": self.email, "X-Auth-Key": self.api_key.reveal()}
+        return {}
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """How to talk to Slack: over HTTP (signing secret) or Socket Mode (app token)."""
+
+    bot_token: Secret
+    signing_secret: Secret | None = None
+    app_token: Secret | None = None
+    api_url: str = DEFAULT_SLACK_API_URL
+
+    @property
+    def socket_mode(self) -> bool:
+        """Give back whether the app connects out over Socket Mode instead of serving HTTP."""
+        return self.app_token is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot needs to run; `slack` is None for the terminal preview."""
+
+    slack: SlackSettings | None
+    cloudflare: CloudflareSettings
+    page_size: int = DEFAULT_PAGE_SIZE
+    cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    port: int = DEFAULT_PORT
+
+
+def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
+    """Give back the variables to read settings from: `.env` first, the real environment wins."""
+    environ = os.environ if environ is None else environ
+    path = Path(".env") if dotenv is None else dotenv
+    from_file = dotenv_values(path) if path.is_file() else {}
+    merged = {key: value for key, value in from_file.items() if value is not None}
+    merged.update(environ)
+    return merged
+
+
+def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
+    """Give back validated settings (Slack's only with `slack`), or raise `SettingsError`."""
+    return Settings(
+        slack=load_slack_settings(env) if slack else None,
+        cloudflare=load_cloudflare_settings(env),
+        page_size=_integer(env, "SCIM_GROUPS_PAGE_SIZE", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        cache_ttl_seconds=_number(
+            env,
+            "SCIM_GROUPS_CACHE_TTL_SECONDS",
+            DEFAULT_CACHE_TTL_SECONDS,
+            0,
+            MAX_CACHE_TTL_SECONDS,
+        ),
+        port=_integer(env, "PORT", DEFAULT_PORT, 1, 65_535),
+    )
+
+
+def load_slack_settings(env: Mapping[str, str]) -> SlackSettings:
+    """Give back validated Slack settings, or raise `SettingsError`."""
+    bot_token = _secret(env, "SLACK_BOT_TOKEN", prefix="xoxb-", required=True)
+    app_token = _secret(env, "SLACK_APP_TOKEN", prefix="xapp-", required=False)
+    signing_secret = _secret(env, "SLACK_SIGNING_SECRET", prefix="", required=app_token is None)
+    assert bot_token is not None
+    return SlackSettings(
+        bot_token=bot_token,
+        signing_secret=signing_secret,
+        app_token=app_token,
+        api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL).rstrip("/") + "/",
+    )
+
+
+def load_cloudflare_settings(env: Mapping[str, str]) -> CloudflareSettings:
+    """Give back validated Cloudflare settings, or raise `SettingsError`."""
+    api_token = _secret(env, "CLOUDFLARE_API_TOKEN", prefix="", required=False)
+    email = _value(env, "CLOUDFLARE_EMAIL")
+    api_key = _secret(env, "CLOUDFLARE_API_KEY", prefix="", required=False)
+    if api_token is None:
+        if email is None and api_key is None:
+            raise SettingsError(
+                "CLOUDFLARE_API_TOKEN is not set (or set CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY "
+                "for a legacy global API key)."
+            )
+        if api_key is None:
+            raise SettingsError("CLOUDFLARE_API_KEY is not set; it goes with CLOUDFLARE_EMAIL.")
+        if email is None:
+            raise SettingsError("CLOUDFLARE_EMAIL is not set; it goes with CLOUDFLARE_API_KEY.")
+        if "@" not in email:
+            raise SettingsError("CLOUDFLARE_EMAIL must be the email address of the Cloudflare login.")
+    else:
+        email, api_key = None, None
+    account_id = _required(env, "CLOUDFLARE_ACCOUNT_ID")
+    if not ACCOUNT_ID_PATTERN.match(account_id):
+        raise SettingsError(
+            "CLOUDFLARE_ACCOUNT_ID must be the account id from the Cloudflare dashboard "
+            "(up to 32 letters and digits)."
+        )
+    identity_provider_id = _required(env, "CLOUDFLARE_IDENTITY_PROVIDER_ID")
+    if not UUID_PATTERN.match(identity_provider_id):
+        raise SettingsError(
+            "CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID such as f174e90a-fafe-4643-bbbc-4a0ed4fc8415."
+        )
+    return CloudflareSettings(
+        account_id=account_id,
+        identity_provider_id=identity_provider_id.lower(),
+        base_url=_url(env, "CLOUDFLARE_BASE_URL", DEFAULT_CLOUDFLARE_BASE_URL).rstrip("/"),
+        api_token=api_token,
+        email=email,
+        api_key=api_key,
+    )
+
+
+def _value(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _value(env, name)
+    if value is None:
+        raise SettingsError(f"{name} is not set.")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str, *, prefix: str, required: bool) -> Secret | None:
+    value = _value(env, name)
+    if value is None:
+        if required:
+            raise SettingsError(f"{name} is not set.")
+        return None
+    if any(character.isspace() for character in value):
+        raise SettingsError(f"{name} contains white space; paste the value again.")
+    if not value.startswith(prefix):
+        raise SettingsError(f"{name} must start with {prefix!r}.")
+    return Secret(value)
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _value(env, name) or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL such as {default}.")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _value(env, name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high} (got {value!r}).")
+    return number
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    value = _value(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g} (got {value!r}).")
+    return number

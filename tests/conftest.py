@@ -1,0 +1,161 @@
+"""Fixtures: the real app served over loopback HTTP, driven as Slack drives it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+from wsgiref.simple_server import make_server
+
+import httpx
+import pytest
+
+from bot.__main__ import QuietHandler, ThreadingWSGIServer
+from bot.app import build_app, build_service, build_wsgi
+from bot.settings import load_settings
+from tests.fakes import (
+    ACCOUNT_ID,
+    API_TOKEN,
+    BOT_TOKEN,
+    PROVIDER_ID,
+    SIGNING_SECRET,
+    FakeCloudflare,
+    FakeSlack,
+    Post,
+    click_payload,
+    command_form,
+    make_group,
+    signed_headers,
+)
+
+# Short enough that tests of the "answer later" path run quickly; the real budget is 1.5 s.
+TEST_ANSWER_IN_ACK_SECONDS = 0.5
+
+
+class FakeClock:
+    """A clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def environment(cloudflare: FakeCloudflare, slack: FakeSlack, **extra: str) -> dict[str, str]:
+    """Give back the environment that points the bot at the fakes."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "CLOUDFLARE_API_TOKEN": API_TOKEN,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
+        "CLOUDFLARE_IDENTITY_PROVIDER_ID": PROVIDER_ID,
+        "CLOUDFLARE_BASE_URL": cloudflare.base_url,
+        "SCIM_GROUPS_CACHE_TTL_SECONDS": "60",
+        **extra,
+    }
+
+
+class SlackDriver:
+    """Sends commands and clicks to the running app exactly as Slack does."""
+
+    def __init__(self, url: str, slack: FakeSlack) -> None:
+        self.url = url
+        self.slack = slack
+        self.http = httpx.Client(timeout=10)
+        self._hooks = 0
+
+    def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
+
+    def send_command(self, text: str = "", *, user_id: str = "U0ALICE") -> tuple[httpx.Response, str]:
+        """Send a slash command; give back the HTTP response (the ack) and its response_url hook."""
+        hook = self._new_hook()
+        body = urlencode(command_form(text, self.slack.response_url(hook), user_id=user_id))
+        return self.post(body, signed_headers(body)), hook
+
+    def command(self, text: str = "", *, user_id: str = "U0ALICE") -> dict[str, Any]:
+        """Send a slash command; give back the message the user sees (in the ack, or posted later)."""
+        response, hook = self.send_command(text, user_id=user_id)
+        assert response.status_code == 200
+        if response.content:
+            return dict(response.json())
+        return self.posts_to(hook, 1)[0].body
+
+    def send_click(self, button: dict[str, Any], *, user_id: str = "U0ALICE") -> tuple[httpx.Response, str]:
+        """Click `button` on an ephemeral message; give back the ack and the click's hook."""
+        hook = self._new_hook()
+        payload = click_payload(
+            button["action_id"], button["value"], self.slack.response_url(hook), user_id=user_id
+        )
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, signed_headers(body)), hook
+
+    def click(self, button: dict[str, Any], *, user_id: str = "U0ALICE") -> dict[str, Any]:
+        """Click `button`; give back what the app posted to the click's response_url."""
+        response, hook = self.send_click(button, user_id=user_id)
+        assert response.status_code == 200
+        return self.posts_to(hook, 1)[0].body
+
+    def posts_to(self, hook: str, count: int) -> list[Post]:
+        """Give back the posts to `hook`, waiting until there are `count` of them."""
+        found: list[Post] = []
+        for seen in range(count, 10_000):
+            found = [post for post in self.slack.wait_for_posts(seen) if post.hook == hook]
+            if len(found) >= count:
+                break
+        return found
+
+    def _new_hook(self) -> str:
+        self._hooks += 1
+        return f"T0ACME/{self._hooks}/hook"
+
+
+def serve(app_wsgi: Any) -> tuple[ThreadingWSGIServer, str]:
+    """Serve a WSGI app on a free loopback port in a background thread."""
+    server = make_server(
+        "127.0.0.1", 0, app_wsgi, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture
+def cloudflare() -> Iterator[FakeCloudflare]:
+    fake = FakeCloudflare()
+    fake.add_provider(PROVIDER_ID, "Okta Production", [make_group(number) for number in range(45)])
+    yield fake
+    fake.gate.set()
+    fake.close()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> Iterator[SlackDriver]:
+    settings = load_settings(environment(cloudflare, slack))
+    app = build_app(
+        settings, build_service(settings, clock=clock), answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS
+    )
+    server, url = serve(build_wsgi(app))
+    driver = SlackDriver(url, slack)
+    yield driver
+    driver.http.close()
+    server.shutdown()
+    server.server_close()

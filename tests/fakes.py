@@ -1,0 +1,334 @@
+"""Fakes of Cloudflare's API and of Slack, served on loopback, built from shared/reference/.
+
+They follow the documented contracts (paths, envelope, paging, auth headers, payloads), plus
+switches for the undocumented misbehaviour the reference warns about: missing or wrong totals,
+the same page for every page number, slowness.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from slack_sdk.signature import SignatureVerifier
+
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
+API_TOKEN = "cf-token-Zq8xSECRET"
+SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+BOT_TOKEN = "xoxb-1111-2222-SECRETbot"
+
+
+def make_group(number: int, name: str | None = None) -> dict[str, Any]:
+    """Give back a SCIM group as Cloudflare's API returns it."""
+    return {
+        "id": str(uuid.UUID(int=number + 1)),
+        "displayName": name if name is not None else f"group-{number:05d}",
+        "externalId": f"ext-{number:05d}",
+        "meta": {"created": "2025-01-01T00:00:00Z", "lastModified": "2025-01-02T03:04:05Z"},
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, str]:
+    server = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@dataclass
+class FakeCloudflare:
+    """Cloudflare's v4 API for SCIM groups and identity providers, on loopback."""
+
+    groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    providers: list[dict[str, Any]] = field(default_factory=list)
+    token: str = API_TOKEN
+    legacy_email: str | None = None
+    legacy_key: str | None = None
+    omit_totals: bool = False
+    reported_total: int | None = None
+    same_page_always: bool = False
+    delay_seconds: float = 0.0
+    failure: tuple[int, int, str] | None = None
+    gate: threading.Event = field(default_factory=threading.Event)
+    calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = fake._answer(self)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if status == 429:
+                    self.send_header("Retry-After", "30")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server, self.url = _serve(Handler)
+        self.base_url = f"{self.url}/client/v4"
+
+    def add_provider(self, provider_id: str, name: str, groups: list[dict[str, Any]]) -> None:
+        """Add a SCIM-enabled identity provider with these groups."""
+        self.providers.append(
+            {"id": provider_id, "name": name, "type": "okta", "config": {}, "scim_config": {"enabled": True}}
+        )
+        self.groups[provider_id] = groups
+
+    def group_calls(self) -> list[dict[str, list[str]]]:
+        """Give back the query of every list-groups call so far."""
+        with self._lock:
+            return [query for path, query in self.calls if path.endswith("/scim/groups")]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
+        url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        with self._lock:
+            self.calls.append((url.path, query))
+        self.gate.wait(timeout=30)
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if not self._authenticated(request):
+            return 403, _failure(10000, "Authentication error")
+        if self.failure is not None:
+            status, code, message = self.failure
+            return status, _failure(code, message)
+        parts = url.path.removeprefix("/client/v4").strip("/").split("/")
+        if (
+            len(parts) < 4
+            or parts[0] != "accounts"
+            or parts[1] != ACCOUNT_ID
+            or parts[2:4] != ["access", "identity_providers"]
+        ):
+            return 404, _failure(
+                7003,
+                "Could not route to /" + "/".join(parts) + ", perhaps your object identifier is invalid?",
+            )
+        if len(parts) == 4:
+            return 200, _envelope(self.providers, page=1, per_page=1000, total=len(self.providers))
+        if len(parts) == 7 and parts[5:] == ["scim", "groups"] and parts[4] in self.groups:
+            return self._groups(self.groups[parts[4]], query)
+        return 404, _failure(7003, "No route for that URI")
+
+    def _authenticated(self, request: BaseHTTPRequestHandler) -> bool:
+        if request.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        return (
+            self.legacy_email is not None
+            and request.headers.get("X-Auth-Email") == self.legacy_email
+            and request.headers.get("X-Auth-Key") == self.legacy_key
+        )
+
+    def _groups(
+        self, groups: list[dict[str, Any]], query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        page = int(query.get("page", ["1"])[0])
+        per_page = int(query.get("per_page", ["100"])[0])
+        if per_page > 100 or per_page < 1 or page < 1:
+            return 400, _failure(12130, "access.api.error.invalid_request: per_page must be at most 100")
+        if self.same_page_always:
+            page = 1
+        chunk = groups[(page - 1) * per_page : page * per_page]
+        total = (
+            None
+            if self.omit_totals
+            else (self.reported_total if self.reported_total is not None else len(groups))
+        )
+        return 200, _envelope(chunk, page=page, per_page=per_page, total=total)
+
+
+def _envelope(result: list[dict[str, Any]], *, page: int, per_page: int, total: int | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"count": len(result), "page": page, "per_page": per_page}
+    if total is not None:
+        info["total_count"] = total
+        info["total_pages"] = -(-total // per_page)
+    return {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
+
+
+def _failure(code: int, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+@dataclass
+class Post:
+    """What was posted to a response_url."""
+
+    hook: str
+    body: dict[str, Any]
+
+
+class FakeSlack:
+    """Slack's Web API (auth.test, apps.connections.open) and response_url sinks, on loopback."""
+
+    def __init__(self) -> None:
+        self.posts: list[Post] = []
+        self.expired_hooks: set[str] = set()
+        self.socket_url = ""
+        self._changed = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                status, answer = fake._answer(self.path, raw)
+                payload = answer.encode()
+                self.send_response(status)
+                self.send_header(
+                    "Content-Type", "application/json" if answer.startswith("{") else "text/plain"
+                )
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server, self.url = _serve(Handler)
+        self.api_url = f"{self.url}/api/"
+
+    def response_url(self, hook: str) -> str:
+        """Give back a response_url whose posts land in this fake under `hook`."""
+        return f"{self.url}/hooks/{hook}"
+
+    def wait_for_posts(self, count: int, timeout: float = 10.0) -> list[Post]:
+        """Give back the posts once there are at least `count` of them."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.posts) >= count, timeout=timeout)
+            assert len(self.posts) >= count, f"expected {count} posts to response_urls, got {len(self.posts)}"
+            return list(self.posts)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, path: str, raw: bytes) -> tuple[int, str]:
+        if path.startswith("/api/auth.test"):
+            return 200, json.dumps(
+                {
+                    "ok": True,
+                    "url": "https://acme.slack.com/",
+                    "team": "Acme",
+                    "user": "scim-groups",
+                    "team_id": "T0ACME",
+                    "user_id": "U0BOT",
+                    "bot_id": "B0BOT",
+                }
+            )
+        if path.startswith("/api/apps.connections.open"):
+            return 200, json.dumps({"ok": True, "url": self.socket_url})
+        if path.startswith("/hooks/"):
+            hook = path.removeprefix("/hooks/")
+            if hook in self.expired_hooks:
+                return 404, "expired_url"
+            with self._changed:
+                self.posts.append(Post(hook, json.loads(raw)))
+                self._changed.notify_all()
+            return 200, "ok"
+        return 404, json.dumps({"ok": False, "error": "unknown_method"})
+
+
+def signed_headers(
+    body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """Give back the headers Slack sends with `body`, signed as Slack signs it."""
+    moment = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=moment, body=body)
+    return {
+        "X-Slack-Request-Timestamp": moment,
+        "X-Slack-Signature": signature or "",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def command_form(text: str, response_url: str, *, user_id: str = "U0ALICE") -> dict[str, str]:
+    """Give back the form fields of a `/scim-groups` slash command."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": "T0ACME",
+        "team_domain": "acme",
+        "channel_id": "C0ONCALL",
+        "channel_name": "oncall",
+        "user_id": user_id,
+        "user_name": "alice",
+        "command": "/scim-groups",
+        "text": text,
+        "api_app_id": "A0SCIM",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+    }
+
+
+def click_payload(
+    action_id: str, value: str, response_url: str, *, user_id: str = "U0ALICE"
+) -> dict[str, Any]:
+    """Give back a block_actions payload for a click on an ephemeral message (no `message`)."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": "alice", "team_id": "T0ACME"},
+        "team": {"id": "T0ACME", "domain": "acme"},
+        "api_app_id": "A0SCIM",
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": "1700000000.000100",
+            "channel_id": "C0ONCALL",
+            "is_ephemeral": True,
+        },
+        "channel": {"id": "C0ONCALL", "name": "oncall"},
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "scim_groups_paging",
+                "value": value,
+                "text": {"type": "plain_text", "text": "x"},
+                "action_ts": "1700000001.000200",
+            }
+        ],
+    }
+
+
+def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Give back the message's buttons by action_id."""
+    found: dict[str, dict[str, Any]] = {}
+    for block in message.get("blocks", []):
+        if block.get("type") == "actions":
+            found.update({element["action_id"]: element for element in block["elements"]})
+    return found
+
+
+def texts(message: dict[str, Any]) -> Iterator[str]:
+    """Give back every piece of text in the message, the fallback `text` included."""
+    yield message.get("text", "")
+    for block in message.get("blocks", []):
+        for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
+            if isinstance(holder, dict):
+                text = holder.get("text")
+                yield text if isinstance(text, str) else (text or {}).get("text", "")

@@ -1,0 +1,330 @@
+"""End to end: signed requests into the real app over HTTP, fake Cloudflare and Slack on loopback."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import FakeClock, SlackDriver
+from tests.fakes import (
+    PROVIDER_ID,
+    FakeCloudflare,
+    FakeSlack,
+    buttons,
+    command_form,
+    make_group,
+    signed_headers,
+    texts,
+)
+
+
+def group_names(message: dict[str, Any]) -> list[str]:
+    return re.findall(r"^\*(.+)\*$", "\n".join(texts(message)), flags=re.MULTILINE)
+
+
+def context(message: dict[str, Any]) -> str:
+    return str(next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"))
+
+
+def test_command_shows_first_page_privately_inside_the_ack(bot: SlackDriver) -> None:
+    response, _ = bot.send_command()
+
+    message = response.json()
+    assert message["response_type"] == "ephemeral"
+    assert message["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "SCIM groups · Okta Production", "emoji": True},
+    }
+    assert group_names(message) == [f"group-{n:05d}" for n in range(10)]
+    assert "External ID `ext-00000` · ID `00000000-0000-0000-0000-000000000001`" in "\n".join(texts(message))
+    assert context(message) == "Page 1 of 5 · 45 groups"
+    assert set(buttons(message)) == {"scim_groups_next", "scim_groups_refresh", "scim_groups_share"}
+    assert message["text"] == "SCIM groups from Okta Production: page 1 of 5"
+
+
+def test_last_changed_uses_slack_date_formatting(bot: SlackDriver) -> None:
+    message = bot.command()
+
+    assert any(
+        "Last changed <!date^1735787045^{date_short_pretty} at {time}|2025-01-02 03:04 UTC>" in text
+        for text in texts(message)
+    )
+
+
+def test_paging_next_previous_and_to_the_last_page(bot: SlackDriver, slack: FakeSlack) -> None:
+    first = bot.command()
+
+    second = bot.click(buttons(first)["scim_groups_next"])
+    assert second["replace_original"] is True
+    assert group_names(second) == [f"group-{n:05d}" for n in range(10, 20)]
+    assert context(second) == "Page 2 of 5 · 45 groups"
+    assert "scim_groups_previous" in buttons(second)
+
+    back = bot.click(buttons(second)["scim_groups_previous"])
+    assert group_names(back) == group_names(first)
+    assert "scim_groups_previous" not in buttons(back)
+
+    page = back
+    for _ in range(4):
+        page = bot.click(buttons(page)["scim_groups_next"])
+    assert group_names(page) == [f"group-{n:05d}" for n in range(40, 45)]
+    assert context(page) == "Page 5 of 5 · 45 groups"
+    assert "scim_groups_next" not in buttons(page)
+
+
+def test_paging_crosses_upstream_pages_without_totals(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(230)]
+    cloudflare.omit_totals = True
+    page = bot.command()
+    assert context(page) == "Page 1 · 100+ groups"
+
+    for _ in range(10):
+        page = bot.click(buttons(page)["scim_groups_next"])
+
+    assert group_names(page)[0] == "group-00100"
+    assert context(page) == "Page 11 · 200+ groups"
+    calls = cloudflare.group_calls()
+    assert [(c["page"], c["per_page"]) for c in calls] == [(["1"], ["100"]), (["2"], ["100"])]
+
+
+def test_the_page_after_a_full_last_page_says_there_are_no_more(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(100)]
+    cloudflare.omit_totals = True
+    page = bot.command()
+    for _ in range(10):
+        page = bot.click(buttons(page)["scim_groups_next"])
+
+    assert group_names(page) == []
+    assert "There are no more groups" in "".join(texts(page))
+    assert context(page) == "Past the last page (10) · 100 groups"
+    assert "scim_groups_next" not in buttons(page)
+    assert "scim_groups_previous" in buttons(page)
+
+
+def test_an_upstream_that_repeats_its_first_page_ends_the_list(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(300)]
+    cloudflare.same_page_always = True
+    page = bot.command()
+    for _ in range(10):
+        page = bot.click(buttons(page)["scim_groups_next"])
+
+    assert group_names(page) == []
+    assert "scim_groups_next" not in buttons(page)
+
+
+def test_a_wrong_low_total_does_not_hide_groups(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(150)]
+    cloudflare.reported_total = 10
+    page = bot.command()
+    for _ in range(14):
+        page = bot.click(buttons(page)["scim_groups_next"])
+
+    assert group_names(page)[-1] == "group-00149"
+    assert context(page) == "Page 15 of 15 · 150 groups"
+
+
+def test_clicks_carry_their_state_so_any_worker_can_answer(
+    bot: SlackDriver, cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock
+) -> None:
+    first = bot.command()
+    next_button = buttons(first)["scim_groups_next"]
+    clock.advance(3_600)  # as if served after a restart: nothing cached, nothing remembered
+
+    second = bot.click(next_button)
+
+    assert group_names(second) == [f"group-{n:05d}" for n in range(10, 20)]
+
+
+def test_bad_signature_is_refused_with_401(bot: SlackDriver) -> None:
+    body = urlencode(command_form("", "http://127.0.0.1:9/none"))
+    headers = signed_headers(body, secret="not-the-signing-secret")
+
+    assert bot.post(body, headers).status_code == 401
+
+
+def test_stale_timestamp_is_refused_with_401(bot: SlackDriver) -> None:
+    body = urlencode(command_form("", "http://127.0.0.1:9/none"))
+    headers = signed_headers(body, timestamp=int(time.time()) - 6 * 60)
+
+    assert bot.post(body, headers).status_code == 401
+
+
+def test_hostile_group_names_stay_inert(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    hostile = ["<!channel>", "<@U0BOSS> & <!here>", "<https://evil.example|Click me>", "<!subteam^S1>"]
+    cloudflare.groups[PROVIDER_ID] = [make_group(n, name) for n, name in enumerate(hostile)]
+    cloudflare.groups[PROVIDER_ID][0]["externalId"] = "<!everyone>"
+
+    message = bot.command()
+
+    everything = "\n".join(texts(message))
+    assert "&lt;!channel&gt;" in everything
+    assert "&lt;@U0BOSS&gt; &amp; &lt;!here&gt;" in everything
+    assert re.findall(r"<(?!!date\^)", everything) == []
+
+
+def test_long_names_are_cut_with_an_ellipsis(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(0, "x" * 5_000)]
+
+    (name,) = group_names(bot.command())
+
+    assert name == "x" * 149 + "…"
+
+
+def test_concurrent_identical_commands_make_one_upstream_call(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.gate.clear()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pending = [pool.submit(bot.command) for _ in range(8)]
+        while len(cloudflare.group_calls()) < 1:
+            time.sleep(0.01)
+        threading.Timer(0.3, cloudflare.gate.set).start()
+        messages = [future.result() for future in pending]
+
+    assert all(group_names(message) == group_names(messages[0]) for message in messages)
+    assert len(cloudflare.group_calls()) == 1
+
+
+def test_a_repeat_is_served_from_the_cache_until_the_ttl_passes(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    bot.command()
+    bot.command()
+    assert len(cloudflare.group_calls()) == 1
+
+    clock.advance(61)
+    bot.command()
+    assert len(cloudflare.group_calls()) == 2
+
+
+def test_refresh_refetches_and_replaces_the_message(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    first = bot.command()
+    cloudflare.groups[PROVIDER_ID][0]["displayName"] = "renamed-group"
+
+    refreshed = bot.click(buttons(first)["scim_groups_refresh"])
+
+    assert refreshed["replace_original"] is True
+    assert group_names(refreshed)[0] == "renamed-group"
+    assert len(cloudflare.group_calls()) == 2
+
+
+def test_share_posts_the_page_in_channel_and_keeps_the_private_message(bot: SlackDriver) -> None:
+    second = bot.click(buttons(bot.command())["scim_groups_next"])
+
+    shared = bot.click(buttons(second)["scim_groups_share"], user_id="U0ALICE")
+
+    assert shared["response_type"] == "in_channel"
+    assert shared["replace_original"] is False
+    assert group_names(shared) == group_names(second)
+    assert context(shared) == "Page 2 of 5 · 45 groups · shared by <@U0ALICE>"
+    assert "scim_groups_share" not in buttons(shared)
+
+
+def test_paging_a_shared_message_answers_the_clicker_privately(bot: SlackDriver) -> None:
+    shared = bot.click(buttons(bot.command())["scim_groups_share"])
+
+    private = bot.click(buttons(shared)["scim_groups_next"], user_id="U0BOB")
+
+    assert private["response_type"] == "ephemeral"
+    assert private["replace_original"] is False
+    assert context(private) == "Page 2 of 5 · 45 groups"
+    assert "scim_groups_share" in buttons(private)
+
+
+def test_slow_cloudflare_is_acked_at_once_and_answered_later(
+    bot: SlackDriver, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    cloudflare.gate.clear()
+
+    response, hook = bot.send_command()
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert slack.posts == []
+    cloudflare.gate.set()
+    (post,) = bot.posts_to(hook, 1)
+    assert post.body["response_type"] == "ephemeral"
+    assert group_names(post.body)[0] == "group-00000"
+
+
+def test_help_explains_usage(bot: SlackDriver) -> None:
+    message = bot.command("help")
+
+    assert "`/scim-groups` lists every group" in "".join(texts(message))
+    assert buttons(message) == {}
+
+
+def test_other_text_answers_with_the_usage(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    message = bot.command("oncall")
+
+    assert "Search is not available yet" in message["text"]
+    assert "`/scim-groups help`" in "".join(texts(message))
+    assert cloudflare.group_calls() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "sentence"),
+    [
+        (403, 10000, "Cloudflare refused the bot's credentials (Cloudflare code 10000)"),
+        (
+            429,
+            971,
+            "Cloudflare is rate-limiting this bot's API token (Cloudflare code 971); "
+            "please try again in about 30 seconds.",
+        ),
+        (404, 7003, "Cloudflare does not know this account or identity provider (Cloudflare code 7003)"),
+        (502, 1000, "Cloudflare is not answering properly right now (HTTP 502) (Cloudflare code 1000)"),
+        (400, 12130, "Cloudflare refused the request (Cloudflare code 12130): boom. An admin should check"),
+    ],
+)
+def test_cloudflare_failures_get_one_plain_sentence(
+    bot: SlackDriver, cloudflare: FakeCloudflare, status: int, code: int, sentence: str
+) -> None:
+    cloudflare.failure = (status, code, "boom")
+
+    message = bot.command()
+
+    assert sentence in message["text"]
+    assert len(message["blocks"]) == 1
+    assert "Traceback" not in message["text"]
+
+
+def test_unreachable_cloudflare_gets_one_plain_sentence(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.close()
+
+    message = bot.command()
+
+    assert message["text"] == "Cloudflare is not answering properly right now; please try again in a minute."
+
+
+def test_a_tampered_button_gets_a_clear_answer(bot: SlackDriver) -> None:
+    message = bot.click({"action_id": "scim_groups_next", "value": '{"v":1,"i":"x","p":-4}'})
+
+    assert message["text"] == "This button is from an older or altered message; run `/scim-groups` again."
+    assert message["replace_original"] is False
+
+
+def test_an_expired_response_url_is_logged_and_the_app_keeps_answering(
+    bot: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = bot.command()
+    slack.expired_hooks.add("T0ACME/2/hook")
+
+    response, _ = bot.send_click(buttons(first)["scim_groups_next"])
+    assert response.status_code == 200
+    deadline = time.monotonic() + 5
+    while "response_url_failed status=404" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert "response_url_failed status=404" in caplog.text
+    assert group_names(bot.command()) == group_names(first)
