@@ -35,6 +35,7 @@ HEADER_LIMIT = 150
 NAME_LIMIT = 150
 ID_LIMIT = 100
 FALLBACK_LIMIT = 300
+REASON_LIMIT = 500
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
@@ -82,7 +83,7 @@ def render_help() -> Message:
 
 def render_bad_input(bad: BadInput) -> Message:
     """Give back the answer to input that could not be understood: why, then the usage."""
-    reason = escape(bad.reason)
+    reason = escape(shorten(bad.reason.strip(), REASON_LIMIT)) or "That could not be understood."
     return {
         "text": shorten(reason, FALLBACK_LIMIT),
         "blocks": [_section(reason), *render_help()["blocks"]],
@@ -148,6 +149,8 @@ def _date(moment: datetime | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if moment.timestamp() < 0:  # Slack's date token is for Unix time; show older dates as they are
+        return fallback
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 

@@ -1,0 +1,208 @@
+"""The Cloudflare client against the fake Cloudflare API on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.cloudflare import (
+    AuthFailed,
+    CloudflareClient,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ScimGroup,
+    Unavailable,
+)
+from bot.settings import CloudflareSettings, Secret
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+
+# A copy of shared/fixtures/: the example response from Cloudflare's API page.
+FIXTURE = Path(__file__).resolve().parent / "data" / "cloudflare-scim-groups-list.example.json"
+
+
+def settings_for(fake: FakeCloudflare, **auth: Secret | str | None) -> CloudflareSettings:
+    credentials = auth or {"api_token": Secret(API_TOKEN)}
+    return CloudflareSettings(
+        account_id=ACCOUNT_ID,
+        identity_provider_id=PROVIDER_ID,
+        base_url=fake.base_url,
+        **credentials,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def client(cloudflare: FakeCloudflare) -> Iterator[CloudflareClient]:
+    client = CloudflareClient(settings_for(cloudflare))
+    yield client
+    client.close()
+
+
+def test_a_page_of_groups_is_parsed_into_typed_groups(client: CloudflareClient) -> None:
+    page = client.list_groups(PROVIDER_ID, page=2, per_page=20)
+
+    assert page.page == 2
+    assert page.per_page == 20
+    assert page.total_count == 45
+    assert len(page.groups) == 20
+    assert page.groups[0] == ScimGroup(
+        id="00000000-0000-0000-0000-000000000015",
+        display_name="group-00020",
+        external_id="ext-00020",
+        created=datetime(2025, 1, 1, tzinfo=UTC),
+        last_modified=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+def test_the_seed_example_response_parses() -> None:
+    body = FIXTURE.read_text()
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    client = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=transport,
+    )
+
+    page = client.list_groups(PROVIDER_ID, page=1, per_page=20)
+
+    assert page.groups[0].display_name == "ALL EMPLOYEES"
+    assert page.groups[0].external_id == "all_employees"
+    assert page.total_count == 2000
+
+
+def test_a_group_with_missing_fields_still_parses(
+    cloudflare: FakeCloudflare, client: CloudflareClient
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [{"id": "x"}, {"displayName": 7, "meta": {"lastModified": "not a date"}}]
+
+    groups = client.list_groups(PROVIDER_ID, page=1, per_page=100).groups
+
+    assert groups == (
+        ScimGroup(id="x", display_name="", external_id=""),
+        ScimGroup(id="", display_name="", external_id=""),
+    )
+
+
+def test_missing_totals_are_none(cloudflare: FakeCloudflare, client: CloudflareClient) -> None:
+    cloudflare.omit_totals = True
+
+    assert client.list_groups(PROVIDER_ID, page=1, per_page=100).total_count is None
+
+
+def test_per_page_above_cloudflares_maximum_is_refused_before_sending(
+    cloudflare: FakeCloudflare, client: CloudflareClient
+) -> None:
+    with pytest.raises(ValueError, match="per_page"):
+        client.list_groups(PROVIDER_ID, page=1, per_page=101)
+
+    assert cloudflare.calls == []
+
+
+def test_legacy_email_and_key_authenticate(cloudflare: FakeCloudflare) -> None:
+    cloudflare.legacy_email, cloudflare.legacy_key = "ops@example.com", "global-key"
+    client = CloudflareClient(settings_for(cloudflare, email="ops@example.com", api_key=Secret("global-key")))
+
+    assert len(client.list_groups(PROVIDER_ID, page=1, per_page=10).groups) == 10
+
+
+def test_identity_providers_are_listed(client: CloudflareClient) -> None:
+    (provider,) = client.list_identity_providers()
+
+    assert (provider.id, provider.name, provider.type, provider.scim_enabled) == (
+        PROVIDER_ID,
+        "Okta Production",
+        "okta",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_type"),
+    [
+        (403, 10000, AuthFailed),
+        (400, 9106, AuthFailed),
+        (429, 971, RateLimited),
+        (404, 7003, NotFound),
+        (500, 1000, Unavailable),
+        (400, 12130, Rejected),
+    ],
+)
+def test_failures_raise_typed_errors_with_cloudflares_codes(
+    cloudflare: FakeCloudflare, client: CloudflareClient, status: int, code: int, error_type: type[Exception]
+) -> None:
+    cloudflare.failure = (status, code, "something went wrong")
+
+    with pytest.raises(error_type) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.codes == (code,)  # type: ignore[attr-defined]
+    assert raised.value.status == status  # type: ignore[attr-defined]
+    assert f"{code}: something went wrong" in str(raised.value)
+
+
+def test_rate_limit_carries_retry_after(cloudflare: FakeCloudflare, client: CloudflareClient) -> None:
+    cloudflare.failure = (429, 971, "slow down")
+
+    with pytest.raises(RateLimited) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.retry_after == 30
+
+
+def test_wrong_token_is_auth_failed_without_the_token_in_the_message(cloudflare: FakeCloudflare) -> None:
+    client = CloudflareClient(settings_for(cloudflare, api_token=Secret("SECRET-wrong")))
+
+    with pytest.raises(AuthFailed) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert "SECRET" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [
+        (200, b"<html>maintenance</html>"),
+        (200, b'{"success": true, "result": {"not": "a list"}}'),
+        (502, b""),
+    ],
+)
+def test_unreadable_answers_are_unavailable(status: int, content: bytes) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=content))
+    client = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=transport,
+    )
+
+    with pytest.raises(Unavailable):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+
+def test_a_timeout_is_unavailable(cloudflare: FakeCloudflare) -> None:
+    cloudflare.gate.clear()
+    client = CloudflareClient(settings_for(cloudflare), timeout=httpx.Timeout(0.2))
+
+    with pytest.raises(Unavailable, match="did not answer in time"):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+
+def test_the_groups_request_follows_the_contract() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, content=json.dumps({"success": True, "result": [make_group(1)]}))
+
+    client = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=httpx.MockTransport(answer),
+    )
+    client.list_groups(PROVIDER_ID, page=3, per_page=100)
+
+    assert seen == [
+        f"https://api.cloudflare.com/client/v4/accounts/{ACCOUNT_ID}/access/identity_providers/"
+        f"{PROVIDER_ID}/scim/groups?page=3&per_page=100"
+    ]

@@ -1,0 +1,175 @@
+"""The cache (TTL on an injected clock, single flight) and the directory's paging rules."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bot.cloudflare import CloudflareClient, Unavailable
+from bot.directory import MAX_UPSTREAM_PAGES, Directory, SingleFlightCache, upstream_page_size
+from bot.settings import CloudflareSettings, Secret
+from tests.conftest import FakeClock
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+
+
+@pytest.fixture
+def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Directory]:
+    client = CloudflareClient(
+        CloudflareSettings(
+            account_id=ACCOUNT_ID,
+            identity_provider_id=PROVIDER_ID,
+            base_url=cloudflare.base_url,
+            api_token=Secret(API_TOKEN),
+        )
+    )
+    yield Directory(client, ttl=60, clock=clock)
+    client.close()
+
+
+def test_cached_values_expire_on_the_injected_clock(clock: FakeClock) -> None:
+    cache: SingleFlightCache[str, int] = SingleFlightCache(ttl=10, clock=clock)
+    loads = iter(range(100))
+
+    assert cache.get("k", lambda: next(loads)) == (0, False)
+    clock.advance(9.9)
+    assert cache.get("k", lambda: next(loads)) == (0, True)
+    clock.advance(0.2)
+    assert cache.get("k", lambda: next(loads)) == (1, False)
+
+
+def test_refresh_bypasses_the_cache_and_stores_the_fresh_value(clock: FakeClock) -> None:
+    cache: SingleFlightCache[str, int] = SingleFlightCache(ttl=10, clock=clock)
+    loads = iter(range(100))
+    cache.get("k", lambda: next(loads))
+
+    assert cache.get("k", lambda: next(loads), refresh=True) == (1, False)
+    assert cache.get("k", lambda: next(loads)) == (1, True)
+
+
+def test_concurrent_misses_for_one_key_make_one_load(clock: FakeClock) -> None:
+    cache: SingleFlightCache[str, str] = SingleFlightCache(ttl=10, clock=clock)
+    release = threading.Event()
+    loads: list[int] = []
+
+    def load() -> str:
+        loads.append(1)
+        release.wait(5)
+        return "value"
+
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", load)[0])) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    while not loads:
+        pass
+    release.set()
+    for thread in threads:
+        thread.join()
+
+    assert results == ["value"] * 10
+    assert len(loads) == 1
+
+
+def test_a_failed_load_is_not_cached_and_reaches_every_waiter(clock: FakeClock) -> None:
+    cache: SingleFlightCache[str, str] = SingleFlightCache(ttl=10, clock=clock)
+
+    def fail() -> str:
+        raise Unavailable("down")
+
+    with pytest.raises(Unavailable):
+        cache.get("k", fail)
+    assert cache.get("k", lambda: "back") == ("back", False)
+
+
+@pytest.mark.parametrize(("page_size", "per_page"), [(10, 100), (15, 90), (20, 100), (7, 98), (1, 100)])
+def test_upstream_pages_hold_whole_slack_pages(page_size: int, per_page: int) -> None:
+    assert upstream_page_size(page_size) == per_page
+
+
+def test_a_slack_page_is_cut_from_one_upstream_page(directory: Directory, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+
+    listing = directory.browse(PROVIDER_ID, page=13, page_size=15)
+
+    assert [group.display_name for group in listing.groups] == [f"group-{n:05d}" for n in range(180, 195)]
+    # Page 3 holds the whole Slack page; page 2 is read (once per TTL) to see that 3 is no repeat.
+    assert [(c["page"], c["per_page"]) for c in cloudflare.group_calls()] == [
+        (["3"], ["90"]),
+        (["2"], ["90"]),
+    ]
+    assert (listing.total, listing.total_is_lower_bound, listing.page_count) == (250, False, 17)
+
+
+def test_a_short_page_is_the_end_whatever_the_total_says(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(130)]
+    cloudflare.reported_total = 2_000
+
+    listing = directory.browse(PROVIDER_ID, page=13, page_size=10)
+
+    assert (listing.has_next, listing.total, listing.page_count) == (False, 130, 13)
+
+
+def test_a_full_page_without_totals_is_a_lower_bound(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.omit_totals = True
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(130)]
+
+    listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert (listing.has_next, listing.total, listing.total_is_lower_bound, listing.page_count) == (
+        True,
+        100,
+        True,
+        None,
+    )
+
+
+def test_a_page_that_repeats_the_one_before_is_the_end(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.same_page_always = True
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(500)]
+
+    listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
+
+    assert listing.groups == ()
+    assert (listing.has_next, listing.total) == (False, 100)
+
+
+def test_a_page_that_overlaps_the_one_before_in_part_is_shown(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    groups = [make_group(n) for n in range(150)]
+    cloudflare.groups[PROVIDER_ID] = groups
+    directory.browse(PROVIDER_ID, page=1, page_size=10)
+    groups.insert(0, make_group(999))  # a group added between two clicks shifts the pages by one
+
+    listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
+
+    assert [group.display_name for group in listing.groups][:2] == ["group-00099", "group-00100"]
+
+
+def test_paging_stops_at_the_hard_cap_without_calling_cloudflare(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    listing = directory.browse(PROVIDER_ID, page=MAX_UPSTREAM_PAGES * 10 + 1, page_size=10)
+
+    assert listing.groups == ()
+    assert not listing.has_next
+    assert cloudflare.group_calls() == []
+
+
+def test_the_identity_provider_is_looked_up_once_per_ttl(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    assert directory.identity_provider(PROVIDER_ID.upper()) is not None
+    assert directory.identity_provider("00000000-0000-0000-0000-000000000000") is None
+    clock.advance(61)
+    directory.identity_provider(PROVIDER_ID)
+
+    assert sum(path.endswith("/identity_providers") for path, _ in cloudflare.calls) == 2

@@ -1,0 +1,185 @@
+"""The bot as it is deployed: the Procfile's gunicorn, `python -m bot`, Socket Mode; as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from websockets.sync.server import ServerConnection, serve
+
+from tests.conftest import environment
+from tests.fakes import FakeCloudflare, FakeSlack, command_form, signed_headers
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def procfile_command(process: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return shlex.split(command)
+    raise AssertionError(f"no {process} process in the Procfile")
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    return {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1", **variables}
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "process.log").open("wb")
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            httpx.post(url, content=b"", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_procfile_web_process_serves_signed_commands(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(PORT=str(port), **environment(cloudflare, slack))
+    url = f"http://127.0.0.1:{port}/slack/events"
+    with running(procfile_command("web"), env, tmp_path) as process:
+        wait_until_serving(url, process)
+        body = urlencode(command_form("", slack.response_url("hook")))
+
+        unsigned = httpx.post(
+            url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        signed = httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+
+    assert unsigned.status_code == 401
+    assert signed.status_code == 200
+    assert signed.json()["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+@pytest.mark.parametrize(
+    ("unset", "extra", "line"),
+    [
+        ("SLACK_BOT_TOKEN", {}, "scim-groups: SLACK_BOT_TOKEN is not set."),
+        ("", {"SCIM_GROUPS_PAGE_SIZE": "50"}, "scim-groups: SCIM_GROUPS_PAGE_SIZE must be a whole number"),
+        (
+            "",
+            {"CLOUDFLARE_IDENTITY_PROVIDER_ID": "okta"},
+            "scim-groups: CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID",
+        ),
+    ],
+)
+@pytest.mark.parametrize("process", ["web", "python -m bot"])
+def test_a_bad_setting_stops_the_process_with_one_plain_line(
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    tmp_path: Path,
+    unset: str,
+    extra: dict[str, str],
+    line: str,
+    process: str,
+) -> None:
+    variables = {**environment(cloudflare, slack), **extra, "PORT": str(free_port())}
+    variables.pop(unset, None)
+    command = procfile_command("web") if process == "web" else [sys.executable, "-m", "bot"]
+
+    result = subprocess.run(
+        command, cwd=tmp_path, env=clean_env(**variables), capture_output=True, timeout=30
+    )
+
+    assert result.returncode != 0
+    output = result.stdout.decode() + result.stderr.decode()
+    assert output.strip().splitlines() == [output.strip()]
+    assert output.startswith(line)
+    assert "Traceback" not in output
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode endpoint: says hello, sends envelopes, collects the acks."""
+
+    def __init__(self) -> None:
+        self.acks: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.connected: queue.Queue[bool] = queue.Queue()
+        self._server = serve(self._session, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+    def _session(self, connection: ServerConnection) -> None:
+        connection.send(
+            json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0SCIM"}})
+        )
+        self.connected.put(True)
+        while True:
+            try:
+                envelope = self.outbox.get(timeout=0.05)
+                connection.send(json.dumps(envelope))
+            except queue.Empty:
+                pass
+            try:
+                self.acks.put(json.loads(connection.recv(timeout=0.05)))
+            except TimeoutError:
+                continue
+            except Exception:
+                return
+
+
+def test_socket_mode_round_trip(cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path) -> None:
+    socket_mode = FakeSocketMode()
+    slack.socket_url = socket_mode.url
+    variables = environment(cloudflare, slack, SLACK_APP_TOKEN="xapp-1-A0SCIM-SECRETapp")
+    variables.pop("SLACK_SIGNING_SECRET")
+    try:
+        with running([sys.executable, "-m", "bot"], clean_env(**variables), tmp_path):
+            assert socket_mode.connected.get(timeout=30)
+            socket_mode.outbox.put(
+                {
+                    "envelope_id": "env-1",
+                    "type": "slash_commands",
+                    "accepts_response_payload": True,
+                    "payload": command_form("", slack.response_url("hook")),
+                }
+            )
+            ack = socket_mode.acks.get(timeout=20)
+    finally:
+        socket_mode.close()
+
+    assert ack["envelope_id"] == "env-1"
+    assert ack["payload"]["response_type"] == "ephemeral"
+    assert ack["payload"]["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"

@@ -1,0 +1,165 @@
+"""Rendering: Slack's limits, escaping, buttons; properties checked over arbitrary data."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from bot.cloudflare import RateLimited, ScimGroup, Unavailable
+from bot.directory import Listing
+from bot.query import BadInput, Browse, decode_button
+from bot.views import escape, render_bad_input, render_failure, render_listing, shorten
+from tests.fakes import PROVIDER_ID, buttons, texts
+
+OUR_MARKUP = re.compile(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>|<@U[A-Z0-9]+>")
+ESCAPED_OR_PLAIN = re.compile(r"&(?!amp;|lt;|gt;)|[<>]")
+
+
+def listing(groups: list[ScimGroup], **changes: Any) -> Listing:
+    fields: dict[str, Any] = {
+        "groups": tuple(groups),
+        "page": 1,
+        "page_size": 10,
+        "has_next": False,
+        "total": len(groups),
+        "total_is_lower_bound": False,
+        "from_cache": False,
+    }
+    return Listing(**{**fields, **changes})
+
+
+QUERY = Browse(PROVIDER_ID, page=1, page_size=10)
+
+
+def check_limits(message: dict[str, Any]) -> None:
+    blocks = message["blocks"]
+    assert message["text"].strip()
+    assert len(message["text"]) <= 3_000
+    assert 1 <= len(blocks) <= 50
+    assert sum(len(text) for text in texts(message)) <= 12_000
+    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
+    assert len(block_ids) == len(set(block_ids))
+    for block in blocks:
+        Block.parse(block).to_dict()  # type: ignore[union-attr]  # slack_sdk's own limit checks
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= 150
+        if block["type"] == "section":
+            assert 1 <= len(block["text"]["text"]) <= 3_000
+        if block["type"] == "actions":
+            assert len(block["elements"]) <= 25
+            for button in block["elements"]:
+                assert len(button["text"]["text"]) <= 75
+                assert len(button["value"]) <= 2_000
+                assert len(button["action_id"]) <= 255
+
+
+def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    found = [message["text"]]  # notifications render the fallback as mrkdwn
+    for block in message["blocks"]:
+        for holder in [block.get("text"), *block.get("elements", [])]:
+            if isinstance(holder, dict) and holder.get("type") == "mrkdwn":
+                found.append(holder["text"])
+    return found
+
+
+def check_inert(message: dict[str, Any]) -> None:
+    for text in mrkdwn_texts(message):
+        assert ESCAPED_OR_PLAIN.search(OUR_MARKUP.sub("", text)) is None, text
+
+
+group_text = st.text(st.characters(codec="utf-8"), max_size=3_000)
+groups = st.builds(
+    ScimGroup,
+    id=group_text,
+    display_name=group_text,
+    external_id=group_text,
+    created=st.none(),
+    last_modified=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(groups, max_size=20),
+    group_text,
+    st.integers(1, 100_000),
+    st.booleans(),
+    st.booleans(),
+)
+def test_any_group_data_renders_within_limits_and_inert(
+    group_list: list[ScimGroup], provider: str, page: int, has_next: bool, shared: bool
+) -> None:
+    query = Browse(PROVIDER_ID, page=page, page_size=20, shared=shared)
+    message = render_listing(
+        listing(group_list, page=page, page_size=20, has_next=has_next), query, provider, shared_by="U0ALICE"
+    )
+
+    check_limits(message)
+    check_inert(message)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=5_000))
+def test_any_bad_input_reason_renders_inert(reason: str) -> None:
+    message = render_bad_input(BadInput(reason))
+
+    check_limits(message)
+    check_inert(message)
+
+
+def test_escape_replaces_only_mrkdwns_control_characters() -> None:
+    assert escape("a & <b> \"c\" 'd'") == "a &amp; &lt;b&gt; \"c\" 'd'"
+
+
+def test_shorten_cuts_with_an_ellipsis() -> None:
+    assert shorten("abcdef", 4) == "abc…"
+    assert shorten("abcd", 4) == "abcd"
+
+
+def test_a_group_with_no_fields_still_renders() -> None:
+    message = render_listing(listing([ScimGroup(id="", display_name="", external_id="")]), QUERY, "Okta")
+
+    assert (
+        message["blocks"][1]["text"]["text"]
+        == "*_(no display name)_*\nExternal ID — · ID —\nLast changed unknown"
+    )
+
+
+def test_buttons_carry_the_page_they_lead_to() -> None:
+    message = render_listing(
+        listing([], page=3, has_next=True, total=200, total_is_lower_bound=True), QUERY, "Okta"
+    )
+
+    found = buttons(message)
+    assert decode_button(found["scim_groups_previous"]["value"]) == Browse(PROVIDER_ID, page=2, page_size=10)
+    assert decode_button(found["scim_groups_next"]["value"]) == Browse(PROVIDER_ID, page=4, page_size=10)
+    assert decode_button(found["scim_groups_refresh"]["value"]) == Browse(PROVIDER_ID, page=3, page_size=10)
+
+
+def test_an_empty_directory_says_so() -> None:
+    message = render_listing(listing([], total=0), QUERY, "Okta <prod>")
+
+    assert message["blocks"][1]["text"]["text"] == "No SCIM groups are synced from *Okta &lt;prod&gt;* yet."
+    assert message["blocks"][2]["elements"][0]["text"] == "Page 1 of 1 · 0 groups"
+
+
+def test_a_naive_timestamp_is_taken_as_utc() -> None:
+    group = ScimGroup(id="i", display_name="n", external_id="e", last_modified=datetime(2025, 1, 2))
+
+    text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
+
+    assert text.endswith("<!date^1735776000^{date_short_pretty} at {time}|2025-01-02 00:00 UTC>")
+
+
+def test_failure_messages_escape_cloudflares_text() -> None:
+    error = Unavailable("x", status=503, errors=())
+    assert render_failure(error)["text"] == (
+        "Cloudflare is not answering properly right now (HTTP 503); please try again in a minute."
+    )
+    limited = RateLimited("x", retry_after=None, status=429)
+    assert "please try again in a few minutes" in render_failure(limited)["text"]
