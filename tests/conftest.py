@@ -122,7 +122,7 @@ def serve(app_wsgi: Any) -> tuple[ThreadingWSGIServer, str]:
     server = make_server(
         "127.0.0.1", 0, app_wsgi, server_class=ThreadingWSGIServer, handler_class=QuietHandler
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 

@@ -1,0 +1,72 @@
+"""The README, manifest and .env.example tell the truth about the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.settings import load_settings, read_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_SOURCE = (ROOT / "bot" / "settings.py").read_text()
+README = (ROOT / "README.md").read_text()
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+
+
+def setting_names() -> set[str]:
+    return set(re.findall(r'env, "([A-Z_]+)"', SETTINGS_SOURCE))
+
+
+def test_settings_are_found_in_the_source() -> None:
+    assert {"SLACK_BOT_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "SCIM_GROUPS_PAGE_SIZE", "PORT"} <= setting_names()
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
+    for name in setting_names():
+        assert f"`{name}`" in README, name
+        assert re.search(rf"^{name}=", ENV_EXAMPLE, flags=re.MULTILINE), name
+
+
+def test_env_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(ENV_EXAMPLE)
+
+    settings = load_settings(read_environment({}, dotenv=dotenv))
+
+    assert settings.page_size == 10
+
+
+def test_quick_start_is_make_demo_and_make_test() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+
+    commands = re.findall(r"^(make \w+)", quick_start, flags=re.MULTILINE)
+
+    assert commands == ["make demo", "make test"]
+
+
+def test_manifest_creates_the_app() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+    assert manifest["_metadata"]["major_version"] == 1
+    assert len(manifest["display_information"]["name"]) <= 35
+    assert manifest["features"]["bot_user"]["display_name"]
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/scim-groups"
+    assert command["description"]
+    assert command["usage_hint"] == "[help]"
+    assert command["url"].endswith("/slack/events")
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands"]
+    assert manifest["settings"]["interactivity"] == {
+        "is_enabled": True,
+        "request_url": command["url"],
+    }
+    assert manifest["settings"]["socket_mode_enabled"] is False
+
+
+def test_procfile_runs_gunicorn_on_the_app() -> None:
+    assert (
+        ROOT / "Procfile"
+    ).read_text() == "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application\n"
+    assert "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application" in README
