@@ -53,6 +53,7 @@ class GroupsService:
         if isinstance(query, ShowHelp):
             return render_help()
         if isinstance(query, BadInput):
+            log.info("bad_input source=command reason=%r", query.reason)
             return render_bad_input(query)
         return self._show(query, refresh=False)
 
@@ -62,6 +63,7 @@ class GroupsService:
         if action_id not in ACTIONS:
             query = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
         if isinstance(query, BadInput):
+            log.info("bad_input source=button action=%r reason=%r", action_id[:64], query.reason)
             return Reply(render_bad_input(query), replace_original=False)
         if action_id == ACTION_SHARE:
             shared = replace(query, shared=True)

@@ -70,14 +70,16 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-def test_procfile_web_process_serves_signed_commands(
-    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+@pytest.mark.parametrize("entry", ["web", "python -m bot"])
+def test_http_server_serves_signed_commands(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
 ) -> None:
     port = free_port()
     env = clean_env(PORT=str(port), **environment(cloudflare, slack))
     url = f"http://127.0.0.1:{port}/slack/events"
-    with running(procfile_command("web"), env, tmp_path) as process:
-        wait_until_serving(url, process)
+    command = procfile_command("web") if entry == "web" else [sys.executable, "-m", "bot"]
+    with running(command, env, tmp_path) as server:
+        wait_until_serving(url, server)
         body = urlencode(command_form("", slack.response_url("hook")))
 
         unsigned = httpx.post(

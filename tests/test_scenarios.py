@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import threading
 import time
@@ -13,7 +15,10 @@ import pytest
 
 from tests.conftest import FakeClock, SlackDriver
 from tests.fakes import (
+    API_TOKEN,
+    BOT_TOKEN,
     PROVIDER_ID,
+    SIGNING_SECRET,
     FakeCloudflare,
     FakeSlack,
     buttons,
@@ -328,3 +333,21 @@ def test_an_expired_response_url_is_logged_and_the_app_keeps_answering(
 
     assert "response_url_failed status=404" in caplog.text
     assert group_names(bot.command()) == group_names(first)
+
+
+def test_no_secret_reaches_a_log_line_or_a_slack_message(
+    bot: SlackDriver, cloudflare: FakeCloudflare, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    page = bot.command()
+    bot.click(buttons(page)["scim_groups_next"])
+    bot.command("no such thing")
+    cloudflare.failure = (403, 10000, "Authentication error")
+    bot.click(buttons(page)["scim_groups_refresh"])
+    bot.click({"action_id": "scim_groups_next", "value": "tampered"})
+
+    said = caplog.text + json.dumps([post.body for post in slack.posts]) + json.dumps(page)
+    assert "cloudflare_failed" in caplog.text
+    assert "bad_input" in caplog.text
+    for secret in (API_TOKEN, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in said
