@@ -34,7 +34,7 @@ def build_service(
     directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock)
     return GroupsService(
         directory,
-        identity_provider_id=settings.cloudflare.identity_provider_id,
+        default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
     )
 

@@ -135,12 +135,25 @@ class CloudflareClient:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
 
-    def list_groups(self, identity_provider_id: str, *, page: int, per_page: int) -> GroupPage:
-        """Give back one page of the provider's SCIM groups."""
+    def list_groups(
+        self,
+        identity_provider_id: str,
+        *,
+        page: int,
+        per_page: int,
+        cf_resource_ids: tuple[str, ...] = (),
+        idp_resource_ids: tuple[str, ...] = (),
+    ) -> GroupPage:
+        """Give back one page of the provider's SCIM groups, optionally only those with these ids."""
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be 1..{MAX_PER_PAGE}, not {per_page}")
+        if cf_resource_ids and idp_resource_ids:
+            raise ValueError("Cloudflare cannot combine cf_resource_id and idp_resource_id")
         path = f"/accounts/{self.account_id}/access/identity_providers/{identity_provider_id}/scim/groups"
-        body = self._get(path, {"page": page, "per_page": per_page})
+        params: list[tuple[str, str | int | float | bool | None]] = [("page", page), ("per_page", per_page)]
+        params += [("cf_resource_id", value) for value in cf_resource_ids]
+        params += [("idp_resource_id", value) for value in idp_resource_ids]
+        body = self._get(path, params)
         result = body.get("result")
         if not isinstance(result, list):
             raise Unavailable("Cloudflare sent a group list without a result list")
@@ -155,7 +168,9 @@ class CloudflareClient:
 
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""
-        body = self._get(f"/accounts/{self.account_id}/access/identity_providers", {"per_page": 1000})
+        body = self._get(
+            f"/accounts/{self.account_id}/access/identity_providers", httpx.QueryParams({"per_page": 1000})
+        )
         result = body.get("result")
         if not isinstance(result, list):
             raise Unavailable("Cloudflare sent an identity provider list without a result list")
@@ -165,7 +180,9 @@ class CloudflareClient:
         """Close the pooled connections."""
         self._http.close()
 
-    def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _get(
+        self, path: str, params: httpx.QueryParams | list[tuple[str, str | int | float | bool | None]]
+    ) -> dict[str, Any]:
         try:
             response = self._http.get(path, params=params)
         except httpx.TimeoutException as error:

@@ -12,22 +12,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from cachetools import TTLCache
 
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
+from bot.settings import UUID_PATTERN
 
 Clock = Callable[[], float]
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on a walk
-# against an upstream that never ends.
+# 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
+# through an upstream that never ends.
 MAX_UPSTREAM_PAGES = 1_000
+# A search reads the whole directory. 250 pages (25,000 groups) bounds what one search may cost
+# of the shared quota (1,200 calls per 5 minutes) against an upstream that never ends.
+MAX_WALK_PAGES = 250
+# Pages fetched at once while reading a whole directory.
+WALK_CONCURRENCY = 8
 CACHE_ENTRIES = 4_096
+
+LookupKind = Literal["id", "external", "any"]
 
 
 class SingleFlightCache(Generic[K, V]):
@@ -93,6 +101,75 @@ class Listing:
         return max(1, -(-self.total // self.page_size))
 
 
+@dataclass(frozen=True)
+class Found:
+    """Groups that answer a search or a lookup, in the order to show them."""
+
+    groups: tuple[ScimGroup, ...]
+    # False when the search stopped at MAX_WALK_PAGES before the directory's end.
+    complete: bool
+    from_cache: bool
+
+    def listing(self, page: int, page_size: int) -> Listing:
+        """Give back Slack page `page` of these groups."""
+        start = (page - 1) * page_size
+        return Listing(
+            groups=self.groups[start : start + page_size],
+            page=page,
+            page_size=page_size,
+            has_next=start + page_size < len(self.groups),
+            total=len(self.groups),
+            total_is_lower_bound=False,
+            from_cache=self.from_cache,
+        )
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """No single identity provider fits: why, and the SCIM-enabled ones to pick from."""
+
+    reason: Literal["several", "none", "unknown", "ambiguous", "not_scim"]
+    asked: str | None
+    choices: tuple[IdentityProvider, ...]
+
+
+def choose_provider(
+    providers: tuple[IdentityProvider, ...], asked: str | None, default_id: str | None
+) -> IdentityProvider | ProviderChoice:
+    """Give back the identity provider that `asked` (an id, a name, or None) means.
+
+    None means the default: the configured one, else the only SCIM-enabled one. A name matches
+    case-insensitively, whole first, then as a unique part of a name.
+    """
+    scim = tuple(provider for provider in providers if provider.scim_enabled)
+    wanted = default_id if asked is None else asked
+    if wanted is None:
+        if len(scim) == 1:
+            return scim[0]
+        return ProviderChoice("several" if scim else "none", None, scim)
+    if UUID_PATTERN.match(wanted):
+        by_id = [provider for provider in providers if provider.id.lower() == wanted.lower()]
+        if by_id and (by_id[0].scim_enabled or asked is None):
+            return by_id[0]
+        if by_id:
+            return ProviderChoice("not_scim", by_id[0].name or wanted, scim)
+        if asked is None:  # the configured default, even if the list is partial
+            return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
+        return ProviderChoice("unknown", asked, scim)
+    name = wanted.casefold()
+    for matches in (
+        [p for p in scim if p.name.casefold() == name],
+        [p for p in scim if name in p.name.casefold()],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            return ProviderChoice("ambiguous", wanted, tuple(matches))
+    if any(name == provider.name.casefold() for provider in providers):
+        return ProviderChoice("not_scim", wanted, scim)
+    return ProviderChoice("unknown", wanted, scim)
+
+
 def upstream_page_size(page_size: int) -> int:
     """Give back the upstream `per_page` that holds whole Slack pages of `page_size`."""
     return (MAX_PER_PAGE // page_size) * page_size
@@ -109,6 +186,13 @@ class Directory:
         self._providers: SingleFlightCache[str, tuple[IdentityProvider, ...]] = SingleFlightCache(
             ttl=ttl, clock=clock, maxsize=16
         )
+        self._walks: SingleFlightCache[tuple[str, str], tuple[tuple[ScimGroup, ...], bool]] = (
+            SingleFlightCache(ttl=ttl, clock=clock, maxsize=64)
+        )
+        self._lookups: SingleFlightCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
+            SingleFlightCache(ttl=ttl, clock=clock)
+        )
+        self._pool = ThreadPoolExecutor(max_workers=WALK_CONCURRENCY, thread_name_prefix="cloudflare")
 
     def browse(
         self, identity_provider_id: str, *, page: int, page_size: int, refresh: bool = False
@@ -145,10 +229,76 @@ class Directory:
             from_cache=from_cache,
         )
 
-    def identity_provider(self, identity_provider_id: str) -> IdentityProvider | None:
-        """Give back the account's identity provider with this id, if there is one."""
-        providers, _ = self._providers.get("all", self._client.list_identity_providers)
-        return next((p for p in providers if p.id.lower() == identity_provider_id.lower()), None)
+    def search(self, identity_provider_id: str, text: str, *, refresh: bool = False) -> Found:
+        """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
+        key = (self._client.account_id, identity_provider_id)
+        (groups, complete), from_cache = self._walks.get(
+            key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh
+        )
+        needle = text.casefold()
+        names = [(group, group.display_name.casefold()) for group in groups]
+        exact = [group for group, name in names if name == needle]
+        partial = [group for group, name in names if needle in name and name != needle]
+        return Found(tuple(exact + partial), complete=complete, from_cache=from_cache)
+
+    def lookup(
+        self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
+    ) -> Found:
+        """Give back the groups with these Cloudflare ids (`id`), IdP ids (`external`) or either (`any`)."""
+        key = (self._client.account_id, identity_provider_id, kind, tuple(sorted(values)))
+        groups, from_cache = self._lookups.get(
+            key, lambda: self._look_up(identity_provider_id, kind, values), refresh=refresh
+        )
+        return Found(groups, complete=True, from_cache=from_cache)
+
+    def identity_providers(self) -> tuple[IdentityProvider, ...]:
+        """Give back the account's identity providers."""
+        providers, _ = self._providers.get(self._client.account_id, self._client.list_identity_providers)
+        return providers
+
+    def _walk(self, identity_provider_id: str, refresh: bool) -> tuple[tuple[ScimGroup, ...], bool]:
+        """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
+
+        Totals are not consulted: a batch of pages costs one round trip whatever they say, and a
+        wrong total cannot send the walk past the end by more than one batch.
+        """
+        seen: set[str] = set()
+        groups: list[ScimGroup] = []
+
+        def fetch(number: int) -> GroupPage:
+            return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh)[0]
+
+        if not _absorb(fetch(1), seen, groups):
+            return tuple(groups), True
+        for first in range(2, MAX_WALK_PAGES + 1, WALK_CONCURRENCY):
+            numbers = range(first, min(first + WALK_CONCURRENCY, MAX_WALK_PAGES + 1))
+            for page in self._pool.map(fetch, numbers):
+                if not _absorb(page, seen, groups):
+                    return tuple(groups), True
+        return tuple(groups), False
+
+    def _look_up(
+        self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...]
+    ) -> tuple[ScimGroup, ...]:
+        def by(field: Literal["id", "external"]) -> list[ScimGroup]:
+            page = self._client.list_groups(
+                identity_provider_id,
+                page=1,
+                per_page=MAX_PER_PAGE,
+                cf_resource_ids=values if field == "id" else (),
+                idp_resource_ids=values if field == "external" else (),
+            )
+            # Filter again here: an upstream that ignored the filter must not pass off other groups.
+            wanted = {value.lower() for value in values} if field == "id" else set(values)
+            return [g for g in page.groups if (g.id.lower() if field == "id" else g.external_id) in wanted]
+
+        if kind != "any":
+            return tuple(by(kind))
+        by_id, by_external = self._pool.submit(by, "id"), self._pool.submit(by, "external")
+        merged = {
+            group.id or str(index): group for index, group in enumerate(by_id.result() + by_external.result())
+        }
+        return tuple(merged.values())
 
     def _upstream(
         self, identity_provider_id: str, number: int, per_page: int, refresh: bool
@@ -164,3 +314,13 @@ class Directory:
         previous, _ = self._upstream(identity_provider_id, upstream.page - 1, upstream.per_page, False)
         before = {group.id for group in previous.groups}
         return all(group.id in before for group in upstream.groups)
+
+
+def _absorb(page: GroupPage, seen: set[str], groups: list[ScimGroup]) -> bool:
+    """Add the page's new groups; give back whether another page may follow."""
+    new = [group for group in page.groups if not group.id or group.id not in seen]
+    if page.groups and not new:
+        return False  # every id repeats: the upstream is serving a page it already served
+    seen.update(group.id for group in new)
+    groups.extend(new)
+    return len(page.groups) == page.per_page

@@ -1,5 +1,15 @@
 """Queries: command text and button values turned into typed requests; bad input as values.
 
+The command's grammar (see `render_help` for the user's version):
+
+    /scim-groups                            browse every group of the default provider
+    /scim-groups oncall                     display names containing "oncall" (case-insensitive)
+    /scim-groups id:<uuid>[,<uuid> …]       groups by Cloudflare id
+    /scim-groups external:<id>[,<id> …]     groups by the identity provider's id (also `ext:`)
+    /scim-groups <uuid> [<uuid> …]          a pasted id: looked up as either kind
+    /scim-groups idp:<name or uuid> [...]   any of the above for another identity provider
+    /scim-groups help
+
 A button's value carries everything needed to draw the page it leads to, as compact versioned
 JSON, so a click works on any worker, after a restart, and on ephemeral messages (whose click
 payloads carry no `message`).
@@ -8,22 +18,61 @@ payloads carry no `message`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TypeGuard
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeGuard
 
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN
 
 BUTTON_VERSION = 1
 MAX_PAGE = 100_000
-# Slack caps a command's text well below this; anything longer is not a real command.
-MAX_TEXT_LENGTH = 500
+# Long enough for 30-odd pasted ids, short enough that every query fits in a button's value.
+MAX_TEXT_LENGTH = 1_200
+# Cloudflare takes at most 50 values of `cf_resource_id` or `idp_resource_id` in one request.
+MAX_IDS = 50
+MAX_VALUE_LENGTH = 200
+OPTIONS = {"id": "id", "ids": "id", "external": "external", "ext": "external", "idp": "idp"}
+# Slack's clients turn typed quotes into curly ones; people paste both.
+QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+# A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
+TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
+EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
+
+Kind = Literal["browse", "search", "id", "external", "any"]
 
 
 @dataclass(frozen=True)
-class Browse:
-    """Show page `page` of a provider's groups."""
+class GroupQuery:
+    """Which groups to show: all, by name, or by id; from which identity provider.
 
-    identity_provider_id: str
+    `provider` is what identifies the provider: None for the default, else a UUID or a name
+    as the user typed it (buttons always carry the UUID it resolved to).
+    """
+
+    provider: str | None = None
+    search: str = ""
+    ids: tuple[str, ...] = ()
+    external_ids: tuple[str, ...] = ()
+    either_ids: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> Kind:
+        """Give back which kind of question this is."""
+        if self.ids:
+            return "id"
+        if self.external_ids:
+            return "external"
+        if self.either_ids:
+            return "any"
+        return "search" if self.search else "browse"
+
+
+@dataclass(frozen=True)
+class Show:
+    """Show page `page` of the answer to `query`."""
+
+    query: GroupQuery
     page: int
     page_size: int
     shared: bool = False
@@ -36,45 +85,156 @@ class ShowHelp:
 
 @dataclass(frozen=True)
 class BadInput:
-    """The input could not be understood; `reason` says why in one plain sentence."""
+    """The input could not be understood; `reason` says why and what would work."""
 
     reason: str
 
 
-Query = Browse | ShowHelp
+@dataclass
+class _Parts:
+    provider: str | None = None
+    words: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    external_ids: list[str] = field(default_factory=list)
+    options: set[str] = field(default_factory=set)
 
 
-def parse_command(text: str, *, identity_provider_id: str, page_size: int) -> Query | BadInput:
-    """Give back what the command's text asks for."""
+def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
+    """Give back what the command's text asks for; never raises."""
+    text = unicodedata.normalize("NFKC", text).translate(QUOTES)
     if len(text) > MAX_TEXT_LENGTH:
-        return BadInput(f"That is too long for a command: keep it under {MAX_TEXT_LENGTH} characters.")
-    words = " ".join(text.split()).lower()
-    if words == "":
-        return Browse(identity_provider_id=identity_provider_id, page=1, page_size=page_size)
-    if words in ("help", "?", "-h", "--help"):
+        return BadInput(f"That is too long for one command: keep it under {MAX_TEXT_LENGTH:,} characters.")
+    tokens = [_Token(*match.groups()) for match in TOKEN.finditer(text)]
+    if [token.text.lower() for token in tokens] in (["help"], ["?"], ["-h"], ["--help"]):
         return ShowHelp()
-    return BadInput("Search is not available yet: `/scim-groups` on its own lists every group.")
+    parts = _Parts()
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        if token.plain is not None:
+            key, colon, value = token.plain.partition(":")
+            quoted = False
+        elif token.key is not None:
+            key, colon, value, quoted = token.key, ":", token.text, True
+        else:
+            parts.words.append(token.text)
+            continue
+        option = OPTIONS.get(key.lower()) if colon else None
+        if colon and option is None and re.fullmatch(r"[A-Za-z]{1,12}", key):
+            return BadInput(
+                f"`{key}:` is not an option. The options are `id:`, `external:` (or `ext:`) and `idp:`; "
+                f'to search for a name with a colon in it, put it in quotes: `"{key}:{value}"`.'
+            )
+        if option is None:
+            parts.words.append(token.text)
+            continue
+        if value == "" and not quoted and position < len(tokens):  # `id: abc` as well as `id:abc`
+            value, quoted = tokens[position].text, tokens[position].plain is None
+            position += 1
+        problem = _take_option(parts, option, key.lower(), value, quoted=quoted)
+        if problem is not None:
+            return problem
+    return _query(parts, page_size)
 
 
-def encode_button(query: Browse) -> str:
-    """Give back a button value that `decode_button` turns back into `query`."""
-    state = {
-        "v": BUTTON_VERSION,
-        "i": query.identity_provider_id,
-        "p": query.page,
-        "n": query.page_size,
-    }
-    if query.shared:
+@dataclass(frozen=True)
+class _Token:
+    key: str | None
+    double: str | None
+    single: str | None
+    plain: str | None
+
+    @property
+    def text(self) -> str:
+        """Give back the token's value, without its key and quotes."""
+        for value in (self.double, self.single, self.plain):
+            if value is not None:
+                return value
+        return ""
+
+
+def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bool) -> BadInput | None:
+    if value.strip() == "":
+        example = {"id": EXAMPLE_ID, "external": "all_employees", "idp": '"Azure AD"'}[option]
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{example}`.")
+    if option == "idp":
+        if parts.provider is not None:
+            return BadInput("Name one identity provider with `idp:`; a command looks in one at a time.")
+        parts.provider = value.strip()
+        return None
+    parts.options.add(option)
+    target = parts.ids if option == "id" else parts.external_ids
+    target.extend([value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v])
+    return None
+
+
+def _query(parts: _Parts, page_size: int) -> Show | BadInput:
+    if "id" in parts.options and "external" in parts.options:
+        return BadInput(
+            "Cloudflare cannot look up by `id:` and `external:` at once: ask for one kind at a time."
+        )
+    if parts.options:
+        # Every word after `id:` or `external:` is one more id ("several ids separated by spaces").
+        values = (parts.ids if "id" in parts.options else parts.external_ids) + parts.words
+        return _lookup(parts.provider, "id" if "id" in parts.options else "external", values, page_size)
+    words = " ".join(" ".join(parts.words).split())
+    if parts.words and all(UUID_PATTERN.match(word) for word in words.replace(",", " ").split()):
+        return _lookup(parts.provider, "any", words.replace(",", " ").split(), page_size)
+    if len(words) > MAX_VALUE_LENGTH:
+        return BadInput(f"Search for at most {MAX_VALUE_LENGTH} characters of a group's name.")
+    return Show(GroupQuery(provider=parts.provider, search=words), page=1, page_size=page_size)
+
+
+def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) -> Show | BadInput:
+    unique = list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
+    if len(unique) > MAX_IDS:
+        return BadInput(f"Look up at most {MAX_IDS} ids at a time (you gave {len(unique)}).")
+    if kind in ("id", "any"):
+        for value in unique:
+            if not UUID_PATTERN.match(value):
+                return BadInput(
+                    f"`{value[:60]}` is not a Cloudflare group id: those are UUIDs like `{EXAMPLE_ID}`. "
+                    "For the identity provider's id use `external:`; to search by name, leave out `id:`."
+                )
+        unique = list(dict.fromkeys(value.lower() for value in unique))
+    elif any(len(value) > MAX_VALUE_LENGTH for value in unique):
+        return BadInput(f"An external id is at most {MAX_VALUE_LENGTH} characters long.")
+    query = GroupQuery(
+        provider=provider,
+        ids=tuple(unique) if kind == "id" else (),
+        external_ids=tuple(unique) if kind == "external" else (),
+        either_ids=tuple(unique) if kind == "any" else (),
+    )
+    return Show(query, page=1, page_size=page_size)
+
+
+def encode_button(show: Show) -> str:
+    """Give back a button value that `decode_button` turns back into `show`.
+
+    The provider must be resolved to its UUID first: a name could later mean another provider.
+    """
+    query = show.query
+    state: dict[str, Any] = {"v": BUTTON_VERSION, "i": query.provider, "p": show.page, "n": show.page_size}
+    for key, value in (
+        ("q", query.search),
+        ("c", query.ids),
+        ("x", query.external_ids),
+        ("a", query.either_ids),
+    ):
+        if value:
+            state[key] = value if isinstance(value, str) else list(value)
+    if show.shared:
         state["s"] = 1
-    return json.dumps(state, separators=(",", ":"))
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
 
 
-def decode_button(value: str) -> Browse | BadInput:
-    """Give back the query a button value carries, or why it cannot be used."""
+def decode_button(value: str) -> Show | BadInput:
+    """Give back the page a button value leads to, or why it cannot be used."""
     outdated = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
     try:
         state = json.loads(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return outdated
     if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION:
         return outdated
@@ -83,8 +243,26 @@ def decode_button(value: str) -> Browse | BadInput:
         return outdated
     if not _whole(page, 1, MAX_PAGE) or not _whole(size, 1, MAX_PAGE_SIZE) or shared not in (0, 1):
         return outdated
-    return Browse(identity_provider_id=provider.lower(), page=page, page_size=size, shared=bool(shared))
+    search = state.get("q", "")
+    lists = [state.get(key, []) for key in ("c", "x", "a")]
+    if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH or not all(map(_values, lists)):
+        return outdated
+    if sum(bool(values) for values in [search, *lists]) > 1:
+        return outdated
+    ids, external_ids, either_ids = (tuple(values) for values in lists)
+    if not all(UUID_PATTERN.match(id_) for id_ in ids + either_ids):
+        return outdated
+    query = GroupQuery(provider.lower(), search, ids, external_ids, either_ids)
+    return Show(query, page=page, page_size=size, shared=bool(shared))
 
 
 def _whole(value: object, low: int, high: int) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _values(value: object) -> TypeGuard[list[str]]:
+    return (
+        isinstance(value, list)
+        and len(value) <= MAX_IDS
+        and all(isinstance(item, str) and 0 < len(item) <= MAX_VALUE_LENGTH for item in value)
+    )

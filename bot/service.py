@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from bot.cloudflare import CloudflareError
-from bot.directory import Directory
-from bot.query import BadInput, Browse, ShowHelp, decode_button, parse_command
+from bot.cloudflare import CloudflareError, IdentityProvider
+from bot.directory import Directory, Listing, ProviderChoice, choose_provider
+from bot.query import BadInput, Show, ShowHelp, decode_button, parse_command
+from bot.settings import UUID_PATTERN
 from bot.views import (
     ACTION_REFRESH,
     ACTION_SHARE,
@@ -22,6 +23,7 @@ from bot.views import (
     render_help,
     render_internal_error,
     render_listing,
+    render_provider_choice,
 )
 
 log = logging.getLogger(__name__)
@@ -37,71 +39,100 @@ class Reply:
     in_channel: bool = False
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What was found for a page request, before it is drawn."""
+
+    listing: Listing
+    missing: tuple[str, ...] = ()
+    complete: bool = True
+
+
 class GroupsService:
     """Answers commands and clicks from the directory."""
 
-    def __init__(self, directory: Directory, *, identity_provider_id: str, page_size: int) -> None:
+    def __init__(self, directory: Directory, *, default_provider_id: str | None, page_size: int) -> None:
         self._directory = directory
-        self._identity_provider_id = identity_provider_id
+        self._default_provider_id = default_provider_id
         self._page_size = page_size
 
     def answer_command(self, text: str) -> Message:
         """Give back the answer to `/scim-groups <text>`."""
-        query = parse_command(
-            text, identity_provider_id=self._identity_provider_id, page_size=self._page_size
-        )
-        if isinstance(query, ShowHelp):
+        request = parse_command(text, page_size=self._page_size)
+        if isinstance(request, ShowHelp):
             return render_help()
-        if isinstance(query, BadInput):
-            log.info("bad_input source=command reason=%r", query.reason)
-            return render_bad_input(query)
-        return self._show(query, refresh=False)
+        if isinstance(request, BadInput):
+            log.info("bad_input source=command reason=%r", request.reason)
+            return render_bad_input(request)
+        return self._show(request, refresh=False)
 
     def answer_click(self, action_id: str, value: str, *, user_id: str = "") -> Reply:
         """Give back the answer to a click on one of the message's buttons."""
-        query = decode_button(value)
+        request = decode_button(value)
         if action_id not in ACTIONS:
-            query = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
-        if isinstance(query, BadInput):
-            log.info("bad_input source=button action=%r reason=%r", action_id[:64], query.reason)
-            return Reply(render_bad_input(query), replace_original=False)
+            request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
+        if isinstance(request, BadInput):
+            log.info("bad_input source=button action=%r reason=%r", action_id[:64], request.reason)
+            return Reply(render_bad_input(request), replace_original=False)
         if action_id == ACTION_SHARE:
-            shared = replace(query, shared=True)
-            return Reply(
-                self._show(shared, refresh=False, shared_by=user_id),
-                replace_original=False,
-                in_channel=True,
-            )
-        if query.shared:
+            shared = self._show(replace(request, shared=True), refresh=False, shared_by=user_id)
+            return Reply(shared, replace_original=False, in_channel=True)
+        refresh = action_id == ACTION_REFRESH
+        if request.shared:
             # A click on a shared message answers the clicker privately and leaves the
             # channel's copy as it is.
-            return Reply(self._show(replace(query, shared=False), refresh=action_id == ACTION_REFRESH), False)
-        return Reply(self._show(query, refresh=action_id == ACTION_REFRESH))
+            return Reply(self._show(replace(request, shared=False), refresh=refresh), replace_original=False)
+        return Reply(self._show(request, refresh=refresh))
 
-    def _show(self, query: Browse, *, refresh: bool, shared_by: str | None = None) -> Message:
+    def _show(self, request: Show, *, refresh: bool, shared_by: str | None = None) -> Message:
         try:
-            listing = self._directory.browse(
-                query.identity_provider_id,
-                page=query.page,
-                page_size=query.page_size,
-                refresh=refresh,
-            )
+            provider = self._provider(request.query.provider)
+            if isinstance(provider, ProviderChoice):
+                log.info("provider_choice reason=%s asked=%r", provider.reason, provider.asked)
+                return render_provider_choice(provider, request)
+            request = replace(request, query=replace(request.query, provider=provider.id))
+            answer = self._find(request, provider.id, refresh)
         except CloudflareError as error:
             log.warning("cloudflare_failed %s", error.describe())
             return render_failure(error)
         except Exception:
             log.exception("internal_error while showing groups")
             return render_internal_error()
+        name = provider.name or f"identity provider {provider.id}"
         return render_listing(
-            listing, query, self._provider_name(query.identity_provider_id), shared_by=shared_by
+            answer.listing,
+            request,
+            name,
+            shared_by=shared_by,
+            missing=answer.missing,
+            complete=answer.complete,
         )
 
-    def _provider_name(self, identity_provider_id: str) -> str:
+    def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
         try:
-            provider = self._directory.identity_provider(identity_provider_id)
+            providers = self._directory.identity_providers()
         except CloudflareError as error:
-            log.warning("identity_provider_lookup_failed %s", error.describe())
-            provider = None
-        if provider is None or not provider.name:
-            return f"identity provider {identity_provider_id}"
-        return provider.name
+            wanted = self._default_provider_id if asked is None else asked
+            if wanted is None or not UUID_PATTERN.match(wanted):
+                raise
+            # The groups can still be shown by id; only the provider's name is missing.
+            log.warning("identity_providers_failed %s", error.describe())
+            return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
+        return choose_provider(providers, asked, self._default_provider_id)
+
+    def _find(self, request: Show, provider_id: str, refresh: bool) -> Answer:
+        query = request.query
+        kind = query.kind
+        if kind == "browse":
+            listing = self._directory.browse(
+                provider_id, page=request.page, page_size=request.page_size, refresh=refresh
+            )
+            return Answer(listing)
+        if kind == "search":
+            found = self._directory.search(provider_id, query.search, refresh=refresh)
+            return Answer(found.listing(request.page, request.page_size), complete=found.complete)
+        values = query.ids or query.external_ids or query.either_ids
+        found = self._directory.lookup(provider_id, kind, values, refresh=refresh)
+        present = {group.id.lower() for group in found.groups} | {group.external_id for group in found.groups}
+        missing = tuple(value for value in values if value not in present and value.lower() not in present)
+        return Answer(found.listing(request.page, request.page_size), missing=missing)

@@ -63,7 +63,8 @@ class CloudflareSettings:
     """Where and as whom to call the Cloudflare API."""
 
     account_id: str
-    identity_provider_id: str
+    # None: the account's only SCIM-enabled identity provider, or the user picks one.
+    identity_provider_id: str | None = None
     base_url: str = DEFAULT_CLOUDFLARE_BASE_URL
     api_token: Secret | None = None
     email: str | None = None
@@ -170,14 +171,14 @@ def load_cloudflare_settings(env: Mapping[str, str]) -> CloudflareSettings:
             "CLOUDFLARE_ACCOUNT_ID must be the account id from the Cloudflare dashboard "
             "(up to 32 letters and digits)."
         )
-    identity_provider_id = _required(env, "CLOUDFLARE_IDENTITY_PROVIDER_ID")
-    if not UUID_PATTERN.match(identity_provider_id):
+    identity_provider_id = _value(env, "CLOUDFLARE_IDENTITY_PROVIDER_ID")
+    if identity_provider_id is not None and not UUID_PATTERN.match(identity_provider_id):
         raise SettingsError(
             "CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID such as f174e90a-fafe-4643-bbbc-4a0ed4fc8415."
         )
     return CloudflareSettings(
         account_id=account_id,
-        identity_provider_id=identity_provider_id.lower(),
+        identity_provider_id=identity_provider_id.lower() if identity_provider_id else None,
         base_url=_url(env, "CLOUDFLARE_BASE_URL", DEFAULT_CLOUDFLARE_BASE_URL).rstrip("/"),
         api_token=api_token,
         email=email,

@@ -8,19 +8,21 @@ mentions. All user-facing wording lives here, once.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.cloudflare import (
     AuthFailed,
     CloudflareError,
+    IdentityProvider,
     NotFound,
     RateLimited,
     Rejected,
     ScimGroup,
 )
-from bot.directory import Listing
-from bot.query import BadInput, Browse, encode_button
+from bot.directory import MAX_WALK_PAGES, Listing, ProviderChoice
+from bot.query import EXAMPLE_ID, BadInput, GroupQuery, Show, encode_button
 
 Message = dict[str, Any]
 
@@ -29,7 +31,8 @@ ACTION_PREVIOUS = "scim_groups_previous"
 ACTION_NEXT = "scim_groups_next"
 ACTION_REFRESH = "scim_groups_refresh"
 ACTION_SHARE = "scim_groups_share"
-ACTIONS = (ACTION_PREVIOUS, ACTION_NEXT, ACTION_REFRESH, ACTION_SHARE)
+ACTION_OPEN = "scim_groups_open"
+ACTIONS = (ACTION_PREVIOUS, ACTION_NEXT, ACTION_REFRESH, ACTION_SHARE, ACTION_OPEN)
 
 HEADER_LIMIT = 150
 NAME_LIMIT = 150
@@ -37,6 +40,9 @@ ID_LIMIT = 100
 FALLBACK_LIMIT = 300
 REASON_LIMIT = 500
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+MAX_CHOICES = 10
+NOUNS = {"browse": ("group", "groups"), "search": ("match", "matches")}
+MAX_MISSING_SHOWN = 20
 
 
 def escape(text: str) -> str:
@@ -50,33 +56,78 @@ def shorten(text: str, limit: int) -> str:
 
 
 def render_listing(
-    listing: Listing, query: Browse, provider_name: str, *, shared_by: str | None = None
+    listing: Listing,
+    request: Show,
+    provider_name: str,
+    *,
+    shared_by: str | None = None,
+    missing: tuple[str, ...] = (),
+    complete: bool = True,
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons."""
-    title = shorten(f"SCIM groups · {provider_name}", HEADER_LIMIT)
+    query = request.query
+    title = shorten(f"{_title(query)} · {provider_name}", HEADER_LIMIT)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(title)}]
     if listing.groups:
         blocks.extend(_group_section(group) for group in listing.groups)
     elif listing.page == 1:
-        blocks.append(
-            _section(f"No SCIM groups are synced from *{escape(shorten(provider_name, NAME_LIMIT))}* yet.")
-        )
+        blocks.append(_section(_nothing_found(query, provider_name)))
     else:
         blocks.append(_section("There are no more groups: the page before this one was the last."))
-    blocks.append({"type": "context", "elements": [_mrkdwn(_position(listing, shared_by))]})
-    blocks.append({"type": "actions", "block_id": "scim_groups_paging", "elements": _buttons(listing, query)})
-    return {"text": shorten(_summary(listing, provider_name), FALLBACK_LIMIT), "blocks": blocks}
+    if missing and (listing.groups or listing.page > 1):
+        shown = ", ".join(_code(value) for value in missing[:MAX_MISSING_SHOWN])
+        more = f" and {len(missing) - MAX_MISSING_SHOWN} more" if len(missing) > MAX_MISSING_SHOWN else ""
+        blocks.append(_section(f"Not found: {shown}{more}."))
+    blocks.append({"type": "context", "elements": [_mrkdwn(_position(listing, query, shared_by, complete))]})
+    blocks.append(
+        {"type": "actions", "block_id": "scim_groups_paging", "elements": _buttons(listing, request)}
+    )
+    return {"text": shorten(_summary(listing, query, provider_name), FALLBACK_LIMIT), "blocks": blocks}
+
+
+def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
+    """Give back the answer when no single identity provider fits: why, and buttons to pick one."""
+    asked = f"*{escape(shorten(choice.asked, NAME_LIMIT))}*" if choice.asked else ""
+    reason = {
+        "several": "This account has several identity providers with SCIM: pick one.",
+        "none": "No identity provider of this Cloudflare account has SCIM provisioning enabled, so there "
+        "are no SCIM groups to show. An admin can turn it on in Zero Trust → Settings → Authentication.",
+        "unknown": f"There is no identity provider {asked} with SCIM in this account.",
+        "ambiguous": f"More than one identity provider matches {asked}: pick one.",
+        "not_scim": f"The identity provider {asked} does not have SCIM provisioning enabled.",
+    }[choice.reason]
+    blocks: list[dict[str, Any]] = [_section(reason)]
+    choices = choice.choices[:MAX_CHOICES]
+    if choices and choice.reason != "none":
+        lines = [f"• {_provider_line(p)}" for p in choices]
+        blocks.append(_section("Choose one below, or add `idp:` to the command:\n" + "\n".join(lines)))
+        buttons = [
+            _button(
+                ACTION_OPEN,
+                shorten(p.name or p.id, 75),
+                Show(replace(request.query, provider=p.id), page=1, page_size=request.page_size),
+            )
+            for p in choices
+        ]
+        blocks.append({"type": "actions", "block_id": "scim_groups_providers", "elements": buttons})
+    return {"text": shorten(re.sub(r"[*]", "", reason), FALLBACK_LIMIT), "blocks": blocks}
 
 
 def render_help() -> Message:
     """Give back the usage message."""
     text = (
-        f"*{COMMAND}* shows the SCIM groups your identity provider syncs into Cloudflare Zero Trust.\n"
-        f"• `{COMMAND}` lists every group, a page at a time: *Previous* / *Next* to page, "
-        "*Refresh* for fresh data from Cloudflare, *Share* to post the page to the channel.\n"
-        f"• `{COMMAND} help` shows this message.\n"
-        "Each group shows its name, its id in your identity provider (external ID), "
-        "its Cloudflare id and when it last changed. Only you see the answers until you share them."
+        f"*{COMMAND}* shows the SCIM groups your identity provider syncs into Cloudflare Zero Trust. "
+        "Only you see the answers until you share them.\n"
+        f"• `{COMMAND}` — every group, a page at a time\n"
+        f"• `{COMMAND} oncall` — groups whose name contains _oncall_ (any case; whole-name matches first)\n"
+        f"• `{COMMAND} id:{EXAMPLE_ID}` — by Cloudflare id; several ids with commas or spaces\n"
+        f"• `{COMMAND} external:all_employees` — by the identity provider's id (`ext:` works too)\n"
+        f"• `{COMMAND} {EXAMPLE_ID}` — a pasted id, looked up as either kind\n"
+        f'• `{COMMAND} idp:"Azure AD" oncall` — any of these in another identity provider, by name or id\n'
+        f"• `{COMMAND} help` — this message\n"
+        "Buttons: *Previous* / *Next* to page, *Refresh* for fresh data from Cloudflare, "
+        "*Share* to post the page to the channel. Each group shows its name, its id in the identity "
+        "provider (external ID), its Cloudflare id and when it last changed."
     )
     return {"text": f"How to use {COMMAND}", "blocks": [_section(text)]}
 
@@ -154,47 +205,89 @@ def _date(moment: datetime | None) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
-def _position(listing: Listing, shared_by: str | None) -> str:
+def _title(query: GroupQuery) -> str:
+    if query.kind == "browse":
+        return "SCIM groups"
+    if query.kind == "search":
+        return f"Groups matching “{query.search}”"
+    return "Groups by id" if query.kind in ("id", "any") else "Groups by external id"
+
+
+def _nothing_found(query: GroupQuery, provider_name: str) -> str:
+    where = f"*{escape(shorten(provider_name, NAME_LIMIT))}*"
+    if query.kind == "browse":
+        return f"No SCIM groups are synced from {where} yet."
+    if query.kind == "search":
+        return (
+            f"No group name in {where} contains “{escape(shorten(query.search, NAME_LIMIT))}”. "
+            "Check the spelling, try another identity provider with `idp:`, or run `/scim-groups` to browse."
+        )
+    values = query.ids or query.external_ids or query.either_ids
+    shown = ", ".join(_code(value) for value in values[:MAX_MISSING_SHOWN])
+    label = {"id": "Cloudflare id", "external": "external id", "any": "Cloudflare or external id"}[query.kind]
+    other = {
+        "id": " or `external:` for the identity provider's id",
+        "external": " or `id:` for Cloudflare's id",
+    }
+    return (
+        f"No group in {where} has the {label} {shown}. It may not be synced yet: check the id, "
+        f"try another identity provider with `idp:`{other.get(query.kind, '')}."
+    )
+
+
+def _position(listing: Listing, query: GroupQuery, shared_by: str | None, complete: bool) -> str:
     pages = listing.page_count
     if pages and listing.page > pages:
         where = f"Past the last page ({pages})"
     else:
         where = f"Page {listing.page} of {pages}" if pages else f"Page {listing.page}"
+    one, many = NOUNS.get(query.kind, ("group found", "groups found"))
     if listing.total is None:
         count = ""
     elif listing.total_is_lower_bound:
-        count = f" · {listing.total:,}+ groups"
+        count = f" · {listing.total:,}+ {many}"
     else:
-        count = f" · {listing.total:,} group{'s' if listing.total != 1 else ''}"
+        count = f" · {listing.total:,} {one if listing.total == 1 else many}"
+    partial = "" if complete else f" · searched only the first {MAX_WALK_PAGES * 100:,} groups"
     by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
-    return where + count + by
+    return where + count + partial + by
 
 
-def _summary(listing: Listing, provider_name: str) -> str:
+def _summary(listing: Listing, query: GroupQuery, provider_name: str) -> str:
     pages = listing.page_count
     where = f"page {listing.page} of {pages}" if pages else f"page {listing.page}"
-    return escape(f"SCIM groups from {provider_name}: {where}")
+    return escape(f"{_title(query)} from {provider_name}: {where}")
 
 
-def _buttons(listing: Listing, query: Browse) -> list[dict[str, Any]]:
-    def button(action_id: str, label: str, page: int) -> dict[str, Any]:
-        target = Browse(query.identity_provider_id, page=page, page_size=query.page_size, shared=query.shared)
-        return {
-            "type": "button",
-            "action_id": action_id,
-            "text": _plain(label),
-            "value": encode_button(target),
-        }
+def _buttons(listing: Listing, request: Show) -> list[dict[str, Any]]:
+    def to(page: int) -> Show:
+        return replace(request, page=page)
 
     buttons = []
     if listing.page > 1:
-        buttons.append(button(ACTION_PREVIOUS, "◀ Previous", listing.page - 1))
+        buttons.append(_button(ACTION_PREVIOUS, "◀ Previous", to(listing.page - 1)))
     if listing.has_next:
-        buttons.append(button(ACTION_NEXT, "Next ▶", listing.page + 1))
-    buttons.append(button(ACTION_REFRESH, "↻ Refresh", listing.page))
-    if not query.shared:
-        buttons.append(button(ACTION_SHARE, "Share in channel", listing.page))
+        buttons.append(_button(ACTION_NEXT, "Next ▶", to(listing.page + 1)))
+    buttons.append(_button(ACTION_REFRESH, "↻ Refresh", to(listing.page)))
+    if not request.shared:
+        buttons.append(_button(ACTION_SHARE, "Share in channel", to(listing.page)))
     return buttons
+
+
+def _button(action_id: str, label: str, target: Show) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": _plain(label), "value": encode_button(target)}
+
+
+def _provider_line(provider: IdentityProvider) -> str:
+    name = escape(shorten(provider.name or provider.id, NAME_LIMIT))
+    kind = escape(shorten(provider.type, 40)) or "type unknown"
+    return f"*{name}* ({kind}) `{_idp_option(provider.name, provider.id)}`"
+
+
+def _idp_option(name: str, provider_id: str) -> str:
+    if name and '"' not in name and "`" not in name:
+        return escape(f'idp:"{name}"' if " " in name else f"idp:{name}")
+    return f"idp:{provider_id}"
 
 
 def _plain(text: str) -> dict[str, Any]:

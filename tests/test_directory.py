@@ -164,12 +164,12 @@ def test_paging_stops_at_the_hard_cap_without_calling_cloudflare(
     assert cloudflare.group_calls() == []
 
 
-def test_the_identity_provider_is_looked_up_once_per_ttl(
+def test_identity_providers_are_listed_once_per_ttl(
     directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
-    assert directory.identity_provider(PROVIDER_ID.upper()) is not None
-    assert directory.identity_provider("00000000-0000-0000-0000-000000000000") is None
+    assert [provider.id for provider in directory.identity_providers()] == [PROVIDER_ID]
+    directory.identity_providers()
     clock.advance(61)
-    directory.identity_provider(PROVIDER_ID)
+    directory.identity_providers()
 
     assert sum(path.endswith("/identity_providers") for path, _ in cloudflare.calls) == 2

@@ -46,7 +46,7 @@ def test_demo_json_is_the_block_kit_message() -> None:
 
 
 def test_preview_help() -> None:
-    assert "• `/scim-groups help` shows this message." in preview("--demo", "help").stdout
+    assert "• `/scim-groups help` — this message" in preview("--demo", "help").stdout
 
 
 def test_preview_without_settings_says_what_is_missing() -> None:

@@ -40,6 +40,10 @@ def test_defaults() -> None:
     assert settings.cloudflare.auth_headers() == {"Authorization": "Bearer SECRETcloudflare"}
 
 
+def test_the_default_identity_provider_is_optional() -> None:
+    assert load_settings(with_(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)).cloudflare.identity_provider_id is None
+
+
 def test_slack_api_url_for_govslack_gets_a_trailing_slash() -> None:
     settings = load_settings(with_(SLACK_API_URL="https://slack-gov.com/api"))
 
@@ -84,7 +88,6 @@ def test_legacy_email_and_global_key() -> None:
         ({"CLOUDFLARE_API_TOKEN": None, "CLOUDFLARE_EMAIL": "a@b.c"}, "CLOUDFLARE_API_KEY is not set"),
         ({"CLOUDFLARE_API_TOKEN": None, "CLOUDFLARE_API_KEY": "k"}, "CLOUDFLARE_EMAIL is not set"),
         ({"CLOUDFLARE_ACCOUNT_ID": "../../zones"}, "CLOUDFLARE_ACCOUNT_ID must be the account id"),
-        ({"CLOUDFLARE_IDENTITY_PROVIDER_ID": None}, "CLOUDFLARE_IDENTITY_PROVIDER_ID is not set."),
         ({"CLOUDFLARE_IDENTITY_PROVIDER_ID": "okta"}, "CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID"),
         ({"CLOUDFLARE_BASE_URL": "ftp://x"}, "CLOUDFLARE_BASE_URL must be an http(s) URL"),
         (

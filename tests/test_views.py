@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.cloudflare import RateLimited, ScimGroup, Unavailable
 from bot.directory import Listing
-from bot.query import BadInput, Browse, decode_button
+from bot.query import BadInput, GroupQuery, Show, decode_button
 from bot.views import escape, render_bad_input, render_failure, render_listing, shorten
 from tests.fakes import PROVIDER_ID, buttons, texts
 
@@ -33,7 +33,7 @@ def listing(groups: list[ScimGroup], **changes: Any) -> Listing:
     return Listing(**{**fields, **changes})
 
 
-QUERY = Browse(PROVIDER_ID, page=1, page_size=10)
+QUERY = Show(GroupQuery(PROVIDER_ID), page=1, page_size=10)
 
 
 def check_limits(message: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ groups = st.builds(
 def test_any_group_data_renders_within_limits_and_inert(
     group_list: list[ScimGroup], provider: str, page: int, has_next: bool, shared: bool
 ) -> None:
-    query = Browse(PROVIDER_ID, page=page, page_size=20, shared=shared)
+    query = Show(GroupQuery(PROVIDER_ID), page=page, page_size=20, shared=shared)
     message = render_listing(
         listing(group_list, page=page, page_size=20, has_next=has_next), query, provider, shared_by="U0ALICE"
     )
@@ -136,9 +136,15 @@ def test_buttons_carry_the_page_they_lead_to() -> None:
     )
 
     found = buttons(message)
-    assert decode_button(found["scim_groups_previous"]["value"]) == Browse(PROVIDER_ID, page=2, page_size=10)
-    assert decode_button(found["scim_groups_next"]["value"]) == Browse(PROVIDER_ID, page=4, page_size=10)
-    assert decode_button(found["scim_groups_refresh"]["value"]) == Browse(PROVIDER_ID, page=3, page_size=10)
+    assert decode_button(found["scim_groups_previous"]["value"]) == Show(
+        GroupQuery(PROVIDER_ID), page=2, page_size=10
+    )
+    assert decode_button(found["scim_groups_next"]["value"]) == Show(
+        GroupQuery(PROVIDER_ID), page=4, page_size=10
+    )
+    assert decode_button(found["scim_groups_refresh"]["value"]) == Show(
+        GroupQuery(PROVIDER_ID), page=3, page_size=10
+    )
 
 
 def test_an_empty_directory_says_so() -> None:
