@@ -259,8 +259,9 @@ class Directory:
     def _walk(self, identity_provider_id: str, refresh: bool) -> tuple[tuple[ScimGroup, ...], bool]:
         """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
 
-        Totals are not consulted: a batch of pages costs one round trip whatever they say, and a
-        wrong total cannot send the walk past the end by more than one batch.
+        The end is only ever taken from the pages themselves. Cloudflare's total serves as a
+        hint: no batch reaches past the page that would confirm it, so a right total wastes no
+        call and a wrong one costs at most one more batch.
         """
         seen: set[str] = set()
         groups: list[ScimGroup] = []
@@ -268,13 +269,22 @@ class Directory:
         def fetch(number: int) -> GroupPage:
             return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh)[0]
 
-        if not _absorb(fetch(1), seen, groups):
+        first_page = fetch(1)
+        if not _absorb(first_page, seen, groups):
             return tuple(groups), True
-        for first in range(2, MAX_WALK_PAGES + 1, WALK_CONCURRENCY):
-            numbers = range(first, min(first + WALK_CONCURRENCY, MAX_WALK_PAGES + 1))
+        total = first_page.total_count or 0
+        # The page that shows the total is right: the short last page, or the empty one after a full one.
+        confirming = total // MAX_PER_PAGE + 1
+        number = 2
+        while number <= MAX_WALK_PAGES:
+            stop = number + WALK_CONCURRENCY
+            if number <= confirming:
+                stop = min(stop, confirming + 1)
+            numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
             for page in self._pool.map(fetch, numbers):
                 if not _absorb(page, seen, groups):
                     return tuple(groups), True
+            number = numbers.stop
         return tuple(groups), False
 
     def _look_up(

@@ -69,6 +69,7 @@ class GroupsService:
     def answer_click(self, action_id: str, value: str, *, user_id: str = "") -> Reply:
         """Give back the answer to a click on one of the message's buttons."""
         request = decode_button(value)
+        action_id = action_id.partition(":")[0]
         if action_id not in ACTIONS:
             request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
         if isinstance(request, BadInput):

@@ -103,11 +103,11 @@ def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
         blocks.append(_section("Choose one below, or add `idp:` to the command:\n" + "\n".join(lines)))
         buttons = [
             _button(
-                ACTION_OPEN,
+                f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
                 shorten(p.name or p.id, 75),
                 Show(replace(request.query, provider=p.id), page=1, page_size=request.page_size),
             )
-            for p in choices
+            for index, p in enumerate(choices)
         ]
         blocks.append({"type": "actions", "block_id": "scim_groups_providers", "elements": buttons})
     return {"text": shorten(re.sub(r"[*]", "", reason), FALLBACK_LIMIT), "blocks": blocks}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 from wsgiref.simple_server import make_server
@@ -147,15 +147,35 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+StartBot = Callable[..., SlackDriver]
+
+
 @pytest.fixture
-def bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> Iterator[SlackDriver]:
-    settings = load_settings(environment(cloudflare, slack))
-    app = build_app(
-        settings, build_service(settings, clock=clock), answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS
-    )
-    server, url = serve(build_wsgi(app))
-    driver = SlackDriver(url, slack)
-    yield driver
-    driver.http.close()
-    server.shutdown()
-    server.server_close()
+def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> Iterator[StartBot]:
+    """Give back a function that starts the app with these settings changed (None: unset)."""
+    started: list[tuple[SlackDriver, ThreadingWSGIServer]] = []
+
+    def start(**changes: str | None) -> SlackDriver:
+        env = {
+            name: value
+            for name, value in {**environment(cloudflare, slack), **changes}.items()
+            if value is not None
+        }
+        settings = load_settings(env)
+        app = build_app(
+            settings, build_service(settings, clock=clock), answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS
+        )
+        server, url = serve(build_wsgi(app))
+        started.append((SlackDriver(url, slack), server))
+        return started[-1][0]
+
+    yield start
+    for driver, server in started:
+        driver.http.close()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def bot(start_bot: StartBot) -> SlackDriver:
+    return start_bot()

@@ -59,6 +59,8 @@ class FakeCloudflare:
     omit_totals: bool = False
     reported_total: int | None = None
     same_page_always: bool = False
+    endless: bool = False
+    ignore_filters: bool = False
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
     gate: threading.Event = field(default_factory=threading.Event)
@@ -87,10 +89,18 @@ class FakeCloudflare:
         self._server, self.url = _serve(Handler)
         self.base_url = f"{self.url}/client/v4"
 
-    def add_provider(self, provider_id: str, name: str, groups: list[dict[str, Any]]) -> None:
-        """Add a SCIM-enabled identity provider with these groups."""
+    def add_provider(
+        self,
+        provider_id: str,
+        name: str,
+        groups: list[dict[str, Any]],
+        *,
+        scim: bool = True,
+        kind: str = "okta",
+    ) -> None:
+        """Add an identity provider with these groups."""
         self.providers.append(
-            {"id": provider_id, "name": name, "type": "okta", "config": {}, "scim_config": {"enabled": True}}
+            {"id": provider_id, "name": name, "type": kind, "config": {}, "scim_config": {"enabled": scim}}
         )
         self.groups[provider_id] = groups
 
@@ -149,9 +159,22 @@ class FakeCloudflare:
         per_page = int(query.get("per_page", ["100"])[0])
         if per_page > 100 or per_page < 1 or page < 1:
             return 400, _failure(12130, "access.api.error.invalid_request: per_page must be at most 100")
+        filters = [key for key in ("cf_resource_id", "idp_resource_id", "name") if key in query]
+        if len(filters) > 1:
+            return 400, _failure(12130, "access.api.error.invalid_request: filters cannot be combined")
+        if filters and any(len(query[key]) > 50 for key in filters):
+            return 400, _failure(12130, "access.api.error.invalid_request: at most 50 values")
+        if filters and not self.ignore_filters:
+            field_name = {"cf_resource_id": "id", "idp_resource_id": "externalId", "name": "displayName"}[
+                filters[0]
+            ]
+            groups = [group for group in groups if group.get(field_name) in query[filters[0]]]
         if self.same_page_always:
             page = 1
-        chunk = groups[(page - 1) * per_page : page * per_page]
+        if self.endless:
+            chunk = [make_group(n) for n in range((page - 1) * per_page, page * per_page)]
+        else:
+            chunk = groups[(page - 1) * per_page : page * per_page]
         total = (
             None
             if self.omit_totals

@@ -1,0 +1,326 @@
+"""Search, lookups and the choice of identity provider, end to end over HTTP."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.directory import MAX_WALK_PAGES, WALK_CONCURRENCY
+from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
+from tests.test_scenarios import context, group_names
+
+AZURE_ID = "0b5c3a52-8f3e-4a55-9d0e-3c2b1a0f9e8d"
+GOOGLE_ID = "7d6c5b4a-3f2e-4d1c-8b0a-9f8e7d6c5b4a"
+
+
+def directory(count: int) -> list[dict[str, object]]:
+    """A directory of `count` groups, a few of them on-call groups in mixed case."""
+    groups = [make_group(n) for n in range(count)]
+    for n, name in ((7, "Payments-OnCall"), (1_234, "oncall"), (2_001, "SRE oncall rota"), (2_400, "ONCALL")):
+        if n < count:
+            groups[n]["displayName"] = name
+    return groups
+
+
+def page_calls(cloudflare: FakeCloudflare) -> list[int]:
+    return [int(call["page"][0]) for call in cloudflare.group_calls()]
+
+
+def test_search_over_thousands_of_groups_is_case_insensitive_with_whole_names_first(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(2_500)
+
+    message = bot.command("OnCall")
+
+    assert group_names(message) == ["oncall", "ONCALL", "Payments-OnCall", "SRE oncall rota"]
+    assert context(message) == "Page 1 of 1 · 4 matches"
+    assert message["blocks"][0]["text"]["text"] == "Groups matching “OnCall” · Okta Production"
+    assert all(call["per_page"] == ["100"] for call in cloudflare.group_calls())
+    # 25 full pages, then page 26 (empty) confirms the end: no call is wasted when the total is right.
+    assert sorted(page_calls(cloudflare)) == list(range(1, 27))
+
+
+def test_search_results_page_and_the_buttons_carry_the_search(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(300)
+
+    first = bot.command("group-001")
+    second = bot.click(buttons(first)["scim_groups_next"])
+
+    assert context(first) == "Page 1 of 10 · 100 matches"
+    assert group_names(second) == [f"group-{n:05d}" for n in range(110, 120)]
+    assert context(second) == "Page 2 of 10 · 100 matches"
+
+
+def test_a_second_search_is_served_from_the_cached_directory(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(1_000)
+    bot.command("oncall")
+    calls = len(cloudflare.group_calls())
+
+    assert group_names(bot.command("group-0099")) == [f"group-0099{n}" for n in range(10)]
+    assert len(cloudflare.group_calls()) == calls
+    clock.advance(61)
+    bot.command("oncall")
+    assert len(cloudflare.group_calls()) > calls
+
+
+def test_refresh_on_a_search_reads_the_directory_again(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(150)
+    first = bot.command("oncall")
+    cloudflare.groups[PROVIDER_ID][3]["displayName"] = "db-oncall"
+    calls = len(cloudflare.group_calls())
+
+    refreshed = bot.click(buttons(first)["scim_groups_refresh"])
+
+    assert group_names(refreshed) == ["db-oncall", "Payments-OnCall"]
+    assert len(cloudflare.group_calls()) > calls
+
+
+def test_concurrent_searches_read_the_directory_once(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(950)
+    cloudflare.gate.clear()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        pending = [
+            pool.submit(bot.command, text) for text in ("oncall", "group", "ONCALL", "x", "oncall", "y")
+        ]
+        while not cloudflare.calls:
+            time.sleep(0.01)
+        cloudflare.gate.set()
+        results = [future.result() for future in pending]
+
+    assert group_names(results[0]) == ["Payments-OnCall"]
+    assert sorted(page_calls(cloudflare)) == list(range(1, 11))
+
+
+def test_search_without_totals_and_with_a_short_last_page(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(2_450)
+    cloudflare.omit_totals = True
+
+    message = bot.command("oncall")
+
+    assert group_names(message) == ["oncall", "ONCALL", "Payments-OnCall", "SRE oncall rota"]
+    assert max(page_calls(cloudflare)) <= 25 + WALK_CONCURRENCY
+
+
+def test_search_against_an_upstream_that_repeats_pages_ends(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(5_000)
+    cloudflare.same_page_always = True
+
+    message = bot.command("group-000")
+
+    assert context(message) == "Page 1 of 10 · 99 matches"
+    assert len(cloudflare.group_calls()) <= 1 + WALK_CONCURRENCY
+
+
+def test_search_against_an_upstream_that_never_ends_stops_and_says_so(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.endless = True
+    cloudflare.omit_totals = True
+
+    message = bot.command("group-00042")
+
+    assert group_names(message)[0] == "group-00042"
+    assert context(message).endswith("· searched only the first 25,000 groups")
+    assert len(cloudflare.group_calls()) == MAX_WALK_PAGES
+
+
+def test_a_search_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver) -> None:
+    message = bot.command("nosuchgroup")
+
+    text = "".join(texts(message))
+    assert "No group name in *Okta Production* contains “nosuchgroup”." in text
+    assert (
+        "Check the spelling, try another identity provider with `idp:`, or run `/scim-groups` to browse."
+        in text
+    )
+    assert set(buttons(message)) == {"scim_groups_refresh", "scim_groups_share"}
+
+
+def test_lookup_by_one_cloudflare_id(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    message = bot.command("id:00000000-0000-0000-0000-00000000000C")
+
+    assert group_names(message) == ["group-00011"]
+    assert message["blocks"][0]["text"]["text"] == "Groups by id · Okta Production"
+    assert context(message) == "Page 1 of 1 · 1 group found"
+    (call,) = cloudflare.group_calls()
+    assert call["cf_resource_id"] == ["00000000-0000-0000-0000-00000000000c"]
+
+
+def test_lookup_by_several_ids_says_which_were_not_found(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    missing = "99999999-0000-0000-0000-000000000000"
+    message = bot.command(
+        f"id:00000000-0000-0000-0000-000000000002, {missing} 00000000-0000-0000-0000-000000000004"
+    )
+
+    assert group_names(message) == ["group-00001", "group-00003"]
+    assert f"Not found: `{missing}`." in "".join(texts(message))
+    assert context(message) == "Page 1 of 1 · 2 groups found"
+    (call,) = cloudflare.group_calls()
+    assert len(call["cf_resource_id"]) == 3
+
+
+def test_lookup_by_external_id(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    message = bot.command("ext:ext-00005,ext-00006")
+
+    assert group_names(message) == ["group-00005", "group-00006"]
+    assert message["blocks"][0]["text"]["text"] == "Groups by external id · Okta Production"
+    (call,) = cloudflare.group_calls()
+    assert call["idp_resource_id"] == ["ext-00005", "ext-00006"]
+
+
+def test_a_pasted_id_is_looked_up_as_either_kind(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    azure_style = "5f3e6a1b-2c4d-4e8f-9a0b-1c2d3e4f5a6b"
+    cloudflare.groups[PROVIDER_ID][8]["externalId"] = azure_style
+
+    message = bot.command(f"00000000-0000-0000-0000-000000000001 {azure_style}")
+
+    assert group_names(message) == ["group-00000", "group-00008"]
+    assert {tuple(call) for call in cloudflare.group_calls()} == {
+        ("page", "per_page", "cf_resource_id"),
+        ("page", "per_page", "idp_resource_id"),
+    }
+
+
+def test_a_lookup_never_shows_groups_cloudflare_should_have_filtered_out(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.ignore_filters = True
+
+    message = bot.command("id:00000000-0000-0000-0000-000000000002")
+
+    assert group_names(message) == ["group-00001"]
+
+
+def test_a_lookup_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver) -> None:
+    message = bot.command("ext:nope")
+
+    text = "".join(texts(message))
+    assert "No group in *Okta Production* has the external id `nope`. It may not be synced yet" in text
+    assert "or `id:` for Cloudflare's id." in text
+
+
+def test_paging_refresh_and_share_work_for_lookups(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    ids = ",".join(f"00000000-0000-0000-0000-{n:012x}" for n in range(1, 16))
+    first = bot.command(f"id:{ids}")
+    second = bot.click(buttons(first)["scim_groups_next"])
+    refreshed = bot.click(buttons(second)["scim_groups_refresh"])
+    shared = bot.click(buttons(refreshed)["scim_groups_share"])
+
+    assert group_names(second) == [f"group-{n:05d}" for n in range(10, 15)]
+    assert group_names(refreshed) == group_names(second)
+    assert shared["response_type"] == "in_channel"
+    assert group_names(shared) == group_names(second)
+    assert len(cloudflare.group_calls()) == 2  # the command, and Refresh
+
+
+@pytest.fixture
+def three_providers(cloudflare: FakeCloudflare) -> FakeCloudflare:
+    cloudflare.add_provider(
+        AZURE_ID, "Azure AD", [make_group(n, f"azure-{n}") for n in range(12)], kind="azureAD"
+    )
+    cloudflare.add_provider(
+        GOOGLE_ID, "Google Workspace", [make_group(n, f"google-{n}") for n in range(3)], scim=False
+    )
+    return cloudflare
+
+
+def test_another_provider_by_name_in_quotes(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+    message = bot.command('idp:"azure ad" azure-1')
+
+    assert message["blocks"][0]["text"]["text"] == "Groups matching “azure-1” · Azure AD"
+    assert group_names(message) == ["azure-1", "azure-10", "azure-11"]
+
+
+def test_another_provider_by_id_and_paging_stays_there(
+    three_providers: FakeCloudflare, bot: SlackDriver
+) -> None:
+    first = bot.command(f"idp:{AZURE_ID.upper()}")
+    second = bot.click(buttons(first)["scim_groups_next"])
+
+    assert group_names(second) == ["azure-10", "azure-11"]
+    assert second["blocks"][0]["text"]["text"] == "SCIM groups · Azure AD"
+
+
+def test_a_unique_part_of_a_name_is_enough(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+    assert bot.command("idp:azure")["blocks"][0]["text"]["text"] == "SCIM groups · Azure AD"
+
+
+def test_an_unknown_provider_lists_the_ones_to_pick(
+    three_providers: FakeCloudflare, bot: SlackDriver
+) -> None:
+    message = bot.command("idp:okta-staging oncall")
+
+    text = "".join(texts(message))
+    assert "There is no identity provider *okta-staging* with SCIM in this account." in text
+    assert '*Azure AD* (azureAD) `idp:"Azure AD"`' in text
+    assert "Google Workspace" not in text  # SCIM is off there: it cannot be picked
+    assert [b["text"]["text"] for b in buttons(message).values()] == ["Okta Production", "Azure AD"]
+
+
+def test_an_ambiguous_name_lists_the_matches(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+    message = bot.command("idp:a")
+
+    assert "More than one identity provider matches *a*: pick one." in "".join(texts(message))
+    assert sorted(b["text"]["text"] for b in message["blocks"][-1]["elements"]) == [
+        "Azure AD",
+        "Okta Production",
+    ]
+
+
+def test_a_provider_without_scim_is_refused(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+    message = bot.command(f"idp:{GOOGLE_ID}")
+
+    assert (
+        message["text"] == "The identity provider Google Workspace does not have SCIM provisioning enabled."
+    )
+    assert three_providers.group_calls() == []
+
+
+def test_with_no_default_the_only_scim_provider_is_used(
+    three_providers: FakeCloudflare, start_bot: StartBot
+) -> None:
+    three_providers.providers = [p for p in three_providers.providers if p["id"] != AZURE_ID]
+    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+
+    assert bot.command()["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+def test_with_no_default_and_several_providers_the_user_picks(
+    three_providers: FakeCloudflare, start_bot: StartBot
+) -> None:
+    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+    choice = bot.command("azure-1")
+    assert choice["text"] == "This account has several identity providers with SCIM: pick one."
+    assert three_providers.group_calls() == []
+
+    azure = next(button for button in buttons(choice).values() if button["text"]["text"] == "Azure AD")
+    picked = bot.click(azure)
+
+    assert picked["replace_original"] is True
+    assert picked["blocks"][0]["text"]["text"] == "Groups matching “azure-1” · Azure AD"
+
+
+def test_an_account_without_scim_says_so(three_providers: FakeCloudflare, start_bot: StartBot) -> None:
+    for provider in three_providers.providers:
+        provider["scim_config"]["enabled"] = False
+    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+
+    message = bot.command()
+
+    assert message["text"].startswith(
+        "No identity provider of this Cloudflare account has SCIM provisioning enabled"
+    )
