@@ -21,6 +21,9 @@ from bot.settings import CloudflareSettings, Secret, Settings
 ACCOUNT_ID = "023e105f4ecef8ad9ca31a8372d0c353"
 IDENTITY_PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 PROVIDER_NAME = "Okta (demo directory)"
+# A second provider, so that `idp:` can be tried too.
+AZURE_PROVIDER_ID = "5e0c8e4a-4f62-4b8e-9d52-2f1a3c7b9e10"
+AZURE_PROVIDER_NAME = "Azure AD (demo directory)"
 
 _TEAMS = (
     "engineering",
@@ -85,23 +88,37 @@ def sample_groups() -> list[dict[str, Any]]:
     return groups
 
 
+def azure_groups() -> list[dict[str, Any]]:
+    """Give back the second demo provider's groups, with Azure AD's GUIDs as external ids."""
+    groups = [_group(f"AAD-{team.title()}") for team in _TEAMS] + [
+        _group(f"AAD-{app}-users") for app in _APPS
+    ]
+    for group in groups:
+        group["externalId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, group["displayName"]))
+    return groups
+
+
 def transport() -> httpx.MockTransport:
     """Give back an httpx transport that answers like Cloudflare's API, from the demo directory."""
-    directory = sample_groups()
+    directories = {IDENTITY_PROVIDER_ID: sample_groups(), AZURE_PROVIDER_ID: azure_groups()}
+    providers = [
+        {"id": IDENTITY_PROVIDER_ID, "name": PROVIDER_NAME, "type": "okta", "scim_config": {"enabled": True}},
+        {
+            "id": AZURE_PROVIDER_ID,
+            "name": AZURE_PROVIDER_NAME,
+            "type": "azureAD",
+            "scim_config": {"enabled": True},
+        },
+    ]
 
     def answer(request: httpx.Request) -> httpx.Response:
         groups = _GROUPS_PATH.search(request.url.path)
-        if groups and groups["account"] == ACCOUNT_ID and groups["idp"] == IDENTITY_PROVIDER_ID:
-            return _page(directory, request.url.params)
-        providers = _PROVIDERS_PATH.search(request.url.path)
-        if providers and providers["account"] == ACCOUNT_ID:
-            provider = {
-                "id": IDENTITY_PROVIDER_ID,
-                "name": PROVIDER_NAME,
-                "type": "okta",
-                "scim_config": {"enabled": True},
-            }
-            return _envelope([provider], {"count": 1, "page": 1, "per_page": 1000, "total_count": 1})
+        if groups and groups["account"] == ACCOUNT_ID and groups["idp"] in directories:
+            return _page(directories[groups["idp"]], request.url.params)
+        listing = _PROVIDERS_PATH.search(request.url.path)
+        if listing and listing["account"] == ACCOUNT_ID:
+            info = {"count": len(providers), "page": 1, "per_page": 1000, "total_count": len(providers)}
+            return _envelope(providers, info)
         return _failure(404, 7003, "Could not route to this path: no such resource")
 
     return httpx.MockTransport(answer)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from bot.service import GroupsService
-from bot.views import ACTION_NEXT, ACTION_PREVIOUS, ACTION_REFRESH, Message
+from bot.views import ACTION_NEXT, ACTION_OPEN, ACTION_PREVIOUS, ACTION_REFRESH, Message
 
 KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH}
-PROMPT = "[n]ext  [p]revious  [r]efresh  [q]uit > "
+PROMPT = "[n]ext  [p]revious  [r]efresh  [1-9] pick a provider  [q]uit > "
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
 _BOLD = re.compile(r"\*([^*\n]+)\*")
@@ -54,9 +54,10 @@ def run(
             break
         if key == "q":
             break
-        button = _button(message, KEYS.get(key, ""))
+        action = KEYS.get(key) or (f"{ACTION_OPEN}:{int(key) - 1}" if key.isdigit() and key != "0" else "")
+        button = _button(message, action)
         if button is None:
-            out.write("That button is not on this page.\n" if key in KEYS else "Type n, p, r or q.\n")
+            out.write("That button is not on this page.\n" if action else "Type n, p, r, a digit, or q.\n")
             continue
         message = service.answer_click(button["action_id"], button["value"]).message
         _show(message, as_json=as_json, out=out, bold=bold)

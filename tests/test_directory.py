@@ -7,8 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.cloudflare import CloudflareClient, Unavailable
-from bot.directory import MAX_UPSTREAM_PAGES, Directory, SingleFlightCache, upstream_page_size
+from bot.cloudflare import CloudflareClient, IdentityProvider, Unavailable
+from bot.directory import (
+    MAX_UPSTREAM_PAGES,
+    Directory,
+    ProviderChoice,
+    SingleFlightCache,
+    choose_provider,
+    upstream_page_size,
+)
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -173,3 +180,47 @@ def test_identity_providers_are_listed_once_per_ttl(
     directory.identity_providers()
 
     assert sum(path.endswith("/identity_providers") for path, _ in cloudflare.calls) == 2
+
+
+OKTA = IdentityProvider("11111111-1111-4111-8111-111111111111", "Okta Production", "okta", True)
+OKTA_STAGING = IdentityProvider("22222222-2222-4222-8222-222222222222", "Okta Staging", "okta", True)
+GOOGLE = IdentityProvider("33333333-3333-4333-8333-333333333333", "Google", "google-apps", False)
+ALL = (OKTA, OKTA_STAGING, GOOGLE)
+
+
+@pytest.mark.parametrize(
+    ("providers", "asked", "default", "expected"),
+    [
+        (ALL, None, OKTA.id, OKTA),
+        (ALL, None, GOOGLE.id, GOOGLE),  # the admin's explicit default is honoured
+        (
+            ALL,
+            None,
+            "44444444-4444-4444-8444-444444444444",
+            IdentityProvider("44444444-4444-4444-8444-444444444444", "", "", True),
+        ),
+        ((OKTA, GOOGLE), None, None, OKTA),
+        (ALL, None, None, ProviderChoice("several", None, (OKTA, OKTA_STAGING))),
+        ((GOOGLE,), None, None, ProviderChoice("none", None, ())),
+        (ALL, OKTA_STAGING.id.upper(), OKTA.id, OKTA_STAGING),
+        (ALL, "okta staging", OKTA.id, OKTA_STAGING),
+        (ALL, "staging", None, OKTA_STAGING),
+        (ALL, "okta", None, ProviderChoice("ambiguous", "okta", (OKTA, OKTA_STAGING))),
+        (ALL, "google", None, ProviderChoice("not_scim", "google", (OKTA, OKTA_STAGING))),
+        (ALL, GOOGLE.id, None, ProviderChoice("not_scim", "Google", (OKTA, OKTA_STAGING))),
+        (ALL, "azure", None, ProviderChoice("unknown", "azure", (OKTA, OKTA_STAGING))),
+        (
+            ALL,
+            "44444444-4444-4444-8444-444444444444",
+            None,
+            ProviderChoice("unknown", "44444444-4444-4444-8444-444444444444", (OKTA, OKTA_STAGING)),
+        ),
+    ],
+)
+def test_choose_provider(
+    providers: tuple[IdentityProvider, ...],
+    asked: str | None,
+    default: str | None,
+    expected: IdentityProvider | ProviderChoice,
+) -> None:
+    assert choose_provider(providers, asked, default) == expected

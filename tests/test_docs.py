@@ -55,7 +55,8 @@ def test_manifest_creates_the_app() -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/scim-groups"
     assert command["description"]
-    assert command["usage_hint"] == "[help]"
+    for option in ("id:", "external:", "idp:", "help"):
+        assert option in command["usage_hint"]
     assert command["url"].endswith("/slack/events")
     assert manifest["oauth_config"]["scopes"]["bot"] == ["commands"]
     assert manifest["settings"]["interactivity"] == {
@@ -70,3 +71,13 @@ def test_procfile_runs_gunicorn_on_the_app() -> None:
         ROOT / "Procfile"
     ).read_text() == "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application\n"
     assert "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application" in README
+
+
+def test_the_readme_and_help_show_the_same_examples() -> None:
+    from bot.views import render_help
+
+    help_text = render_help()["blocks"][0]["text"]["text"]
+    examples = re.findall(r"`(/scim-groups [^`]+)`", help_text)
+    assert len(examples) >= 5
+    for example in examples:
+        assert example.replace("_oncall_", "oncall") in README, example

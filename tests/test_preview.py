@@ -68,7 +68,7 @@ def test_interactive_paging_follows_the_buttons() -> None:
 
     pages = [line for line in out.getvalue().splitlines() if line.startswith("Page ")]
     assert pages == [f"Page {n} of 25 · 249 groups" for n in (1, 2, 3, 2)]
-    assert "Type n, p, r or q." in out.getvalue()
+    assert "Type n, p, r, a digit, or q." in out.getvalue()
 
 
 def test_previous_on_the_first_page_says_it_is_not_there() -> None:
@@ -90,3 +90,13 @@ def test_to_text_reads_slack_markup_as_a_person_would() -> None:
     }
 
     assert to_text(message) == "R&D <Labs> by @U1\n\n1970-01-01"
+
+
+def test_a_provider_is_picked_with_a_digit() -> None:
+    service = build_service(demo.settings(), transport=demo.transport())
+    keys = iter(["2", "q"])
+    out = io.StringIO()
+
+    run(service, "idp:demo", as_json=False, interactive=True, out=out, ask=lambda prompt: next(keys))
+
+    assert "SCIM groups · Azure AD (demo directory)" in out.getvalue().splitlines()
