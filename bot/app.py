@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -13,8 +12,10 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot import listeners
-from bot.cloudflare import CloudflareClient
-from bot.directory import Clock, Directory
+from bot.access import AccessPolicy
+from bot.clock import Clock, SystemClock
+from bot.cloudflare import DEFAULT_TIMEOUT, CallBudget, CloudflareClient
+from bot.directory import Directory
 from bot.service import GroupsService
 from bot.settings import Settings, SettingsError, load_settings, read_environment
 
@@ -27,15 +28,21 @@ def build_service(
     settings: Settings,
     *,
     transport: httpx.BaseTransport | None = None,
-    clock: Clock = time.monotonic,
+    clock: Clock | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
 ) -> GroupsService:
     """Give back the answering service over a cached Cloudflare directory."""
-    client = CloudflareClient(settings.cloudflare, transport=transport)
+    clock = clock or SystemClock()
+    budget = CallBudget(settings.upstream_calls_per_5_minutes, clock=clock)
+    client = CloudflareClient(
+        settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
+    )
     directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock)
     return GroupsService(
         directory,
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
+        clock=clock,
     )
 
 
@@ -43,9 +50,10 @@ def build_app(
     settings: Settings,
     service: GroupsService,
     *,
+    clock: Clock | None = None,
     answer_in_ack_seconds: float = listeners.ANSWER_IN_ACK_SECONDS,
 ) -> App:
-    """Give back the Bolt app with its listeners registered."""
+    """Give back the Bolt app with its access check and listeners registered."""
     if settings.slack is None:
         raise SettingsError("SLACK_BOT_TOKEN is not set.")
     slack = settings.slack
@@ -58,8 +66,14 @@ def build_app(
         token_verification_enabled=False,
         listener_executor=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="listener"),
     )
-    answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
-    listeners.register(app, service, answers=answers, answer_in_ack_seconds=answer_in_ack_seconds)
+    listeners.register(
+        app,
+        service,
+        answers=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
+        access=AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id),
+        clock=clock or SystemClock(),
+        answer_in_ack_seconds=answer_in_ack_seconds,
+    )
     return app
 
 

@@ -6,26 +6,79 @@ messages Cloudflare sent:
     CloudflareError            any failure talking to Cloudflare
      ├── Unavailable           timeout, connection error, 5xx, or a body that is not the envelope
      ├── RateLimited           429; `retry_after` seconds when Cloudflare said
+     │    └── BudgetSpent      the bot's own limit on calls was reached; nothing was sent
      ├── AuthFailed            bad or missing credentials, or a token without the Access permission
      ├── NotFound              404: unknown account, identity provider or route
      └── Rejected              any other `success: false` answer (a 4xx such as 12130)
+
+Calls are retried, as Cloudflare's SDKs do, on 408, 409, 429, 5xx, timeouts and connection
+errors: at most `RetryPolicy.attempts` tries, waiting what `Retry-After` asks (up to a minute)
+or else an exponential backoff with full jitter, and never past the call's time budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from bot.clock import Clock, SystemClock
 from bot.settings import CloudflareSettings
+
+log = logging.getLogger(__name__)
+Params = list[tuple[str, str | int | float | bool | None]]
 
 MAX_PER_PAGE = 100
 # Codes that mean "who you are" is wrong, whatever the HTTP status says.
 AUTH_CODES = frozenset({6003, 6103, 6111, 9106, 9109, 10000})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+# Cloudflare's quota: 1,200 calls per 5 minutes per token, shared with the dashboard.
+QUOTA_WINDOW_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one call tries before it gives up."""
+
+    attempts: int = 3
+    first_backoff: float = 0.5
+    max_backoff: float = 8.0
+    # A longer Retry-After (Cloudflare blocks for 5 minutes once its quota is spent) is not
+    # waited out: the user hears at once when to try again.
+    max_retry_after: float = 60.0
+    # Seconds one call may take, waits included: room inside the 20 s a user waits at most.
+    budget: float = 15.0
+
+
+class CallBudget:
+    """A token bucket on upstream calls, shared by every thread of the process."""
+
+    def __init__(self, calls: int, *, clock: Clock, per: float = QUOTA_WINDOW_SECONDS) -> None:
+        self._capacity = float(calls)
+        self._rate = calls / per
+        self._tokens = float(calls)
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Spend one call and give back 0, or give back the seconds until one is free."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._rate
 
 
 @dataclass(frozen=True)
@@ -73,6 +126,10 @@ class RateLimited(CloudflareError):
         super().__init__(summary, **kwargs)
 
 
+class BudgetSpent(RateLimited):
+    """The bot's own limit on calls to Cloudflare was reached, so nothing was sent."""
+
+
 class AuthFailed(CloudflareError):
     """The credentials are wrong or lack the Access read permission."""
 
@@ -117,7 +174,7 @@ class IdentityProvider:
 
 
 class CloudflareClient:
-    """Calls the Cloudflare API over one shared, pooled httpx client."""
+    """Calls the Cloudflare API over one shared, pooled httpx client, with retries."""
 
     def __init__(
         self,
@@ -125,8 +182,16 @@ class CloudflareClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        budget: CallBudget | None = None,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.account_id = settings.account_id
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._budget = budget
+        self._jitter = jitter
         self._http = httpx.Client(
             base_url=settings.base_url,
             headers={**settings.auth_headers(), "Accept": "application/json"},
@@ -150,7 +215,7 @@ class CloudflareClient:
         if cf_resource_ids and idp_resource_ids:
             raise ValueError("Cloudflare cannot combine cf_resource_id and idp_resource_id")
         path = f"/accounts/{self.account_id}/access/identity_providers/{identity_provider_id}/scim/groups"
-        params: list[tuple[str, str | int | float | bool | None]] = [("page", page), ("per_page", per_page)]
+        params: Params = [("page", page), ("per_page", per_page)]
         params += [("cf_resource_id", value) for value in cf_resource_ids]
         params += [("idp_resource_id", value) for value in idp_resource_ids]
         body = self._get(path, params)
@@ -168,9 +233,7 @@ class CloudflareClient:
 
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""
-        body = self._get(
-            f"/accounts/{self.account_id}/access/identity_providers", httpx.QueryParams({"per_page": 1000})
-        )
+        body = self._get(f"/accounts/{self.account_id}/access/identity_providers", [("per_page", 1000)])
         result = body.get("result")
         if not isinstance(result, list):
             raise Unavailable("Cloudflare sent an identity provider list without a result list")
@@ -180,36 +243,73 @@ class CloudflareClient:
         """Close the pooled connections."""
         self._http.close()
 
-    def _get(
-        self, path: str, params: httpx.QueryParams | list[tuple[str, str | int | float | bool | None]]
-    ) -> dict[str, Any]:
+    def _get(self, path: str, params: Params) -> dict[str, Any]:
+        """Give back the body of a successful GET, retrying what is worth retrying."""
+        started = self._clock()
+        attempt = 1
+        while True:
+            if self._budget is not None and (wait := self._budget.take()):
+                raise BudgetSpent("the bot's own limit on Cloudflare calls is reached", retry_after=wait)
+            try:
+                return self._attempt(path, params)
+            except _Retryable as retryable:
+                failure, delay = retryable.error, self._delay(attempt, retryable.retry_after)
+            out_of_time = delay is None or self._clock() - started + delay > self._retry.budget
+            if attempt >= self._retry.attempts or out_of_time:
+                raise failure from None
+            log.info("cloudflare_retry attempt=%d delay=%.2fs after=%r", attempt, delay, failure.describe())
+            self._clock.sleep(delay or 0.0)
+            attempt += 1
+
+    def _attempt(self, path: str, params: Params) -> dict[str, Any]:
+        """Make one request; raise `_Retryable` or a `CloudflareError` when it fails."""
         try:
             response = self._http.get(path, params=params)
         except httpx.TimeoutException as error:
-            raise Unavailable(f"Cloudflare did not answer in time ({type(error).__name__})") from None
+            raise _Retryable(
+                Unavailable(f"Cloudflare did not answer in time ({type(error).__name__})")
+            ) from None
         except httpx.HTTPError as error:
-            raise Unavailable(f"Cloudflare could not be reached ({type(error).__name__})") from None
+            raise _Retryable(
+                Unavailable(f"Cloudflare could not be reached ({type(error).__name__})")
+            ) from None
         try:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict):
-            raise _error_for(response, {}, "Cloudflare sent a body that is not JSON")
-        if response.is_success and body.get("success") is True:
+        if isinstance(body, dict) and response.is_success and body.get("success") is True:
             return body
-        raise _error_for(response, body, "Cloudflare refused the request")
+        retry_after = _retry_after(response.headers.get("Retry-After"), self._clock.time())
+        failure = _error_for(response, body if isinstance(body, dict) else {}, retry_after)
+        if response.status_code in RETRY_STATUSES:
+            raise _Retryable(failure, retry_after)
+        raise failure
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Give back how long to wait before the next try, or None when waiting is pointless."""
+        if retry_after is not None:
+            return retry_after if retry_after <= self._retry.max_retry_after else None
+        backoff = min(self._retry.max_backoff, self._retry.first_backoff * 2.0 ** (attempt - 1))
+        return float(backoff * self._jitter())
 
 
-def _error_for(response: httpx.Response, body: Mapping[str, Any], summary: str) -> CloudflareError:
+class _Retryable(Exception):
+    """A failure worth another try, carrying the error to raise if none is left."""
+
+    def __init__(self, error: CloudflareError, retry_after: float | None = None) -> None:
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _error_for(
+    response: httpx.Response, body: Mapping[str, Any], retry_after: float | None
+) -> CloudflareError:
     errors = tuple(_messages(body.get("errors")))
     codes = {error.code for error in errors}
     status = response.status_code
     if status == 429:
         return RateLimited(
-            "Cloudflare rate limit reached",
-            retry_after=_retry_after(response.headers.get("Retry-After")),
-            status=status,
-            errors=errors,
+            "Cloudflare rate limit reached", retry_after=retry_after, status=status, errors=errors
         )
     if status in (401, 403) or codes & AUTH_CODES:
         return AuthFailed("Cloudflare refused the credentials", status=status, errors=errors)
@@ -218,8 +318,8 @@ def _error_for(response: httpx.Response, body: Mapping[str, Any], summary: str) 
     if status >= 500:
         return Unavailable("Cloudflare failed", status=status, errors=errors)
     if not body:
-        return Unavailable(summary, status=status)
-    return Rejected(summary, status=status, errors=errors)
+        return Unavailable("Cloudflare sent a body that is not JSON", status=status)
+    return Rejected("Cloudflare refused the request", status=status, errors=errors)
 
 
 def _messages(raw: object) -> Iterable[ApiMessage]:
@@ -233,10 +333,17 @@ def _messages(raw: object) -> Iterable[ApiMessage]:
             )
 
 
-def _retry_after(raw: str | None) -> float | None:
+def _retry_after(raw: str | None, now: float) -> float | None:
+    """Give back the seconds a `Retry-After` header asks for, given as a number or an HTTP date."""
+    if raw is None:
+        return None
     try:
-        return max(0.0, float(raw)) if raw is not None else None
+        return max(0.0, float(raw))
     except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+    except (TypeError, ValueError):
         return None
 
 

@@ -9,21 +9,14 @@ same page for every page number), and so is the hard page cap.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Literal
 
-from cachetools import TTLCache
-
+from bot.cache import Cached, SingleFlightCache, Staleness
+from bot.clock import Clock
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
 from bot.settings import UUID_PATTERN
-
-Clock = Callable[[], float]
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
 # through an upstream that never ends.
@@ -34,51 +27,12 @@ MAX_WALK_PAGES = 250
 # Pages fetched at once while reading a whole directory.
 WALK_CONCURRENCY = 8
 CACHE_ENTRIES = 4_096
+# Stale copies outlive their TTL, so they are bounded by count: pages hold up to 100 groups, a
+# walk a whole directory.
+STALE_PAGES = 1_024
+STALE_WALKS = 8
 
 LookupKind = Literal["id", "external", "any"]
-
-
-class SingleFlightCache(Generic[K, V]):
-    """A thread-safe TTL cache where concurrent misses for one key make one load.
-
-    cachetools gives the TTL bookkeeping (with an injectable clock); what it lacks is a way to
-    make the second caller of a key wait for the first one's load instead of loading again.
-    """
-
-    def __init__(self, *, ttl: float, clock: Clock, maxsize: int = CACHE_ENTRIES) -> None:
-        self._entries: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl, timer=clock)
-        self._lock = threading.Lock()
-        self._loading: dict[K, Future[V]] = {}
-
-    def get(self, key: K, load: Callable[[], V], *, refresh: bool = False) -> tuple[V, bool]:
-        """Give back the value for `key` and whether it came from the cache.
-
-        With `refresh`, a cached value is ignored, but a load already under way is joined:
-        it started after the click, so it is as fresh as a new one.
-        """
-        with self._lock:
-            if not refresh and key in self._entries:
-                return self._entries[key], True
-            pending = self._loading.get(key)
-            if pending is None:
-                pending = self._loading[key] = Future()
-                owner = True
-            else:
-                owner = False
-        if not owner:
-            return pending.result(), False
-        try:
-            value = load()
-        except BaseException as error:
-            with self._lock:
-                del self._loading[key]
-            pending.set_exception(error)
-            raise
-        with self._lock:
-            self._entries[key] = value
-            del self._loading[key]
-        pending.set_result(value)
-        return value, False
 
 
 @dataclass(frozen=True)
@@ -92,6 +46,7 @@ class Listing:
     total: int | None
     total_is_lower_bound: bool
     from_cache: bool
+    stale: Staleness | None = None
 
     @property
     def page_count(self) -> int | None:
@@ -109,6 +64,7 @@ class Found:
     # False when the search stopped at MAX_WALK_PAGES before the directory's end.
     complete: bool
     from_cache: bool
+    stale: Staleness | None = None
 
     def listing(self, page: int, page_size: int) -> Listing:
         """Give back Slack page `page` of these groups."""
@@ -121,6 +77,7 @@ class Found:
             total=len(self.groups),
             total_is_lower_bound=False,
             from_cache=self.from_cache,
+            stale=self.stale,
         )
 
 
@@ -178,19 +135,19 @@ def upstream_page_size(page_size: int) -> int:
 class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
-    def __init__(self, client: CloudflareClient, *, ttl: float, clock: Clock = time.monotonic) -> None:
+    def __init__(self, client: CloudflareClient, *, ttl: float, clock: Clock) -> None:
         self._client = client
         self._pages: SingleFlightCache[tuple[str, str, int, int], GroupPage] = SingleFlightCache(
-            ttl=ttl, clock=clock
+            ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES
         )
         self._providers: SingleFlightCache[str, tuple[IdentityProvider, ...]] = SingleFlightCache(
-            ttl=ttl, clock=clock, maxsize=16
+            ttl=ttl, clock=clock, maxsize=16, stale_maxsize=16
         )
         self._walks: SingleFlightCache[tuple[str, str], tuple[tuple[ScimGroup, ...], bool]] = (
-            SingleFlightCache(ttl=ttl, clock=clock, maxsize=64)
+            SingleFlightCache(ttl=ttl, clock=clock, maxsize=64, stale_maxsize=STALE_WALKS)
         )
         self._lookups: SingleFlightCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
-            SingleFlightCache(ttl=ttl, clock=clock)
+            SingleFlightCache(ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
         )
         self._pool = ThreadPoolExecutor(max_workers=WALK_CONCURRENCY, thread_name_prefix="cloudflare")
 
@@ -199,17 +156,16 @@ class Directory:
     ) -> Listing:
         """Give back Slack page `page` (1-based) of the provider's groups."""
         per_page = upstream_page_size(page_size)
-        first = (page - 1) * page_size
-        number, offset = divmod(first, per_page)
+        number, offset = divmod((page - 1) * page_size, per_page)
         number += 1
+        empty = GroupPage(groups=(), page=number, per_page=per_page, total_count=None)
         if number > MAX_UPSTREAM_PAGES:
-            upstream = GroupPage(groups=(), page=number, per_page=per_page, total_count=None)
-            from_cache = True
+            cached = Cached(empty, from_cache=True)
         else:
-            upstream, from_cache = self._upstream(identity_provider_id, number, per_page, refresh)
+            cached = self._upstream(identity_provider_id, number, per_page, refresh)
+        upstream = cached.value
         if number > 1 and upstream.groups and self._repeats_previous(identity_provider_id, upstream):
-            upstream = GroupPage(groups=(), page=number, per_page=per_page, total_count=None)
-        groups = upstream.groups[offset : offset + page_size]
+            upstream = empty
         seen = (number - 1) * per_page + len(upstream.groups)
         more_upstream = len(upstream.groups) == per_page and number < MAX_UPSTREAM_PAGES
         reported = upstream.total_count
@@ -220,61 +176,76 @@ class Directory:
         else:
             total, lower_bound = seen, True
         return Listing(
-            groups=groups,
+            groups=upstream.groups[offset : offset + page_size],
             page=page,
             page_size=page_size,
             has_next=offset + page_size < len(upstream.groups) or more_upstream,
             total=total,
             total_is_lower_bound=lower_bound,
-            from_cache=from_cache,
+            from_cache=cached.from_cache,
+            stale=cached.stale,
         )
 
     def search(self, identity_provider_id: str, text: str, *, refresh: bool = False) -> Found:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
         key = (self._client.account_id, identity_provider_id)
-        (groups, complete), from_cache = self._walks.get(
-            key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh
-        )
+        cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
+        groups, complete = cached.value
         needle = text.casefold()
         names = [(group, group.display_name.casefold()) for group in groups]
         exact = [group for group, name in names if name == needle]
         partial = [group for group, name in names if needle in name and name != needle]
-        return Found(tuple(exact + partial), complete=complete, from_cache=from_cache)
+        return Found(tuple(exact + partial), complete, cached.from_cache, cached.stale)
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
     ) -> Found:
         """Give back the groups with these Cloudflare ids (`id`), IdP ids (`external`) or either (`any`)."""
         key = (self._client.account_id, identity_provider_id, kind, tuple(sorted(values)))
-        groups, from_cache = self._lookups.get(
+        cached = self._lookups.get(
             key, lambda: self._look_up(identity_provider_id, kind, values), refresh=refresh
         )
-        return Found(groups, complete=True, from_cache=from_cache)
+        return Found(cached.value, True, cached.from_cache, cached.stale)
 
     def identity_providers(self) -> tuple[IdentityProvider, ...]:
-        """Give back the account's identity providers."""
-        providers, _ = self._providers.get(self._client.account_id, self._client.list_identity_providers)
-        return providers
+        """Give back the account's identity providers (a stale list is still a good list)."""
+        return self._providers.get(self._client.account_id, self._client.list_identity_providers).value
+
+    def _upstream(
+        self, identity_provider_id: str, number: int, per_page: int, refresh: bool, *, stale_ok: bool = True
+    ) -> Cached[GroupPage]:
+        key = (self._client.account_id, identity_provider_id, per_page, number)
+        return self._pages.get(
+            key,
+            lambda: self._client.list_groups(identity_provider_id, page=number, per_page=per_page),
+            refresh=refresh,
+            stale_ok=stale_ok,
+        )
+
+    def _repeats_previous(self, identity_provider_id: str, upstream: GroupPage) -> bool:
+        previous = self._upstream(identity_provider_id, upstream.page - 1, upstream.per_page, False).value
+        before = {group.id for group in previous.groups}
+        return all(group.id in before for group in upstream.groups)
 
     def _walk(self, identity_provider_id: str, refresh: bool) -> tuple[tuple[ScimGroup, ...], bool]:
         """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
 
         The end is only ever taken from the pages themselves. Cloudflare's total serves as a
         hint: no batch reaches past the page that would confirm it, so a right total wastes no
-        call and a wrong one costs at most one more batch.
+        call and a wrong one costs at most one more batch. A failed page fails the walk (whose
+        last good copy may then be shown): a directory with holes would answer wrongly.
         """
         seen: set[str] = set()
         groups: list[ScimGroup] = []
 
         def fetch(number: int) -> GroupPage:
-            return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh)[0]
+            return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh, stale_ok=False).value
 
         first_page = fetch(1)
         if not _absorb(first_page, seen, groups):
             return tuple(groups), True
-        total = first_page.total_count or 0
-        # The page that shows the total is right: the short last page, or the empty one after a full one.
-        confirming = total // MAX_PER_PAGE + 1
+        # The page that shows the total right: the short last page, or the empty one after a full one.
+        confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
         while number <= MAX_WALK_PAGES:
             stop = number + WALK_CONCURRENCY
@@ -309,21 +280,6 @@ class Directory:
             group.id or str(index): group for index, group in enumerate(by_id.result() + by_external.result())
         }
         return tuple(merged.values())
-
-    def _upstream(
-        self, identity_provider_id: str, number: int, per_page: int, refresh: bool
-    ) -> tuple[GroupPage, bool]:
-        key = (self._client.account_id, identity_provider_id, per_page, number)
-        return self._pages.get(
-            key,
-            lambda: self._client.list_groups(identity_provider_id, page=number, per_page=per_page),
-            refresh=refresh,
-        )
-
-    def _repeats_previous(self, identity_provider_id: str, upstream: GroupPage) -> bool:
-        previous, _ = self._upstream(identity_provider_id, upstream.page - 1, upstream.per_page, False)
-        before = {group.id for group in previous.groups}
-        return all(group.id in before for group in upstream.groups)
 
 
 def _absorb(page: GroupPage, seen: set[str], groups: list[ScimGroup]) -> bool:

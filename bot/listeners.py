@@ -1,26 +1,34 @@
 """Slack listeners: acknowledge at once, turn commands and clicks into answers, deliver them.
 
 Registered in one place (`register`); each handler is thin and delegates to `GroupsService`.
+Access is checked once, by a global middleware that runs after Slack's signature is verified
+and before any listener, so a refused request costs no Cloudflare call.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import Executor, TimeoutError
-from typing import Any
+from concurrent.futures import Executor, Future, TimeoutError
+from typing import Any, TypeVar
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 
-from bot.service import GroupsService
-from bot.views import Message, render_internal_error
+from bot.access import AccessPolicy, Caller
+from bot.clock import Clock
+from bot.service import GroupsService, Reply
+from bot.views import Message, render_internal_error, render_refusal, render_too_slow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Slack waits 3 s for the ack. An answer ready sooner rides inside the ack (shown at once, no
 # extra round trip); a slower one is acked empty and then posted to the response_url.
 ANSWER_IN_ACK_SECONDS = 1.5
+# However Cloudflare behaves, the user hears something within this many seconds.
+ANSWER_DEADLINE_SECONDS = 20.0
 
 
 def register(
@@ -28,37 +36,61 @@ def register(
     service: GroupsService,
     *,
     answers: Executor,
+    access: AccessPolicy,
+    clock: Clock,
     answer_in_ack_seconds: float = ANSWER_IN_ACK_SECONDS,
+    deadline_seconds: float = ANSWER_DEADLINE_SECONDS,
 ) -> None:
-    """Register the command and button listeners on `app`."""
+    """Register the access check and the command and button listeners on `app`."""
+
+    @app.middleware
+    def admit(body: dict[str, Any], respond: Respond, next: Callable[[], None]) -> BoltResponse | None:
+        """Let allowed callers through; answer everyone else politely, privately, with no data."""
+        caller = Caller.from_body(body)
+        reason = access.refusal(caller)
+        if reason is None:
+            next()
+            return None
+        log.warning(
+            "refused reason=%s user=%s channel=%s team=%s enterprise=%s kind=%s",
+            reason, caller.user_id, caller.channel_id, caller.team_id, caller.enterprise_id,
+            "click" if "actions" in body else "command",
+        )  # fmt: skip
+        refusal = render_refusal(reason)
+        if "actions" in body:  # a click's HTTP body is ignored by Slack: answer on its response_url
+            answers.submit(deliver, respond, refusal, response_type="ephemeral", replace_original=False)
+            return BoltResponse(status=200, body="")
+        body_json = json.dumps({**refusal, "response_type": "ephemeral"})
+        return BoltResponse(status=200, body=body_json, headers={"content-type": "application/json"})
 
     # Any command routed to this app is ours, so a workspace may rename `/scim-groups`.
     @app.command(re.compile(r"^/"))
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Answer a slash command, inside the ack when the answer is quick."""
+        until = clock() + deadline_seconds
         pending = answers.submit(_safely, service.answer_command, command.get("text") or "")
         try:
             message = pending.result(timeout=answer_in_ack_seconds)
         except TimeoutError:
             ack()
-            deliver(respond, pending.result(), response_type="ephemeral")
+            late = _wait(pending, clock, until)
+            deliver(respond, late or render_too_slow(deadline_seconds), response_type="ephemeral")
             return
         ack(response_type="ephemeral", **message)
 
     @app.action(re.compile(r"^scim_groups_"))
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """Answer a click on Previous, Next, Refresh or Share through the click's response_url."""
+        """Answer a click on a button through the click's own response_url."""
         ack()
+        until = clock() + deadline_seconds
         action = (body.get("actions") or [{}])[0]
         user_id = (body.get("user") or {}).get("id", "")
-        try:
-            reply = service.answer_click(
-                action.get("action_id", ""), action.get("value", ""), user_id=user_id
-            )
-        except Exception:
-            log.exception("internal_error while answering a click")
-            deliver(respond, render_internal_error(), response_type="ephemeral", replace_original=False)
-            return
+        pending = answers.submit(
+            _safe_click, service, action.get("action_id", ""), action.get("value", ""), user_id
+        )
+        reply = _wait(pending, clock, until) or Reply(
+            render_too_slow(deadline_seconds), replace_original=False
+        )
         deliver(
             respond,
             reply.message,
@@ -78,9 +110,27 @@ def deliver(respond: Respond, message: Message, **how: Any) -> None:
         log.warning("response_url_failed status=%s body=%.100r", response.status_code, response.body)
 
 
+def _wait(pending: Future[T], clock: Clock, until: float) -> T | None:
+    """Give back the result once it is ready, or None when `clock` passes `until` first."""
+    while True:
+        try:
+            return pending.result(timeout=0.05)
+        except TimeoutError:
+            if clock() >= until:
+                return None
+
+
 def _safely(answer: Callable[[str], Message], text: str) -> Message:
     try:
         return answer(text)
     except Exception:
         log.exception("internal_error while answering a command")
         return render_internal_error()
+
+
+def _safe_click(service: GroupsService, action_id: str, value: str, user_id: str) -> Reply:
+    try:
+        return service.answer_click(action_id, value, user_id=user_id)
+    except Exception:
+        log.exception("internal_error while answering a click")
+        return Reply(render_internal_error(), replace_original=False)

@@ -7,8 +7,12 @@ preview is what Slack would get. Every failure becomes a message; none escapes a
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, replace
 
+from cachetools import TTLCache
+
+from bot.clock import Clock
 from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.directory import Directory, Listing, ProviderChoice, choose_provider
 from bot.query import BadInput, Show, ShowHelp, decode_button, parse_command
@@ -27,6 +31,8 @@ from bot.views import (
 )
 
 log = logging.getLogger(__name__)
+
+REFRESH_COOLDOWN_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,13 @@ class Answer:
 class GroupsService:
     """Answers commands and clicks from the directory."""
 
-    def __init__(self, directory: Directory, *, default_provider_id: str | None, page_size: int) -> None:
+    def __init__(
+        self, directory: Directory, *, default_provider_id: str | None, page_size: int, clock: Clock
+    ) -> None:
         self._directory = directory
         self._default_provider_id = default_provider_id
         self._page_size = page_size
+        self._refreshes = RefreshThrottle(clock)
 
     def answer_command(self, text: str) -> Message:
         """Give back the answer to `/scim-groups <text>`."""
@@ -78,14 +87,18 @@ class GroupsService:
         if action_id == ACTION_SHARE:
             shared = self._show(replace(request, shared=True), refresh=False, shared_by=user_id)
             return Reply(shared, replace_original=False, in_channel=True)
-        refresh = action_id == ACTION_REFRESH
+        wait = self._refreshes.wait(user_id) if action_id == ACTION_REFRESH else None
+        refresh = action_id == ACTION_REFRESH and wait is None
         if request.shared:
             # A click on a shared message answers the clicker privately and leaves the
             # channel's copy as it is.
-            return Reply(self._show(replace(request, shared=False), refresh=refresh), replace_original=False)
-        return Reply(self._show(request, refresh=refresh))
+            private = replace(request, shared=False)
+            return Reply(self._show(private, refresh=refresh, refresh_wait=wait), replace_original=False)
+        return Reply(self._show(request, refresh=refresh, refresh_wait=wait))
 
-    def _show(self, request: Show, *, refresh: bool, shared_by: str | None = None) -> Message:
+    def _show(
+        self, request: Show, *, refresh: bool, shared_by: str | None = None, refresh_wait: float | None = None
+    ) -> Message:
         try:
             provider = self._provider(request.query.provider)
             if isinstance(provider, ProviderChoice):
@@ -107,6 +120,7 @@ class GroupsService:
             shared_by=shared_by,
             missing=answer.missing,
             complete=answer.complete,
+            refresh_wait=refresh_wait,
         )
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
@@ -137,3 +151,25 @@ class GroupsService:
         present = {group.id.lower() for group in found.groups} | {group.external_id for group in found.groups}
         missing = tuple(value for value in values if value not in present and value.lower() not in present)
         return Answer(found.listing(request.page, request.page_size), missing=missing)
+
+
+class RefreshThrottle:
+    """One Refresh per user per REFRESH_COOLDOWN_SECONDS.
+
+    Refresh bypasses the cache, so it is the one button that spends the shared Cloudflare quota
+    on every click.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._last: TTLCache[str, float] = TTLCache(maxsize=10_000, ttl=REFRESH_COOLDOWN_SECONDS, timer=clock)
+        self._lock = threading.Lock()
+
+    def wait(self, user_id: str) -> float | None:
+        """Record a refresh and give back None, or give back how long until the user may refresh."""
+        with self._lock:
+            last = self._last.get(user_id)
+            if last is not None:
+                return max(1.0, last + REFRESH_COOLDOWN_SECONDS - self._clock())
+            self._last[user_id] = self._clock()
+            return None

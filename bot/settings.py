@@ -25,6 +25,10 @@ MAX_PAGE_SIZE = 20
 DEFAULT_CACHE_TTL_SECONDS = 60.0
 MAX_CACHE_TTL_SECONDS = 86_400.0
 DEFAULT_PORT = 3000
+# Half of Cloudflare's 1,200 calls per 5 minutes per token: the rest stays for the dashboard
+# and the other tools that share the token.
+DEFAULT_UPSTREAM_CALLS = 600
+SLACK_ID_PATTERN = re.compile(r"^[A-Z0-9]{2,32}$")
 
 UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-Za-z]{1,32}$")
@@ -87,6 +91,8 @@ class SlackSettings:
     signing_secret: Secret | None = None
     app_token: Secret | None = None
     api_url: str = DEFAULT_SLACK_API_URL
+    # The only workspace (T…) or Enterprise Grid organisation (E…) whose requests are served.
+    team_id: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -102,6 +108,10 @@ class Settings:
     cloudflare: CloudflareSettings
     page_size: int = DEFAULT_PAGE_SIZE
     cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    upstream_calls_per_5_minutes: int = DEFAULT_UPSTREAM_CALLS
+    # Empty: anyone in the workspace may use the bot (anywhere).
+    allowed_users: frozenset[str] = frozenset()
+    allowed_channels: frozenset[str] = frozenset()
     port: int = DEFAULT_PORT
 
 
@@ -128,6 +138,11 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
             0,
             MAX_CACHE_TTL_SECONDS,
         ),
+        upstream_calls_per_5_minutes=_integer(
+            env, "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES", DEFAULT_UPSTREAM_CALLS, 10, 1_200
+        ),
+        allowed_users=_slack_ids(env, "SCIM_GROUPS_ALLOWED_USERS", "U01ABCDEF"),
+        allowed_channels=_slack_ids(env, "SCIM_GROUPS_ALLOWED_CHANNELS", "C01ABCDEF"),
         port=_integer(env, "PORT", DEFAULT_PORT, 1, 65_535),
     )
 
@@ -143,6 +158,7 @@ def load_slack_settings(env: Mapping[str, str]) -> SlackSettings:
         signing_secret=signing_secret,
         app_token=app_token,
         api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL).rstrip("/") + "/",
+        team_id=_team_id(env),
     )
 
 
@@ -209,6 +225,23 @@ def _secret(env: Mapping[str, str], name: str, *, prefix: str, required: bool) -
     if not value.startswith(prefix):
         raise SettingsError(f"{name} must start with {prefix!r}.")
     return Secret(value)
+
+
+def _slack_ids(env: Mapping[str, str], name: str, example: str) -> frozenset[str]:
+    ids = [part.strip() for part in (_value(env, name) or "").split(",") if part.strip()]
+    for slack_id in ids:
+        if not SLACK_ID_PATTERN.match(slack_id):
+            raise SettingsError(
+                f"{name} must be Slack ids separated by commas, such as {example} (got {slack_id[:40]!r})."
+            )
+    return frozenset(ids)
+
+
+def _team_id(env: Mapping[str, str]) -> str | None:
+    team_id = _value(env, "SLACK_TEAM_ID")
+    if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,32}$", team_id):
+        raise SettingsError("SLACK_TEAM_ID must be a workspace id (T…) or an Enterprise Grid id (E…).")
+    return team_id
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -12,8 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cache import Staleness
 from bot.cloudflare import (
     AuthFailed,
+    BudgetSpent,
     CloudflareError,
     IdentityProvider,
     NotFound,
@@ -63,11 +65,22 @@ def render_listing(
     shared_by: str | None = None,
     missing: tuple[str, ...] = (),
     complete: bool = True,
+    refresh_wait: float | None = None,
 ) -> Message:
-    """Give back the message that shows one page of groups, with its paging buttons."""
+    """Give back the message that shows one page of groups, with its paging buttons.
+
+    `refresh_wait`: the user asked to refresh too soon and may again in that many seconds.
+    """
     query = request.query
     title = shorten(f"{_title(query)} · {provider_name}", HEADER_LIMIT)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(title)}]
+    if listing.stale is not None:
+        blocks.append(_note(_stale_note(listing.stale)))
+    if refresh_wait is not None:
+        wait = _age(refresh_wait)
+        blocks.append(
+            _note(f"You refreshed a moment ago, so this is the cached copy: refresh again in {wait}.")
+        )
     if listing.groups:
         blocks.extend(_group_section(group) for group in listing.groups)
     elif listing.page == 1:
@@ -146,6 +159,25 @@ def render_failure(error: CloudflareError) -> Message:
     return _sentence(_failure_sentence(error))
 
 
+def render_too_slow(seconds: float) -> Message:
+    """Give back the answer when Cloudflare has not answered within the user's deadline."""
+    return _sentence(
+        f"Cloudflare is slow to answer: nothing came back within {seconds:g} seconds. The bot keeps "
+        "fetching in the background, so please try again in a minute."
+    )
+
+
+def render_refusal(reason: str) -> Message:
+    """Give back the polite answer to someone the bot may not serve (it shows no data)."""
+    if reason == "team":
+        return _sentence("Sorry, this bot only answers in the Slack workspace it was installed for.")
+    where = "in this channel" if reason == "channel" else "for you"
+    return _sentence(
+        f"Sorry, `{COMMAND}` is not available {where}: its admins have limited it to some people and "
+        "channels. Ask them if you need access."
+    )
+
+
 def render_internal_error() -> Message:
     """Give back the answer to a failure of the bot itself (its details go to the log only)."""
     return _sentence("Something went wrong inside the bot; it has been logged, so please try again.")
@@ -153,6 +185,11 @@ def render_internal_error() -> Message:
 
 def _failure_sentence(error: CloudflareError) -> str:
     code = f" (Cloudflare code {', '.join(map(str, error.codes))})" if error.codes else ""
+    if isinstance(error, BudgetSpent):
+        return (
+            "The bot has used its share of the Cloudflare API quota for the moment (the quota is shared "
+            f"with the dashboard); please try again in {_age(error.retry_after or 60)}."
+        )
     if isinstance(error, RateLimited):
         wait = f"about {round(error.retry_after)} seconds" if error.retry_after else "a few minutes"
         return f"Cloudflare is rate-limiting this bot's API token{code}; please try again in {wait}."
@@ -173,6 +210,31 @@ def _failure_sentence(error: CloudflareError) -> str:
         return f"Cloudflare refused the request{code}{detail}. An admin should check the bot's settings."
     status = f" (HTTP {error.status})" if error.status else ""
     return f"Cloudflare is not answering properly right now{status}{code}; please try again in a minute."
+
+
+def _stale_note(stale: Staleness) -> str:
+    error = stale.error
+    if isinstance(error, BudgetSpent):
+        why = "the bot has used its share of the Cloudflare API quota for the moment"
+    elif isinstance(error, RateLimited):
+        why = "Cloudflare is rate-limiting the bot"
+    else:
+        why = f"Cloudflare is not answering properly{f' (HTTP {error.status})' if error.status else ''}"
+    return f"⚠️ This is a copy from {_age(stale.age_seconds)} ago: {why}. Refresh to try again."
+
+
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        count, unit = max(1, round(seconds)), "second"
+    elif seconds < 90 * 60:
+        count, unit = round(seconds / 60), "minute"
+    else:
+        count, unit = round(seconds / 3600), "hour"
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(escape(text))]}
 
 
 def _sentence(text: str) -> Message:

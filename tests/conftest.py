@@ -32,16 +32,26 @@ from tests.fakes import (
 
 # Short enough that tests of the "answer later" path run quickly; the real budget is 1.5 s.
 TEST_ANSWER_IN_ACK_SECONDS = 0.5
+# A hung Cloudflare is noticed after this long, instead of the real 10 s.
+TEST_CLOUDFLARE_TIMEOUT = httpx.Timeout(1.0, connect=1.0)
 
 
 class FakeClock:
-    """A clock that moves only when a test says so."""
+    """A clock that moves only when a test says so; `sleep` moves it at once and is recorded."""
 
     def __init__(self) -> None:
         self.now = 1_000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def time(self) -> float:
+        return 1_767_225_600.0 + self.now  # 2026-01-01T00:00:00Z at the start
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -162,9 +172,8 @@ def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) ->
             if value is not None
         }
         settings = load_settings(env)
-        app = build_app(
-            settings, build_service(settings, clock=clock), answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS
-        )
+        service = build_service(settings, clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
+        app = build_app(settings, service, clock=clock, answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS)
         server, url = serve(build_wsgi(app))
         started.append((SlackDriver(url, slack), server))
         return started[-1][0]

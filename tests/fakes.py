@@ -63,6 +63,9 @@ class FakeCloudflare:
     ignore_filters: bool = False
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
+    # Faults for the next requests, one each: ("status", status, code, {header: value}),
+    # ("malformed",), ("truncated",) or ("hang", seconds).
+    faults: list[tuple[Any, ...]] = field(default_factory=list)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
 
@@ -73,15 +76,32 @@ class FakeCloudflare:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                fault = fake._next_fault()
                 status, body = fake._answer(self)
                 payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                if status == 429:
-                    self.send_header("Retry-After", "30")
-                self.end_headers()
-                self.wfile.write(payload)
+                headers = {"Retry-After": "30"} if status == 429 else {}
+                if fault and fault[0] == "status":
+                    status, payload = fault[1], json.dumps(_failure(fault[2], "injected fault")).encode()
+                    headers = fault[3]
+                elif fault and fault[0] == "malformed":
+                    payload = b'{"success": true, "result": [{"id": "x"'
+                elif fault and fault[0] == "hang":
+                    time.sleep(fault[1])
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    length = len(payload) + (1_000 if fault and fault[0] == "truncated" else 0)
+                    self.send_header("Content-Length", str(length))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(
+                        payload[: len(payload) // 2] if fault and fault[0] == "truncated" else payload
+                    )
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first, as clients do
+                if fault and fault[0] == "truncated":
+                    self.close_connection = True
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -112,6 +132,10 @@ class FakeCloudflare:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def _next_fault(self) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self.faults.pop(0) if self.faults else None
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
         url = urlsplit(request.path)

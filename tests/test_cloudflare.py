@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -12,14 +13,18 @@ import pytest
 
 from bot.cloudflare import (
     AuthFailed,
+    BudgetSpent,
+    CallBudget,
     CloudflareClient,
     NotFound,
     RateLimited,
     Rejected,
+    RetryPolicy,
     ScimGroup,
     Unavailable,
 )
 from bot.settings import CloudflareSettings, Secret
+from tests.conftest import FakeClock
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
 
 # A copy of shared/fixtures/: the example response from Cloudflare's API page.
@@ -37,8 +42,8 @@ def settings_for(fake: FakeCloudflare, **auth: Secret | str | None) -> Cloudflar
 
 
 @pytest.fixture
-def client(cloudflare: FakeCloudflare) -> Iterator[CloudflareClient]:
-    client = CloudflareClient(settings_for(cloudflare))
+def client(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[CloudflareClient]:
+    client = CloudflareClient(settings_for(cloudflare), clock=clock, jitter=lambda: 1.0)
     yield client
     client.close()
 
@@ -153,8 +158,10 @@ def test_rate_limit_carries_retry_after(cloudflare: FakeCloudflare, client: Clou
     assert raised.value.retry_after == 30
 
 
-def test_wrong_token_is_auth_failed_without_the_token_in_the_message(cloudflare: FakeCloudflare) -> None:
-    client = CloudflareClient(settings_for(cloudflare, api_token=Secret("SECRET-wrong")))
+def test_wrong_token_is_auth_failed_without_the_token_in_the_message(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    client = CloudflareClient(settings_for(cloudflare, api_token=Secret("SECRET-wrong")), clock=clock)
 
     with pytest.raises(AuthFailed) as raised:
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
@@ -181,12 +188,17 @@ def test_unreadable_answers_are_unavailable(status: int, content: bytes) -> None
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
 
 
-def test_a_timeout_is_unavailable(cloudflare: FakeCloudflare) -> None:
-    cloudflare.gate.clear()
-    client = CloudflareClient(settings_for(cloudflare), timeout=httpx.Timeout(0.2))
+def test_a_timeout_is_retried_then_unavailable(cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+    cloudflare.faults = [("hang", 0.5)] * 3
+    client = CloudflareClient(
+        settings_for(cloudflare), timeout=httpx.Timeout(0.1), clock=clock, jitter=lambda: 1.0
+    )
 
     with pytest.raises(Unavailable, match="did not answer in time"):
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert len(cloudflare.calls) == 3
+    assert clock.slept == [0.5, 1.0]
 
 
 def test_the_groups_request_follows_the_contract() -> None:
@@ -206,3 +218,126 @@ def test_the_groups_request_follows_the_contract() -> None:
         f"https://api.cloudflare.com/client/v4/accounts/{ACCOUNT_ID}/access/identity_providers/"
         f"{PROVIDER_ID}/scim/groups?page=3&per_page=100"
     ]
+
+
+def test_429_then_success_waits_what_retry_after_asks(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": "7"})]
+
+    page = client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert len(page.groups) == 10
+    assert clock.slept == [7.0]
+    assert len(cloudflare.calls) == 2
+
+
+def test_retry_after_as_an_http_date(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    in_twelve_seconds = format_datetime(datetime.fromtimestamp(clock.time() + 12, UTC), usegmt=True)
+    cloudflare.faults = [("status", 503, 1000, {"Retry-After": in_twelve_seconds})]
+
+    client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert clock.slept == [12.0]
+
+
+def test_persistent_5xx_gives_up_after_three_tries_with_backoff(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 502, 1000, {})] * 5
+
+    with pytest.raises(Unavailable) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.status == 502
+    assert clock.slept == [0.5, 1.0]
+    assert len(cloudflare.calls) == 3
+
+
+def test_backoff_is_jittered_and_capped(cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+    cloudflare.faults = [("status", 500, 1000, {})] * 6
+    client = CloudflareClient(
+        settings_for(cloudflare), clock=clock, jitter=lambda: 0.25, retry=RetryPolicy(attempts=6, budget=100)
+    )
+
+    with pytest.raises(Unavailable):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert clock.slept == [0.125, 0.25, 0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_are_retried(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock, status: int
+) -> None:
+    cloudflare.faults = [("status", status, 1000, {})]
+
+    assert len(client.list_groups(PROVIDER_ID, page=1, per_page=10).groups) == 10
+
+
+def test_auth_failures_are_not_retried(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 403, 10000, {})]
+
+    with pytest.raises(AuthFailed):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert clock.slept == []
+
+
+def test_a_long_retry_after_is_not_waited_out(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": "300"})]
+
+    with pytest.raises(RateLimited) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.retry_after == 300
+    assert clock.slept == []
+
+
+def test_retries_stop_at_the_calls_time_budget(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": "10"})] * 3
+
+    with pytest.raises(RateLimited):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert clock.slept == [10.0]  # a second 10 s wait would pass the 15 s budget
+
+
+@pytest.mark.parametrize("fault", ["malformed", "truncated"])
+def test_malformed_and_truncated_bodies(
+    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock, fault: str
+) -> None:
+    cloudflare.faults = [(fault,)]
+
+    if fault == "malformed":
+        with pytest.raises(Unavailable, match="not JSON"):
+            client.list_groups(PROVIDER_ID, page=1, per_page=10)
+    else:  # a connection cut mid-body is a transport error: retried
+        assert len(client.list_groups(PROVIDER_ID, page=1, per_page=10).groups) == 10
+
+
+def test_the_call_budget_refuses_without_calling_and_refills(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    client = CloudflareClient(
+        settings_for(cloudflare), clock=clock, budget=CallBudget(3, per=300, clock=clock)
+    )
+    for _ in range(3):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    with pytest.raises(BudgetSpent) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.retry_after == pytest.approx(100)
+    assert len(cloudflare.calls) == 3
+    clock.advance(100)
+    client.list_groups(PROVIDER_ID, page=1, per_page=10)
+    assert len(cloudflare.calls) == 4

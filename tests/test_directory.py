@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from bot.cloudflare import CloudflareClient, IdentityProvider, Unavailable
+from bot.cloudflare import CloudflareClient, IdentityProvider
 from bot.directory import (
     MAX_UPSTREAM_PAGES,
     Directory,
     ProviderChoice,
-    SingleFlightCache,
     choose_provider,
     upstream_page_size,
 )
@@ -29,65 +27,11 @@ def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Director
             identity_provider_id=PROVIDER_ID,
             base_url=cloudflare.base_url,
             api_token=Secret(API_TOKEN),
-        )
+        ),
+        clock=clock,
     )
     yield Directory(client, ttl=60, clock=clock)
     client.close()
-
-
-def test_cached_values_expire_on_the_injected_clock(clock: FakeClock) -> None:
-    cache: SingleFlightCache[str, int] = SingleFlightCache(ttl=10, clock=clock)
-    loads = iter(range(100))
-
-    assert cache.get("k", lambda: next(loads)) == (0, False)
-    clock.advance(9.9)
-    assert cache.get("k", lambda: next(loads)) == (0, True)
-    clock.advance(0.2)
-    assert cache.get("k", lambda: next(loads)) == (1, False)
-
-
-def test_refresh_bypasses_the_cache_and_stores_the_fresh_value(clock: FakeClock) -> None:
-    cache: SingleFlightCache[str, int] = SingleFlightCache(ttl=10, clock=clock)
-    loads = iter(range(100))
-    cache.get("k", lambda: next(loads))
-
-    assert cache.get("k", lambda: next(loads), refresh=True) == (1, False)
-    assert cache.get("k", lambda: next(loads)) == (1, True)
-
-
-def test_concurrent_misses_for_one_key_make_one_load(clock: FakeClock) -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(ttl=10, clock=clock)
-    release = threading.Event()
-    loads: list[int] = []
-
-    def load() -> str:
-        loads.append(1)
-        release.wait(5)
-        return "value"
-
-    results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get("k", load)[0])) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    while not loads:
-        pass
-    release.set()
-    for thread in threads:
-        thread.join()
-
-    assert results == ["value"] * 10
-    assert len(loads) == 1
-
-
-def test_a_failed_load_is_not_cached_and_reaches_every_waiter(clock: FakeClock) -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(ttl=10, clock=clock)
-
-    def fail() -> str:
-        raise Unavailable("down")
-
-    with pytest.raises(Unavailable):
-        cache.get("k", fail)
-    assert cache.get("k", lambda: "back") == ("back", False)
 
 
 @pytest.mark.parametrize(("page_size", "per_page"), [(10, 100), (15, 90), (20, 100), (7, 98), (1, 100)])
