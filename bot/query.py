@@ -101,7 +101,11 @@ class _Parts:
 
 def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
     """Give back what the command's text asks for; never raises."""
-    text = unicodedata.normalize("NFKC", text).translate(QUOTES)
+    # Control and format characters (zero-width spaces, bidi overrides) become spaces.
+    text = "".join(
+        " " if unicodedata.category(character) in ("Cc", "Cf") else character
+        for character in unicodedata.normalize("NFKC", text).translate(QUOTES)
+    )
     if len(text) > MAX_TEXT_LENGTH:
         return BadInput(f"That is too long for one command: keep it under {MAX_TEXT_LENGTH:,} characters.")
     tokens = [_Token(*match.groups()) for match in TOKEN.finditer(text)]

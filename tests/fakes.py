@@ -64,7 +64,7 @@ class FakeCloudflare:
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
     # Faults for the next requests, one each: ("status", status, code, {header: value}),
-    # ("malformed",), ("truncated",) or ("hang", seconds).
+    # ("malformed",), ("truncated",), ("hang", seconds), or ("ok",) for none.
     faults: list[tuple[Any, ...]] = field(default_factory=list)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
@@ -233,6 +233,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.posts: list[Post] = []
         self.expired_hooks: set[str] = set()
+        self.hook_status: dict[str, int] = {}
         self.socket_url = ""
         self._changed = threading.Condition()
         fake = self
@@ -291,6 +292,8 @@ class FakeSlack:
             hook = path.removeprefix("/hooks/")
             if hook in self.expired_hooks:
                 return 404, "expired_url"
+            if hook in self.hook_status:
+                return self.hook_status[hook], "internal_error"
             with self._changed:
                 self.posts.append(Post(hook, json.loads(raw)))
                 self._changed.notify_all()

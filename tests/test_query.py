@@ -48,6 +48,8 @@ def test_help(text: str) -> None:
         ('"aws:prod"', GroupQuery(search="aws:prod")),
         ("People's group", GroupQuery(search="People's group")),
         ("help me", GroupQuery(search="help me")),
+        ("on\u200bcall\u202e\x00", GroupQuery(search="on call")),
+        ("ｏｎｃａｌｌ", GroupQuery(search="oncall")),
         (f"id:{A}", GroupQuery(ids=(A,))),
         (f"ID: {A.upper()}", GroupQuery(ids=(A,))),
         (f"id:{A},{B}", GroupQuery(ids=(A, B))),

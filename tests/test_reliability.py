@@ -1,0 +1,279 @@
+"""Faults, bad input and strangers, end to end over HTTP: the bot always answers, truthfully."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot import demo
+from bot.app import build_service
+from bot.listeners import ANSWER_DEADLINE_SECONDS
+from bot.service import REFRESH_COOLDOWN_SECONDS
+from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.fakes import (
+    API_TOKEN,
+    BOT_TOKEN,
+    PROVIDER_ID,
+    SIGNING_SECRET,
+    FakeCloudflare,
+    FakeSlack,
+    buttons,
+    make_group,
+)
+from tests.test_scenarios import group_names
+from tests.test_views import check_inert, check_limits
+
+
+def notes(message: dict[str, Any]) -> list[str]:
+    contexts = [block["elements"][0]["text"] for block in message["blocks"] if block["type"] == "context"]
+    return [str(text) for text in contexts if text.startswith(("⚠️", "You refreshed"))]
+
+
+def test_429_then_success_shows_the_page(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": "2"})]
+
+    message = bot.command()
+
+    assert group_names(message)[0] == "group-00000"
+    assert 2.0 in clock.slept
+
+
+def test_persistent_5xx_gets_one_plain_sentence_after_three_tries(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.faults = [("status", 503, 1000, {})] * 10
+
+    message = bot.command()
+
+    assert message["text"] == (
+        "Cloudflare is not answering properly right now (HTTP 503) (Cloudflare code 1000); "
+        "please try again in a minute."
+    )
+    # Three tries for the provider list; its id is configured, so three more for the groups.
+    assert len(cloudflare.calls) == 6
+
+
+def test_a_hang_then_an_answer_shows_the_page(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.faults = [("hang", 1.5)]
+
+    assert group_names(bot.command())[0] == "group-00000"
+
+
+def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadline(
+    bot: SlackDriver, cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock
+) -> None:
+    cloudflare.gate.clear()
+    response, hook = bot.send_command()
+    assert response.status_code == 200
+    assert slack.posts == []
+
+    clock.advance(ANSWER_DEADLINE_SECONDS)
+    (post,) = bot.posts_to(hook, 1)
+
+    assert post.body["text"] == (
+        "Cloudflare is slow to answer: nothing came back within 20 seconds. The bot keeps fetching in "
+        "the background, so please try again in a minute."
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            ("malformed",),
+            "Cloudflare is not answering properly right now (HTTP 200); please try again in a minute.",
+        ),
+        (("status", 403, 10000, {}), "Cloudflare refused the bot's credentials (Cloudflare code 10000)"),
+    ],
+)
+def test_unusable_answers_get_one_plain_sentence(
+    bot: SlackDriver, cloudflare: FakeCloudflare, fault: tuple[object, ...], expected: str
+) -> None:
+    cloudflare.faults = [("ok",), fault]  # the provider list answers; the groups do not
+
+    assert bot.command()["text"].startswith(expected)
+
+
+def test_a_truncated_body_is_retried(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.faults = [("truncated",)]
+
+    assert group_names(bot.command())[0] == "group-00000"
+
+
+def test_when_cloudflare_fails_the_last_good_copy_is_shown_marked_stale(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    first = bot.command()
+    clock.advance(5 * 60)
+    cloudflare.failure = (503, 1000, "down")
+
+    stale = bot.command()
+
+    assert group_names(stale) == group_names(first)
+    assert notes(stale) == [
+        "⚠️ This is a copy from 5 minutes ago: Cloudflare is not answering properly (HTTP 503). "
+        "Refresh to try again."
+    ]
+    cloudflare.failure = None
+    clock.advance(REFRESH_COOLDOWN_SECONDS)
+    fresh = bot.click(buttons(stale)["scim_groups_refresh"])
+    assert notes(fresh) == []
+
+
+def test_a_rate_limited_search_shows_the_last_good_copy(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    bot.command("group-0024")
+    clock.advance(120)
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": "300"})] * 5
+
+    message = bot.command("group-0024")
+
+    assert len(group_names(message)) == 10
+    assert notes(message) == [
+        "⚠️ This is a copy from 2 minutes ago: Cloudflare is rate-limiting the bot. Refresh to try again."
+    ]
+
+
+def test_the_call_budget_protects_the_shared_quota(start_bot: StartBot, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(3_000)]
+    bot = start_bot(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="10")
+
+    message = bot.command("oncall")
+
+    assert message["text"].startswith(
+        "The bot has used its share of the Cloudflare API quota for the moment (the quota is shared with "
+        "the dashboard); please try again in "
+    )
+    assert len(cloudflare.calls) == 10
+
+
+def test_refresh_is_throttled_per_user(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    first = bot.command()
+    bot.click(buttons(first)["scim_groups_refresh"])
+    calls = len(cloudflare.group_calls())
+
+    again = bot.click(buttons(first)["scim_groups_refresh"])
+    other_user = bot.click(buttons(first)["scim_groups_refresh"], user_id="U0BOB")
+
+    assert notes(again) == [
+        "You refreshed a moment ago, so this is the cached copy: refresh again in 15 seconds."
+    ]
+    assert group_names(again) == group_names(first)
+    assert notes(other_user) == []
+    assert len(cloudflare.group_calls()) == calls + 1
+    clock.advance(REFRESH_COOLDOWN_SECONDS)
+    assert notes(bot.click(buttons(first)["scim_groups_refresh"])) == []
+
+
+REFUSED_USER = (
+    "Sorry, `/scim-groups` is not available for you: its admins have limited it to some people and channels."
+)
+
+
+def test_a_user_not_allowed_is_refused_privately_at_no_cost(
+    start_bot: StartBot, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = start_bot(SCIM_GROUPS_ALLOWED_USERS="U0ALICE, U0CAROL")
+
+    refused = bot.command(user_id="U0MALLORY")
+
+    assert refused["response_type"] == "ephemeral"
+    assert refused["text"].startswith(REFUSED_USER)
+    assert len(refused["blocks"]) == 1
+    assert cloudflare.calls == []
+    assert "refused reason=user user=U0MALLORY channel=C0ONCALL team=T0ACME" in caplog.text
+    assert group_names(bot.command(user_id="U0ALICE"))
+
+
+def test_clicks_are_checked_too_even_on_a_shared_message(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    bot = start_bot(SCIM_GROUPS_ALLOWED_USERS="U0ALICE")
+    shared = bot.click(buttons(bot.command())["scim_groups_share"])
+    calls = len(cloudflare.calls)
+
+    refused = bot.click(buttons(shared)["scim_groups_next"], user_id="U0MALLORY")
+
+    assert refused["text"].startswith(REFUSED_USER)
+    assert refused["replace_original"] is False
+    assert len(cloudflare.calls) == calls
+
+
+def test_channels_can_be_limited(start_bot: StartBot) -> None:
+    bot = start_bot(SCIM_GROUPS_ALLOWED_CHANNELS="C0SECOPS")
+
+    assert bot.command()["text"].startswith("Sorry, `/scim-groups` is not available in this channel")
+
+
+@pytest.mark.parametrize(("team_id", "allowed"), [("T0ACME", True), ("T0OTHER", False), ("E0GRID", False)])
+def test_requests_from_another_workspace_are_refused(
+    start_bot: StartBot, team_id: str, allowed: bool
+) -> None:
+    bot = start_bot(SLACK_TEAM_ID=team_id)
+
+    message = bot.command()
+
+    assert bool(group_names(message)) is allowed
+    if not allowed:
+        assert message["text"] == "Sorry, this bot only answers in the Slack workspace it was installed for."
+
+
+def test_a_response_url_that_fails_is_logged_and_never_crashes(
+    bot: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = bot.command()
+    slack.hook_status["T0ACME/2/hook"] = 500
+
+    response, _ = bot.send_click(buttons(first)["scim_groups_next"])
+    deadline = time.monotonic() + 5
+    while "response_url_failed status=500" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert response.status_code == 200
+    assert "response_url_failed status=500" in caplog.text
+    assert group_names(bot.click(buttons(first)["scim_groups_next"]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=1_500))
+def test_any_command_text_gets_a_message_within_limits_with_nothing_unescaped(text: str) -> None:
+    message = DEMO.answer_command(text)
+
+    check_limits(message)
+    check_inert(message)
+
+
+DEMO = build_service(demo.settings(), transport=demo.transport())
+
+
+def test_no_secret_reaches_logs_or_slack_with_the_legacy_key(
+    start_bot: StartBot, cloudflare: FakeCloudflare, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cloudflare.legacy_email, cloudflare.legacy_key = "ops@example.com", "legacy-KEY-SECRET-42"
+    bot = start_bot(
+        CLOUDFLARE_API_TOKEN=None,
+        CLOUDFLARE_EMAIL="ops@example.com",
+        CLOUDFLARE_API_KEY="legacy-KEY-SECRET-42",
+    )
+    page = bot.command()
+    bot.click(buttons(page)["scim_groups_next"])
+    cloudflare.legacy_key = "rotated"
+    bot.click(buttons(page)["scim_groups_refresh"])
+
+    said = caplog.text + json.dumps([post.body for post in slack.posts]) + json.dumps(page)
+    assert "cloudflare_failed" in caplog.text
+    for secret in ("legacy-KEY-SECRET-42", API_TOKEN, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in said
