@@ -22,6 +22,8 @@ from bot.settings import Settings, SettingsError, load_settings, read_environmen
 # Threads that wait on Cloudflare. Bolt's own default (5) would let five slow answers stall
 # every other command's ack.
 ANSWER_THREADS = 32
+# Threads that wait for slow answers and post them to Slack; waiting costs no CPU.
+DELIVERY_THREADS = 64
 
 
 def build_service(
@@ -70,6 +72,7 @@ def build_app(
         app,
         service,
         answers=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
+        deliveries=ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="delivery"),
         access=AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id),
         clock=clock or SystemClock(),
         answer_in_ack_seconds=answer_in_ack_seconds,

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, TimeoutError
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
@@ -22,7 +22,6 @@ from bot.service import GroupsService, Reply
 from bot.views import Message, render_internal_error, render_refusal, render_too_slow
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Slack waits 3 s for the ack. An answer ready sooner rides inside the ack (shown at once, no
 # extra round trip); a slower one is acked empty and then posted to the response_url.
@@ -36,6 +35,7 @@ def register(
     service: GroupsService,
     *,
     answers: Executor,
+    deliveries: Executor,
     access: AccessPolicy,
     clock: Clock,
     answer_in_ack_seconds: float = ANSWER_IN_ACK_SECONDS,
@@ -66,15 +66,17 @@ def register(
     # Any command routed to this app is ours, so a workspace may rename `/scim-groups`.
     @app.command(re.compile(r"^/"))
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        """Answer a slash command, inside the ack when the answer is quick."""
+        """Answer a slash command, inside the ack when the answer is quick, else on the response_url."""
         until = clock() + deadline_seconds
         pending = answers.submit(_safely, service.answer_command, command.get("text") or "")
         try:
             message = pending.result(timeout=answer_in_ack_seconds)
         except TimeoutError:
             ack()
-            late = _wait(pending, clock, until)
-            deliver(respond, late or render_too_slow(deadline_seconds), response_type="ephemeral")
+            # Bolt's threads are for acks: the wait for a slow answer happens on another pool.
+            deliveries.submit(
+                _deliver_when_ready, respond, _as_reply(pending), clock, until, deadline_seconds
+            )
             return
         ack(response_type="ephemeral", **message)
 
@@ -88,15 +90,7 @@ def register(
         pending = answers.submit(
             _safe_click, service, action.get("action_id", ""), action.get("value", ""), user_id
         )
-        reply = _wait(pending, clock, until) or Reply(
-            render_too_slow(deadline_seconds), replace_original=False
-        )
-        deliver(
-            respond,
-            reply.message,
-            response_type="in_channel" if reply.in_channel else "ephemeral",
-            replace_original=reply.replace_original,
-        )
+        deliveries.submit(_deliver_when_ready, respond, pending, clock, until, deadline_seconds)
 
 
 def deliver(respond: Respond, message: Message, **how: Any) -> None:
@@ -110,14 +104,31 @@ def deliver(respond: Respond, message: Message, **how: Any) -> None:
         log.warning("response_url_failed status=%s body=%.100r", response.status_code, response.body)
 
 
-def _wait(pending: Future[T], clock: Clock, until: float) -> T | None:
-    """Give back the result once it is ready, or None when `clock` passes `until` first."""
+def _deliver_when_ready(
+    respond: Respond, pending: Future[Reply], clock: Clock, until: float, deadline_seconds: float
+) -> None:
+    """Deliver the reply once it is ready, or say it is too slow once `clock` passes `until`."""
     while True:
         try:
-            return pending.result(timeout=0.05)
+            reply = pending.result(timeout=0.05)
+            break
         except TimeoutError:
             if clock() >= until:
-                return None
+                reply = Reply(render_too_slow(deadline_seconds), replace_original=False)
+                break
+    deliver(
+        respond,
+        reply.message,
+        response_type="in_channel" if reply.in_channel else "ephemeral",
+        replace_original=reply.replace_original,
+    )
+
+
+def _as_reply(pending: Future[Message]) -> Future[Reply]:
+    """Give back a future of the command's answer as a reply posted anew (not replacing)."""
+    reply: Future[Reply] = Future()
+    pending.add_done_callback(lambda done: reply.set_result(Reply(done.result(), replace_original=False)))
+    return reply
 
 
 def _safely(answer: Callable[[str], Message], text: str) -> Message:
