@@ -22,6 +22,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -29,10 +30,14 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.clock import Clock, SystemClock
+from bot.logs import event
 from bot.settings import CloudflareSettings
 
 log = logging.getLogger(__name__)
+# The Cloudflare paths called while answering one request, for its audit line (None: not counted).
+CALLS: ContextVar[list[str] | None] = ContextVar("cloudflare_calls", default=None)
 Params = list[tuple[str, str | int | float | bool | None]]
 
 MAX_PER_PAGE = 100
@@ -257,22 +262,38 @@ class CloudflareClient:
             out_of_time = delay is None or self._clock() - started + delay > self._retry.budget
             if attempt >= self._retry.attempts or out_of_time:
                 raise failure from None
-            log.info("cloudflare_retry attempt=%d delay=%.2fs after=%r", attempt, delay, failure.describe())
+            metrics.RETRIES.inc()
+            event(
+                log,
+                "cloudflare_retry",
+                attempt=attempt,
+                delay_s=round(delay or 0.0, 2),
+                after=failure.describe(),
+            )
             self._clock.sleep(delay or 0.0)
             attempt += 1
 
     def _attempt(self, path: str, params: Params) -> dict[str, Any]:
         """Make one request; raise `_Retryable` or a `CloudflareError` when it fails."""
+        calls = CALLS.get()
+        if calls is not None:
+            calls.append(path)
+        started = self._clock()
         try:
             response = self._http.get(path, params=params)
         except httpx.TimeoutException as error:
+            metrics.UPSTREAM.labels("timeout").inc()
             raise _Retryable(
                 Unavailable(f"Cloudflare did not answer in time ({type(error).__name__})")
             ) from None
         except httpx.HTTPError as error:
+            metrics.UPSTREAM.labels("connection_error").inc()
             raise _Retryable(
                 Unavailable(f"Cloudflare could not be reached ({type(error).__name__})")
             ) from None
+        finally:
+            metrics.UPSTREAM_LATENCY.observe(max(0.0, self._clock() - started))
+        metrics.UPSTREAM.labels(str(response.status_code)).inc()
         try:
             body = response.json()
         except ValueError:

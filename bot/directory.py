@@ -9,9 +9,11 @@ same page for every page number), and so is the hard page cap.
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from bot.cache import Cached, SingleFlightCache, Staleness
 from bot.clock import Clock
@@ -33,6 +35,8 @@ STALE_PAGES = 1_024
 STALE_WALKS = 8
 
 LookupKind = Literal["id", "external", "any"]
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,7 @@ class Directory:
             if number <= confirming:
                 stop = min(stop, confirming + 1)
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
-            for page in self._pool.map(fetch, numbers):
+            for page in self._in_parallel(fetch, numbers):
                 if not _absorb(page, seen, groups):
                     return tuple(groups), True
             number = numbers.stop
@@ -275,11 +279,17 @@ class Directory:
 
         if kind != "any":
             return tuple(by(kind))
-        by_id, by_external = self._pool.submit(by, "id"), self._pool.submit(by, "external")
-        merged = {
-            group.id or str(index): group for index, group in enumerate(by_id.result() + by_external.result())
-        }
+        fields: tuple[Literal["id", "external"], ...] = ("id", "external")
+        by_id, by_external = self._in_parallel(by, fields)
+        merged = {group.id or str(index): group for index, group in enumerate(by_id + by_external)}
         return tuple(merged.values())
+
+    def _in_parallel(self, work: Callable[[A], R], items: Iterable[A]) -> list[R]:
+        """Give back `work` done on each item on the pool, in order, in the caller's context."""
+        # Each task runs in its own copy of the context, so its Cloudflare calls count for the
+        # request that caused them.
+        futures = [self._pool.submit(contextvars.copy_context().run, work, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def _absorb(page: GroupPage, seen: set[str], groups: list[ScimGroup]) -> bool:

@@ -16,8 +16,10 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
+from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.clock import Clock
+from bot.logs import event
 from bot.service import GroupsService, Reply
 from bot.views import Message, render_internal_error, render_refusal, render_too_slow
 
@@ -51,11 +53,18 @@ def register(
         if reason is None:
             next()
             return None
-        log.warning(
-            "refused reason=%s user=%s channel=%s team=%s enterprise=%s kind=%s",
-            reason, caller.user_id, caller.channel_id, caller.team_id, caller.enterprise_id,
-            "click" if "actions" in body else "command",
-        )  # fmt: skip
+        metrics.REFUSALS.labels(reason).inc()
+        event(
+            log,
+            "refused",
+            logging.WARNING,
+            reason=reason,
+            user=caller.user_id,
+            channel=caller.channel_id,
+            team=caller.team_id,
+            enterprise=caller.enterprise_id,
+            kind="click" if "actions" in body else "command",
+        )
         refusal = render_refusal(reason)
         if "actions" in body:  # a click's HTTP body is ignored by Slack: answer on its response_url
             answers.submit(deliver, respond, refusal, response_type="ephemeral", replace_original=False)
@@ -68,7 +77,8 @@ def register(
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Answer a slash command, inside the ack when the answer is quick, else on the response_url."""
         until = clock() + deadline_seconds
-        pending = answers.submit(_safely, service.answer_command, command.get("text") or "")
+        caller = Caller.from_body(command)
+        pending = answers.submit(_safely, service.answer_command, command.get("text") or "", caller)
         try:
             message = pending.result(timeout=answer_in_ack_seconds)
         except TimeoutError:
@@ -86,9 +96,9 @@ def register(
         ack()
         until = clock() + deadline_seconds
         action = (body.get("actions") or [{}])[0]
-        user_id = (body.get("user") or {}).get("id", "")
+        caller = Caller.from_body(body)
         pending = answers.submit(
-            _safe_click, service, action.get("action_id", ""), action.get("value", ""), user_id
+            _safe_click, service, action.get("action_id", ""), action.get("value", ""), caller
         )
         deliveries.submit(_deliver_when_ready, respond, pending, clock, until, deadline_seconds)
 
@@ -98,10 +108,14 @@ def deliver(respond: Respond, message: Message, **how: Any) -> None:
     try:
         response = respond(**message, **how)
     except Exception as error:  # an unreachable URL must not kill the worker
-        log.warning("response_url_failed error=%s", type(error).__name__)
+        metrics.RESPONSE_URL_FAILURES.labels("unreachable").inc()
+        event(log, "response_url_failed", logging.WARNING, error=type(error).__name__)
         return
     if response.status_code != 200:
-        log.warning("response_url_failed status=%s body=%.100r", response.status_code, response.body)
+        metrics.RESPONSE_URL_FAILURES.labels(str(response.status_code)).inc()
+        event(
+            log, "response_url_failed", logging.WARNING, status=response.status_code, body=response.body[:100]
+        )
 
 
 def _deliver_when_ready(
@@ -131,17 +145,17 @@ def _as_reply(pending: Future[Message]) -> Future[Reply]:
     return reply
 
 
-def _safely(answer: Callable[[str], Message], text: str) -> Message:
+def _safely(answer: Callable[[str, Caller], Message], text: str, caller: Caller) -> Message:
     try:
-        return answer(text)
+        return answer(text, caller)
     except Exception:
         log.exception("internal_error while answering a command")
         return render_internal_error()
 
 
-def _safe_click(service: GroupsService, action_id: str, value: str, user_id: str) -> Reply:
+def _safe_click(service: GroupsService, action_id: str, value: str, caller: Caller) -> Reply:
     try:
-        return service.answer_click(action_id, value, user_id=user_id)
+        return service.answer_click(action_id, value, caller)
     except Exception:
         log.exception("internal_error while answering a click")
         return Reply(render_internal_error(), replace_original=False)

@@ -2,19 +2,25 @@
 
 Slack's listeners and the terminal preview both call this, so what a person sees in the
 preview is what Slack would get. Every failure becomes a message; none escapes as an exception.
+Every command and click leaves one audit line: who, where, what, how it was served, how long.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from cachetools import TTLCache
 
+from bot import metrics
+from bot.access import Caller
 from bot.clock import Clock
-from bot.cloudflare import CloudflareError, IdentityProvider
+from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
 from bot.directory import Directory, Listing, ProviderChoice, choose_provider
+from bot.logs import event
 from bot.query import BadInput, Show, ShowHelp, decode_button, parse_command
 from bot.settings import UUID_PATTERN
 from bot.views import (
@@ -33,6 +39,7 @@ from bot.views import (
 log = logging.getLogger(__name__)
 
 REFRESH_COOLDOWN_SECONDS = 15.0
+NOBODY = Caller(user_id="", channel_id="", team_id="", enterprise_id="")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,18 @@ class Answer:
     complete: bool = True
 
 
+@dataclass
+class Outcome:
+    """How one command or click went, for its audit line and metrics."""
+
+    name: str = "ok"
+    query: str = ""
+    text: str = ""
+    provider: str = ""
+    results: int | None = None
+    cache: str = "none"
+
+
 class GroupsService:
     """Answers commands and clicks from the directory."""
 
@@ -63,60 +82,116 @@ class GroupsService:
         self._directory = directory
         self._default_provider_id = default_provider_id
         self._page_size = page_size
+        self._clock = clock
         self._refreshes = RefreshThrottle(clock)
 
-    def answer_command(self, text: str) -> Message:
+    def answer_command(self, text: str, caller: Caller = NOBODY) -> Message:
         """Give back the answer to `/scim-groups <text>`."""
-        request = parse_command(text, page_size=self._page_size)
-        if isinstance(request, ShowHelp):
-            return render_help()
-        if isinstance(request, BadInput):
-            log.info("bad_input source=command reason=%r", request.reason)
-            return render_bad_input(request)
-        return self._show(request, refresh=False)
+        with self._audit("command", caller) as outcome:
+            request = parse_command(text, page_size=self._page_size)
+            if isinstance(request, ShowHelp):
+                outcome.name = "help"
+                return render_help()
+            if isinstance(request, BadInput):
+                outcome.name, outcome.text = "bad_input", request.reason
+                return render_bad_input(request)
+            return self._show(request, outcome, refresh=False)
 
-    def answer_click(self, action_id: str, value: str, *, user_id: str = "") -> Reply:
+    def answer_click(self, action_id: str, value: str, caller: Caller = NOBODY) -> Reply:
         """Give back the answer to a click on one of the message's buttons."""
-        request = decode_button(value)
         action_id = action_id.partition(":")[0]
-        if action_id not in ACTIONS:
-            request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
-        if isinstance(request, BadInput):
-            log.info("bad_input source=button action=%r reason=%r", action_id[:64], request.reason)
-            return Reply(render_bad_input(request), replace_original=False)
-        if action_id == ACTION_SHARE:
-            shared = self._show(replace(request, shared=True), refresh=False, shared_by=user_id)
-            return Reply(shared, replace_original=False, in_channel=True)
-        wait = self._refreshes.wait(user_id) if action_id == ACTION_REFRESH else None
-        refresh = action_id == ACTION_REFRESH and wait is None
-        if request.shared:
-            # A click on a shared message answers the clicker privately and leaves the
-            # channel's copy as it is.
-            private = replace(request, shared=False)
-            return Reply(self._show(private, refresh=refresh, refresh_wait=wait), replace_original=False)
-        return Reply(self._show(request, refresh=refresh, refresh_wait=wait))
+        with self._audit("click", caller, action=action_id.removeprefix("scim_groups_")) as outcome:
+            request = decode_button(value)
+            if action_id not in ACTIONS:
+                request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
+            if isinstance(request, BadInput):
+                outcome.name, outcome.text = "bad_input", request.reason
+                return Reply(render_bad_input(request), replace_original=False)
+            if action_id == ACTION_SHARE:
+                shared = self._show(
+                    replace(request, shared=True), outcome, refresh=False, shared_by=caller.user_id
+                )
+                return Reply(shared, replace_original=False, in_channel=True)
+            wait = self._refreshes.wait(caller.user_id) if action_id == ACTION_REFRESH else None
+            refresh = action_id == ACTION_REFRESH and wait is None
+            if request.shared:
+                # A click on a shared message answers the clicker privately and leaves the
+                # channel's copy as it is.
+                private = replace(request, shared=False)
+                return Reply(
+                    self._show(private, outcome, refresh=refresh, refresh_wait=wait), replace_original=False
+                )
+            return Reply(self._show(request, outcome, refresh=refresh, refresh_wait=wait))
+
+    @contextmanager
+    def _audit(self, kind: str, caller: Caller, *, action: str = "") -> Iterator[Outcome]:
+        started, calls, outcome = self._clock(), list[str](), Outcome()
+        token = CALLS.set(calls)
+        try:
+            yield outcome
+        except Exception:
+            outcome.name = "internal_error"
+            raise
+        finally:
+            CALLS.reset(token)
+            metrics.REQUESTS.labels(kind, outcome.name).inc()
+            if outcome.cache != "none":
+                metrics.CACHE.labels(outcome.cache).inc()
+            fields = {"action": action} if action else {}
+            event(
+                log,
+                kind,
+                user=caller.user_id,
+                channel=caller.channel_id,
+                team=caller.team_id,
+                **fields,
+                query=outcome.query,
+                text=outcome.text[:200],
+                provider=outcome.provider,
+                results=outcome.results,
+                cache=outcome.cache,
+                upstream_calls=len(calls),
+                latency_ms=round((self._clock() - started) * 1000),
+                outcome=outcome.name,
+            )
 
     def _show(
-        self, request: Show, *, refresh: bool, shared_by: str | None = None, refresh_wait: float | None = None
+        self,
+        request: Show,
+        outcome: Outcome,
+        *,
+        refresh: bool,
+        shared_by: str | None = None,
+        refresh_wait: float | None = None,
     ) -> Message:
+        query = request.query
+        outcome.query = query.kind
+        outcome.text = query.search or ",".join(query.ids or query.external_ids or query.either_ids)
         try:
-            provider = self._provider(request.query.provider)
+            provider = self._provider(query.provider)
             if isinstance(provider, ProviderChoice):
-                log.info("provider_choice reason=%s asked=%r", provider.reason, provider.asked)
+                outcome.name, outcome.provider = "provider_choice", provider.reason
                 return render_provider_choice(provider, request)
-            request = replace(request, query=replace(request.query, provider=provider.id))
+            outcome.provider = provider.id
+            request = replace(request, query=replace(query, provider=provider.id))
             answer = self._find(request, provider.id, refresh)
         except CloudflareError as error:
-            log.warning("cloudflare_failed %s", error.describe())
+            outcome.name = f"failed_{type(error).__name__}"
+            event(log, "cloudflare_failed", logging.WARNING, error=error.describe())
             return render_failure(error)
         except Exception:
+            outcome.name = "internal_error"
             log.exception("internal_error while showing groups")
             return render_internal_error()
-        name = provider.name or f"identity provider {provider.id}"
+        listing = answer.listing
+        outcome.results = listing.total
+        outcome.cache = "stale" if listing.stale else "hit" if listing.from_cache else "miss"
+        outcome.name = "stale" if listing.stale else "ok" if listing.total else "empty"
+        event(log, "shown", logging.DEBUG, groups=[group.display_name for group in listing.groups])
         return render_listing(
-            answer.listing,
+            listing,
             request,
-            name,
+            provider.name or f"identity provider {provider.id}",
             shared_by=shared_by,
             missing=answer.missing,
             complete=answer.complete,
@@ -131,7 +206,7 @@ class GroupsService:
             if wanted is None or not UUID_PATTERN.match(wanted):
                 raise
             # The groups can still be shown by id; only the provider's name is missing.
-            log.warning("identity_providers_failed %s", error.describe())
+            event(log, "identity_providers_failed", logging.WARNING, error=error.describe())
             return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
         return choose_provider(providers, asked, self._default_provider_id)
 
