@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot import __version__, demo, preview
-from bot.app import build_app, build_service, build_wsgi, configure_logging, settings_or_exit
+from bot import __version__, demo, logs, preview
+from bot.app import Bot, build_app, build_service, settings_or_exit
+from bot.logs import event
 from bot.settings import SettingsError, load_settings, read_environment
 
 log = logging.getLogger("bot")
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """A WSGI server that answers each request on its own thread (Slack sends them in parallel)."""
+    """A WSGI server that answers each request on its own thread (Slack sends them in parallel).
 
-    daemon_threads = True
+    Closing it waits for the requests it is answering.
+    """
+
+    daemon_threads = False
+    block_on_close = True
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -40,31 +47,53 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "preview":
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
-    configure_logging()
     settings = settings_or_exit()
-    app = build_app(settings, build_service(settings))
+    bot = build_app(settings, build_service(settings))
     assert settings.slack is not None
-    if settings.slack.socket_mode and settings.slack.app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda number, frame: stop.set())
+    if settings.slack.app_token is not None:
+        run_socket_mode(bot, settings.slack.app_token.reveal(), stop)
+    else:
+        serve_http(bot, settings.port, stop)
+    return 0
 
-        log.info("scim-groups %s starting in Socket Mode", __version__)
-        SocketModeHandler(app, settings.slack.app_token.reveal()).start()  # type: ignore[no-untyped-call]
-        return 0
-    log.info("scim-groups %s serving HTTP on port %d at /slack/events", __version__, settings.port)
+
+def serve_http(bot: Bot, port: int, stop: threading.Event) -> None:
+    """Serve HTTP on `port` until `stop`; then finish the requests and replies in flight."""
     server = make_server(
-        "0.0.0.0",  # noqa: S104 - local development server; production runs the Procfile
-        settings.port,
-        build_wsgi(app),
+        "0.0.0.0",  # noqa: S104 - a local development server; production runs the Procfile
+        port,
+        bot.wsgi(),
         server_class=ThreadingWSGIServer,
         handler_class=QuietHandler,
     )
-    with server:
-        server.serve_forever()
-    return 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    event(log, "starting", version=__version__, mode="http", port=port)
+    stop.wait()
+    event(log, "stopping", mode="http")
+    server.shutdown()  # no new requests
+    server.server_close()  # waits for the requests being answered
+    bot.drain()
+
+
+def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> None:
+    """Stay connected to Slack over Socket Mode until `stop`; then disconnect cleanly."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(bot.app, app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    event(log, "starting", version=__version__, mode="socket")
+    stop.wait()
+    event(log, "stopping", mode="socket")
+    handler.close()  # type: ignore[no-untyped-call]
+    bot.drain()
 
 
 def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:
     """Show the bot's reply in the terminal, from the demo directory or the configured account."""
+    logs.configure("WARNING")
     if demo_directory:
         settings, transport = demo.settings(), demo.transport()
     else:

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot import listeners
+from bot import __version__, listeners, logs, metrics
 from bot.access import AccessPolicy
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, CallBudget, CloudflareClient
 from bot.directory import Directory
+from bot.logs import event
 from bot.service import GroupsService
 from bot.settings import Settings, SettingsError, load_settings, read_environment
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
 
 # Threads that wait on Cloudflare. Bolt's own default (5) would let five slow answers stall
 # every other command's ack.
 ANSWER_THREADS = 32
 # Threads that wait for slow answers and post them to Slack; waiting costs no CPU.
 DELIVERY_THREADS = 64
+# Long enough for a reply that is still inside its 20 s deadline to reach Slack.
+SHUTDOWN_GRACE_SECONDS = 25.0
 
 
 def build_service(
@@ -48,14 +60,43 @@ def build_service(
     )
 
 
+@dataclass(frozen=True)
+class Bot:
+    """The running bot: the Bolt app, what serves it over HTTP, and a clean way to stop."""
+
+    app: App
+    in_flight: listeners.InFlight
+
+    def wsgi(self) -> WSGIApplication:
+        """Give back the WSGI application: POST /slack/events, GET /healthz and GET /metrics."""
+        slack = SlackRequestHandler(self.app)
+
+        def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            route = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            if route == ("GET", "/healthz"):
+                body = json.dumps({"status": "ok", "version": __version__}).encode()
+                return _respond(start_response, body, "application/json")
+            if route == ("GET", "/metrics"):
+                body, content_type = metrics.exposition()
+                return _respond(start_response, body, content_type)
+            return slack(environ, start_response)
+
+        return application
+
+    def drain(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Wait, at most `grace_seconds`, for the replies still owed to Slack to be posted."""
+        left = self.in_flight.wait_until_idle(grace_seconds)
+        event(log, "drained" if not left else "drain_timed_out", logging.INFO, replies_left=left)
+
+
 def build_app(
     settings: Settings,
     service: GroupsService,
     *,
     clock: Clock | None = None,
     answer_in_ack_seconds: float = listeners.ANSWER_IN_ACK_SECONDS,
-) -> App:
-    """Give back the Bolt app with its access check and listeners registered."""
+) -> Bot:
+    """Give back the bot, its access check and listeners registered."""
     if settings.slack is None:
         raise SettingsError("SLACK_BOT_TOKEN is not set.")
     slack = settings.slack
@@ -68,7 +109,7 @@ def build_app(
         token_verification_enabled=False,
         listener_executor=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="listener"),
     )
-    listeners.register(
+    in_flight = listeners.register(
         app,
         service,
         answers=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
@@ -77,23 +118,20 @@ def build_app(
         clock=clock or SystemClock(),
         answer_in_ack_seconds=answer_in_ack_seconds,
     )
-    return app
-
-
-def build_wsgi(app: App) -> SlackRequestHandler:
-    """Give back the WSGI application serving the app at `POST /slack/events`."""
-    return SlackRequestHandler(app)
+    return Bot(app, in_flight)
 
 
 def settings_or_exit() -> Settings:
     """Give back validated settings, or stop the process with one plain line naming the variable."""
     try:
-        return load_settings(read_environment())
+        settings = load_settings(read_environment())
     except SettingsError as error:
         print(f"scim-groups: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
 
 
-def configure_logging() -> None:
-    """Send log lines to stderr, one per event."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _respond(start_response: StartResponse, body: bytes, content_type: str) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]

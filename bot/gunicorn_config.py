@@ -4,7 +4,17 @@ gunicorn reads this in its master process before it forks, so a missing or malfo
 stops the whole server at once with one plain line, instead of every worker failing to boot.
 """
 
-from bot.app import settings_or_exit
+import os
+import tempfile
+from typing import Any
+
+# Each worker process counts its own metrics; prometheus-client adds them up at scrape time
+# from files in this folder. It must be set before prometheus_client is first imported.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="scim-groups-metrics-"))
+
+from prometheus_client import multiprocess
+
+from bot.app import SHUTDOWN_GRACE_SECONDS, settings_or_exit
 
 _settings = settings_or_exit()
 
@@ -15,5 +25,19 @@ worker_class = "gthread"
 threads = 8
 # Slack gives up after 3 s; a request still running after 30 s is stuck, not slow.
 timeout = 30
-graceful_timeout = 20
+# On SIGTERM a worker stops taking requests, finishes those it has, then posts the replies it
+# still owes (bot.app.Bot.drain); this leaves room for all of that.
+graceful_timeout = int(SHUTDOWN_GRACE_SECONDS) + 5
 accesslog = "-"
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Post the replies this worker still owes to Slack before it goes."""
+    from bot import wsgi
+
+    wsgi.bot.drain()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live metrics (its counters stay counted)."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

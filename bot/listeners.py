@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, TimeoutError
 from typing import Any
@@ -42,8 +43,12 @@ def register(
     clock: Clock,
     answer_in_ack_seconds: float = ANSWER_IN_ACK_SECONDS,
     deadline_seconds: float = ANSWER_DEADLINE_SECONDS,
-) -> None:
-    """Register the access check and the command and button listeners on `app`."""
+) -> InFlight:
+    """Register the access check and the command and button listeners on `app`.
+
+    Gives back the tracker of replies still to be posted, for a clean shutdown to wait on.
+    """
+    in_flight = InFlight()
 
     @app.middleware
     def admit(body: dict[str, Any], respond: Respond, next: Callable[[], None]) -> BoltResponse | None:
@@ -100,7 +105,36 @@ def register(
         pending = answers.submit(
             _safe_click, service, action.get("action_id", ""), action.get("value", ""), caller
         )
-        deliveries.submit(_deliver_when_ready, respond, pending, clock, until, deadline_seconds)
+        in_flight.track(
+            deliveries.submit(_deliver_when_ready, respond, pending, clock, until, deadline_seconds)
+        )
+
+    return in_flight
+
+
+class InFlight:
+    """Counts the replies still to be posted, so that shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def track(self, work: Future[None]) -> None:
+        """Count `work` until it is done."""
+        with self._idle:
+            self._count += 1
+        work.add_done_callback(self._done)
+
+    def wait_until_idle(self, timeout: float) -> int:
+        """Wait until no reply is pending, at most `timeout` seconds; give back how many still are."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._count == 0, timeout=timeout)
+            return self._count
+
+    def _done(self, _: Future[None]) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
 
 
 def deliver(respond: Respond, message: Message, **how: Any) -> None:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.logs import FORMATS, LEVELS
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_CLOUDFLARE_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_PAGE_SIZE = 10
@@ -113,6 +115,8 @@ class Settings:
     allowed_users: frozenset[str] = frozenset()
     allowed_channels: frozenset[str] = frozenset()
     port: int = DEFAULT_PORT
+    log_level: str = "INFO"
+    log_format: str = "text"
 
 
 def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
@@ -144,6 +148,8 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         allowed_users=_slack_ids(env, "SCIM_GROUPS_ALLOWED_USERS", "U01ABCDEF"),
         allowed_channels=_slack_ids(env, "SCIM_GROUPS_ALLOWED_CHANNELS", "C01ABCDEF"),
         port=_integer(env, "PORT", DEFAULT_PORT, 1, 65_535),
+        log_level=_choice(env, "LOG_LEVEL", LEVELS, "INFO"),
+        log_format=_choice(env, "LOG_FORMAT", FORMATS, "text"),
     )
 
 
@@ -242,6 +248,16 @@ def _team_id(env: Mapping[str, str]) -> str | None:
     if team_id is not None and not re.match(r"^[TE][A-Z0-9]{2,32}$", team_id):
         raise SettingsError("SLACK_TEAM_ID must be a workspace id (T…) or an Enterprise Grid id (E…).")
     return team_id
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _value(env, name)
+    if value is None:
+        return default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise SettingsError(f"{name} must be one of {', '.join(choices)} (got {value[:20]!r}).")
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

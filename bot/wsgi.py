@@ -1,7 +1,12 @@
 """The WSGI application for gunicorn (see the Procfile): `bot.wsgi:application`."""
 
-from bot.app import build_app, build_service, build_wsgi, configure_logging, settings_or_exit
+import logging
 
-configure_logging()
+from bot import __version__
+from bot.app import build_app, build_service, settings_or_exit
+from bot.logs import event
+
 _settings = settings_or_exit()
-application = build_wsgi(build_app(_settings, build_service(_settings)))
+bot = build_app(_settings, build_service(_settings))
+application = bot.wsgi()
+event(logging.getLogger("bot"), "starting", version=__version__, mode="http", server="gunicorn")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.__main__ import QuietHandler, ThreadingWSGIServer
-from bot.app import build_app, build_service, build_wsgi
+from bot.app import build_app, build_service
 from bot.settings import load_settings
 from tests.fakes import (
     ACCOUNT_ID,
@@ -173,8 +173,8 @@ def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) ->
         }
         settings = load_settings(env)
         service = build_service(settings, clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
-        app = build_app(settings, service, clock=clock, answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS)
-        server, url = serve(build_wsgi(app))
+        bot = build_app(settings, service, clock=clock, answer_in_ack_seconds=TEST_ANSWER_IN_ACK_SECONDS)
+        server, url = serve(bot.wsgi())
         started.append((SlackDriver(url, slack), server))
         return started[-1][0]
 
