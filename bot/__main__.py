@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot import __version__, demo, logs, preview
 from bot.app import Bot, build_app, build_service, settings_or_exit
+from bot.check import run_checks
 from bot.logs import event
 from bot.settings import SettingsError, load_settings, read_environment
 
@@ -39,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; give back the exit status."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The scim-groups Slack app.")
     parser.add_argument("--version", action="version", version=f"scim-groups {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{preview}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,preview}")
     shown = commands.add_parser("preview", help="show the reply to /scim-groups TEXT in this terminal")
     shown.add_argument("--demo", action="store_true", help="use the built-in sample directory")
     shown.add_argument("--json", action="store_true", help="print the Block Kit message as JSON")
     shown.add_argument("text", nargs="*", help="what follows /scim-groups, e.g. help")
+    commands.add_parser("check", help="check every setting, token and permission; exit 0 when all pass")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return run_checks(read_environment(), sys.stdout)
     if args.command == "preview":
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
     settings = settings_or_exit()

@@ -112,9 +112,11 @@ class CloudflareError(Exception):
 
     def describe(self) -> str:
         """Give back a one-line account for logs: summary, status, codes and messages."""
-        parts = [self.summary]
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
+        return "; ".join(filter(None, (self.summary, self.detail())))
+
+    def detail(self) -> str:
+        """Give back the HTTP status and Cloudflare's codes and messages, on one line."""
+        parts = [f"HTTP {self.status}"] if self.status is not None else []
         parts.extend(f"{error.code}: {error.message}" for error in self.errors)
         return "; ".join(parts)
 
@@ -243,6 +245,11 @@ class CloudflareClient:
         if not isinstance(result, list):
             raise Unavailable("Cloudflare sent an identity provider list without a result list")
         return tuple(_identity_provider(item) for item in result if isinstance(item, dict))
+
+    def verify_token(self) -> str:
+        """Give back the API token's status as Cloudflare reports it ("active" when usable)."""
+        result = self._get("/user/tokens/verify", []).get("result")
+        return str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -24,6 +24,7 @@ PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 API_TOKEN = "cf-token-Zq8xSECRET"
 SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BOT_TOKEN = "xoxb-1111-2222-SECRETbot"
+APP_TOKEN = "xapp-1-A0SCIM-SECRETapp"
 
 
 def make_group(number: int, name: str | None = None) -> dict[str, Any]:
@@ -146,10 +147,21 @@ class FakeCloudflare:
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if not self._authenticated(request):
+            if url.path.endswith("/user/tokens/verify"):
+                return 401, _failure(1000, "Invalid API Token")
             return 403, _failure(10000, "Authentication error")
         if self.failure is not None:
             status, code, message = self.failure
             return status, _failure(code, message)
+        if url.path == "/client/v4/user/tokens/verify":
+            if request.headers.get("Authorization") != f"Bearer {self.token}":
+                return 401, _failure(1000, "Invalid API Token")
+            return 200, {
+                "success": True,
+                "errors": [],
+                "messages": [],
+                "result": {"id": "t1", "status": "active"},
+            }
         parts = url.path.removeprefix("/client/v4").strip("/").split("/")
         if (
             len(parts) < 4
@@ -232,6 +244,7 @@ class FakeSlack:
 
     def __init__(self) -> None:
         self.posts: list[Post] = []
+        self.bot_token = BOT_TOKEN
         self.expired_hooks: set[str] = set()
         self.hook_status: dict[str, int] = {}
         self.socket_url = ""
@@ -242,7 +255,7 @@ class FakeSlack:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
-                status, answer = fake._answer(self.path, raw)
+                status, answer = fake._answer(self.path, raw, self.headers.get("Authorization", ""))
                 payload = answer.encode()
                 self.send_response(status)
                 self.send_header(
@@ -273,8 +286,10 @@ class FakeSlack:
         self._server.shutdown()
         self._server.server_close()
 
-    def _answer(self, path: str, raw: bytes) -> tuple[int, str]:
+    def _answer(self, path: str, raw: bytes, authorization: str) -> tuple[int, str]:
         if path.startswith("/api/auth.test"):
+            if authorization != f"Bearer {self.bot_token}":
+                return 200, json.dumps({"ok": False, "error": "invalid_auth"})
             return 200, json.dumps(
                 {
                     "ok": True,
@@ -287,6 +302,8 @@ class FakeSlack:
                 }
             )
         if path.startswith("/api/apps.connections.open"):
+            if authorization != f"Bearer {APP_TOKEN}":
+                return 200, json.dumps({"ok": False, "error": "invalid_auth"})
             return 200, json.dumps({"ok": True, "url": self.socket_url})
         if path.startswith("/hooks/"):
             hook = path.removeprefix("/hooks/")

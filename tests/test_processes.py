@@ -22,7 +22,7 @@ import pytest
 from websockets.sync.server import ServerConnection, serve
 
 from tests.conftest import environment
-from tests.fakes import FakeCloudflare, FakeSlack, command_form, signed_headers
+from tests.fakes import APP_TOKEN, FakeCloudflare, FakeSlack, command_form, signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -136,6 +136,7 @@ class FakeSocketMode:
         self.acks: queue.Queue[dict[str, Any]] = queue.Queue()
         self.outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.connected: queue.Queue[bool] = queue.Queue()
+        self.disconnected = threading.Event()
         self._server = serve(self._session, "127.0.0.1", 0)
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -158,14 +159,15 @@ class FakeSocketMode:
                 self.acks.put(json.loads(connection.recv(timeout=0.05)))
             except TimeoutError:
                 continue
-            except Exception:
+            except Exception:  # the bot closed the connection
+                self.disconnected.set()
                 return
 
 
 def test_socket_mode_round_trip(cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path) -> None:
     socket_mode = FakeSocketMode()
     slack.socket_url = socket_mode.url
-    variables = environment(cloudflare, slack, SLACK_APP_TOKEN="xapp-1-A0SCIM-SECRETapp")
+    variables = environment(cloudflare, slack, SLACK_APP_TOKEN=APP_TOKEN)
     variables.pop("SLACK_SIGNING_SECRET")
     try:
         with running([sys.executable, "-m", "bot"], clean_env(**variables), tmp_path):

@@ -1,0 +1,264 @@
+"""`python -m bot check`: a pre-flight checklist, before the bot is connected to Slack.
+
+One line per check, ✓ or ✗; under each ✗, the fix in one sentence. Nothing secret is printed:
+the lines are built from ids, names, counts and the services' error codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TextIO, TypeVar
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.clock import SystemClock
+from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, NotFound, RetryPolicy
+from bot.directory import ProviderChoice, choose_provider
+from bot.settings import (
+    CloudflareSettings,
+    SettingsError,
+    SlackSettings,
+    load_cloudflare_settings,
+    load_settings,
+    load_slack_settings,
+)
+
+T = TypeVar("T")
+PERMISSION = "“Access: Organizations, Identity Providers, and Groups Read”"
+FIX_SETTING = "Set it in the environment or in .env (see .env.example and the README)."
+FIX_SLACK_BOT = (
+    "Copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page; "
+    "reinstall the app if it was revoked."
+)
+FIX_SLACK_APP = (
+    "Create an app-level token with the connections:write scope (Basic Information) and turn on Socket Mode."
+)
+FIX_CLOUDFLARE_STATUS = "Create a new token, or reactivate this one, in My Profile → API Tokens."
+FIX_PROVIDER_ID = (
+    "Copy the provider's id from Zero Trust → Settings → Authentication, or unset it to pick automatically."
+)
+FIX_SCIM = "Enable SCIM on it in Zero Trust → Settings → Authentication, or choose another provider."
+FIX_ACCOUNT = "Copy the Account ID from the Cloudflare dashboard into CLOUDFLARE_ACCOUNT_ID."
+FIX_NO_SCIM = "Enable SCIM on the identity provider in Zero Trust → Settings → Authentication."
+FIX_DEFAULT_SCIM = "Enable SCIM on it, or set CLOUDFLARE_IDENTITY_PROVIDER_ID to one that has it."
+
+
+@dataclass(frozen=True)
+class Result:
+    """One line of the checklist."""
+
+    ok: bool
+    line: str
+    fix: str = ""
+
+
+def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTransport | None = None) -> int:
+    """Run every check that can run, print the checklist, and give back the exit status."""
+    results: list[Result] = []
+
+    def report(result: Result) -> None:
+        results.append(result)
+        out.write(f"{'✓' if result.ok else '✗'} {result.line}\n")
+        if result.fix:
+            out.write(f"    → {result.fix}\n")
+        out.flush()
+
+    slack = _load(report, "Slack", lambda: load_slack_settings(env))
+    cloudflare = _load(report, "Cloudflare", lambda: load_cloudflare_settings(env))
+    if slack is not None and cloudflare is not None:
+        _load(report, "Other", lambda: load_settings(env))
+    if slack is not None:
+        _check_slack(slack, report)
+    if cloudflare is not None:
+        _check_cloudflare(cloudflare, report, transport)
+    failed = sum(not result.ok for result in results)
+    out.write("\nAll checks passed: the bot is ready.\n" if not failed else f"\n{failed} check(s) failed.\n")
+    return 0 if not failed else 1
+
+
+def _load(report: Callable[[Result], None], what: str, load: Callable[[], T]) -> T | None:
+    try:
+        settings = load()
+    except SettingsError as error:
+        report(Result(False, str(error), FIX_SETTING))
+        return None
+    report(Result(True, f"{what} settings are present and well-formed"))
+    return settings
+
+
+def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> None:
+    client = WebClient(token=settings.bot_token.reveal(), base_url=settings.api_url, timeout=10)
+    try:
+        who = client.auth_test()
+        report(
+            Result(
+                True,
+                f"Slack accepts the bot token: workspace {who.get('team')} ({who.get('team_id')}), "
+                f"bot @{who.get('user')}",
+            )
+        )
+    except SlackApiError as error:
+        report(
+            Result(
+                False,
+                f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')})",
+                FIX_SLACK_BOT,
+            )
+        )
+    except SlackClientError as error:
+        report(
+            Result(
+                False,
+                f"Slack could not be reached ({type(error).__name__})",
+                f"Check SLACK_API_URL ({settings.api_url}) and the network.",
+            )
+        )
+    if settings.app_token is not None:
+        try:
+            WebClient(
+                token=settings.app_token.reveal(), base_url=settings.api_url, timeout=10
+            ).apps_connections_open(app_token=settings.app_token.reveal())
+            report(Result(True, "Slack accepts the Socket Mode app token"))
+        except SlackApiError as error:
+            report(
+                Result(
+                    False,
+                    f"Slack refused SLACK_APP_TOKEN ({error.response.get('error')})",
+                    FIX_SLACK_APP,
+                )
+            )
+        except SlackClientError as error:
+            report(
+                Result(
+                    False,
+                    f"Slack could not be reached ({type(error).__name__})",
+                    "Check SLACK_API_URL and the network.",
+                )
+            )
+
+
+def _check_cloudflare(
+    settings: CloudflareSettings, report: Callable[[Result], None], transport: httpx.BaseTransport | None
+) -> None:
+    client = CloudflareClient(
+        settings, transport=transport, clock=SystemClock(), retry=RetryPolicy(attempts=1)
+    )
+    try:
+        if settings.api_token is not None:
+            status = client.verify_token()
+            if status != "active":
+                report(
+                    Result(
+                        False,
+                        f"The Cloudflare API token is {status}",
+                        FIX_CLOUDFLARE_STATUS,
+                    )
+                )
+                return
+            report(Result(True, "Cloudflare accepts the API token (active)"))
+        providers = client.list_identity_providers()
+        report(
+            Result(
+                True,
+                f"The credentials can read Access identity providers of account {settings.account_id} "
+                f"({len(providers)} found)",
+            )
+        )
+        chosen = choose_provider(providers, None, settings.identity_provider_id)
+        if isinstance(chosen, ProviderChoice):
+            _report_choice(chosen, report)
+            if chosen.reason != "several":
+                return
+            targets = chosen.choices
+        else:
+            if settings.identity_provider_id and not chosen.name:
+                report(
+                    Result(
+                        False,
+                        f"CLOUDFLARE_IDENTITY_PROVIDER_ID {settings.identity_provider_id} is not an identity "
+                        "provider of this account",
+                        FIX_PROVIDER_ID,
+                    )
+                )
+                return
+            if not chosen.scim_enabled:
+                report(
+                    Result(
+                        False,
+                        f"The identity provider {chosen.name} does not have SCIM provisioning enabled",
+                        FIX_SCIM,
+                    )
+                )
+                return
+            how = "default" if settings.identity_provider_id else "only SCIM-enabled"
+            report(
+                Result(True, f"The {how} identity provider is {chosen.name} ({chosen.type}), SCIM enabled")
+            )
+            targets = (chosen,)
+        for provider in targets:
+            page = client.list_groups(provider.id, page=1, per_page=100)
+            total = page.total_count if page.total_count is not None else f"{len(page.groups)}+"
+            report(
+                Result(
+                    True,
+                    f"Read the first page of SCIM groups from {provider.name}: "
+                    f"{len(page.groups)} shown, {total} in all",
+                )
+            )
+    except AuthFailed as error:
+        report(
+            Result(
+                False,
+                f"Cloudflare refused the credentials ({error.detail() or error.summary})",
+                f"Give the API token the {PERMISSION} permission for account {settings.account_id}, "
+                "or check CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY.",
+            )
+        )
+    except NotFound as error:
+        report(
+            Result(
+                False,
+                f"Cloudflare does not know account {settings.account_id} ({error.detail() or error.summary})",
+                FIX_ACCOUNT,
+            )
+        )
+    except CloudflareError as error:
+        report(
+            Result(
+                False,
+                f"Cloudflare did not answer properly ({error.detail() or error.summary})",
+                f"Check CLOUDFLARE_BASE_URL ({settings.base_url}) and the network, then try again.",
+            )
+        )
+    finally:
+        client.close()
+
+
+def _report_choice(choice: ProviderChoice, report: Callable[[Result], None]) -> None:
+    if choice.reason == "several":
+        names = ", ".join(provider.name for provider in choice.choices)
+        report(
+            Result(
+                True,
+                f"No default identity provider: users pick among {len(choice.choices)} with SCIM ({names})",
+            )
+        )
+    elif choice.reason == "none":
+        report(
+            Result(
+                False,
+                "No identity provider of this account has SCIM provisioning enabled",
+                FIX_NO_SCIM,
+            )
+        )
+    else:
+        report(
+            Result(
+                False,
+                f"The default identity provider {choice.asked} does not have SCIM provisioning enabled",
+                FIX_DEFAULT_SCIM,
+            )
+        )

@@ -1,0 +1,307 @@
+"""Running it in production: check, health, metrics, audit log, clean shutdown, version."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from bot import __version__
+from tests.conftest import SlackDriver, environment
+from tests.fakes import (
+    API_TOKEN,
+    APP_TOKEN,
+    BOT_TOKEN,
+    PROVIDER_ID,
+    SIGNING_SECRET,
+    FakeCloudflare,
+    FakeSlack,
+    command_form,
+    signed_headers,
+)
+from tests.test_processes import (
+    FakeSocketMode,
+    clean_env,
+    free_port,
+    procfile_command,
+    running,
+    wait_until_serving,
+)
+
+SECRETS = (API_TOKEN, BOT_TOKEN, SIGNING_SECRET, APP_TOKEN)
+
+
+def check(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, **changes: str | None
+) -> tuple[int, str]:
+    variables = {**environment(cloudflare, slack), **changes}
+    env = clean_env(**{name: value for name, value in variables.items() if value is not None})
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.returncode, result.stdout
+
+
+def test_check_passes_when_everything_is_right(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 0, out
+    assert out.splitlines() == [
+        "✓ Slack settings are present and well-formed",
+        "✓ Cloudflare settings are present and well-formed",
+        "✓ Other settings are present and well-formed",
+        "✓ Slack accepts the bot token: workspace Acme (T0ACME), bot @scim-groups",
+        "✓ Cloudflare accepts the API token (active)",
+        "✓ The credentials can read Access identity providers of account "
+        "0123456789abcdef0123456789abcdef (1 found)",
+        "✓ The default identity provider is Okta Production (okta), SCIM enabled",
+        "✓ Read the first page of SCIM groups from Okta Production: 45 shown, 45 in all",
+        "",
+        "All checks passed: the bot is ready.",
+    ]
+
+
+def test_check_explains_a_refused_bot_token(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked")
+
+    assert status == 1
+    assert (
+        "✗ Slack refused SLACK_BOT_TOKEN (invalid_auth)\n    → Copy the Bot User OAuth Token (xoxb-…)" in out
+    )
+
+
+def test_check_explains_a_missing_permission(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    cloudflare.failure = (403, 10000, "Authentication error")
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 1
+    assert "✗ Cloudflare refused the credentials" in out
+    assert (
+        "→ Give the API token the “Access: Organizations, Identity Providers, and Groups Read” permission"
+        in out
+    )
+
+
+def test_check_explains_a_wrong_account(cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path) -> None:
+    status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_ACCOUNT_ID="ffffffffffffffffffffffffffffffff")
+
+    assert status == 1
+    assert "✗ Cloudflare does not know account ffffffffffffffffffffffffffffffff" in out
+    assert "→ Copy the Account ID from the Cloudflare dashboard into CLOUDFLARE_ACCOUNT_ID." in out
+
+
+def test_check_explains_an_invalid_cloudflare_token(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_API_TOKEN="not-the-token")
+
+    assert status == 1
+    assert "✗ Cloudflare refused the credentials (HTTP 401; 1000: Invalid API Token)" in out
+
+
+def test_check_explains_a_provider_without_scim(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    cloudflare.providers[0]["scim_config"]["enabled"] = False
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 1
+    assert "✗ The identity provider Okta Production does not have SCIM provisioning enabled" in out
+
+
+def test_check_names_a_missing_setting_and_still_checks_the_rest(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_ACCOUNT_ID=None)
+
+    assert status == 1
+    assert "✗ CLOUDFLARE_ACCOUNT_ID is not set.\n    → Set it in the environment or in .env" in out
+    assert "✓ Slack accepts the bot token" in out
+
+
+def test_check_tests_the_socket_mode_app_token(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    good, out = check(cloudflare, slack, tmp_path, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET=None)
+    assert good == 0, out
+    assert "✓ Slack accepts the Socket Mode app token" in out
+
+    bad, out = check(cloudflare, slack, tmp_path, SLACK_APP_TOKEN="xapp-wrong", SLACK_SIGNING_SECRET=None)
+    assert bad == 1
+    assert "✗ Slack refused SLACK_APP_TOKEN (invalid_auth)" in out
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--version"], capture_output=True, text=True, timeout=30
+    )
+
+    assert result.stdout == f"scim-groups {__version__}\n"
+
+
+def test_healthz_and_metrics_from_the_procfile_server_with_two_workers(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(PORT=str(port), WEB_CONCURRENCY="2", **environment(cloudflare, slack))
+    base = f"http://127.0.0.1:{port}"
+    with running(procfile_command("web"), env, tmp_path) as server:
+        wait_until_serving(f"{base}/slack/events", server)
+        health = httpx.get(f"{base}/healthz")
+        for _ in range(4):  # spread over both workers
+            body = urlencode(command_form("", slack.response_url("hook")))
+            assert httpx.post(
+                f"{base}/slack/events", content=body, headers=signed_headers(body), timeout=10
+            ).is_success
+        scrape = httpx.get(f"{base}/metrics").text
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "version": __version__}
+    assert re.search(
+        r'^scim_groups_requests_total\{kind="command",outcome="ok"\} 4\.0$', scrape, re.MULTILINE
+    )
+    assert re.search(r'^scim_groups_cache_total\{result="(hit|miss)"\} \d', scrape, re.MULTILINE)
+    assert re.search(r'^scim_groups_upstream_requests_total\{status="200"\} \d', scrape, re.MULTILINE)
+    assert "scim_groups_upstream_latency_seconds_bucket" in scrape
+
+
+def test_healthz_needs_no_signature_and_calls_no_one(
+    bot: SlackDriver, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    response = bot.http.get(f"{bot.url}/healthz")
+
+    assert response.json() == {"status": "ok", "version": __version__}
+    assert cloudflare.calls == []
+    assert slack.posts == []
+
+
+def test_every_command_and_click_leaves_one_audit_line(
+    bot: SlackDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    from tests.fakes import buttons
+
+    page = bot.command()
+    bot.click(buttons(page)["scim_groups_next"])
+    bot.command()
+
+    audit = [
+        record
+        for record in caplog.records
+        if getattr(record, "fields", {}).get("event") in ("command", "click")
+    ]
+    assert [record.fields for record in audit] == [  # type: ignore[attr-defined]
+        {"event": "command", "user": "U0ALICE", "channel": "C0ONCALL", "team": "T0ACME", "query": "browse",
+         "text": "", "provider": PROVIDER_ID, "results": 45, "cache": "miss", "upstream_calls": 2,
+         "latency_ms": 0, "outcome": "ok"},
+        {"event": "click", "user": "U0ALICE", "channel": "C0ONCALL", "team": "T0ACME", "action": "next",
+         "query": "browse", "text": "", "provider": PROVIDER_ID, "results": 45, "cache": "hit",
+         "upstream_calls": 0, "latency_ms": 0, "outcome": "ok"},
+        {"event": "command", "user": "U0ALICE", "channel": "C0ONCALL", "team": "T0ACME", "query": "browse",
+         "text": "", "provider": PROVIDER_ID, "results": 45, "cache": "hit", "upstream_calls": 0,
+         "latency_ms": 0, "outcome": "ok"},
+    ]  # fmt: skip
+    assert "group-00000" not in caplog.text  # group names only at debug level
+
+
+def test_group_names_are_logged_at_debug_level(bot: SlackDriver, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    bot.command()
+
+    assert "group-00000" in caplog.text
+
+
+def test_json_logs_from_the_real_process(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(PORT=str(port), LOG_FORMAT="json", **environment(cloudflare, slack))
+    url = f"http://127.0.0.1:{port}/slack/events"
+    with running([sys.executable, "-m", "bot"], env, tmp_path) as server:
+        wait_until_serving(url, server)
+        body = urlencode(command_form("oncall", slack.response_url("hook")))
+        httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "process.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+
+    starting = next(line for line in lines if line.get("event") == "starting")
+    command = next(line for line in lines if line.get("event") == "command")
+    assert starting["version"] == __version__
+    assert command["query"] == "search"
+    assert command["text"] == "oncall"
+    assert command["outcome"] == "empty"
+    assert command["level"] == "INFO"
+
+
+@pytest.mark.parametrize("entry", ["web", "python -m bot"])
+def test_a_reply_in_flight_at_sigterm_still_reaches_slack(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
+) -> None:
+    port = free_port()
+    env = clean_env(PORT=str(port), **environment(cloudflare, slack))
+    url = f"http://127.0.0.1:{port}/slack/events"
+    command = procfile_command("web") if entry == "web" else [sys.executable, "-m", "bot"]
+    with running(command, env, tmp_path) as server:
+        wait_until_serving(url, server)
+        cloudflare.gate.clear()
+        body = urlencode(command_form("", slack.response_url("late")))
+        ack = httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+        assert ack.status_code == 200
+        assert ack.content == b""  # acked; the answer is still to come
+
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.poll() is None  # still finishing its reply
+        cloudflare.gate.set()
+        (post,) = slack.wait_for_posts(1, timeout=20)
+        assert server.wait(timeout=30) == 0
+
+    assert post.hook == "late"
+    assert post.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+def test_socket_mode_disconnects_cleanly_on_sigterm(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    socket_mode = FakeSocketMode()
+    slack.socket_url = socket_mode.url
+    variables = environment(cloudflare, slack, SLACK_APP_TOKEN=APP_TOKEN)
+    variables.pop("SLACK_SIGNING_SECRET")
+    try:
+        with running([sys.executable, "-m", "bot"], clean_env(**variables), tmp_path) as process:
+            assert socket_mode.connected.get(timeout=30)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert socket_mode.disconnected.wait(timeout=10)
+    finally:
+        socket_mode.close()
+    assert "stopping mode=socket" in (tmp_path / "process.log").read_text()
