@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def wait_for(stop: threading.Event) -> None:
+    """Block until `stop` is set, waking often: a signal delivered to another thread is only
+    handled when the main thread runs Python code, and an untimed wait would never do so."""
+    while not stop.wait(timeout=0.2):
+        pass
+
+
 def serve_http(bot: Bot, port: int, stop: threading.Event) -> None:
     """Serve HTTP on `port` until `stop`; then finish the requests and replies in flight."""
     server = make_server(
@@ -75,7 +82,7 @@ def serve_http(bot: Bot, port: int, stop: threading.Event) -> None:
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     event(log, "starting", version=__version__, mode="http", port=port)
-    stop.wait()
+    wait_for(stop)
     event(log, "stopping", mode="http")
     server.shutdown()  # no new requests
     server.server_close()  # waits for the requests being answered
@@ -89,7 +96,7 @@ def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> None:
     handler = SocketModeHandler(bot.app, app_token)
     handler.connect()  # type: ignore[no-untyped-call]
     event(log, "starting", version=__version__, mode="socket")
-    stop.wait()
+    wait_for(stop)
     event(log, "stopping", mode="socket")
     handler.close()  # type: ignore[no-untyped-call]
     bot.drain()

@@ -94,7 +94,6 @@ def build_app(
     service: GroupsService,
     *,
     clock: Clock | None = None,
-    answer_in_ack_seconds: float = listeners.ANSWER_IN_ACK_SECONDS,
 ) -> Bot:
     """Give back the bot, its access check and listeners registered."""
     if settings.slack is None:
@@ -116,7 +115,6 @@ def build_app(
         deliveries=ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="delivery"),
         access=AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id),
         clock=clock or SystemClock(),
-        answer_in_ack_seconds=answer_in_ack_seconds,
     )
     return Bot(app, in_flight)
 

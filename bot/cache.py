@@ -9,8 +9,10 @@ budget spent) the last good value is given back, marked stale, instead of nothin
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,6 +27,28 @@ V = TypeVar("V")
 # Failures worth showing an older copy for. Refused credentials or an unknown provider are not:
 # an admin may have revoked access on purpose, and old data would hide that.
 PASSING_FAILURES = (Unavailable, RateLimited)
+
+
+class NotCached(Exception):
+    """The answer would need a call to Cloudflare, and the caller asked for cached answers only."""
+
+
+_CACHED_ONLY: ContextVar[bool] = ContextVar("cached_only", default=False)
+
+
+@contextmanager
+def cached_only() -> Iterator[None]:
+    """Within this block, a cache miss raises `NotCached` instead of calling Cloudflare."""
+    token = _CACHED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CACHED_ONLY.reset(token)
+
+
+def is_cached_only() -> bool:
+    """Give back whether the current context answers from the cache only."""
+    return _CACHED_ONLY.get()
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,8 @@ class SingleFlightCache(Generic[K, V]):
         with self._lock:
             if not refresh and key in self._entries:
                 return Cached(self._entries[key], from_cache=True)
+            if _CACHED_ONLY.get():
+                raise NotCached
             pending = self._loading.get(key)
             owner = pending is None
             if pending is None:
@@ -79,6 +105,11 @@ class SingleFlightCache(Generic[K, V]):
                 raise
             return Cached(last[0], from_cache=True, stale=Staleness(self._clock() - last[1], error))
         return Cached(value, from_cache=False)
+
+    def holds(self, key: K) -> bool:
+        """Give back whether `key` has a fresh value or a load under way."""
+        with self._lock:
+            return key in self._entries or key in self._loading
 
     def _load(self, key: K, pending: Future[V], load: Callable[[], V]) -> V:
         try:

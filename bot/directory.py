@@ -10,14 +10,16 @@ same page for every page number), and so is the hard page cap.
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bot.cache import Cached, SingleFlightCache, Staleness
 from bot.clock import Clock
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
+from bot.logs import event
 from bot.settings import UUID_PATTERN
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
@@ -34,6 +36,7 @@ CACHE_ENTRIES = 4_096
 STALE_PAGES = 1_024
 STALE_WALKS = 8
 
+log = logging.getLogger(__name__)
 LookupKind = Literal["id", "external", "any"]
 A = TypeVar("A")
 R = TypeVar("R")
@@ -83,6 +86,21 @@ class Found:
             from_cache=self.from_cache,
             stale=self.stale,
         )
+
+
+@dataclass(frozen=True)
+class Walk:
+    """A provider's whole group list, with the names folded once for every search after."""
+
+    groups: tuple[ScimGroup, ...]
+    folded_names: tuple[str, ...]
+    # False when the walk stopped at MAX_WALK_PAGES before the directory's end.
+    complete: bool
+
+    @classmethod
+    def of(cls, groups: list[ScimGroup], *, complete: bool) -> Walk:
+        """Give back the walk of these groups."""
+        return cls(tuple(groups), tuple(group.display_name.casefold() for group in groups), complete)
 
 
 @dataclass(frozen=True)
@@ -147,9 +165,10 @@ class Directory:
         self._providers: SingleFlightCache[str, tuple[IdentityProvider, ...]] = SingleFlightCache(
             ttl=ttl, clock=clock, maxsize=16, stale_maxsize=16
         )
-        self._walks: SingleFlightCache[tuple[str, str], tuple[tuple[ScimGroup, ...], bool]] = (
-            SingleFlightCache(ttl=ttl, clock=clock, maxsize=64, stale_maxsize=STALE_WALKS)
+        self._walks: SingleFlightCache[tuple[str, str], Walk] = SingleFlightCache(
+            ttl=ttl, clock=clock, maxsize=64, stale_maxsize=STALE_WALKS
         )
+        self._ttl = ttl
         self._lookups: SingleFlightCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
             SingleFlightCache(ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
         )
@@ -179,6 +198,8 @@ class Directory:
             total, lower_bound = reported, False
         else:
             total, lower_bound = seen, True
+        if more_upstream and not cached.stale and offset + 2 * page_size >= per_page:
+            self._prefetch(identity_provider_id, number + 1, per_page)
         return Listing(
             groups=upstream.groups[offset : offset + page_size],
             page=page,
@@ -194,12 +215,12 @@ class Directory:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
         key = (self._client.account_id, identity_provider_id)
         cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
-        groups, complete = cached.value
+        walk = cached.value
         needle = text.casefold()
-        names = [(group, group.display_name.casefold()) for group in groups]
-        exact = [group for group, name in names if name == needle]
-        partial = [group for group, name in names if needle in name and name != needle]
-        return Found(tuple(exact + partial), complete, cached.from_cache, cached.stale)
+        matches = [index for index, name in enumerate(walk.folded_names) if needle in name]
+        exact = [walk.groups[index] for index in matches if walk.folded_names[index] == needle]
+        partial = [walk.groups[index] for index in matches if walk.folded_names[index] != needle]
+        return Found(tuple(exact + partial), walk.complete, cached.from_cache, cached.stale)
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
@@ -210,6 +231,10 @@ class Directory:
             key, lambda: self._look_up(identity_provider_id, kind, values), refresh=refresh
         )
         return Found(cached.value, True, cached.from_cache, cached.stale)
+
+    def knows_identity_providers(self) -> bool:
+        """Give back whether the provider list is cached (or on its way)."""
+        return self._providers.holds(self._client.account_id)
 
     def identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers (a stale list is still a good list)."""
@@ -231,7 +256,7 @@ class Directory:
         before = {group.id for group in previous.groups}
         return all(group.id in before for group in upstream.groups)
 
-    def _walk(self, identity_provider_id: str, refresh: bool) -> tuple[tuple[ScimGroup, ...], bool]:
+    def _walk(self, identity_provider_id: str, refresh: bool) -> Walk:
         """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
 
         The end is only ever taken from the pages themselves. Cloudflare's total serves as a
@@ -247,7 +272,7 @@ class Directory:
 
         first_page = fetch(1)
         if not _absorb(first_page, seen, groups):
-            return tuple(groups), True
+            return Walk.of(groups, complete=True)
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
@@ -258,9 +283,9 @@ class Directory:
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
             for page in self._in_parallel(fetch, numbers):
                 if not _absorb(page, seen, groups):
-                    return tuple(groups), True
+                    return Walk.of(groups, complete=True)
             number = numbers.stop
-        return tuple(groups), False
+        return Walk.of(groups, complete=False)
 
     def _look_up(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...]
@@ -290,6 +315,29 @@ class Directory:
         # request that caused them.
         futures = [self._pool.submit(contextvars.copy_context().run, work, item) for item in items]
         return [future.result() for future in futures]
+
+    def in_background(self, work: Callable[[], R]) -> Future[R]:
+        """Start `work` on the pool, in the caller's context, and give back its future."""
+        return self._pool.submit(contextvars.copy_context().run, work)
+
+    def _prefetch(self, identity_provider_id: str, number: int, per_page: int) -> None:
+        """Load upstream page `number` ahead of the Next click that will want it.
+
+        Only the page right after one a user is on: the quota is never spent on pages nobody is
+        near. It runs outside the request's context: its call is nobody's answer.
+        """
+        if self._ttl <= 0 or number > MAX_UPSTREAM_PAGES:
+            return
+        key = (self._client.account_id, identity_provider_id, per_page, number)
+        if not self._pages.holds(key):
+            self._pool.submit(self._quietly, self._upstream, identity_provider_id, number, per_page, False)
+
+    @staticmethod
+    def _quietly(load: Callable[[str, int, int, bool], Cached[GroupPage]], *args: Any) -> None:
+        try:
+            load(*args)
+        except Exception as error:  # a failed prefetch costs nothing: the click will try again
+            event(log, "prefetch_failed", logging.DEBUG, error=type(error).__name__)
 
 
 def _absorb(page: GroupPage, seen: set[str], groups: list[ScimGroup]) -> bool:

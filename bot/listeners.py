@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, TimeoutError
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
@@ -25,10 +25,8 @@ from bot.service import GroupsService, Reply
 from bot.views import Message, render_internal_error, render_refusal, render_too_slow
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", Message, Message | None)
 
-# Slack waits 3 s for the ack. An answer ready sooner rides inside the ack (shown at once, no
-# extra round trip); a slower one is acked empty and then posted to the response_url.
-ANSWER_IN_ACK_SECONDS = 1.5
 # However Cloudflare behaves, the user hears something within this many seconds.
 ANSWER_DEADLINE_SECONDS = 20.0
 
@@ -41,7 +39,6 @@ def register(
     deliveries: Executor,
     access: AccessPolicy,
     clock: Clock,
-    answer_in_ack_seconds: float = ANSWER_IN_ACK_SECONDS,
     deadline_seconds: float = ANSWER_DEADLINE_SECONDS,
 ) -> InFlight:
     """Register the access check and the command and button listeners on `app`.
@@ -80,20 +77,21 @@ def register(
     # Any command routed to this app is ours, so a workspace may rename `/scim-groups`.
     @app.command(re.compile(r"^/"))
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        """Answer a slash command, inside the ack when the answer is quick, else on the response_url."""
+        """Answer a slash command: inside the ack when the cache has the answer, else right after."""
         until = clock() + deadline_seconds
-        caller = Caller.from_body(command)
-        pending = answers.submit(_safely, service.answer_command, command.get("text") or "", caller)
-        try:
-            message = pending.result(timeout=answer_in_ack_seconds)
-        except TimeoutError:
-            ack()
-            # Bolt's threads are for acks: the wait for a slow answer happens on another pool.
+        caller, text = Caller.from_body(command), command.get("text") or ""
+        message = _safely(service.answer_from_cache, text, caller)
+        if message is not None:
+            ack(response_type="ephemeral", **message)
+            return
+        ack()  # at once: the ack never waits for Cloudflare
+        pending = answers.submit(_safely, service.answer_command, text, caller)
+        # Bolt's threads are for acks: the wait for the answer happens on another pool.
+        in_flight.track(
             deliveries.submit(
                 _deliver_when_ready, respond, _as_reply(pending), clock, until, deadline_seconds
             )
-            return
-        ack(response_type="ephemeral", **message)
+        )
 
     @app.action(re.compile(r"^scim_groups_"))
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -179,7 +177,7 @@ def _as_reply(pending: Future[Message]) -> Future[Reply]:
     return reply
 
 
-def _safely(answer: Callable[[str, Caller], Message], text: str, caller: Caller) -> Message:
+def _safely(answer: Callable[[str, Caller], M], text: str, caller: Caller) -> M | Message:
     try:
         return answer(text, caller)
     except Exception:

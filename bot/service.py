@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,7 @@ from cachetools import TTLCache
 
 from bot import metrics
 from bot.access import Caller
+from bot.cache import NotCached, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
 from bot.directory import Directory, Listing, ProviderChoice, choose_provider
@@ -97,6 +99,17 @@ class GroupsService:
                 return render_bad_input(request)
             return self._show(request, outcome, refresh=False)
 
+    def answer_from_cache(self, text: str, caller: Caller = NOBODY) -> Message | None:
+        """Give back the answer to `/scim-groups <text>` if it needs no call to Cloudflare, else None.
+
+        This is what lets a repeat command be answered inside Slack's ack.
+        """
+        try:
+            with cached_only():
+                return self.answer_command(text, caller)
+        except NotCached:
+            return None
+
     def answer_click(self, action_id: str, value: str, caller: Caller = NOBODY) -> Reply:
         """Give back the answer to a click on one of the message's buttons."""
         action_id = action_id.partition(":")[0]
@@ -129,31 +142,41 @@ class GroupsService:
         token = CALLS.set(calls)
         try:
             yield outcome
+        except NotCached:
+            raise  # not an answer: the full one follows, and is the one accounted for
         except Exception:
             outcome.name = "internal_error"
+            self._account(kind, caller, action, outcome, started, len(calls))
             raise
+        else:
+            self._account(kind, caller, action, outcome, started, len(calls))
         finally:
             CALLS.reset(token)
-            metrics.REQUESTS.labels(kind, outcome.name).inc()
-            if outcome.cache != "none":
-                metrics.CACHE.labels(outcome.cache).inc()
-            fields = {"action": action} if action else {}
-            event(
-                log,
-                kind,
-                user=caller.user_id,
-                channel=caller.channel_id,
-                team=caller.team_id,
-                **fields,
-                query=outcome.query,
-                text=outcome.text[:200],
-                provider=outcome.provider,
-                results=outcome.results,
-                cache=outcome.cache,
-                upstream_calls=len(calls),
-                latency_ms=round((self._clock() - started) * 1000),
-                outcome=outcome.name,
-            )
+
+    def _account(
+        self, kind: str, caller: Caller, action: str, outcome: Outcome, started: float, calls: int
+    ) -> None:
+        """Count the request in the metrics and write its audit line."""
+        metrics.REQUESTS.labels(kind, outcome.name).inc()
+        if outcome.cache != "none":
+            metrics.CACHE.labels(outcome.cache).inc()
+        fields = {"action": action} if action else {}
+        event(
+            log,
+            kind,
+            user=caller.user_id,
+            channel=caller.channel_id,
+            team=caller.team_id,
+            **fields,
+            query=outcome.query,
+            text=outcome.text[:200],
+            provider=outcome.provider,
+            results=outcome.results,
+            cache=outcome.cache,
+            upstream_calls=calls,
+            latency_ms=round((self._clock() - started) * 1000),
+            outcome=outcome.name,
+        )
 
     def _show(
         self,
@@ -167,14 +190,24 @@ class GroupsService:
         query = request.query
         outcome.query = query.kind
         outcome.text = query.search or ",".join(query.ids or query.external_ids or query.either_ids)
+        known_id = query.provider if query.provider is not None else self._default_provider_id
         try:
+            early: Future[Answer] | None = None
+            parallel = not is_cached_only() and not self._directory.knows_identity_providers()
+            if parallel and known_id is not None and UUID_PATTERN.match(known_id):
+                # The groups need not wait for the provider list (it only names the provider):
+                # fetching both at once makes a cold answer one round trip, not two.
+                guess = replace(request, query=replace(query, provider=known_id.lower()))
+                early = self._directory.in_background(lambda: self._find(guess, known_id.lower(), refresh))
             provider = self._provider(query.provider)
             if isinstance(provider, ProviderChoice):
                 outcome.name, outcome.provider = "provider_choice", provider.reason
                 return render_provider_choice(provider, request)
             outcome.provider = provider.id
             request = replace(request, query=replace(query, provider=provider.id))
-            answer = self._find(request, provider.id, refresh)
+            answer = early.result() if early is not None else self._find(request, provider.id, refresh)
+        except NotCached:
+            raise
         except CloudflareError as error:
             outcome.name = f"failed_{type(error).__name__}"
             event(log, "cloudflare_failed", logging.WARNING, error=error.describe())

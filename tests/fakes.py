@@ -65,8 +65,10 @@ class FakeCloudflare:
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
     # Faults for the next requests, one each: ("status", status, code, {header: value}),
-    # ("malformed",), ("truncated",), ("hang", seconds), or ("ok",) for none.
+    # ("malformed",), ("truncated",) or ("hang", seconds).
     faults: list[tuple[Any, ...]] = field(default_factory=list)
+    # The same, for the next requests for groups only.
+    group_faults: list[tuple[Any, ...]] = field(default_factory=list)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
 
@@ -77,7 +79,7 @@ class FakeCloudflare:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                fault = fake._next_fault()
+                fault = fake._next_fault(self.path)
                 status, body = fake._answer(self)
                 payload = json.dumps(body).encode()
                 headers = {"Retry-After": "30"} if status == 429 else {}
@@ -134,8 +136,10 @@ class FakeCloudflare:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_fault(self) -> tuple[Any, ...] | None:
+    def _next_fault(self, path: str) -> tuple[Any, ...] | None:
         with self._lock:
+            if self.group_faults and "/scim/groups" in path:
+                return self.group_faults.pop(0)
             return self.faults.pop(0) if self.faults else None
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:

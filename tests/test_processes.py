@@ -89,7 +89,8 @@ def test_http_server_serves_signed_commands(
 
     assert unsigned.status_code == 401
     assert signed.status_code == 200
-    assert signed.json()["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+    (post,) = slack.wait_for_posts(1)
+    assert post.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
 
 
 @pytest.mark.parametrize(
@@ -185,5 +186,6 @@ def test_socket_mode_round_trip(cloudflare: FakeCloudflare, slack: FakeSlack, tm
         socket_mode.close()
 
     assert ack["envelope_id"] == "env-1"
-    assert ack["payload"]["response_type"] == "ephemeral"
-    assert ack["payload"]["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+    (post,) = slack.wait_for_posts(1)
+    assert post.body["response_type"] == "ephemeral"
+    assert post.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"

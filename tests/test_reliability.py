@@ -97,7 +97,7 @@ def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadlin
 def test_unusable_answers_get_one_plain_sentence(
     bot: SlackDriver, cloudflare: FakeCloudflare, fault: tuple[object, ...], expected: str
 ) -> None:
-    cloudflare.faults = [("ok",), fault]  # the provider list answers; the groups do not
+    cloudflare.group_faults = [fault]
 
     assert bot.command()["text"].startswith(expected)
 

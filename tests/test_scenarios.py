@@ -37,10 +37,13 @@ def context(message: dict[str, Any]) -> str:
     return str(next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"))
 
 
-def test_command_shows_first_page_privately_inside_the_ack(bot: SlackDriver) -> None:
-    response, _ = bot.send_command()
+def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_url(bot: SlackDriver) -> None:
+    response, hook = bot.send_command()
 
-    message = response.json()
+    assert response.status_code == 200
+    assert response.content == b""
+    (post,) = bot.posts_to(hook, 1)
+    message = post.body
     assert message["response_type"] == "ephemeral"
     assert message["blocks"][0] == {
         "type": "header",
@@ -51,6 +54,29 @@ def test_command_shows_first_page_privately_inside_the_ack(bot: SlackDriver) -> 
     assert context(message) == "Page 1 of 5 · 45 groups"
     assert set(buttons(message)) == {"scim_groups_next", "scim_groups_refresh", "scim_groups_share"}
     assert message["text"] == "SCIM groups from Okta Production: page 1 of 5"
+
+
+def test_a_warm_command_is_answered_inside_the_ack(bot: SlackDriver, slack: FakeSlack) -> None:
+    cold = bot.command()
+
+    response, hook = bot.send_command()
+
+    warm = response.json()
+    assert warm["blocks"] == cold["blocks"]
+    assert warm["response_type"] == "ephemeral"
+    assert all(post.hook != hook for post in slack.posts)
+
+
+def test_a_cold_command_costs_one_round_trip_not_two(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.gate.clear()
+    _, hook = bot.send_command()
+    deadline = time.monotonic() + 5
+    while len(cloudflare.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert len(cloudflare.calls) == 2  # the provider list and the groups, both under way at once
+    cloudflare.gate.set()
+    assert group_names(bot.posts_to(hook, 1)[0].body)
 
 
 def test_last_changed_uses_slack_date_formatting(bot: SlackDriver) -> None:
