@@ -316,6 +316,11 @@ class Directory:
         futures = [self._pool.submit(contextvars.copy_context().run, work, item) for item in items]
         return [future.result() for future in futures]
 
+    def close(self) -> None:
+        """Finish the work under way (prefetches included) and close the connections."""
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
     def in_background(self, work: Callable[[], R]) -> Future[R]:
         """Start `work` on the pool, in the caller's context, and give back its future."""
         return self._pool.submit(contextvars.copy_context().run, work)

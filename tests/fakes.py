@@ -241,6 +241,7 @@ class Post:
 
     hook: str
     body: dict[str, Any]
+    received_at: float = field(default_factory=time.perf_counter)
 
 
 class FakeSlack:
@@ -285,6 +286,12 @@ class FakeSlack:
             self._changed.wait_for(lambda: len(self.posts) >= count, timeout=timeout)
             assert len(self.posts) >= count, f"expected {count} posts to response_urls, got {len(self.posts)}"
             return list(self.posts)
+
+    def wait_for_hook(self, hook: str, timeout: float = 30.0) -> Post:
+        """Give back the first post to `hook`, once it has come."""
+        with self._changed:
+            self._changed.wait_for(lambda: any(post.hook == hook for post in self.posts), timeout=timeout)
+            return next(post for post in self.posts if post.hook == hook)
 
     def close(self) -> None:
         self._server.shutdown()

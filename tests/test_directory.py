@@ -30,8 +30,9 @@ def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Director
         ),
         clock=clock,
     )
-    yield Directory(client, ttl=60, clock=clock)
-    client.close()
+    directory = Directory(client, ttl=60, clock=clock)
+    yield directory
+    directory.close()
 
 
 @pytest.mark.parametrize(("page_size", "per_page"), [(10, 100), (15, 90), (20, 100), (7, 98), (1, 100)])
@@ -168,3 +169,44 @@ def test_choose_provider(
     expected: IdentityProvider | ProviderChoice,
 ) -> None:
     assert choose_provider(providers, asked, default) == expected
+
+
+def pages_called(cloudflare: FakeCloudflare) -> list[int]:
+    return sorted(int(call["page"][0]) for call in cloudflare.group_calls())
+
+
+def test_the_next_upstream_page_is_fetched_before_the_click_that_needs_it(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+
+    directory.browse(PROVIDER_ID, page=9, page_size=10)  # one of the last two of upstream page 1
+    directory.close()  # waits for the prefetch
+
+    assert pages_called(cloudflare) == [1, 2]
+
+
+def test_no_page_is_prefetched_that_nobody_is_near(directory: Directory, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+
+    for page in range(1, 9):
+        directory.browse(PROVIDER_ID, page=page, page_size=10)
+    directory.browse(PROVIDER_ID, page=21, page_size=10)  # the last upstream page: nothing after it
+    directory.close()
+
+    assert pages_called(cloudflare) == [1, 2, 3]  # page 2 only to check that 3 is no repeat
+
+
+def test_a_prefetched_page_expires_like_any_other(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    directory.browse(PROVIDER_ID, page=10, page_size=10)
+    directory._pool.shutdown(wait=True)  # the prefetch is done
+    clock.advance(61)
+    cloudflare.groups[PROVIDER_ID][100]["displayName"] = "renamed after the prefetch"
+
+    listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
+
+    assert listing.groups[0].display_name == "renamed after the prefetch"
+    assert listing.stale is None

@@ -1,0 +1,258 @@
+"""`make bench`: the real app, run as the Procfile runs it, against a fake Cloudflare with latency.
+
+Every scenario runs twice in one go: against the bot as it ships, and against a naive baseline —
+the same app with caching and prefetching switched off (SCIM_GROUPS_CACHE_TTL_SECONDS=0), which
+is what a plain Bolt app that fetches on every request does. Prints a markdown table, the ratios
+against the baseline, and each target with ✓ or ✗.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bot.directory import WALK_CONCURRENCY
+from tests.conftest import environment
+from tests.fakes import FakeCloudflare, FakeSlack, click_payload, command_form, make_group, signed_headers
+from tests.test_processes import clean_env, free_port, procfile_command, wait_until_serving
+
+PROVIDERS = 40  # a fresh provider per cold sample: same directory, its own cache keys
+THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page
+
+
+@dataclass
+class Results:
+    """Measurements of one app (shipped or naive) on one directory size."""
+
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.timings.setdefault(name, []).append(seconds)
+
+    def p(self, name: str, quantile: float) -> float:
+        values = sorted(self.timings[name])
+        return values[min(len(values) - 1, math.ceil(quantile * len(values)) - 1)] * 1000
+
+
+class Driver:
+    """Signs commands and clicks into the app and times the replies as Slack would see them."""
+
+    def __init__(self, url: str, slack: FakeSlack) -> None:
+        self.url, self.slack, self.http = url, slack, httpx.Client(timeout=30)
+
+    def command(self, text: str) -> tuple[float, float, dict[str, Any]]:
+        """Give back (ack seconds, reply seconds, the reply)."""
+        hook = uuid.uuid4().hex
+        body = urlencode(command_form(text, self.slack.response_url(hook)))
+        started = time.perf_counter()
+        response = self.http.post(f"{self.url}/slack/events", content=body, headers=signed_headers(body))
+        acked = time.perf_counter()
+        if response.content:
+            return acked - started, acked - started, dict(response.json())
+        post = self.slack.wait_for_hook(hook)
+        return acked - started, post.received_at - started, post.body
+
+    def click(self, button: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        """Give back (reply seconds, the reply)."""
+        hook = uuid.uuid4().hex
+        payload = click_payload(button["action_id"], button["value"], self.slack.response_url(hook))
+        body = urlencode({"payload": json.dumps(payload)})
+        started = time.perf_counter()
+        self.http.post(f"{self.url}/slack/events", content=body, headers=signed_headers(body))
+        post = self.slack.wait_for_hook(hook)
+        return post.received_at - started, post.body
+
+
+def next_button(message: dict[str, Any]) -> dict[str, Any] | None:
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == "scim_groups_next":
+                return dict(element)
+    return None
+
+
+@contextmanager
+def running_app(cloudflare: FakeCloudflare, slack: FakeSlack, *, naive: bool) -> Iterator[tuple[Driver, int]]:
+    """Start the Procfile's web process against the fakes; give back a driver and its worker pid."""
+    port = free_port()
+    extra = {"SCIM_GROUPS_CACHE_TTL_SECONDS": "0"} if naive else {}
+    env = clean_env(PORT=str(port), LOG_LEVEL="WARNING", SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="1200",
+                    **environment(cloudflare, slack, **extra))  # fmt: skip
+    process = subprocess.Popen(procfile_command("web"), cwd=tempfile.mkdtemp(), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/slack/events", process)
+        worker = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+        yield Driver(f"http://127.0.0.1:{port}", slack), worker
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
+    """Run every scenario against one app on a directory of `size` groups."""
+    results = Results()
+    cloudflare, slack = FakeCloudflare(delay_seconds=latency), FakeSlack()
+    directory = [make_group(n) for n in range(size)]
+    providers = [str(uuid.UUID(int=n + 1_000)) for n in range(PROVIDERS)]
+    for provider in providers:
+        cloudflare.add_provider(provider, f"Okta {provider[-4:]}", directory)
+    try:
+        with running_app(cloudflare, slack, naive=naive) as (bot, worker):
+            baseline_rss = rss_mb(worker)
+            for provider in providers[:samples]:  # cold: a provider nothing has asked about
+                ack, reply, _ = bot.command(f"idp:{provider}")
+                results.add("ack", ack)
+                results.add("cold first page", reply)
+            for _ in range(samples * 4):
+                _, reply, _ = bot.command(f"idp:{providers[0]}")
+                results.add("warm command", reply)
+            page = bot.command(f"idp:{providers[1]}")[2]
+            for _ in range(min(25, size // 10 - 1)):  # across upstream pages 1 → 3
+                time.sleep(THINK_SECONDS)
+                button = next_button(page)
+                if button is None:
+                    break
+                seconds, page = bot.click(button)
+                results.add("Next click", seconds)
+            for provider in providers[samples : samples + max(2, samples // 2)]:
+                results.add("cold search", bot.command(f"idp:{provider} group-0000")[1])
+            for _ in range(samples):
+                results.add("warm search", bot.command(f"idp:{providers[samples]} group-0001")[1])
+            results.numbers["RSS after caching (MB)"] = rss_mb(worker)
+            results.numbers["RSS growth (MB)"] = rss_mb(worker) - baseline_rss
+            calls = len(cloudflare.calls)
+            for _ in range(100):
+                bot.command(f"idp:{providers[0]}")
+            results.numbers["upstream calls per 100 warm commands"] = len(cloudflare.calls) - calls
+            results.numbers["warm commands per second"] = throughput(bot, f"idp:{providers[0]}")
+            cloudflare.delay_seconds = 2.0
+            with ThreadPoolExecutor(max_workers=50) as pool:
+                for ack, _, _ in pool.map(bot.command, [f"idp:{providers[-1]}"] * 50):
+                    results.add("ack, 50 at once, Cloudflare 2 s", ack)
+            results.numbers["peak RSS (MB)"] = rss_mb(worker, "VmHWM")
+    finally:
+        cloudflare.close()
+        slack.close()
+    return results
+
+
+def throughput(bot: Driver, text: str, seconds: float = 2.0) -> float:
+    def loop(_: int) -> int:
+        driver, count, until = Driver(bot.url, bot.slack), 0, time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            driver.command(text)
+            count += 1
+        return count
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return sum(pool.map(loop, range(4))) / seconds
+
+
+TIMED = ["ack", "cold first page", "warm command", "Next click", "cold search", "warm search",
+         "ack, 50 at once, Cloudflare 2 s"]  # fmt: skip
+
+
+def table(runs: dict[tuple[int, bool], Results], sizes: list[int]) -> str:
+    head = ["metric"] + [
+        f"{size:,} groups{' (naive)' if naive else ''}" for size in sizes for naive in (False, True)
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in TIMED:
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            cells = [f"{runs[(size, naive)].p(name, q):.1f} ms" for size in sizes for naive in (False, True)]
+            lines.append(f"| {name} {label} | " + " | ".join(cells) + " |")
+    for name in runs[(sizes[0], False)].numbers:
+        cells = [f"{runs[(size, naive)].numbers[name]:,.1f}" for size in sizes for naive in (False, True)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets(runs: dict[tuple[int, bool], Results], sizes: list[int], latency: float) -> list[str]:
+    ms = latency * 1000
+    checks: list[tuple[str, Callable[[Results, Results, int], bool]]] = [
+        (f"cold first page p50 ≤ one round trip + 20 ms ({ms + 20:.0f} ms)",
+         lambda r, n, s: r.p("cold first page", 0.5) <= ms + 20),
+        ("warm command p50 ≤ 5 ms", lambda r, n, s: r.p("warm command", 0.5) <= 5),
+        ("Next click p50 ≤ 10 ms", lambda r, n, s: r.p("Next click", 0.5) <= 10),
+        (f"cold search ≤ 1 + ⌈(pages − 1) / {WALK_CONCURRENCY}⌉ round trips (+ 20 ms)",
+         lambda r, n, s: r.p("cold search", 0.5) <= (1 + math.ceil((s // 100) / WALK_CONCURRENCY)) * ms + 20),
+        ("warm search p50 ≤ 20 ms", lambda r, n, s: r.p("warm search", 0.5) <= 20),
+        ("ack p99 ≤ 50 ms with 50 commands at once, Cloudflare 2 s",
+         lambda r, n, s: r.p("ack, 50 at once, Cloudflare 2 s", 0.99) <= 50),
+        ("≤ 1 upstream call per 100 warm commands",
+         lambda r, n, s: r.numbers["upstream calls per 100 warm commands"] <= 1),
+        ("cached directory ≤ 50 MB of RSS", lambda r, n, s: r.numbers["RSS growth (MB)"] <= 50),
+        ("warm command and Next click ≥ 10× faster than naive",
+         lambda r, n, s: n.p("warm command", 0.5) >= 10 * r.p("warm command", 0.5)
+         and n.p("Next click", 0.5) >= 10 * r.p("Next click", 0.5)),
+    ]  # fmt: skip
+    lines = []
+    for label, ok in checks:
+        verdicts = [ok(runs[(size, False)], runs[(size, True)], size) for size in sizes]
+        lines.append(f"- {'✓' if all(verdicts) else '✗'} {label}")
+    return lines
+
+
+def ratios(runs: dict[tuple[int, bool], Results], sizes: list[int]) -> list[str]:
+    lines = []
+    for size in sizes:
+        shipped, naive = runs[(size, False)], runs[(size, True)]
+        parts = [f"{name} ×{naive.p(name, 0.5) / max(shipped.p(name, 0.5), 0.001):,.0f}"
+                 for name in ("warm command", "Next click", "warm search")]  # fmt: skip
+        lines.append(f"- {size:,} groups, p50 naive ÷ shipped: " + ", ".join(parts))
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--latency-ms", type=float, default=100, help="Cloudflare's round trip (default 100)")
+    parser.add_argument("--sizes", default="2000,20000", help="directory sizes (default 2000,20000)")
+    parser.add_argument("--samples", type=int, default=10, help="cold samples per scenario (default 10)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    latency = args.latency_ms / 1000
+    runs = {
+        (size, naive): measure(size, latency, args.samples, naive=naive)
+        for size in sizes
+        for naive in (False, True)
+    }
+    print(f"## Benchmark: Cloudflare round trip {args.latency_ms:g} ms, loopback\n")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}. Command: `make bench` "
+          f"(`python -m bench --latency-ms {args.latency_ms:g} --sizes {args.sizes} "
+          f"--samples {args.samples}`)."
+          "\n")  # fmt: skip
+    print(table(runs, sizes), "\n")
+    print("\n".join(ratios(runs, sizes)), "\n")
+    print("Targets:\n" + "\n".join(targets(runs, sizes, latency)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
