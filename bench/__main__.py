@@ -94,7 +94,7 @@ def running_app(cloudflare: FakeCloudflare, slack: FakeSlack, *, naive: bool) ->
     """Start the Procfile's web process against the fakes; give back a driver and its worker pid."""
     port = free_port()
     extra = {"SCIM_GROUPS_CACHE_TTL_SECONDS": "0"} if naive else {}
-    env = clean_env(PORT=str(port), LOG_LEVEL="WARNING", SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="1200",
+    env = clean_env(PORT=str(port), LOG_LEVEL="WARNING", SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="100000",
                     **environment(cloudflare, slack, **extra))  # fmt: skip
     process = subprocess.Popen(procfile_command("web"), cwd=tempfile.mkdtemp(), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -124,7 +124,6 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
         cloudflare.add_provider(provider, f"Okta {provider[-4:]}", directory)
     try:
         with running_app(cloudflare, slack, naive=naive) as (bot, worker):
-            baseline_rss = rss_mb(worker)
             for provider in providers[:samples]:  # cold: a provider nothing has asked about
                 ack, reply, _ = bot.command(f"idp:{provider}")
                 results.add("ack", ack)
@@ -141,11 +140,18 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
                 seconds, page = bot.click(button)
                 results.add("Next click", seconds)
             for provider in providers[samples : samples + max(2, samples // 2)]:
+                before, started = len(cloudflare.calls), time.perf_counter()
                 results.add("cold search", bot.command(f"idp:{provider} group-0000")[1])
+                results.numbers["cold search round trips"] = waves(
+                    cloudflare.call_times[before:], started, latency
+                )
+            provider = providers[samples + max(2, samples // 2)]
+            before_rss = rss_mb(worker)
+            bot.command(f"idp:{provider} group-0000")
+            results.numbers["RSS of one more cached directory (MB)"] = rss_mb(worker) - before_rss
             for _ in range(samples):
                 results.add("warm search", bot.command(f"idp:{providers[samples]} group-0001")[1])
-            results.numbers["RSS after caching (MB)"] = rss_mb(worker)
-            results.numbers["RSS growth (MB)"] = rss_mb(worker) - baseline_rss
+            results.numbers["RSS after all the above (MB)"] = rss_mb(worker)
             calls = len(cloudflare.calls)
             for _ in range(100):
                 bot.command(f"idp:{providers[0]}")
@@ -160,6 +166,17 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
         cloudflare.close()
         slack.close()
     return results
+
+
+def waves(arrivals: list[float], started: float, latency: float) -> float:
+    """Give back how many round trips one after another these calls took: calls that arrive
+    within half a round trip of the one before belong to the same wave."""
+    count, last = 0, None
+    for moment in sorted(arrival for arrival in arrivals if arrival >= started):
+        if last is None or moment - last > latency / 2:
+            count += 1
+        last = moment
+    return float(count)
 
 
 def throughput(bot: Driver, text: str, seconds: float = 2.0) -> float:
@@ -200,14 +217,16 @@ def targets(runs: dict[tuple[int, bool], Results], sizes: list[int], latency: fl
          lambda r, n, s: r.p("cold first page", 0.5) <= ms + 20),
         ("warm command p50 ≤ 5 ms", lambda r, n, s: r.p("warm command", 0.5) <= 5),
         ("Next click p50 ≤ 10 ms", lambda r, n, s: r.p("Next click", 0.5) <= 10),
-        (f"cold search ≤ 1 + ⌈(pages − 1) / {WALK_CONCURRENCY}⌉ round trips (+ 20 ms)",
-         lambda r, n, s: r.p("cold search", 0.5) <= (1 + math.ceil((s // 100) / WALK_CONCURRENCY)) * ms + 20),
+        (f"cold search ≤ 1 + ⌈(pages − 1) / {WALK_CONCURRENCY}⌉ round trips",
+         lambda r, n, s: r.numbers["cold search round trips"]
+         <= 1 + math.ceil((s // 100) / WALK_CONCURRENCY)),
         ("warm search p50 ≤ 20 ms", lambda r, n, s: r.p("warm search", 0.5) <= 20),
         ("ack p99 ≤ 50 ms with 50 commands at once, Cloudflare 2 s",
          lambda r, n, s: r.p("ack, 50 at once, Cloudflare 2 s", 0.99) <= 50),
         ("≤ 1 upstream call per 100 warm commands",
          lambda r, n, s: r.numbers["upstream calls per 100 warm commands"] <= 1),
-        ("cached directory ≤ 50 MB of RSS", lambda r, n, s: r.numbers["RSS growth (MB)"] <= 50),
+        ("a cached directory ≤ 50 MB of RSS",
+         lambda r, n, s: r.numbers["RSS of one more cached directory (MB)"] <= 50),
         ("warm command and Next click ≥ 10× faster than naive",
          lambda r, n, s: n.p("warm command", 0.5) >= 10 * r.p("warm command", 0.5)
          and n.p("Next click", 0.5) >= 10 * r.p("Next click", 0.5)),

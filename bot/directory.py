@@ -30,6 +30,7 @@ MAX_UPSTREAM_PAGES = 1_000
 MAX_WALK_PAGES = 250
 # Pages fetched at once while reading a whole directory.
 WALK_CONCURRENCY = 8
+BACKGROUND_THREADS = 16
 CACHE_ENTRIES = 4_096
 # Stale copies outlive their TTL, so they are bounded by count: pages hold up to 100 groups, a
 # walk a whole directory.
@@ -172,7 +173,11 @@ class Directory:
         self._lookups: SingleFlightCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
             SingleFlightCache(ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
         )
+        # Two pools, so that no task ever waits on a task queued behind it in its own pool:
+        # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole
+        # answers, which may in turn wait on calls in `_pool`.
         self._pool = ThreadPoolExecutor(max_workers=WALK_CONCURRENCY, thread_name_prefix="cloudflare")
+        self._background = ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="background")
 
     def browse(
         self, identity_provider_id: str, *, page: int, page_size: int, refresh: bool = False
@@ -318,12 +323,13 @@ class Directory:
 
     def close(self) -> None:
         """Finish the work under way (prefetches included) and close the connections."""
+        self._background.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         self._client.close()
 
     def in_background(self, work: Callable[[], R]) -> Future[R]:
-        """Start `work` on the pool, in the caller's context, and give back its future."""
-        return self._pool.submit(contextvars.copy_context().run, work)
+        """Start `work` (which may call back into the directory) in the caller's context."""
+        return self._background.submit(contextvars.copy_context().run, work)
 
     def _prefetch(self, identity_provider_id: str, number: int, per_page: int) -> None:
         """Load upstream page `number` ahead of the Next click that will want it.

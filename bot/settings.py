@@ -143,7 +143,7 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
             MAX_CACHE_TTL_SECONDS,
         ),
         upstream_calls_per_5_minutes=_integer(
-            env, "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES", DEFAULT_UPSTREAM_CALLS, 10, 1_200
+            env, "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES", DEFAULT_UPSTREAM_CALLS, 10, 100_000
         ),
         allowed_users=_slack_ids(env, "SCIM_GROUPS_ALLOWED_USERS", "U01ABCDEF"),
         allowed_channels=_slack_ids(env, "SCIM_GROUPS_ALLOWED_CHANNELS", "C01ABCDEF"),

@@ -71,6 +71,7 @@ class FakeCloudflare:
     group_faults: list[tuple[Any, ...]] = field(default_factory=list)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    call_times: list[float] = field(default_factory=list)  # when each call arrived (perf_counter)
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -78,6 +79,8 @@ class FakeCloudflare:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's API does
+
             def do_GET(self) -> None:
                 fault = fake._next_fault(self.path)
                 status, body = fake._answer(self)
@@ -147,6 +150,7 @@ class FakeCloudflare:
         query = parse_qs(url.query)
         with self._lock:
             self.calls.append((url.path, query))
+            self.call_times.append(time.perf_counter())
         self.gate.wait(timeout=30)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
