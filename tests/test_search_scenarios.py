@@ -327,3 +327,16 @@ def test_an_account_without_scim_says_so(three_providers: FakeCloudflare, start_
     assert message["text"].startswith(
         "No identity provider of this Cloudflare account has SCIM provisioning enabled"
     )
+
+
+def test_more_concurrent_searches_than_pool_threads_all_finish(
+    cloudflare: FakeCloudflare, start_bot: StartBot
+) -> None:
+    providers = [f"00000000-0000-4000-8000-{n:012d}" for n in range(WALK_CONCURRENCY + 4)]
+    for provider in providers:
+        cloudflare.add_provider(provider, f"okta-{provider[-2:]}", [make_group(n) for n in range(450)])
+    bot = start_bot()
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        answers = list(pool.map(bot.command, [f"idp:{provider} group-0044" for provider in providers]))
+
+    assert [context(answer) for answer in answers] == ["Page 1 of 1 · 10 matches"] * len(providers)
