@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -34,6 +35,9 @@ SLACK_ID_PATTERN = re.compile(r"^[A-Z0-9]{2,32}$")
 
 UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-Za-z]{1,32}$")
+
+
+N = TypeVar("N", int, float)
 
 
 class SettingsError(Exception):
@@ -269,26 +273,23 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _value(env, name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = low - 1
-    if not low <= number <= high:
-        raise SettingsError(f"{name} must be a whole number from {low} to {high} (got {value!r}).")
-    return number
+    return _bounded(env, name, default, low, high, int, f"a whole number from {low} to {high}")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _bounded(env, name, default, low, high, float, f"a number of seconds from {low:g} to {high:g}")
+
+
+def _bounded(
+    env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N], what: str
+) -> N:
     value = _value(env, name)
     if value is None:
         return default
     try:
-        number = float(value)
+        number = parse(value)
     except ValueError:
-        number = low - 1
+        raise SettingsError(f"{name} must be {what} (got {value!r}).") from None
     if not low <= number <= high:
-        raise SettingsError(f"{name} must be a number of seconds from {low:g} to {high:g} (got {value!r}).")
+        raise SettingsError(f"{name} must be {what} (got {value!r}).")
     return number

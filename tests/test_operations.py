@@ -34,6 +34,7 @@ from tests.test_processes import (
     free_port,
     procfile_command,
     running,
+    serving,
     wait_until_serving,
 )
 
@@ -240,11 +241,7 @@ def test_group_names_are_logged_at_debug_level(bot: SlackDriver, caplog: pytest.
 def test_json_logs_from_the_real_process(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = clean_env(PORT=str(port), LOG_FORMAT="json", **environment(cloudflare, slack))
-    url = f"http://127.0.0.1:{port}/slack/events"
-    with running([sys.executable, "-m", "bot"], env, tmp_path) as server:
-        wait_until_serving(url, server)
+    with serving("python -m bot", cloudflare, slack, tmp_path, LOG_FORMAT="json") as (url, _):
         body = urlencode(command_form("oncall", slack.response_url("hook")))
         httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
     lines = [
@@ -266,12 +263,7 @@ def test_json_logs_from_the_real_process(
 def test_a_reply_in_flight_at_sigterm_still_reaches_slack(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
 ) -> None:
-    port = free_port()
-    env = clean_env(PORT=str(port), **environment(cloudflare, slack))
-    url = f"http://127.0.0.1:{port}/slack/events"
-    command = procfile_command("web") if entry == "web" else [sys.executable, "-m", "bot"]
-    with running(command, env, tmp_path) as server:
-        wait_until_serving(url, server)
+    with serving(entry, cloudflare, slack, tmp_path) as (url, server):
         cloudflare.gate.clear()
         body = urlencode(command_form("", slack.response_url("late")))
         ack = httpx.post(url, content=body, headers=signed_headers(body), timeout=10)

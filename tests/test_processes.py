@@ -70,16 +70,26 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-@pytest.mark.parametrize("entry", ["web", "python -m bot"])
-def test_http_server_serves_signed_commands(
-    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
-) -> None:
+@contextmanager
+def serving(
+    entry: str, cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, **extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start an HTTP entry point ("web" from the Procfile, or "python -m bot") against the fakes;
+    give back its /slack/events URL and the process, once it answers."""
     port = free_port()
-    env = clean_env(PORT=str(port), **environment(cloudflare, slack))
+    env = clean_env(PORT=str(port), **environment(cloudflare, slack), **extra)
     url = f"http://127.0.0.1:{port}/slack/events"
     command = procfile_command("web") if entry == "web" else [sys.executable, "-m", "bot"]
     with running(command, env, tmp_path) as server:
         wait_until_serving(url, server)
+        yield url, server
+
+
+@pytest.mark.parametrize("entry", ["web", "python -m bot"])
+def test_http_server_serves_signed_commands(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
+) -> None:
+    with serving(entry, cloudflare, slack, tmp_path) as (url, _):
         body = urlencode(command_form("", slack.response_url("hook")))
 
         unsigned = httpx.post(
