@@ -28,7 +28,9 @@ timeout = 30
 # On SIGTERM a worker stops taking requests, finishes those it has, then posts the replies it
 # still owes (bot.app.Bot.drain); this leaves room for all of that.
 graceful_timeout = int(SHUTDOWN_GRACE_SECONDS) + 5
-accesslog = "-"
+# No access log: every command and click already leaves an audit line (bot.service), and
+# probes of /healthz would drown it.
+accesslog = None
 
 
 def worker_exit(server: Any, worker: Any) -> None:

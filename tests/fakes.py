@@ -80,6 +80,9 @@ class FakeCloudflare:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's API does
+            # Headers and body go out as separate writes: without this, Nagle's algorithm holds
+            # the body for the client's delayed ACK (~40 ms), as no real server would.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 fault = fake._next_fault(self.path)
