@@ -69,7 +69,11 @@ def register(
         )
         refusal = render_refusal(reason)
         if "actions" in body:  # a click's HTTP body is ignored by Slack: answer on its response_url
-            answers.submit(deliver, respond, refusal, response_type="ephemeral", replace_original=False)
+            in_flight.track(
+                deliveries.submit(
+                    deliver, respond, refusal, response_type="ephemeral", replace_original=False
+                )
+            )
             return BoltResponse(status=200, body="")
         body_json = json.dumps({**refusal, "response_type": "ephemeral"})
         return BoltResponse(status=200, body=body_json, headers={"content-type": "application/json"})
