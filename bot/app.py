@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics
@@ -98,13 +99,22 @@ def build_app(
     if settings.slack is None:
         raise SettingsError("SLACK_BOT_TOKEN is not set.")
     slack = settings.slack
+    bot_token = slack.bot_token.reveal()
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        """Give Bolt the bot token, without asking Slack who the bot is.
+
+        Bolt's default calls auth.test inside the ack of the first requests (once per request
+        until one returns). This app answers only through response_urls and never needs that
+        identity, so no ack waits on Slack's Web API; `python -m bot check` verifies the token.
+        """
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=bot_token)
+
     app = App(
-        client=WebClient(token=slack.bot_token.reveal(), base_url=slack.api_url),
+        client=WebClient(base_url=slack.api_url),
+        authorize=authorize,
         signing_secret=slack.signing_secret.reveal() if slack.signing_secret else None,
         request_verification_enabled=not slack.socket_mode,
-        # The token is checked on the first request (and by `python -m bot check`), so a
-        # Slack hiccup at boot cannot crash-loop the workers.
-        token_verification_enabled=False,
         # Listeners never block (a cached answer, or an ack and work handed to a pool), so Bolt
         # can answer the moment they return instead of polling for the ack every 10 ms.
         process_before_response=True,

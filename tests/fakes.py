@@ -259,6 +259,7 @@ class FakeSlack:
         self.bot_token = BOT_TOKEN
         self.expired_hooks: set[str] = set()
         self.hook_status: dict[str, int] = {}
+        self.api_calls: list[str] = []  # Web API methods called, in order
         self.socket_url = ""
         self._changed = threading.Condition()
         fake = self
@@ -305,6 +306,8 @@ class FakeSlack:
         self._server.server_close()
 
     def _answer(self, path: str, raw: bytes, authorization: str) -> tuple[int, str]:
+        if path.startswith("/api/"):
+            self.api_calls.append(path.removeprefix("/api/"))
         if path.startswith("/api/auth.test"):
             if authorization != f"Bearer {self.bot_token}":
                 return 200, json.dumps({"ok": False, "error": "invalid_auth"})

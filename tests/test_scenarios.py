@@ -67,6 +67,14 @@ def test_a_warm_command_is_answered_inside_the_ack(bot: SlackDriver, slack: Fake
     assert all(post.hook != hook for post in slack.posts)
 
 
+def test_no_ack_waits_on_slacks_web_api(bot: SlackDriver, slack: FakeSlack) -> None:
+    page = bot.command()
+    bot.click(buttons(page)["scim_groups_next"])
+    bot.command()
+
+    assert slack.api_calls == []  # replies go to response_urls; no auth.test in the way
+
+
 def test_a_cold_command_costs_one_round_trip_not_two(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.gate.clear()
     _, hook = bot.send_command()
