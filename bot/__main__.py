@@ -38,7 +38,11 @@ class QuietHandler(WSGIRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; give back the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m bot", description="The scim-groups Slack app.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="The scim-groups Slack app. Without a command it runs the bot: over Socket Mode "
+        "when SLACK_APP_TOKEN is set, else over HTTP on $PORT (default 3000) at /slack/events.",
+    )
     parser.add_argument("--version", action="version", version=f"scim-groups {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{check,preview}")
     shown = commands.add_parser("preview", help="show the reply to /scim-groups TEXT in this terminal")
