@@ -22,18 +22,21 @@ from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, CallBudget, CloudflareClient
 from bot.directory import Directory
 from bot.logs import event
-from bot.service import GroupsService
+from bot.replies import Replies
+from bot.service import GroupsService, Reply
 from bot.settings import Settings, SettingsError, load_settings, read_environment
+from bot.views import render_too_slow
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
-# Threads that compute answers, most of the time waiting on Cloudflare.
+# Threads that compute and post answers, most of the time waiting on Cloudflare. When all are
+# busy, new answers queue, and their deadline notice still comes on time.
 ANSWER_THREADS = 32
-# Threads that wait for slow answers and post them to Slack; waiting costs no CPU.
-DELIVERY_THREADS = 64
+# However Cloudflare behaves, the user hears something within this many seconds.
+ANSWER_DEADLINE_SECONDS = 20.0
 # Long enough for a reply that is still inside its 20 s deadline to reach Slack.
 SHUTDOWN_GRACE_SECONDS = 25.0
 
@@ -65,7 +68,7 @@ class Bot:
     """The running bot: the Bolt app, what serves it over HTTP, and a clean way to stop."""
 
     app: App
-    in_flight: listeners.InFlight
+    replies: Replies
 
     def wsgi(self) -> WSGIApplication:
         """Give back the WSGI application: POST /slack/events, GET /healthz and GET /metrics."""
@@ -85,7 +88,7 @@ class Bot:
 
     def drain(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Wait, at most `grace_seconds`, for the replies still owed to Slack to be posted."""
-        left = self.in_flight.wait_until_idle(grace_seconds)
+        left = self.replies.wait_until_posted(grace_seconds)
         event(log, "drained" if not left else "drain_timed_out", logging.INFO, replies_left=left)
 
 
@@ -119,15 +122,15 @@ def build_app(
         # can answer the moment they return instead of polling for the ack every 10 ms.
         process_before_response=True,
     )
-    in_flight = listeners.register(
-        app,
-        service,
-        answers=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
-        deliveries=ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="delivery"),
-        access=AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id),
-        clock=clock or SystemClock(),
+    replies = Replies(
+        ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
+        clock or SystemClock(),
+        ANSWER_DEADLINE_SECONDS,
+        Reply(render_too_slow(ANSWER_DEADLINE_SECONDS), replace_original=False),
     )
-    return Bot(app, in_flight)
+    access = AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id)
+    listeners.register(app, service, replies=replies, access=access)
+    return Bot(app, replies)
 
 
 def settings_or_exit() -> Settings:

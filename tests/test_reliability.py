@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import demo
-from bot.app import build_service
-from bot.listeners import ANSWER_DEADLINE_SECONDS
+from bot.app import ANSWER_DEADLINE_SECONDS, build_service
 from bot.service import REFRESH_COOLDOWN_SECONDS
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fakes import (

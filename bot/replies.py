@@ -1,0 +1,128 @@
+"""Replies owed to Slack: each posted exactly once, when its answer is ready or at its deadline.
+
+An answer is computed on a pool thread that posts it when done. One watchdog thread, reading
+the injectable clock, posts "still working" for any answer that misses its deadline; whichever
+comes first wins, and the other is dropped (a late answer still fills the cache for next time).
+No thread sits waiting per reply, so a burst of slow answers costs one thread each, not two.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import Respond
+
+from bot import metrics
+from bot.clock import Clock
+from bot.logs import event
+from bot.service import Reply
+from bot.views import Message, render_internal_error
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Owed:
+    respond: Respond
+    until: float
+    posted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self) -> bool:
+        """Give back True to the first caller only: that one posts."""
+        with self.lock:
+            if self.posted:
+                return False
+            self.posted = True
+            return True
+
+
+class Replies:
+    """Posts answers on their response_url, and a notice for any answer later than its deadline."""
+
+    def __init__(self, pool: Executor, clock: Clock, deadline_seconds: float, too_slow: Reply) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._deadline_seconds = deadline_seconds
+        self._too_slow = too_slow
+        self._changed = threading.Condition()
+        self._deadlines: list[tuple[float, int, _Owed]] = []
+        self._order = itertools.count()
+        self._owed = 0
+        threading.Thread(target=self._watch, name="reply-deadlines", daemon=True).start()
+
+    def answer(self, respond: Respond, work: Callable[[], Reply]) -> None:
+        """Compute `work` on the pool and post its reply; or the notice, if it runs late."""
+        owed = _Owed(respond, self._clock() + self._deadline_seconds)
+        with self._changed:
+            self._owed += 1
+            heapq.heappush(self._deadlines, (owed.until, next(self._order), owed))
+            self._changed.notify_all()
+        self._pool.submit(self._run, owed, work)
+
+    def post(self, respond: Respond, reply: Reply) -> None:
+        """Post a reply that is ready now, off the caller's thread."""
+        self.answer(respond, lambda: reply)
+
+    def wait_until_posted(self, timeout: float) -> int:
+        """Wait, at most `timeout` seconds, until every reply owed is posted; give back how many are not."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._owed == 0, timeout=timeout)
+            return self._owed
+
+    def _run(self, owed: _Owed, work: Callable[[], Reply]) -> None:
+        try:
+            reply = work()
+        except Exception:
+            log.exception("internal_error while answering")
+            reply = Reply(render_internal_error(), replace_original=False)
+        if owed.claim():
+            self._post(owed, reply)
+
+    def _watch(self) -> None:
+        while True:
+            with self._changed:
+                # Coarse waits are enough: a new deadline wakes this at once, and the clock may be
+                # a test's, which only moves when the test says so.
+                self._changed.wait(timeout=0.05 if self._deadlines else 1.0)
+                due = []
+                while self._deadlines and self._deadlines[0][0] <= self._clock():
+                    due.append(heapq.heappop(self._deadlines)[2])
+            for owed in due:
+                if owed.claim():  # posted from its own thread: a slow response_url delays no one else
+                    threading.Thread(
+                        target=self._post, args=(owed, self._too_slow), name="reply-late"
+                    ).start()
+
+    def _post(self, owed: _Owed, reply: Reply) -> None:
+        deliver(
+            owed.respond,
+            reply.message,
+            response_type="in_channel" if reply.in_channel else "ephemeral",
+            replace_original=reply.replace_original,
+        )
+        with self._changed:
+            self._owed -= 1
+            self._changed.notify_all()
+
+
+def deliver(respond: Respond, message: Message, **how: Any) -> None:
+    """Post `message` to the response_url; a refusal is logged, never raised."""
+    try:
+        response = respond(**message, **how)
+    except Exception as error:  # an unreachable URL must not kill the worker
+        metrics.RESPONSE_URL_FAILURES.labels("unreachable").inc()
+        event(log, "response_url_failed", logging.WARNING, error=type(error).__name__)
+        return
+    if response.status_code != 200:
+        metrics.RESPONSE_URL_FAILURES.labels(str(response.status_code)).inc()
+        event(
+            log, "response_url_failed", logging.WARNING, status=response.status_code, body=response.body[:100]
+        )
