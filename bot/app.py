@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
+import redis
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
@@ -54,7 +55,12 @@ def build_service(
     client = CloudflareClient(
         settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
     )
-    directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock)
+    shared = (
+        redis.Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        if settings.redis_url
+        else None
+    )
+    directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock, shared=shared)
     return GroupsService(
         directory,
         default_provider_id=settings.cloudflare.identity_provider_id,

@@ -8,18 +8,27 @@ budget spent) the last good value is given back, marked stale, instead of nothin
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import uuid
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
+import redis
 from cachetools import LRUCache, TTLCache
 
+from bot import metrics
 from bot.clock import Clock
 from bot.cloudflare import CloudflareError, RateLimited, Unavailable
+from bot.codec import VERSION, Codec, StaleFormat
+from bot.logs import event
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -99,12 +108,19 @@ class SingleFlightCache(Generic[K, V]):
         try:
             value = self._load(key, pending, load) if owner else pending.result()
         except PASSING_FAILURES as error:
-            with self._lock:
-                last = self._last_good.get(key)
-            if not stale_ok or last is None:
+            stale = self.stale_copy(key, error) if stale_ok else None
+            if stale is None:
                 raise
-            return Cached(last[0], from_cache=True, stale=Staleness(self._clock() - last[1], error))
+            return stale
         return Cached(value, from_cache=False)
+
+    def stale_copy(self, key: K, error: CloudflareError) -> Cached[V] | None:
+        """Give back the last good value for `key`, marked stale because of `error`, if there is one."""
+        with self._lock:
+            last = self._last_good.get(key)
+        if last is None:
+            return None
+        return Cached(last[0], from_cache=True, stale=Staleness(self._clock() - last[1], error))
 
     def holds(self, key: K) -> bool:
         """Give back whether `key` has a fresh value or a load under way."""
@@ -125,3 +141,146 @@ class SingleFlightCache(Generic[K, V]):
             del self._loading[key]
         pending.set_result(value)
         return value
+
+
+class RedisHealth:
+    """Whether Redis is worth asking: after an error it is left alone for a few seconds."""
+
+    def __init__(self, clock: Clock, pause_seconds: float = 5.0) -> None:
+        self._clock = clock
+        self._pause = pause_seconds
+        self._down_until = 0.0
+
+    def usable(self) -> bool:
+        """Give back whether to ask Redis now."""
+        return self._clock() >= self._down_until
+
+    def failed(self, error: Exception) -> None:
+        """Note that Redis failed: count it, log it, and leave it alone for a while."""
+        first = self.usable()
+        self._down_until = self._clock() + self._pause
+        metrics.REDIS_ERRORS.inc()
+        if first:
+            event(log, "redis_failed", logging.WARNING, error=type(error).__name__, pause_s=self._pause)
+
+
+class RedisCache(Generic[K, V]):
+    """Answers shared by every process through Redis, with the in-process cache beneath.
+
+    A value found in this process is used as it is; else Redis is asked; else one process
+    (whoever sets the lock) asks Cloudflare and stores the answer for all, while the others wait
+    for it, bounded by the lock's expiry, so a process that dies holding it blocks no one for
+    long. Any Redis error sends the request to the in-process cache instead, and Redis is tried
+    again a few seconds later.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: redis.Redis,
+        local: SingleFlightCache[K, V],
+        codec: Codec[V],
+        ttl: float,
+        clock: Clock,
+        health: RedisHealth,
+        lock_seconds: float = 25.0,
+        stale_seconds: float = 86_400.0,
+    ) -> None:
+        self._prefix = f"scim-groups:v{VERSION}:{name}:"
+        self._redis = client
+        self._local = local
+        self._codec = codec
+        self._ttl_ms = max(1, int(ttl * 1000))
+        self._clock = clock
+        self._health = health
+        self._lock_seconds = lock_seconds
+        self._stale_ms = int(stale_seconds * 1000)
+
+    def holds(self, key: K) -> bool:
+        return self._local.holds(key)
+
+    def get(
+        self, key: K, load: Callable[[], V], *, refresh: bool = False, stale_ok: bool = True
+    ) -> Cached[V]:
+        if not self._health.usable():
+            return self._local.get(key, load, refresh=refresh, stale_ok=stale_ok)
+        shared: list[bool] = []
+        try:
+            cached = self._local.get(
+                key, lambda: self._shared(key, load, refresh, shared), refresh=refresh, stale_ok=False
+            )
+        except redis.RedisError as error:
+            self._health.failed(error)
+            return self._local.get(key, load, refresh=refresh, stale_ok=stale_ok)
+        except PASSING_FAILURES as error:
+            stale = (self._local.stale_copy(key, error) or self._stale(key, error)) if stale_ok else None
+            if stale is None:
+                raise
+            return stale
+        return Cached(cached.value, from_cache=cached.from_cache or bool(shared), stale=cached.stale)
+
+    def _shared(self, key: K, load: Callable[[], V], refresh: bool, shared: list[bool]) -> V:
+        name = self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
+        if not refresh and (stored := self._read(name)) is not None:
+            shared.append(True)
+            return stored
+        token = uuid.uuid4().hex
+        until = self._clock() + self._lock_seconds
+        while not self._redis.set(name + ":lock", token, nx=True, px=int(self._lock_seconds * 1000)):
+            if (stored := self._read(name)) is not None and not refresh:
+                shared.append(True)
+                return stored
+            if self._clock() >= until:  # the owner is gone or stuck: ask Cloudflare ourselves
+                return self._store(name, load())
+            self._clock.sleep(0.02)
+        try:
+            # The owner before us may have stored the value and let go just now.
+            if not refresh and (stored := self._read(name)) is not None:
+                shared.append(True)
+                return stored
+            return self._store(name, load())
+        finally:
+            self._redis.eval(_RELEASE, 1, name + ":lock", token)
+
+    def _read(self, name: str) -> V | None:
+        raw = self._redis.get(name)
+        try:
+            return self._codec.loads(raw) if raw is not None else None
+        except StaleFormat:
+            return None
+
+    def _store(self, name: str, value: V) -> V:
+        text = self._codec.dumps(value)
+        pipe = self._redis.pipeline()
+        pipe.set(name, text, px=self._ttl_ms)
+        pipe.set(name + ":stale", json.dumps([self._clock.time(), text]), px=self._stale_ms)
+        pipe.execute()
+        return value
+
+    def _stale(self, key: K, error: CloudflareError) -> Cached[V] | None:
+        """Give back the last good copy any process stored, when Cloudflare fails."""
+        name = self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
+        try:
+            raw = self._redis.get(name + ":stale")
+            if raw is None:
+                return None
+            stored_at, text = json.loads(raw)
+            value = self._codec.loads(text)
+        except (redis.RedisError, ValueError, StaleFormat):
+            return None
+        return Cached(
+            value, from_cache=True, stale=Staleness(max(0.0, self._clock.time() - stored_at), error)
+        )
+
+
+# Delete the lock only if it is still ours: it may have expired and been taken by another.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _part(part: object) -> str:
+    return ",".join(map(str, part)) if isinstance(part, tuple) else str(part)
+
+
+# The one cache interface, two implementations: in-process, or shared through Redis.
+AnswerCache: TypeAlias = SingleFlightCache[K, V] | RedisCache[K, V]

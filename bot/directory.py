@@ -16,9 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from bot.cache import Cached, SingleFlightCache, Staleness
+import redis
+
+from bot.cache import AnswerCache, Cached, RedisCache, RedisHealth, SingleFlightCache, Staleness
 from bot.clock import Clock
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
+from bot.codec import GROUPS, PAGE, PROVIDERS, Codec
 from bot.logs import event
 from bot.settings import UUID_PATTERN
 
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 LookupKind = Literal["id", "external", "any"]
 A = TypeVar("A")
 R = TypeVar("R")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ class Walk:
         return cls(tuple(groups), tuple(group.display_name.casefold() for group in groups), complete)
 
 
+WALK: Codec[Walk] = Codec(
+    lambda walk: [walk.complete, GROUPS.encode(walk.groups)],
+    lambda item: Walk.of(list(GROUPS.decode(item[1])), complete=item[0]),
+)
+
+
 @dataclass(frozen=True)
 class ProviderChoice:
     """No single identity provider fits: why, and the SCIM-enabled ones to pick from."""
@@ -158,20 +168,32 @@ def upstream_page_size(page_size: int) -> int:
 class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
-    def __init__(self, client: CloudflareClient, *, ttl: float, clock: Clock) -> None:
+    def __init__(
+        self, client: CloudflareClient, *, ttl: float, clock: Clock, shared: redis.Redis | None = None
+    ) -> None:
         self._client = client
-        self._pages: SingleFlightCache[tuple[str, str, int, int], GroupPage] = SingleFlightCache(
-            ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES
-        )
-        self._providers: SingleFlightCache[str, tuple[IdentityProvider, ...]] = SingleFlightCache(
-            ttl=ttl, clock=clock, maxsize=16, stale_maxsize=16
-        )
-        self._walks: SingleFlightCache[tuple[str, str], Walk] = SingleFlightCache(
-            ttl=ttl, clock=clock, maxsize=64, stale_maxsize=STALE_WALKS
-        )
         self._ttl = ttl
-        self._lookups: SingleFlightCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
-            SingleFlightCache(ttl=ttl, clock=clock, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
+        health = RedisHealth(clock)
+
+        def cache(name: str, codec: Codec[V], maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
+            local: SingleFlightCache[Any, V] = SingleFlightCache(
+                ttl=ttl, clock=clock, maxsize=maxsize, stale_maxsize=stale_maxsize
+            )
+            if shared is None:
+                return local
+            return RedisCache(
+                name, client=shared, local=local, codec=codec, ttl=ttl, clock=clock, health=health
+            )
+
+        self._pages: AnswerCache[tuple[str, str, int, int], GroupPage] = cache(
+            "page", PAGE, CACHE_ENTRIES, STALE_PAGES
+        )
+        self._providers: AnswerCache[str, tuple[IdentityProvider, ...]] = cache(
+            "providers", PROVIDERS, 16, 16
+        )
+        self._walks: AnswerCache[tuple[str, str], Walk] = cache("walk", WALK, 64, STALE_WALKS)
+        self._lookups: AnswerCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = cache(
+            "lookup", GROUPS, CACHE_ENTRIES, STALE_PAGES
         )
         # Two pools, so that no task ever waits on a task queued behind it in its own pool:
         # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole

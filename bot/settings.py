@@ -121,6 +121,8 @@ class Settings:
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
     log_format: str = "text"
+    # Unset: each process keeps its own cache. Set: answers are shared through Redis.
+    redis_url: str | None = None
 
 
 def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
@@ -154,6 +156,7 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         port=_integer(env, "PORT", DEFAULT_PORT, 1, 65_535),
         log_level=_choice(env, "LOG_LEVEL", LEVELS, "INFO"),
         log_format=_choice(env, "LOG_FORMAT", FORMATS, "text"),
+        redis_url=_redis_url(env),
     )
 
 
@@ -262,6 +265,13 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
         if value.lower() == choice.lower():
             return choice
     raise SettingsError(f"{name} must be one of {', '.join(choices)} (got {value[:20]!r}).")
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    value = _value(env, "SCIM_GROUPS_REDIS_URL")
+    if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise SettingsError("SCIM_GROUPS_REDIS_URL must be a redis:// or rediss:// URL.")
+    return value
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

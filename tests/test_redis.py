@@ -1,0 +1,197 @@
+"""The shared cache, against a real redis-server on loopback (skipped where none is installed;
+.ci/run installs one)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import redis
+
+from bot import metrics
+from bot.clock import Clock, SystemClock
+from bot.cloudflare import CloudflareClient
+from bot.directory import Directory
+from bot.settings import CloudflareSettings, Secret
+from tests.conftest import FakeClock
+from tests.fakes import (
+    ACCOUNT_ID,
+    API_TOKEN,
+    PROVIDER_ID,
+    FakeCloudflare,
+    FakeSlack,
+    command_form,
+    signed_headers,
+)
+from tests.test_processes import free_port, serving
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+class RedisServer:
+    """A redis-server of our own on a free loopback port, which tests may stop and start."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = tmp_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self._dir,
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.025)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+Directories = Callable[[Clock], Directory]
+
+
+@pytest.fixture
+def directory_for(cloudflare: FakeCloudflare, redis_server: RedisServer) -> Iterator[Directories]:
+    """Give back a maker of directories that share Redis, as two processes would."""
+    made: list[Directory] = []
+
+    def make(clock: Clock) -> Directory:
+        settings = CloudflareSettings(
+            account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+        )
+        client = CloudflareClient(settings, clock=clock)
+        shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        made.append(Directory(client, ttl=60, clock=clock, shared=shared))
+        return made[-1]
+
+    yield make
+    for directory in made:
+        directory.close()
+
+
+def test_a_cold_answer_in_one_process_is_warm_in_another(
+    directory_for: Directories, cloudflare: FakeCloudflare
+) -> None:
+    first, second = directory_for(SystemClock()), directory_for(SystemClock())
+
+    cold = first.browse(PROVIDER_ID, page=1, page_size=10)
+    warm = second.browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert warm.groups == cold.groups
+    assert (cold.from_cache, warm.from_cache) == (False, True)
+    assert len(cloudflare.group_calls()) == 1
+
+
+def test_a_burst_split_across_processes_makes_one_call(
+    directory_for: Directories, cloudflare: FakeCloudflare
+) -> None:
+    directories = [directory_for(SystemClock()) for _ in range(2)]
+    cloudflare.gate.clear()
+    threads = [
+        threading.Thread(
+            target=directories[n % 2].browse, args=(PROVIDER_ID,), kwargs={"page": 1, "page_size": 10}
+        )
+        for n in range(10)
+    ]
+    for thread in threads:
+        thread.start()
+    while not cloudflare.calls:
+        time.sleep(0.01)
+    time.sleep(0.2)  # every thread is now waiting: in its process, or on the other's lock
+    cloudflare.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert len(cloudflare.group_calls()) == 1
+
+
+def test_redis_going_away_loses_no_answer_and_it_is_used_again_when_back(
+    directory_for: Directories, cloudflare: FakeCloudflare, redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    first, second = directory_for(clock), directory_for(clock)
+    errors = metrics.REDIS_ERRORS._value.get()
+
+    redis_server.stop()
+    listing = first.browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert len(listing.groups) == 10
+    assert metrics.REDIS_ERRORS._value.get() > errors
+    redis_server.start()
+    clock.advance(5)  # Redis is tried again after its pause
+    first.browse(PROVIDER_ID, page=2, page_size=10, refresh=True)
+    calls = len(cloudflare.group_calls())
+    assert second.browse(PROVIDER_ID, page=2, page_size=10).from_cache
+    assert len(cloudflare.group_calls()) == calls
+
+
+def test_stored_answers_expire_and_hold_no_secret(
+    directory_for: Directories, redis_server: RedisServer
+) -> None:
+    directory_for(SystemClock()).search(PROVIDER_ID, "group-0001")
+
+    client = redis.Redis.from_url(redis_server.url)
+    keys: list[bytes] = client.keys("*")  # type: ignore[assignment]
+    assert keys
+    assert all(key.startswith(b"scim-groups:v1:") for key in keys)
+    assert all(client.pttl(key) > 0 for key in keys)
+    assert all(API_TOKEN.encode() not in (client.get(key) or b"") for key in keys)
+
+
+def test_two_bot_processes_share_answers(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    with (
+        serving(
+            "python -m bot", cloudflare, slack, tmp_path / "one", SCIM_GROUPS_REDIS_URL=redis_server.url
+        ) as (url_one, _),
+        serving(
+            "python -m bot", cloudflare, slack, tmp_path / "two", SCIM_GROUPS_REDIS_URL=redis_server.url
+        ) as (url_two, _),
+    ):
+        for url, hook in ((url_one, "one"), (url_two, "two")):
+            body = urlencode(command_form("", slack.response_url(hook)))
+            httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+            slack.wait_for_hook(hook)
+
+    assert len(cloudflare.group_calls()) == 1
+    assert sum(path.endswith("/identity_providers") for path, _ in cloudflare.calls) == 1
