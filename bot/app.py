@@ -19,12 +19,13 @@ from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics
 from bot.access import AccessPolicy
+from bot.cache import RedisHealth, RefreshLimit, SharedCallBudget, SharedRefreshThrottle
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import DEFAULT_TIMEOUT, CallBudget, CloudflareClient
+from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
 from bot.directory import Directory
 from bot.logs import event
 from bot.replies import Replies
-from bot.service import GroupsService, Reply
+from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService, RefreshThrottle, Reply
 from bot.settings import Settings, SettingsError, load_settings, read_environment
 from bot.views import render_too_slow
 
@@ -51,21 +52,32 @@ def build_service(
 ) -> GroupsService:
     """Give back the answering service over a cached Cloudflare directory."""
     clock = clock or SystemClock()
-    budget = CallBudget(settings.upstream_calls_per_5_minutes, clock=clock)
+    budget: Budget = CallBudget(settings.upstream_calls_per_5_minutes, clock=clock)
+    refreshes: RefreshLimit = RefreshThrottle(clock)
+    shared, health = None, RedisHealth(clock)
+    if settings.redis_url:
+        shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        budget = SharedCallBudget(
+            shared,
+            settings.cloudflare.account_id,
+            calls=settings.upstream_calls_per_5_minutes,
+            per=QUOTA_WINDOW_SECONDS,
+            local=budget,
+            health=health,
+        )
+        refreshes = SharedRefreshThrottle(
+            shared, cooldown=REFRESH_COOLDOWN_SECONDS, local=refreshes, health=health
+        )
     client = CloudflareClient(
         settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
     )
-    shared = (
-        redis.Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        if settings.redis_url
-        else None
-    )
-    directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock, shared=shared)
+    directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health)
     return GroupsService(
         directory,
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
         clock=clock,
+        refreshes=refreshes,
     )
 
 

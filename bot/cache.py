@@ -17,14 +17,14 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, Protocol, TypeAlias, TypeVar
 
 import redis
 from cachetools import LRUCache, TTLCache
 
 from bot import metrics
 from bot.clock import Clock
-from bot.cloudflare import CloudflareError, RateLimited, Unavailable
+from bot.cloudflare import Budget, CloudflareError, RateLimited, Unavailable
 from bot.codec import VERSION, Codec, StaleFormat
 from bot.logs import event
 
@@ -284,3 +284,85 @@ def _part(part: object) -> str:
 
 # The one cache interface, two implementations: in-process, or shared through Redis.
 AnswerCache: TypeAlias = SingleFlightCache[K, V] | RedisCache[K, V]
+
+
+class SharedCallBudget:
+    """The call budget as one token bucket in Redis, for every process (timed by Redis's clock).
+
+    Falls back to this process's own bucket while Redis is unusable.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        account_id: str,
+        *,
+        calls: int,
+        per: float,
+        local: Budget,
+        health: RedisHealth,
+    ) -> None:
+        self._redis = client
+        self._key = f"scim-groups:v{VERSION}:budget:{account_id}"
+        self._capacity = calls
+        self._rate_per_ms = calls / (per * 1000)
+        self._local = local
+        self._health = health
+
+    def take(self) -> float:
+        """Spend one call and give back 0, or give back the seconds until one is free."""
+        if self._health.usable():
+            try:
+                wait_ms = self._redis.eval(_BUCKET, 1, self._key, self._capacity, self._rate_per_ms)
+                return float(wait_ms) / 1000
+            except redis.RedisError as error:
+                self._health.failed(error)
+        return float(self._local.take())
+
+
+class SharedRefreshThrottle:
+    """One Refresh per user per cooldown, counted across every process through Redis."""
+
+    def __init__(
+        self, client: redis.Redis, *, cooldown: float, local: RefreshLimit, health: RedisHealth
+    ) -> None:
+        self._redis = client
+        self._cooldown_ms = int(cooldown * 1000)
+        self._local = local
+        self._health = health
+
+    def wait(self, user_id: str) -> float | None:
+        """Record a refresh and give back None, or give back how long until the user may refresh."""
+        if self._health.usable():
+            key = f"scim-groups:v{VERSION}:refresh:{user_id}"
+            try:
+                if self._redis.set(key, 1, nx=True, px=self._cooldown_ms):
+                    return None
+                return max(1.0, float(self._redis.pttl(key)) / 1000)
+            except redis.RedisError as error:
+                self._health.failed(error)
+        return self._local.wait(user_id)
+
+
+class RefreshLimit(Protocol):
+    """Anything that says how long a user must wait before refreshing again."""
+
+    def wait(self, user_id: str) -> float | None: ...
+
+
+# A token bucket: refill by elapsed time (Redis's own clock), then spend one token or say how
+# many milliseconds until one is there.
+_BUCKET = """
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + (now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
+return tostring(wait)
+"""

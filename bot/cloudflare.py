@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -61,6 +61,14 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     # Seconds one call may take, waits included: room inside the 20 s a user waits at most.
     budget: float = 15.0
+
+
+class Budget(Protocol):
+    """Says whether one more call to Cloudflare may go out now."""
+
+    def take(self) -> float:
+        """Spend one call and give back 0, or give back the seconds until one is free."""
+        ...
 
 
 class CallBudget:
@@ -191,7 +199,7 @@ class CloudflareClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
-        budget: CallBudget | None = None,
+        budget: Budget | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.account_id = settings.account_id

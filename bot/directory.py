@@ -169,11 +169,17 @@ class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
     def __init__(
-        self, client: CloudflareClient, *, ttl: float, clock: Clock, shared: redis.Redis | None = None
+        self,
+        client: CloudflareClient,
+        *,
+        ttl: float,
+        clock: Clock,
+        shared: redis.Redis | None = None,
+        health: RedisHealth | None = None,
     ) -> None:
         self._client = client
         self._ttl = ttl
-        health = RedisHealth(clock)
+        health = health or RedisHealth(clock)
 
         def cache(name: str, codec: Codec[V], maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
             local: SingleFlightCache[Any, V] = SingleFlightCache(

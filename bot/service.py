@@ -18,7 +18,7 @@ from cachetools import TTLCache
 
 from bot import metrics
 from bot.access import Caller
-from bot.cache import NotCached, cached_only, is_cached_only
+from bot.cache import NotCached, RefreshLimit, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
 from bot.directory import Directory, Listing, ProviderChoice, choose_provider
@@ -79,13 +79,19 @@ class GroupsService:
     """Answers commands and clicks from the directory."""
 
     def __init__(
-        self, directory: Directory, *, default_provider_id: str | None, page_size: int, clock: Clock
+        self,
+        directory: Directory,
+        *,
+        default_provider_id: str | None,
+        page_size: int,
+        clock: Clock,
+        refreshes: RefreshLimit | None = None,
     ) -> None:
         self._directory = directory
         self._default_provider_id = default_provider_id
         self._page_size = page_size
         self._clock = clock
-        self._refreshes = RefreshThrottle(clock)
+        self._refreshes = refreshes or RefreshThrottle(clock)
 
     def answer_command(self, text: str, caller: Caller = NOBODY) -> Message:
         """Give back the answer to `/scim-groups <text>`."""

@@ -16,9 +16,11 @@ import pytest
 import redis
 
 from bot import metrics
+from bot.cache import RedisHealth, SharedCallBudget, SharedRefreshThrottle
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import CloudflareClient
+from bot.cloudflare import CallBudget, CloudflareClient
 from bot.directory import Directory
+from bot.service import RefreshThrottle
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock
 from tests.fakes import (
@@ -195,3 +197,47 @@ def test_two_bot_processes_share_answers(
 
     assert len(cloudflare.group_calls()) == 1
     assert sum(path.endswith("/identity_providers") for path, _ in cloudflare.calls) == 1
+
+
+def test_the_call_budget_is_shared_by_every_process(redis_server: RedisServer) -> None:
+    clock, client = FakeClock(), redis.Redis.from_url(redis_server.url)
+    budgets = [
+        SharedCallBudget(
+            client, ACCOUNT_ID, calls=3, per=300, local=CallBudget(3, clock=clock), health=RedisHealth(clock)
+        )
+        for _ in range(2)
+    ]
+
+    spent = [budgets[n % 2].take() for n in range(3)]
+
+    assert spent == [0.0, 0.0, 0.0]
+    assert 90 < budgets[0].take() <= 100  # three calls per 300 s: the next in about 100 s
+
+
+def test_the_refresh_throttle_is_shared_by_every_process(redis_server: RedisServer) -> None:
+    clock, client = FakeClock(), redis.Redis.from_url(redis_server.url)
+    throttles = [
+        SharedRefreshThrottle(client, cooldown=15, local=RefreshThrottle(clock), health=RedisHealth(clock))
+        for _ in range(2)
+    ]
+
+    assert throttles[0].wait("U0ALICE") is None
+    wait = throttles[1].wait("U0ALICE")
+    assert wait is not None
+    assert 14 < wait <= 15
+    assert throttles[1].wait("U0BOB") is None
+
+
+def test_without_redis_the_budget_and_throttle_fall_back_to_the_process(redis_server: RedisServer) -> None:
+    clock, client = FakeClock(), redis.Redis.from_url(redis_server.url, socket_timeout=0.5)
+    health = RedisHealth(clock)
+    budget = SharedCallBudget(
+        client, ACCOUNT_ID, calls=1, per=300, local=CallBudget(1, clock=clock), health=health
+    )
+    throttle = SharedRefreshThrottle(client, cooldown=15, local=RefreshThrottle(clock), health=health)
+    redis_server.stop()
+
+    assert budget.take() == 0.0
+    assert budget.take() > 0  # the process's own bucket, one call per 300 s
+    assert throttle.wait("U0ALICE") is None
+    assert throttle.wait("U0ALICE") is not None
