@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from bot.directory import WALK_CONCURRENCY
 from tests.conftest import environment
 from tests.fakes import FakeCloudflare, FakeSlack, click_payload, command_form, make_group, signed_headers
 from tests.test_processes import clean_env, free_port, procfile_command, wait_until_serving
+from tests.test_redis import RedisServer
 
 PROVIDERS = 40  # a fresh provider per cold sample: same directory, its own cache keys
 THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page
@@ -91,10 +93,12 @@ def next_button(message: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @contextmanager
-def running_app(cloudflare: FakeCloudflare, slack: FakeSlack, *, naive: bool) -> Iterator[tuple[Driver, int]]:
+def running_app(
+    cloudflare: FakeCloudflare, slack: FakeSlack, *, naive: bool, **more: str
+) -> Iterator[tuple[Driver, int]]:
     """Start the Procfile's web process against the fakes; give back a driver and its worker pid."""
     port = free_port()
-    extra = {"SCIM_GROUPS_CACHE_TTL_SECONDS": "0"} if naive else {}
+    extra = {"SCIM_GROUPS_CACHE_TTL_SECONDS": "0", **more} if naive else more
     env = clean_env(PORT=str(port), LOG_LEVEL="WARNING", SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="100000",
                     **environment(cloudflare, slack, **extra))  # fmt: skip
     process = subprocess.Popen(procfile_command("web"), cwd=tempfile.mkdtemp(), env=env,
@@ -213,6 +217,42 @@ def throughput(bot: Driver, text: str, seconds: float = 2.0) -> float:
         return sum(pool.map(loop, range(4))) / seconds
 
 
+def two_workers(latency: float, redis_url: str | None, commands: int = 40) -> tuple[float, float]:
+    """Give back (Cloudflare calls, reply p50 in ms) for identical commands spread over two workers."""
+    cloudflare, slack = FakeCloudflare(delay_seconds=latency), FakeSlack()
+    cloudflare.add_provider(str(uuid.UUID(int=7)), "Okta", [make_group(n) for n in range(2000)])
+    extra = {"WEB_CONCURRENCY": "2", **({"SCIM_GROUPS_REDIS_URL": redis_url} if redis_url else {})}
+    replies = Results()
+    try:
+        with running_app(cloudflare, slack, naive=False, **extra) as (bot, _):
+            for _ in range(commands):
+                time.sleep(THINK_SECONDS / 3)
+                fresh = Driver(bot.url, slack)  # a new connection: either worker may take it
+                replies.add("reply", fresh.command(f"idp:{uuid.UUID(int=7)}")[1])
+        return float(len(cloudflare.group_calls())), replies.p("reply", 0.5)
+    finally:
+        cloudflare.close()
+        slack.close()
+
+
+def redis_rows(latency: float) -> list[str]:
+    """Give back the table comparing two workers without and with the shared Redis cache."""
+    if shutil.which("redis-server") is None:
+        return ["(redis-server is not installed: the two-worker comparison was skipped)"]
+    server = RedisServer(Path(tempfile.mkdtemp()))
+    server.start()
+    try:
+        alone, shared = two_workers(latency, None), two_workers(latency, server.url)
+    finally:
+        server.stop()
+    return [
+        "| two gunicorn workers, 40 identical commands | without Redis | with Redis |",
+        "|---|---|---|",
+        f"| Cloudflare calls for the groups | {alone[0]:.0f} | {shared[0]:.0f} |",
+        f"| reply p50 | {alone[1]:.1f} ms | {shared[1]:.1f} ms |",
+    ]
+
+
 TIMED = ["ack", "cold first page", "warm command", "Next click", "cold search", "warm search",
          "ack, 50 at once, Cloudflare 2 s"]  # fmt: skip
 
@@ -290,6 +330,7 @@ def main() -> int:
           f"--samples {args.samples}`)."
           "\n")  # fmt: skip
     print(table(runs, sizes), "\n")
+    print("\n".join(redis_rows(latency)), "\n")
     print("\n".join(ratios(runs, sizes)), "\n")
     print("Targets:\n" + "\n".join(targets(runs, sizes, latency)))
     return 0

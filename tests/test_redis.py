@@ -241,3 +241,31 @@ def test_without_redis_the_budget_and_throttle_fall_back_to_the_process(redis_se
     assert budget.take() > 0  # the process's own bucket, one call per 300 s
     assert throttle.wait("U0ALICE") is None
     assert throttle.wait("U0ALICE") is not None
+
+
+def test_evicted_answers_are_fetched_again(
+    directory_for: Directories, cloudflare: FakeCloudflare, redis_server: RedisServer
+) -> None:
+    first, second = directory_for(SystemClock()), directory_for(SystemClock())
+    first.browse(PROVIDER_ID, page=1, page_size=10)
+    redis.Redis.from_url(redis_server.url).flushall()  # as an eviction under memory pressure would
+
+    assert len(second.browse(PROVIDER_ID, page=1, page_size=10).groups) == 10
+    assert len(cloudflare.group_calls()) == 2
+
+
+def test_a_bot_process_whose_redis_dies_keeps_answering(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with serving("python -m bot", cloudflare, slack, tmp_path, SCIM_GROUPS_REDIS_URL=redis_server.url) as (
+        url,
+        _,
+    ):
+        for hook in ("before", "after"):
+            if hook == "after":
+                redis_server.stop()
+            body = urlencode(command_form("oncall" if hook == "after" else "", slack.response_url(hook)))
+            response = httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+            assert response.status_code == 200
+            reply = response.json() if response.content else slack.wait_for_hook(hook).body
+            assert reply["blocks"][0]["type"] == "header"
