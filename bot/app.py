@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics
 from bot.access import AccessPolicy
-from bot.cache import RedisHealth, RefreshLimit, SharedCallBudget, SharedRefreshThrottle
+from bot.cache import Caches, RedisHealth, RefreshLimit, SharedCallBudget, SharedRefreshThrottle
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
 from bot.directory import Directory
@@ -71,7 +71,8 @@ def build_service(
     client = CloudflareClient(
         settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
     )
-    directory = Directory(client, ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health)
+    caches = Caches(ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health)
+    directory = Directory(client, caches=caches)
     return GroupsService(
         directory,
         default_provider_id=settings.cloudflare.identity_provider_id,

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import redis
 from cachetools import LRUCache, TTLCache
@@ -366,3 +366,40 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
 return tostring(wait)
 """
+
+
+class Caches:
+    """Makes the caches the directory asks for: in-process, or shared through Redis.
+
+    Only this class knows which; the directory sees `AnswerCache`s.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        clock: Clock,
+        shared: redis.Redis | None = None,
+        health: RedisHealth | None = None,
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._shared = shared
+        self._health = health or RedisHealth(clock)
+
+    def make(self, name: str, codec: Codec[V], *, maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
+        """Give back a cache for one kind of answer, `name` naming it in Redis."""
+        local: SingleFlightCache[Any, V] = SingleFlightCache(
+            ttl=self.ttl, clock=self._clock, maxsize=maxsize, stale_maxsize=stale_maxsize
+        )
+        if self._shared is None:
+            return local
+        return RedisCache(
+            name,
+            client=self._shared,
+            local=local,
+            codec=codec,
+            ttl=self.ttl,
+            clock=self._clock,
+            health=self._health,
+        )

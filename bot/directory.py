@@ -16,10 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import redis
-
-from bot.cache import AnswerCache, Cached, RedisCache, RedisHealth, SingleFlightCache, Staleness
-from bot.clock import Clock
+from bot.cache import AnswerCache, Cached, Caches, Staleness
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
 from bot.codec import GROUPS, PAGE, PROVIDERS, Codec
 from bot.logs import event
@@ -44,7 +41,6 @@ log = logging.getLogger(__name__)
 LookupKind = Literal["id", "external", "any"]
 A = TypeVar("A")
 R = TypeVar("R")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -168,38 +164,20 @@ def upstream_page_size(page_size: int) -> int:
 class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
-    def __init__(
-        self,
-        client: CloudflareClient,
-        *,
-        ttl: float,
-        clock: Clock,
-        shared: redis.Redis | None = None,
-        health: RedisHealth | None = None,
-    ) -> None:
+    def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
         self._client = client
-        self._ttl = ttl
-        health = health or RedisHealth(clock)
-
-        def cache(name: str, codec: Codec[V], maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
-            local: SingleFlightCache[Any, V] = SingleFlightCache(
-                ttl=ttl, clock=clock, maxsize=maxsize, stale_maxsize=stale_maxsize
-            )
-            if shared is None:
-                return local
-            return RedisCache(
-                name, client=shared, local=local, codec=codec, ttl=ttl, clock=clock, health=health
-            )
-
-        self._pages: AnswerCache[tuple[str, str, int, int], GroupPage] = cache(
-            "page", PAGE, CACHE_ENTRIES, STALE_PAGES
+        self._ttl = caches.ttl
+        self._pages: AnswerCache[tuple[str, str, int, int], GroupPage] = caches.make(
+            "page", PAGE, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES
         )
-        self._providers: AnswerCache[str, tuple[IdentityProvider, ...]] = cache(
-            "providers", PROVIDERS, 16, 16
+        self._providers: AnswerCache[str, tuple[IdentityProvider, ...]] = caches.make(
+            "providers", PROVIDERS, maxsize=16, stale_maxsize=16
         )
-        self._walks: AnswerCache[tuple[str, str], Walk] = cache("walk", WALK, 64, STALE_WALKS)
-        self._lookups: AnswerCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = cache(
-            "lookup", GROUPS, CACHE_ENTRIES, STALE_PAGES
+        self._walks: AnswerCache[tuple[str, str], Walk] = caches.make(
+            "walk", WALK, maxsize=64, stale_maxsize=STALE_WALKS
+        )
+        self._lookups: AnswerCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
+            caches.make("lookup", GROUPS, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
         )
         # Two pools, so that no task ever waits on a task queued behind it in its own pool:
         # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.cache import Caches
 from bot.cloudflare import CloudflareClient, IdentityProvider
 from bot.directory import (
     MAX_UPSTREAM_PAGES,
@@ -30,7 +31,7 @@ def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Director
         ),
         clock=clock,
     )
-    directory = Directory(client, ttl=60, clock=clock)
+    directory = Directory(client, caches=Caches(ttl=60, clock=clock))
     yield directory
     directory.close()
 

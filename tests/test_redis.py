@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from bot import metrics
-from bot.cache import RedisHealth, SharedCallBudget, SharedRefreshThrottle
+from bot.cache import Caches, RedisHealth, SharedCallBudget, SharedRefreshThrottle
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import CallBudget, CloudflareClient
 from bot.directory import Directory
@@ -100,7 +100,7 @@ def directory_for(cloudflare: FakeCloudflare, redis_server: RedisServer) -> Iter
         )
         client = CloudflareClient(settings, clock=clock)
         shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        made.append(Directory(client, ttl=60, clock=clock, shared=shared))
+        made.append(Directory(client, caches=Caches(ttl=60, clock=clock, shared=shared)))
         return made[-1]
 
     yield make
