@@ -16,9 +16,17 @@ import pytest
 import redis
 
 from bot import metrics
-from bot.cache import Caches, RedisHealth, SharedCallBudget, SharedRefreshThrottle
+from bot.cache import (
+    Caches,
+    RedisCache,
+    RedisHealth,
+    SharedCallBudget,
+    SharedRefreshThrottle,
+    SingleFlightCache,
+)
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import CallBudget, CloudflareClient
+from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider
+from bot.codec import PROVIDERS
 from bot.directory import Directory
 from bot.service import RefreshThrottle
 from bot.settings import CloudflareSettings, Secret
@@ -269,3 +277,48 @@ def test_a_bot_process_whose_redis_dies_keeps_answering(
             assert response.status_code == 200
             reply = response.json() if response.content else slack.wait_for_hook(hook).body
             assert reply["blocks"][0]["type"] == "header"
+
+
+def test_a_lock_whose_owner_died_blocks_no_one_for_long(redis_server: RedisServer) -> None:
+    client, clock = redis.Redis.from_url(redis_server.url), SystemClock()
+    local: SingleFlightCache[str, tuple[IdentityProvider, ...]] = SingleFlightCache(
+        ttl=60, clock=clock, maxsize=4, stale_maxsize=4
+    )
+    cache = RedisCache(
+        "providers", client=client, local=local, codec=PROVIDERS, ttl=60, clock=clock,
+        health=RedisHealth(clock), lock_seconds=0.5,
+    )  # fmt: skip
+    client.set("scim-groups:v1:providers:acct:lock", "a process that died", px=60_000)
+    okta = (IdentityProvider(PROVIDER_ID, "Okta", "okta", True),)
+
+    started = time.monotonic()
+    answer = cache.get("acct", lambda: okta)
+
+    assert answer.value == okta
+    assert time.monotonic() - started < 5
+
+
+def test_a_burst_split_across_two_bot_processes_makes_one_call(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    with (
+        serving(
+            "python -m bot", cloudflare, slack, tmp_path / "one", SCIM_GROUPS_REDIS_URL=redis_server.url
+        ) as (one, _),
+        serving(
+            "python -m bot", cloudflare, slack, tmp_path / "two", SCIM_GROUPS_REDIS_URL=redis_server.url
+        ) as (two, _),
+    ):
+        cloudflare.gate.clear()
+        hooks = [f"burst-{n}" for n in range(10)]
+        for n, hook in enumerate(hooks):
+            body = urlencode(command_form("", slack.response_url(hook)))
+            httpx.post(one if n % 2 else two, content=body, headers=signed_headers(body), timeout=10)
+        time.sleep(0.5)  # every request is now waiting: in its process, or on the other's lock
+        cloudflare.gate.set()
+        for hook in hooks:
+            slack.wait_for_hook(hook)
+
+    assert len(cloudflare.group_calls()) == 1
