@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -322,3 +323,25 @@ def test_a_burst_split_across_two_bot_processes_makes_one_call(
             slack.wait_for_hook(hook)
 
     assert len(cloudflare.group_calls()) == 1
+
+
+def test_a_redis_that_hangs_costs_a_timeout_then_is_left_alone(cloudflare: FakeCloudflare) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers: a stuck Redis
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        clock = FakeClock()
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", socket_timeout=0.3)
+        settings = CloudflareSettings(
+            account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+        )
+        directory = Directory(
+            CloudflareClient(settings, clock=clock), caches=Caches(ttl=60, clock=clock, shared=client)
+        )
+        started = time.monotonic()
+
+        first = directory.browse(PROVIDER_ID, page=1, page_size=10)
+        second = directory.browse(PROVIDER_ID, page=2, page_size=10)  # Redis is paused: no wait
+
+        assert (len(first.groups), len(second.groups)) == (10, 10)
+        assert time.monotonic() - started < 2
+        directory.close()
