@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -93,6 +94,21 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@contextmanager
+def two_bots(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> Iterator[tuple[str, str]]:
+    """Run two bot processes sharing one Redis; give back their /slack/events URLs."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    shared = {"SCIM_GROUPS_REDIS_URL": redis_server.url}
+    with (
+        serving("python -m bot", cloudflare, slack, tmp_path / "one", **shared) as (one, _),
+        serving("python -m bot", cloudflare, slack, tmp_path / "two", **shared) as (two, _),
+    ):
+        yield one, two
 
 
 Directories = Callable[[Clock], Directory]
@@ -189,16 +205,7 @@ def test_stored_answers_expire_and_hold_no_secret(
 def test_two_bot_processes_share_answers(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    with (
-        serving(
-            "python -m bot", cloudflare, slack, tmp_path / "one", SCIM_GROUPS_REDIS_URL=redis_server.url
-        ) as (url_one, _),
-        serving(
-            "python -m bot", cloudflare, slack, tmp_path / "two", SCIM_GROUPS_REDIS_URL=redis_server.url
-        ) as (url_two, _),
-    ):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (url_one, url_two):
         for url, hook in ((url_one, "one"), (url_two, "two")):
             body = urlencode(command_form("", slack.response_url(hook)))
             httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
@@ -302,16 +309,7 @@ def test_a_lock_whose_owner_died_blocks_no_one_for_long(redis_server: RedisServe
 def test_a_burst_split_across_two_bot_processes_makes_one_call(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    with (
-        serving(
-            "python -m bot", cloudflare, slack, tmp_path / "one", SCIM_GROUPS_REDIS_URL=redis_server.url
-        ) as (one, _),
-        serving(
-            "python -m bot", cloudflare, slack, tmp_path / "two", SCIM_GROUPS_REDIS_URL=redis_server.url
-        ) as (two, _),
-    ):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two):
         cloudflare.gate.clear()
         hooks = [f"burst-{n}" for n in range(10)]
         for n, hook in enumerate(hooks):
