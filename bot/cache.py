@@ -4,6 +4,10 @@ cachetools gives the TTL and LRU bookkeeping (with an injectable clock). What it
 this adds: a second caller of a key waits for the first one's load instead of loading again;
 and when a load fails for a passing reason (Cloudflare down, rate-limited, the bot's own call
 budget spent) the last good value is given back, marked stale, instead of nothing.
+
+One interface, two implementations, chosen by `Caches` alone: `SingleFlightCache` in the
+process, or `RedisCache` shared by every process (with the in-process one beneath it). The call
+budget and the Refresh throttle have Redis-shared forms here too.
 """
 
 from __future__ import annotations
@@ -220,8 +224,12 @@ class RedisCache(Generic[K, V]):
             return stale
         return Cached(cached.value, from_cache=cached.from_cache or bool(shared), stale=cached.stale)
 
+    def _name(self, key: K) -> str:
+        """Give back the Redis key of `key`: namespaced, versioned, readable."""
+        return self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
+
     def _shared(self, key: K, load: Callable[[], V], refresh: bool, shared: list[bool]) -> V:
-        name = self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
+        name = self._name(key)
         if not refresh and (stored := self._read(name)) is not None:
             shared.append(True)
             return stored
@@ -260,9 +268,8 @@ class RedisCache(Generic[K, V]):
 
     def _stale(self, key: K, error: CloudflareError) -> Cached[V] | None:
         """Give back the last good copy any process stored, when Cloudflare fails."""
-        name = self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
         try:
-            raw = self._redis.get(name + ":stale")
+            raw = self._redis.get(self._name(key) + ":stale")
             if raw is None:
                 return None
             stored_at, text = json.loads(raw)

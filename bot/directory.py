@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
@@ -251,12 +251,14 @@ class Directory:
         """Give back the account's identity providers (a stale list is still a good list)."""
         return self._providers.get(self._client.account_id, self._client.list_identity_providers).value
 
+    def _page_key(self, identity_provider_id: str, number: int, per_page: int) -> tuple[str, str, int, int]:
+        return (self._client.account_id, identity_provider_id, per_page, number)
+
     def _upstream(
         self, identity_provider_id: str, number: int, per_page: int, refresh: bool, *, stale_ok: bool = True
     ) -> Cached[GroupPage]:
-        key = (self._client.account_id, identity_provider_id, per_page, number)
         return self._pages.get(
-            key,
+            self._page_key(identity_provider_id, number, per_page),
             lambda: self._client.list_groups(identity_provider_id, page=number, per_page=per_page),
             refresh=refresh,
             stale_ok=stale_ok,
@@ -345,14 +347,12 @@ class Directory:
         """
         if self._ttl <= 0 or number > MAX_UPSTREAM_PAGES:
             return
-        key = (self._client.account_id, identity_provider_id, per_page, number)
-        if not self._pages.holds(key):
-            self._pool.submit(self._quietly, self._upstream, identity_provider_id, number, per_page, False)
+        if not self._pages.holds(self._page_key(identity_provider_id, number, per_page)):
+            self._pool.submit(self._load_quietly, identity_provider_id, number, per_page)
 
-    @staticmethod
-    def _quietly(load: Callable[[str, int, int, bool], Cached[GroupPage]], *args: Any) -> None:
+    def _load_quietly(self, identity_provider_id: str, number: int, per_page: int) -> None:
         try:
-            load(*args)
+            self._upstream(identity_provider_id, number, per_page, False)
         except Exception as error:  # a failed prefetch costs nothing: the click will try again
             event(log, "prefetch_failed", logging.DEBUG, error=type(error).__name__)
 
