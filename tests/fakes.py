@@ -40,6 +40,7 @@ def make_group(number: int, name: str | None = None) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # as a real server's backlog: a burst of connections is not refused
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, str]:
