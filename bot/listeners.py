@@ -66,7 +66,11 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
             ack(response_type="ephemeral", **message)
             return
         ack()  # at once: the ack never waits for Cloudflare
-        replies.answer(respond, lambda: Reply(service.answer_command(text, caller), replace_original=False))
+        replies.answer(
+            respond,
+            lambda: Reply(service.answer_command(text, caller), replace_original=False),
+            alike=("command", text),
+        )
 
     @app.action(re.compile(r"^scim_groups_"))
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

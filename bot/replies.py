@@ -3,7 +3,8 @@
 An answer is computed on a pool thread that posts it when done. One watchdog thread, reading
 the injectable clock, posts "still working" for any answer that misses its deadline; whichever
 comes first wins, and the other is dropped (a late answer still fills the cache for next time).
-No thread sits waiting per reply, so a burst of slow answers costs one thread each, not two.
+No thread sits waiting per reply, so a burst of slow answers costs one thread each, not two;
+and the same command typed by many people at once costs one thread in all, not one each.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import heapq
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,16 +57,29 @@ class Replies:
         self._deadlines: list[tuple[float, int, _Owed]] = []
         self._order = itertools.count()
         self._owed = 0
+        self._running: dict[Hashable, list[tuple[_Owed, Callable[[], Reply]]]] = {}
         threading.Thread(target=self._watch, name="reply-deadlines", daemon=True).start()
 
-    def answer(self, respond: Respond, work: Callable[[], Reply]) -> None:
-        """Compute `work` on the pool and post its reply; or the notice, if it runs late."""
+    def answer(self, respond: Respond, work: Callable[[], Reply], *, alike: Hashable | None = None) -> None:
+        """Compute `work` on the pool and post its reply; or the notice, if it runs late.
+
+        Work `alike` work still running (the same command, typed by many people at once while
+        Cloudflare is slow) waits for it without a thread, then runs on the cache it filled: a
+        crowd asking one question holds one pool thread, and costs the acks of everyone else
+        nothing.
+        """
         owed = _Owed(respond, self._clock() + self._deadline_seconds)
         with self._changed:
             self._owed += 1
             heapq.heappush(self._deadlines, (owed.until, next(self._order), owed))
-            self._changed.notify_all()
-        self._pool.submit(self._run, owed, work)
+            if self._deadlines[0][2] is owed:  # the watchdog only needs waking for a nearer deadline
+                self._changed.notify_all()
+            if alike is not None:
+                if alike in self._running:
+                    self._running[alike].append((owed, work))
+                    return
+                self._running[alike] = []
+        self._pool.submit(self._run, owed, work, alike)
 
     def post(self, respond: Respond, reply: Reply) -> None:
         """Post a reply that is ready now, off the caller's thread."""
@@ -77,12 +91,18 @@ class Replies:
             self._changed.wait_for(lambda: self._owed == 0, timeout=timeout)
             return self._owed
 
-    def _run(self, owed: _Owed, work: Callable[[], Reply]) -> None:
+    def _run(self, owed: _Owed, work: Callable[[], Reply], alike: Hashable | None = None) -> None:
         try:
             reply = work()
         except Exception:
             log.exception("internal_error while answering")
             reply = Reply(render_internal_error(), replace_original=False)
+        finally:
+            if alike is not None:
+                with self._changed:
+                    waiting = self._running.pop(alike)
+                for follower in waiting:
+                    self._pool.submit(self._run, *follower)
         if owed.claim():
             self._post(owed, reply)
 

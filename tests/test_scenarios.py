@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.app import ANSWER_THREADS
 from tests.conftest import FakeClock, SlackDriver
 from tests.fakes import (
     API_TOKEN,
@@ -27,6 +28,9 @@ from tests.fakes import (
     signed_headers,
     texts,
 )
+
+OTHER_PROVIDER = "00000000-0000-4000-8000-00000000beef"
+GROUPS_0_TO_9 = [f"group-{n:05d}" for n in range(10)]
 
 
 def group_names(message: dict[str, Any]) -> list[str]:
@@ -232,6 +236,49 @@ def test_concurrent_identical_commands_make_one_upstream_call(
 
     assert all(group_names(message) == group_names(messages[0]) for message in messages)
     assert len(cloudflare.group_calls()) == 1
+
+
+def test_a_crowd_asking_one_slow_question_holds_one_thread_and_everyone_gets_an_answer(
+    bot: SlackDriver, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    cloudflare.add_provider(OTHER_PROVIDER, "Azure AD", [make_group(n) for n in range(12)])
+    page = bot.command()  # the provider list and the default directory are cached now
+    cloudflare.gate.clear()
+    people = [f"U{n:04d}" for n in range(ANSWER_THREADS + 8)]
+    crowd = [bot.send_command(f"idp:{OTHER_PROVIDER}", user_id=person)[1] for person in people]
+
+    # More people than answer threads wait on Cloudflare, and someone else is still answered.
+    assert group_names(bot.click(buttons(page)["scim_groups_next"]))[0] == "group-00010"
+    cloudflare.gate.set()
+
+    answers = [bot.posts_to(hook, 1) for hook in crowd]
+    assert all([group_names(post.body) for post in posts] == [GROUPS_0_TO_9] for posts in answers)
+    assert len([path for path, _ in cloudflare.calls if OTHER_PROVIDER in path]) == 1
+    audit = [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "fields", {}).get("event") == "command"
+        and record.fields["provider"] == OTHER_PROVIDER  # type: ignore[attr-defined]
+    ]
+    assert sorted(line["user"] for line in audit) == people  # one audit line each
+    assert sorted(line["cache"] for line in audit) == ["hit"] * (len(people) - 1) + ["miss"]
+
+
+def test_a_crowd_behind_a_failed_answer_is_still_answered(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.add_provider(OTHER_PROVIDER, "Azure AD", [make_group(n) for n in range(12)])
+    bot.command()
+    cloudflare.gate.clear()
+    cloudflare.group_faults = [("status", 500, 10001, {})] * 3  # every try of the first answer
+    first, *crowd = [bot.send_command(f"idp:{OTHER_PROVIDER}")[1] for _ in range(5)]
+    cloudflare.gate.set()
+
+    assert bot.posts_to(first, 1)[0].body["text"].startswith("Cloudflare is not answering properly right now")
+    for hook in crowd:  # tried again once the first answer failed: one call for all of them
+        assert [group_names(post.body) for post in bot.posts_to(hook, 1)] == [GROUPS_0_TO_9]
+    assert len([path for path, _ in cloudflare.calls if OTHER_PROVIDER in path]) == 4
 
 
 def test_a_repeat_is_served_from_the_cache_until_the_ttl_passes(
