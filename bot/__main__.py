@@ -11,7 +11,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot import __version__, demo, logs, preview
-from bot.app import Bot, build_app, build_service, settings_or_exit
+from bot.app import Bot, build_app, build_service, settings_or_exit, settle
 from bot.check import run_checks
 from bot.logs import event
 from bot.settings import SettingsError, load_settings, read_environment
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
     settings = settings_or_exit()
     bot = build_app(settings, build_service(settings))
+    settle()
     assert settings.slack is not None
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):

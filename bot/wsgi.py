@@ -3,10 +3,11 @@
 import logging
 
 from bot import __version__
-from bot.app import build_app, build_service, settings_or_exit
+from bot.app import build_app, build_service, settings_or_exit, settle
 from bot.logs import event
 
 _settings = settings_or_exit()
 bot = build_app(_settings, build_service(_settings))
 application = bot.wsgi()
+settle()
 event(logging.getLogger("bot"), "starting", version=__version__, mode="http", server="gunicorn")
