@@ -13,11 +13,12 @@ import json
 import math
 import os
 import platform
+import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from tests.test_processes import clean_env, free_port, procfile_command, wait_un
 from tests.test_redis import RedisServer
 
 PROVIDERS = 40  # a fresh provider per cold sample: same directory, its own cache keys
+BURSTS = 5  # of 50 commands at once: the p99 of 250 acks, not the slowest of one burst
 THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page
 
 
@@ -163,8 +165,9 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
             results.numbers["upstream calls per 100 warm commands"] = len(cloudflare.calls) - calls
             results.numbers["warm commands per second"] = throughput(bot, f"idp:{providers[0]}")
             cloudflare.delay_seconds = 2.0
-            for ack in burst(bot, f"idp:{providers[-1]}", 50):
-                results.add("ack, 50 at once, Cloudflare 2 s", ack)
+            for provider in providers[-BURSTS:]:  # a directory nobody has asked about, each time
+                for ack in burst(bot, f"idp:{provider}", 50):
+                    results.add("ack, 50 at once, Cloudflare 2 s", ack)
             results.numbers["peak RSS (MB)"] = rss_mb(worker, "VmHWM")
     finally:
         cloudflare.close()
@@ -184,25 +187,74 @@ def waves(arrivals: list[float], started: float, latency: float) -> float:
 
 
 def burst(bot: Driver, text: str, count: int) -> list[float]:
-    """Send `count` commands at the same instant; give back each one's ack time.
+    """Send `count` commands at the same instant, as Slack's servers would; give back each ack time.
 
-    Bodies, signatures and connections are ready before the barrier opens, so what is timed is
-    the app answering, not the load generator building requests on the same two cores.
+    The requests are built, signed and given open connections before the clock starts; then one
+    thread writes them all, within a fraction of a millisecond, and reads the acks as they come.
+    (Fifty client threads would spend this machine's two cores building requests while the app
+    answers them; Slack's servers are not on the bot's machine.) Every command must still get
+    its answer on its response_url once Cloudflare replies.
     """
-    ready = threading.Barrier(count)
+    host, port = httpx.URL(bot.url).host, httpx.URL(bot.url).port or 80
+    hooks = [f"burst-{uuid.uuid4().hex}" for _ in range(count)]
+    requests = [http_request(host, command_form(text, bot.slack.response_url(hook))) for hook in hooks]
+    connections = [socket.create_connection((host, port)) for _ in range(count)]
+    for connection in connections:  # each connection is accepted and idle before the clock starts
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.sendall(http_request(host))
+        read_response(connection)
+    selector = selectors.DefaultSelector()
+    sent: dict[socket.socket, float] = {}
+    acked: dict[socket.socket, float] = {}
+    for connection, request in zip(connections, requests, strict=True):
+        sent[connection] = time.perf_counter()
+        connection.sendall(request)
+        selector.register(connection, selectors.EVENT_READ, (connection, bytearray()))
+    while len(acked) < count:
+        ready = selector.select(timeout=30)
+        assert ready, "the app stopped acknowledging"
+        for key, _ in ready:
+            connection, data = key.data
+            data.extend(connection.recv(65536))
+            if complete(data):
+                assert data.startswith(b"HTTP/1.1 200"), bytes(data[:100])
+                acked[connection] = time.perf_counter()
+                selector.unregister(connection)
+    for hook in hooks:
+        bot.slack.wait_for_hook(hook)
+    for connection in connections:
+        connection.close()
+    return [acked[connection] - sent[connection] for connection in connections]
 
-    def one(number: int) -> float:
-        body = urlencode(command_form(text, bot.slack.response_url(f"burst-{number}-{uuid.uuid4().hex}")))
-        headers = signed_headers(body)
-        with httpx.Client(base_url=bot.url, timeout=30) as client:
-            client.get("/healthz")  # the connection is open before the clock starts
-            ready.wait()
-            started = time.perf_counter()
-            client.post("/slack/events", content=body, headers=headers)
-            return time.perf_counter() - started
 
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
+def http_request(host: str, form: dict[str, str] | None = None) -> bytes:
+    """Give back the bytes of a request Slack would send (`form` signed), or of a health probe."""
+    if form is None:
+        return f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    body = urlencode(form)
+    headers = {"Host": host, "Content-Length": str(len(body.encode())), **signed_headers(body)}
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"POST /slack/events HTTP/1.1\r\n{head}\r\n{body}".encode()
+
+
+def complete(response: bytes | bytearray) -> bool:
+    """Tell whether `response` holds a whole HTTP response with a Content-Length."""
+    head, found, body = bytes(response).partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True
+
+
+def read_response(connection: socket.socket) -> None:
+    data = bytearray()
+    while not complete(data):
+        chunk = connection.recv(65536)
+        assert chunk, "the app closed the connection"
+        data.extend(chunk)
 
 
 def throughput(bot: Driver, text: str, seconds: float = 2.0) -> float:
