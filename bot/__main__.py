@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
     settings = settings_or_exit()
     bot = build_app(settings, build_service(settings))
-    settle()
+    settle(bot)
     assert settings.slack is not None
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):

@@ -153,14 +153,16 @@ def build_app(
     return Bot(app, replies)
 
 
-def settle() -> None:
-    """Leave what the process built at start-up out of the garbage collector's full passes.
+def settle(bot: Bot) -> None:
+    """Get a freshly built bot ready for its first burst of requests; call once, to serve.
 
-    The libraries and the app are ~100,000 objects that live as long as the process. A full
-    collection walks every tracked object while holding the GIL: with them in, it stopped every
-    request for ~50 ms on a two-core machine (docs/PERFORMANCE.md). Call once, after the bot
-    is built.
+    Its answer threads start now rather than inside the first acks. And what the process built
+    at start-up leaves the garbage collector's full passes: the libraries and the app are
+    ~100,000 objects that live as long as the process, and a full pass walks every tracked
+    object holding the GIL; with them in, it stopped every request for ~50 ms on a two-core
+    machine (docs/PERFORMANCE.md).
     """
+    bot.replies.start(ANSWER_THREADS)
     gc.collect()
     gc.freeze()
 

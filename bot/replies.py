@@ -81,6 +81,14 @@ class Replies:
                 self._running[alike] = []
         self._pool.submit(self._run, owed, work, alike)
 
+    def start(self, threads: int) -> None:
+        """Start the pool's `threads` threads now. A pool starts a thread inside `submit`, and
+        waits for it to run: the first burst of acks after a start would each wait for one."""
+        ready = threading.Barrier(threads + 1, timeout=10)
+        for _ in range(threads):
+            self._pool.submit(ready.wait)
+        ready.wait()
+
     def post(self, respond: Respond, reply: Reply) -> None:
         """Post a reply that is ready now, off the caller's thread."""
         self.answer(respond, lambda: reply)

@@ -9,5 +9,5 @@ from bot.logs import event
 _settings = settings_or_exit()
 bot = build_app(_settings, build_service(_settings))
 application = bot.wsgi()
-settle()
+settle(bot)
 event(logging.getLogger("bot"), "starting", version=__version__, mode="http", server="gunicorn")

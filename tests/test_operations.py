@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -297,3 +299,21 @@ def test_socket_mode_disconnects_cleanly_on_sigterm(
     finally:
         socket_mode.close()
     assert "stopping mode=socket" in (tmp_path / "process.log").read_text()
+
+
+def test_a_bot_about_to_serve_starts_its_answer_threads_and_freezes_its_start_up_heap(
+    cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    from bot.app import ANSWER_THREADS, build_app, build_service, settle
+    from bot.settings import load_settings
+
+    settings = load_settings(environment(cloudflare, slack))
+    bot = build_app(settings, build_service(settings))
+    answer_threads = len([thread for thread in threading.enumerate() if thread.name.startswith("answer")])
+    try:
+        settle(bot)
+        started = [thread for thread in threading.enumerate() if thread.name.startswith("answer")]
+        assert len(started) == answer_threads + ANSWER_THREADS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
