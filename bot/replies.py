@@ -63,10 +63,10 @@ class Replies:
     def answer(self, respond: Respond, work: Callable[[], Reply], *, alike: Hashable | None = None) -> None:
         """Compute `work` on the pool and post its reply; or the notice, if it runs late.
 
-        Work `alike` work still running (the same command, typed by many people at once while
-        Cloudflare is slow) waits for it without a thread, then runs on the cache it filled: a
-        crowd asking one question holds one pool thread, and costs the acks of everyone else
-        nothing.
+        Work with the same `alike` key as work still running (the same command, typed by many
+        people at once while Cloudflare is slow) waits for it without holding a thread, then runs
+        on the cache it filled: a crowd asking one question holds one pool thread, and neither
+        the acks nor anyone else's answers queue behind it.
         """
         owed = _Owed(respond, self._clock() + self._deadline_seconds)
         with self._changed:
