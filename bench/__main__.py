@@ -37,7 +37,6 @@ from tests.fakes import FakeCloudflare, FakeSlack, click_payload, command_form, 
 from tests.test_processes import clean_env, free_port, procfile_command, wait_until_serving
 from tests.test_redis import RedisServer
 
-PROVIDERS = 40  # a fresh provider per cold sample: same directory, its own cache keys
 BURSTS = 5  # of 50 commands at once: the p99 of 250 acks, not the slowest of one burst
 THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page
 
@@ -126,7 +125,8 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
     results = Results()
     cloudflare, slack = FakeCloudflare(delay_seconds=latency), FakeSlack()
     directory = [make_group(n) for n in range(size)]
-    providers = [str(uuid.UUID(int=n + 1_000)) for n in range(PROVIDERS)]
+    # A fresh provider for each cold sample and each burst: the same directory, its own cache keys.
+    providers = [str(uuid.UUID(int=n + 1_000)) for n in range(2 * samples + 2 + 2 * BURSTS)]
     for provider in providers:
         cloudflare.add_provider(provider, f"Okta {provider[-4:]}", directory)
     try:
@@ -168,6 +168,9 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
             for provider in providers[-BURSTS:]:  # a directory nobody has asked about, each time
                 for ack in burst(bot, f"idp:{provider}", 50):
                     results.add("ack, 50 at once, Cloudflare 2 s", ack)
+            for provider in providers[-2 * BURSTS : -BURSTS]:
+                for ack in burst(bot, f"idp:{provider}", 50, new_connections=True):
+                    results.add("ack, 50 at once on new connections", ack)
             results.numbers["peak RSS (MB)"] = rss_mb(worker, "VmHWM")
     finally:
         cloudflare.close()
@@ -186,28 +189,37 @@ def waves(arrivals: list[float], started: float, latency: float) -> float:
     return float(count)
 
 
-def burst(bot: Driver, text: str, count: int) -> list[float]:
+def burst(bot: Driver, text: str, count: int, *, new_connections: bool = False) -> list[float]:
     """Send `count` commands at the same instant, as Slack's servers would; give back each ack time.
 
-    The requests are built, signed and given open connections before the clock starts; then one
-    thread writes them all, within a fraction of a millisecond, and reads the acks as they come.
-    (Fifty client threads would spend this machine's two cores building requests while the app
-    answers them; Slack's servers are not on the bot's machine.) Every command must still get
-    its answer on its response_url once Cloudflare replies.
+    The requests are built and signed before the clock starts; then one thread writes them all,
+    within a fraction of a millisecond, and reads the acks as they come. (Fifty client threads
+    would spend this machine's two cores building requests while the app answers them; Slack's
+    servers are not on the bot's machine.) Each goes out on a connection already open and idle,
+    as behind a proxy that keeps its connections to the app alive; or, with `new_connections`,
+    on one it opens as it is sent, its time included. Every command must still get its answer
+    on its response_url once Cloudflare replies.
     """
     host, port = httpx.URL(bot.url).host, httpx.URL(bot.url).port or 80
     hooks = [f"burst-{uuid.uuid4().hex}" for _ in range(count)]
     requests = [http_request(host, command_form(text, bot.slack.response_url(hook))) for hook in hooks]
-    connections = [socket.create_connection((host, port)) for _ in range(count)]
-    for connection in connections:  # each connection is accepted and idle before the clock starts
+
+    def connect() -> socket.socket:
+        connection = socket.create_connection((host, port))
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
+
+    idle = [] if new_connections else [connect() for _ in range(count)]
+    for connection in idle:  # accepted by the app, and idle, before the clock starts
         connection.sendall(http_request(host))
         read_response(connection)
     selector = selectors.DefaultSelector()
     sent: dict[socket.socket, float] = {}
     acked: dict[socket.socket, float] = {}
-    for connection, request in zip(connections, requests, strict=True):
-        sent[connection] = time.perf_counter()
+    for number, request in enumerate(requests):
+        started = time.perf_counter()
+        connection = connect() if new_connections else idle[number]
+        sent[connection] = started
         connection.sendall(request)
         selector.register(connection, selectors.EVENT_READ, (connection, bytearray()))
     while len(acked) < count:
@@ -222,9 +234,9 @@ def burst(bot: Driver, text: str, count: int) -> list[float]:
                 selector.unregister(connection)
     for hook in hooks:
         bot.slack.wait_for_hook(hook)
-    for connection in connections:
+    for connection in sent:
         connection.close()
-    return [acked[connection] - sent[connection] for connection in connections]
+    return [acked[connection] - started for connection, started in sent.items()]
 
 
 def http_request(host: str, form: dict[str, str] | None = None) -> bytes:
@@ -306,7 +318,7 @@ def redis_rows(latency: float) -> list[str]:
 
 
 TIMED = ["ack", "cold first page", "warm command", "Next click", "cold search", "warm search",
-         "ack, 50 at once, Cloudflare 2 s"]  # fmt: skip
+         "ack, 50 at once, Cloudflare 2 s", "ack, 50 at once on new connections"]  # fmt: skip
 
 
 def table(runs: dict[tuple[int, bool], Results], sizes: list[int]) -> str:
