@@ -167,15 +167,35 @@ class ScimGroup:
     created: datetime | None = None
     last_modified: datetime | None = None
 
+    @classmethod
+    def of(cls, row: GroupRow) -> ScimGroup:
+        """Give back the group whose fields are `row`."""
+        return cls(*row)
+
+    def row(self) -> GroupRow:
+        """Give back the group's fields as a row."""
+        return (self.id, self.display_name, self.external_id, self.created, self.last_modified)
+
+
+# A group's fields as a plain tuple, in ScimGroup's order. Pages, and so whole directories, are
+# held as rows: the garbage collector stops tracking a tuple of strings and datetimes, where it
+# walks every ScimGroup object in each full collection, holding the GIL (docs/PERFORMANCE.md).
+GroupRow = tuple[str, str, str, datetime | None, datetime | None]
+
 
 @dataclass(frozen=True)
 class GroupPage:
     """One upstream page of groups and what Cloudflare said about paging (maybe wrong)."""
 
-    groups: tuple[ScimGroup, ...]
+    rows: tuple[GroupRow, ...]
     page: int
     per_page: int
     total_count: int | None
+
+    @property
+    def groups(self) -> tuple[ScimGroup, ...]:
+        """Give back the page's groups."""
+        return tuple(map(ScimGroup.of, self.rows))
 
 
 @dataclass(frozen=True)
@@ -240,7 +260,7 @@ class CloudflareClient:
         info = body.get("result_info")
         total = info.get("total_count") if isinstance(info, dict) else None
         return GroupPage(
-            groups=tuple(_group(item) for item in result if isinstance(item, dict)),
+            rows=tuple(_row(item) for item in result if isinstance(item, dict)),
             page=page,
             per_page=per_page,
             total_count=total if isinstance(total, int) and total >= 0 else None,
@@ -396,15 +416,15 @@ def _timestamp(value: object) -> datetime | None:
         return None
 
 
-def _group(item: Mapping[str, Any]) -> ScimGroup:
+def _row(item: Mapping[str, Any]) -> GroupRow:
     meta = item.get("meta")
     meta = meta if isinstance(meta, dict) else {}
-    return ScimGroup(
-        id=_text(item.get("id")),
-        display_name=_text(item.get("displayName")),
-        external_id=_text(item.get("externalId")),
-        created=_timestamp(meta.get("created")),
-        last_modified=_timestamp(meta.get("lastModified")),
+    return (
+        _text(item.get("id")),
+        _text(item.get("displayName")),
+        _text(item.get("externalId")),
+        _timestamp(meta.get("created")),
+        _timestamp(meta.get("lastModified")),
     )
 
 

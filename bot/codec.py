@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from bot.cloudflare import GroupPage, IdentityProvider, ScimGroup
+from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup
 
 VERSION = 1
 V = TypeVar("V")
@@ -43,12 +43,13 @@ class Codec(Generic[V]):
             raise StaleFormat(str(error)) from None
 
 
-def _group(group: ScimGroup) -> list[Any]:
-    return [group.id, group.display_name, group.external_id, _when(group.created), _when(group.last_modified)]
+def _row(row: GroupRow) -> list[Any]:
+    group_id, name, external_id, created, last_modified = row
+    return [group_id, name, external_id, _when(created), _when(last_modified)]
 
 
-def _from_group(item: list[Any]) -> ScimGroup:
-    return ScimGroup(item[0], item[1], item[2], _moment(item[3]), _moment(item[4]))
+def _from_row(item: list[Any]) -> GroupRow:
+    return (item[0], item[1], item[2], _moment(item[3]), _moment(item[4]))
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -59,15 +60,17 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+ROWS: Codec[tuple[GroupRow, ...]] = Codec(
+    lambda rows: [_row(row) for row in rows],
+    lambda items: tuple(_from_row(item) for item in items),
+)
 GROUPS: Codec[tuple[ScimGroup, ...]] = Codec(
-    lambda groups: [_group(group) for group in groups],
-    lambda items: tuple(_from_group(item) for item in items),
+    lambda groups: ROWS.encode(tuple(group.row() for group in groups)),
+    lambda items: tuple(map(ScimGroup.of, ROWS.decode(items))),
 )
 PAGE: Codec[GroupPage] = Codec(
-    lambda page: [page.page, page.per_page, page.total_count, GROUPS.encode(page.groups)],
-    lambda item: GroupPage(
-        groups=GROUPS.decode(item[3]), page=item[0], per_page=item[1], total_count=item[2]
-    ),
+    lambda page: [page.page, page.per_page, page.total_count, ROWS.encode(page.rows)],
+    lambda item: GroupPage(rows=ROWS.decode(item[3]), page=item[0], per_page=item[1], total_count=item[2]),
 )
 PROVIDERS: Codec[tuple[IdentityProvider, ...]] = Codec(
     lambda providers: [[p.id, p.name, p.type, p.scim_enabled] for p in providers],

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
-from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, IdentityProvider, ScimGroup
-from bot.codec import GROUPS, PAGE, PROVIDERS, Codec
+from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, IdentityProvider, ScimGroup
+from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec
 from bot.logs import event
 from bot.settings import UUID_PATTERN
 
@@ -93,20 +93,20 @@ class Found:
 class Walk:
     """A provider's whole group list, with the names folded once for every search after."""
 
-    groups: tuple[ScimGroup, ...]
+    rows: tuple[GroupRow, ...]
     folded_names: tuple[str, ...]
     # False when the walk stopped at MAX_WALK_PAGES before the directory's end.
     complete: bool
 
     @classmethod
-    def of(cls, groups: list[ScimGroup], *, complete: bool) -> Walk:
+    def of(cls, rows: list[GroupRow], *, complete: bool) -> Walk:
         """Give back the walk of these groups."""
-        return cls(tuple(groups), tuple(group.display_name.casefold() for group in groups), complete)
+        return cls(tuple(rows), tuple(name.casefold() for _, name, *_ in rows), complete)
 
 
 WALK: Codec[Walk] = Codec(
-    lambda walk: [walk.complete, GROUPS.encode(walk.groups)],
-    lambda item: Walk.of(list(GROUPS.decode(item[1])), complete=item[0]),
+    lambda walk: [walk.complete, ROWS.encode(walk.rows)],
+    lambda item: Walk.of(list(ROWS.decode(item[1])), complete=item[0]),
 )
 
 
@@ -192,16 +192,16 @@ class Directory:
         per_page = upstream_page_size(page_size)
         number, offset = divmod((page - 1) * page_size, per_page)
         number += 1
-        empty = GroupPage(groups=(), page=number, per_page=per_page, total_count=None)
+        empty = GroupPage(rows=(), page=number, per_page=per_page, total_count=None)
         if number > MAX_UPSTREAM_PAGES:
             cached = Cached(empty, from_cache=True)
         else:
             cached = self._upstream(identity_provider_id, number, per_page, refresh)
         upstream = cached.value
-        if number > 1 and upstream.groups and self._repeats_previous(identity_provider_id, upstream):
+        if number > 1 and upstream.rows and self._repeats_previous(identity_provider_id, upstream):
             upstream = empty
-        seen = (number - 1) * per_page + len(upstream.groups)
-        more_upstream = len(upstream.groups) == per_page and number < MAX_UPSTREAM_PAGES
+        seen = (number - 1) * per_page + len(upstream.rows)
+        more_upstream = len(upstream.rows) == per_page and number < MAX_UPSTREAM_PAGES
         reported = upstream.total_count
         if not more_upstream:
             total, lower_bound = seen, False
@@ -212,10 +212,10 @@ class Directory:
         if more_upstream and not cached.stale and offset + 2 * page_size >= per_page:
             self._prefetch(identity_provider_id, number + 1, per_page)
         return Listing(
-            groups=upstream.groups[offset : offset + page_size],
+            groups=tuple(map(ScimGroup.of, upstream.rows[offset : offset + page_size])),
             page=page,
             page_size=page_size,
-            has_next=offset + page_size < len(upstream.groups) or more_upstream,
+            has_next=offset + page_size < len(upstream.rows) or more_upstream,
             total=total,
             total_is_lower_bound=lower_bound,
             from_cache=cached.from_cache,
@@ -229,8 +229,8 @@ class Directory:
         walk = cached.value
         needle = text.casefold()
         matches = [index for index, name in enumerate(walk.folded_names) if needle in name]
-        exact = [walk.groups[index] for index in matches if walk.folded_names[index] == needle]
-        partial = [walk.groups[index] for index in matches if walk.folded_names[index] != needle]
+        exact = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] == needle]
+        partial = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] != needle]
         return Found(tuple(exact + partial), walk.complete, cached.from_cache, cached.stale)
 
     def lookup(
@@ -266,8 +266,8 @@ class Directory:
 
     def _repeats_previous(self, identity_provider_id: str, upstream: GroupPage) -> bool:
         previous = self._upstream(identity_provider_id, upstream.page - 1, upstream.per_page, False).value
-        before = {group.id for group in previous.groups}
-        return all(group.id in before for group in upstream.groups)
+        before = {group_id for group_id, *_ in previous.rows}
+        return all(group_id in before for group_id, *_ in upstream.rows)
 
     def _walk(self, identity_provider_id: str, refresh: bool) -> Walk:
         """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
@@ -278,14 +278,14 @@ class Directory:
         last good copy may then be shown): a directory with holes would answer wrongly.
         """
         seen: set[str] = set()
-        groups: list[ScimGroup] = []
+        rows: list[GroupRow] = []
 
         def fetch(number: int) -> GroupPage:
             return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh, stale_ok=False).value
 
         first_page = fetch(1)
-        if not _absorb(first_page, seen, groups):
-            return Walk.of(groups, complete=True)
+        if not _absorb(first_page, seen, rows):
+            return Walk.of(rows, complete=True)
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
@@ -295,10 +295,10 @@ class Directory:
                 stop = min(stop, confirming + 1)
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
             for page in self._in_parallel(fetch, numbers):
-                if not _absorb(page, seen, groups):
-                    return Walk.of(groups, complete=True)
+                if not _absorb(page, seen, rows):
+                    return Walk.of(rows, complete=True)
             number = numbers.stop
-        return Walk.of(groups, complete=False)
+        return Walk.of(rows, complete=False)
 
     def _look_up(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...]
@@ -357,11 +357,11 @@ class Directory:
             event(log, "prefetch_failed", logging.DEBUG, error=type(error).__name__)
 
 
-def _absorb(page: GroupPage, seen: set[str], groups: list[ScimGroup]) -> bool:
+def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> bool:
     """Add the page's new groups; give back whether another page may follow."""
-    new = [group for group in page.groups if not group.id or group.id not in seen]
-    if page.groups and not new:
+    new = [row for row in page.rows if not row[0] or row[0] not in seen]  # row[0]: the group's id
+    if page.rows and not new:
         return False  # every id repeats: the upstream is serving a page it already served
-    seen.update(group.id for group in new)
-    groups.extend(new)
-    return len(page.groups) == page.per_page
+    seen.update(row[0] for row in new)
+    rows.extend(new)
+    return len(page.rows) == page.per_page
