@@ -60,7 +60,7 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
     @app.command(re.compile(r"^/"))
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Answer a slash command: inside the ack when the cache has the answer, else right after."""
-        caller, text = Caller.from_body(command), command.get("text") or ""
+        caller, text, asked_at = Caller.from_body(command), command.get("text") or "", service.now()
         message = _safely(lambda: service.answer_from_cache(text, caller))
         if message is not None:
             ack(response_type="ephemeral", **message)
@@ -68,7 +68,7 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
         ack()  # at once: the ack never waits for Cloudflare
         replies.answer(
             respond,
-            lambda: Reply(service.answer_command(text, caller), replace_original=False),
+            lambda: Reply(service.answer_command(text, caller, asked_at=asked_at), replace_original=False),
             alike=("command", text),
         )
 
@@ -76,10 +76,12 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """Answer a click on a button through the click's own response_url."""
         ack()
-        action, caller = (body.get("actions") or [{}])[0], Caller.from_body(body)
+        action, caller, asked_at = (body.get("actions") or [{}])[0], Caller.from_body(body), service.now()
         replies.answer(
             respond,
-            lambda: service.answer_click(action.get("action_id", ""), action.get("value", ""), caller),
+            lambda: service.answer_click(
+                action.get("action_id", ""), action.get("value", ""), caller, asked_at=asked_at
+            ),
         )
 
 

@@ -93,9 +93,13 @@ class GroupsService:
         self._clock = clock
         self._refreshes = refreshes or RefreshThrottle(clock)
 
-    def answer_command(self, text: str, caller: Caller = NOBODY) -> Message:
-        """Give back the answer to `/scim-groups <text>`."""
-        with self._audit("command", caller) as outcome:
+    def now(self) -> float:
+        """Give back the clock's reading: when a command or click was asked, for its audit line."""
+        return self._clock()
+
+    def answer_command(self, text: str, caller: Caller = NOBODY, *, asked_at: float | None = None) -> Message:
+        """Give back the answer to `/scim-groups <text>`, timed from `asked_at` (else from now)."""
+        with self._audit("command", caller, asked_at=asked_at) as outcome:
             request = parse_command(text, page_size=self._page_size)
             if isinstance(request, ShowHelp):
                 outcome.name = "help"
@@ -116,10 +120,13 @@ class GroupsService:
         except NotCached:
             return None
 
-    def answer_click(self, action_id: str, value: str, caller: Caller = NOBODY) -> Reply:
-        """Give back the answer to a click on one of the message's buttons."""
+    def answer_click(
+        self, action_id: str, value: str, caller: Caller = NOBODY, *, asked_at: float | None = None
+    ) -> Reply:
+        """Give back the answer to a click on one of the message's buttons, timed from `asked_at`."""
         action_id = action_id.partition(":")[0]
-        with self._audit("click", caller, action=action_id.removeprefix("scim_groups_")) as outcome:
+        action = action_id.removeprefix("scim_groups_")
+        with self._audit("click", caller, action=action, asked_at=asked_at) as outcome:
             request = decode_button(value)
             if action_id not in ACTIONS:
                 request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
@@ -143,8 +150,12 @@ class GroupsService:
             return Reply(self._show(request, outcome, refresh=refresh, refresh_wait=wait))
 
     @contextmanager
-    def _audit(self, kind: str, caller: Caller, *, action: str = "") -> Iterator[Outcome]:
-        started, calls, outcome = self._clock(), list[str](), Outcome()
+    def _audit(
+        self, kind: str, caller: Caller, *, action: str = "", asked_at: float | None = None
+    ) -> Iterator[Outcome]:
+        # Timed from when it was asked: an answer that waited its turn waited for the user too.
+        started = self._clock() if asked_at is None else asked_at
+        calls, outcome = list[str](), Outcome()
         token = CALLS.set(calls)
         try:
             yield outcome

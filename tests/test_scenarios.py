@@ -239,7 +239,7 @@ def test_concurrent_identical_commands_make_one_upstream_call(
 
 
 def test_a_crowd_asking_one_slow_question_holds_one_thread_and_everyone_gets_an_answer(
-    bot: SlackDriver, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     cloudflare.add_provider(OTHER_PROVIDER, "Azure AD", [make_group(n) for n in range(12)])
@@ -250,6 +250,7 @@ def test_a_crowd_asking_one_slow_question_holds_one_thread_and_everyone_gets_an_
 
     # More people than answer threads wait on Cloudflare, and someone else is still answered.
     assert group_names(bot.click(buttons(page)["scim_groups_next"]))[0] == "group-00010"
+    clock.advance(5)  # Cloudflare takes 5 s
     cloudflare.gate.set()
 
     answers = [bot.posts_to(hook, 1) for hook in crowd]
@@ -263,6 +264,7 @@ def test_a_crowd_asking_one_slow_question_holds_one_thread_and_everyone_gets_an_
     ]
     assert sorted(line["user"] for line in audit) == people  # one audit line each
     assert sorted(line["cache"] for line in audit) == ["hit"] * (len(people) - 1) + ["miss"]
+    assert {line["latency_ms"] for line in audit} == {5000}  # what each person waited
 
 
 def test_a_crowd_behind_a_failed_answer_is_still_answered(
