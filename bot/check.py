@@ -200,12 +200,12 @@ def _check_cloudflare(
             targets = (chosen,)
         for provider in targets:
             page = client.list_groups(provider.id, page=1, per_page=100)
-            total = page.total_count if page.total_count is not None else f"{len(page.groups)}+"
+            total = page.total_count if page.total_count is not None else f"{len(page.rows)}+"
             report(
                 Result(
                     True,
                     f"Read the first page of SCIM groups from {provider.name}: "
-                    f"{len(page.groups)} shown, {total} in all",
+                    f"{len(page.rows)} shown, {total} in all",
                 )
             )
     except AuthFailed as error:
