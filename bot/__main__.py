@@ -5,35 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot import __version__, demo, logs, preview
-from bot.app import Bot, build_app, build_service, settings_or_exit, settle
+from bot import __version__, demo, logs, preview, web
+from bot.app import SHUTDOWN_GRACE_SECONDS, Bot, build_app, build_service, settings_or_exit, settle
 from bot.check import run_checks
 from bot.logs import event
 from bot.settings import SettingsError, load_settings, read_environment
 
 log = logging.getLogger("bot")
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """A WSGI server that answers each request on its own thread (Slack sends them in parallel).
-
-    Closing it waits for the requests it is answering.
-    """
-
-    daemon_threads = False
-    block_on_close = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    """Logs requests through `logging` instead of printing them."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("http " + format, *args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,15 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
     settings = settings_or_exit()
     bot = build_app(settings, build_service(settings))
-    settle(bot)
     assert settings.slack is not None
+    if settings.slack.app_token is None:
+        return serve_http(bot, settings.port)
+    settle(bot)
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda number, frame: stop.set())
-    if settings.slack.app_token is not None:
-        run_socket_mode(bot, settings.slack.app_token.reveal(), stop)
-    else:
-        serve_http(bot, settings.port, stop)
+    run_socket_mode(bot, settings.slack.app_token.reveal(), stop)
     return 0
 
 
@@ -76,22 +57,30 @@ def wait_for(stop: threading.Event) -> None:
         pass
 
 
-def serve_http(bot: Bot, port: int, stop: threading.Event) -> None:
-    """Serve HTTP on `port` until `stop`; then finish the requests and replies in flight."""
-    server = make_server(
-        "0.0.0.0",  # noqa: S104 - a local development server; production runs the Procfile
-        port,
-        bot.wsgi(),
-        server_class=ThreadingWSGIServer,
-        handler_class=QuietHandler,
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def serve_http(bot: Bot, port: int) -> int:
+    """Serve HTTP on `port` until SIGTERM or SIGINT; then finish the requests and replies in flight.
+
+    Give back the exit status: 2, with one line naming the fix, when the port is taken.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("0.0.0.0", port))  # noqa: S104 - Slack must reach it
+    except OSError as error:
+        listener.close()
+        print(
+            f"scim-groups: cannot listen on port {port} ({error.strerror}): stop the process that "
+            "uses it, or set PORT to another port.",
+            file=sys.stderr,
+        )
+        return 2
+    settle(bot)
     event(log, "starting", version=__version__, mode="http", port=port)
-    wait_for(stop)
-    event(log, "stopping", mode="http")
-    server.shutdown()  # no new requests
-    server.server_close()  # waits for the requests being answered
-    bot.drain()
+    # uvicorn stops on SIGTERM or SIGINT: no new requests, those in flight finished, then the
+    # front's lifespan shutdown posts the replies still owed (Bot.drain).
+    web.server(bot.front(), graceful_seconds=int(SHUTDOWN_GRACE_SECONDS)).run(sockets=[listener])
+    event(log, "stopped", mode="http")
+    return 0
 
 
 def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> None:

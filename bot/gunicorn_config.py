@@ -19,25 +19,19 @@ from bot.app import SHUTDOWN_GRACE_SECONDS, settings_or_exit
 _settings = settings_or_exit()
 
 bind = [f"0.0.0.0:{_settings.port}"]
-# Threads, not processes, carry the concurrency: answers mostly wait on Cloudflare, and one
-# process keeps one cache. WEB_CONCURRENCY adds processes when wanted.
-worker_class = "gthread"
-threads = 8
+# Requests are read in an event loop and handed whole to a few threads, so slow or huge bodies
+# from strangers hold no thread (bot/web.py). Threads, not processes, carry the concurrency:
+# answers mostly wait on Cloudflare, and one process keeps one cache. WEB_CONCURRENCY adds
+# processes when wanted.
+worker_class = "bot.web.Worker"
 # Slack gives up after 3 s; a request still running after 30 s is stuck, not slow.
 timeout = 30
 # On SIGTERM a worker stops taking requests, finishes those it has, then posts the replies it
-# still owes (bot.app.Bot.drain); this leaves room for all of that.
+# still owes (the front's lifespan shutdown calls bot.app.Bot.drain); this leaves room for that.
 graceful_timeout = int(SHUTDOWN_GRACE_SECONDS) + 5
 # No access log: every command and click already leaves an audit line (bot.service), and
 # probes of /healthz would drown it.
 accesslog = None
-
-
-def worker_exit(server: Any, worker: Any) -> None:
-    """Post the replies this worker still owes to Slack before it goes."""
-    from bot import wsgi
-
-    wsgi.bot.drain()
 
 
 def child_exit(server: Any, worker: Any) -> None:

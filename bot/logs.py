@@ -50,6 +50,10 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Below WARNING, Bolt logs whole request bodies and slack_sdk every response_url (which lets
+    # anyone post into that conversation for 30 minutes): neither is ever written, at any level.
+    for chatty in ("slack_bolt", "slack_sdk"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _text(value: Any) -> str:

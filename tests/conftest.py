@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import make_server
 
 import httpx
 import pytest
 
-from bot.__main__ import QuietHandler, ThreadingWSGIServer
+from bot import web
 from bot.app import build_app, build_service
 from bot.settings import load_settings
 from tests.fakes import (
@@ -125,13 +126,29 @@ class SlackDriver:
         return f"T0ACME/{self._hooks}/hook"
 
 
-def serve(app_wsgi: Any) -> tuple[ThreadingWSGIServer, str]:
-    """Serve a WSGI app on a free loopback port in a background thread."""
-    server = make_server(
-        "127.0.0.1", 0, app_wsgi, server_class=ThreadingWSGIServer, handler_class=QuietHandler
-    )
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+class Served:
+    """The HTTP front served by uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, app: web.Front) -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self.server = web.server(app)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the test server did not start within 10 s"
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve(app: web.Front) -> Served:
+    """Serve the HTTP front on a free loopback port in a background thread."""
+    return Served(app)
 
 
 @pytest.fixture
@@ -161,7 +178,7 @@ StartBot = Callable[..., SlackDriver]
 @pytest.fixture
 def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> Iterator[StartBot]:
     """Give back a function that starts the app with these settings changed (None: unset)."""
-    started: list[tuple[SlackDriver, ThreadingWSGIServer]] = []
+    started: list[tuple[SlackDriver, Served]] = []
 
     def start(**changes: str | None) -> SlackDriver:
         env = {
@@ -172,15 +189,14 @@ def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) ->
         settings = load_settings(env)
         service = build_service(settings, clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
         bot = build_app(settings, service, clock=clock)
-        server, url = serve(bot.wsgi())
-        started.append((SlackDriver(url, slack), server))
+        served = serve(bot.front())
+        started.append((SlackDriver(served.url, slack), served))
         return started[-1][0]
 
     yield start
-    for driver, server in started:
+    for driver, served in started:
         driver.http.close()
-        server.shutdown()
-        server.server_close()
+        served.stop()
 
 
 @pytest.fixture

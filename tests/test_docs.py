@@ -69,8 +69,8 @@ def test_manifest_creates_the_app() -> None:
 def test_procfile_runs_gunicorn_on_the_app() -> None:
     assert (
         ROOT / "Procfile"
-    ).read_text() == "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application\n"
-    assert "web: gunicorn --config python:bot.gunicorn_config bot.wsgi:application" in README
+    ).read_text() == "web: gunicorn --config python:bot.gunicorn_config bot.asgi:application\n"
+    assert "web: gunicorn --config python:bot.gunicorn_config bot.asgi:application" in README
 
 
 def test_the_readme_and_help_show_the_same_examples() -> None:

@@ -1,4 +1,4 @@
-"""The WSGI application for gunicorn (see the Procfile): `bot.wsgi:application`."""
+"""The application for the Procfile's gunicorn: `bot.asgi:application` (see bot/web.py)."""
 
 import logging
 
@@ -8,6 +8,6 @@ from bot.logs import event
 
 _settings = settings_or_exit()
 bot = build_app(_settings, build_service(_settings))
-application = bot.wsgi()
+application = bot.front()
 settle(bot)
 event(logging.getLogger("bot"), "starting", version=__version__, mode="http", server="gunicorn")

@@ -1,0 +1,258 @@
+"""Traffic that is not Slack's: slow, huge, unsigned or malformed requests, sent as a stranger would.
+
+The slow and huge ones go to the Procfile's gunicorn, as deployed; the malformed ones to the
+same front served in-process, where the log can be read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import SlackDriver
+from tests.fakes import (
+    SIGNING_SECRET,
+    FakeCloudflare,
+    FakeSlack,
+    click_payload,
+    command_form,
+    signed_headers,
+)
+from tests.test_processes import serving
+
+ATTACKERS = 16
+
+
+def worker_rss_kib(server_pid: int) -> int:
+    """Give back the resident memory of gunicorn's worker processes, in KiB."""
+    total = 0
+    for child in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split():
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+@contextmanager
+def trickling(url: str, count: int, *, headers_only: bool) -> Iterator[list[socket.socket]]:
+    """Hold `count` connections that sent a request's start and then go quiet, as Slowloris does."""
+    parts = urlsplit(url)
+    with ExitStack() as stack:
+        held = []
+        for _ in range(count):
+            connection = stack.enter_context(socket.create_connection((parts.hostname, parts.port)))
+            start = f"POST {parts.path} HTTP/1.1\r\nHost: x\r\n"
+            if not headers_only:
+                start += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\nte"
+            connection.sendall(start.encode())
+            held.append(connection)
+        yield held
+
+
+def test_slow_clients_do_not_delay_a_signed_command(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with (
+        serving("web", cloudflare, slack, tmp_path) as (url, _),
+        trickling(url, ATTACKERS, headers_only=False),
+        trickling(url, ATTACKERS, headers_only=True),
+    ):
+        body = urlencode(command_form("", slack.response_url("hook")))
+        # Slack gives up after 3 s: a blocked ack fails this with a timeout.
+        ack = httpx.post(url, content=body, headers=signed_headers(body), timeout=3)
+
+    assert ack.status_code == 200
+    assert slack.wait_for_hook("hook").body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+def test_a_body_that_never_finishes_gets_408(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with (
+        serving("web", cloudflare, slack, tmp_path) as (url, _),
+        trickling(url, 1, headers_only=False) as (connection,),
+    ):
+        connection.settimeout(15)
+        answer = connection.recv(1000)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_huge_body_is_refused_before_it_is_read(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with serving("web", cloudflare, slack, tmp_path) as (url, server):
+        parts = urlsplit(url)
+        before = worker_rss_kib(server.pid)
+        answers = []
+        for _ in range(4):
+            with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+                # 200 MB announced; not a byte of it sent, and none needed for the answer.
+                connection.sendall(
+                    f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\r\n".encode()
+                )
+                answers.append(connection.recv(1000))
+        for _ in range(4):  # the same without a length: cut off once past the bound
+            with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+                connection.sendall(
+                    f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+                )
+                chunk = b"%x\r\n%s\r\n" % (1 << 20, b"a" * (1 << 20))
+                try:
+                    for _ in range(50):
+                        connection.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # refused mid-way, as it should be
+                answers.append(connection.recv(1000))
+        after = worker_rss_kib(server.pid)
+
+    assert all(answer.startswith(b"HTTP/1.1 413 ") for answer in answers), answers
+    assert after - before < 20_000, f"the worker grew by {(after - before) // 1024} MiB"
+
+
+UNSIGNED = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def post(bot: SlackDriver, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return bot.http.post(f"{bot.url}/slack/events", content=body, headers=headers)
+
+
+def signed_bytes(body: bytes, **changes: str) -> dict[str, str]:
+    """Give back Slack's headers for raw bytes, signed by hand (signed_headers signs text)."""
+    moment = str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + moment.encode() + b":" + body, hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": moment,
+        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        "Content-Type": "application/x-www-form-urlencoded",
+        **changes,
+    }
+
+
+JUNK = {
+    "unsigned invalid UTF-8": (b"text=\xff\xfe\xfd", UNSIGNED, 401, "unsigned"),
+    "unsigned JSON": (b'{"type": "url_verification"}', {"Content-Type": "application/json"}, 401, "unsigned"),
+    "forged signature": (
+        b"text=x",
+        {**signed_bytes(b"text=x"), "X-Slack-Signature": "v0=00"},
+        401,
+        "bad_signature",
+    ),
+    "timestamp not a number": (
+        b"text=x",
+        {**signed_bytes(b"text=x"), "X-Slack-Request-Timestamp": "soon"},
+        401,
+        "bad_timestamp",
+    ),
+    "timestamp huge": (
+        b"text=x",
+        {**signed_bytes(b"text=x"), "X-Slack-Request-Timestamp": "9" * 400},
+        401,
+        "bad_timestamp",
+    ),
+    "signed invalid UTF-8": (b"text=\xff\xfe\xfd", signed_bytes(b"text=\xff\xfe\xfd"), 400, "not_utf8"),
+    "signed JSON body": (
+        b'{"type": "block_actions"}',
+        signed_bytes(b'{"type": "block_actions"}', **{"Content-Type": "application/json"}),
+        400,
+        "not_form",
+    ),
+    "signed payload not JSON": (b"payload=%7Bnot", signed_bytes(b"payload=%7Bnot"), 400, "bad_payload"),
+    "signed payload a list": (b"payload=%5B1%5D", signed_bytes(b"payload=%5B1%5D"), 400, "bad_payload"),
+}
+
+
+@pytest.mark.parametrize("case", JUNK, ids=list(JUNK))
+def test_junk_gets_a_4xx_and_one_log_line_without_the_body(
+    bot: SlackDriver, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    body, headers, status, reason = JUNK[case]
+    caplog.set_level(logging.DEBUG)
+
+    response = post(bot, body, headers)
+
+    assert response.status_code == status
+    refusals = [record for record in caplog.records if record.getMessage().startswith("http_refused")]
+    assert len(refusals) == 1
+    assert f"reason={reason}" in refusals[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records), "a traceback was logged"
+    assert not any(record.levelno >= logging.ERROR for record in caplog.records)
+    everything = "\n".join(record.getMessage() for record in caplog.records)
+    assert "url_verification" not in everything
+    assert "block_actions" not in everything
+
+
+def test_a_bad_signature_never_logs_the_body_at_any_level(
+    bot: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = urlencode(command_form("secret-search", slack.response_url("T0ACME/999/hook")))
+
+    response = post(bot, body.encode(), signed_headers(body, secret="not-the-signing-secret"))
+
+    assert response.status_code == 401
+    everything = "\n".join(record.getMessage() for record in caplog.records)
+    assert "hooks/T0ACME" not in everything
+    assert "secret-search" not in everything
+    assert "U0ALICE" not in everything
+
+
+def test_response_urls_never_reach_the_log_even_at_debug(
+    bot: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot import logs
+
+    logs.configure("DEBUG")  # as LOG_LEVEL=DEBUG does: Slack's libraries stay at WARNING
+    caplog.set_level(logging.DEBUG, logger="bot")
+    bot.command()
+
+    assert logging.getLogger("slack_sdk.webhook.client").getEffectiveLevel() >= logging.WARNING
+    assert logging.getLogger("slack_bolt.App").getEffectiveLevel() >= logging.WARNING
+    assert not any("/hooks/" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "payload_change",
+    [
+        {"actions": []},
+        {"actions": [None]},
+        {"actions": [{"value": "x"}]},
+        {"actions": [{"action_id": 7}]},
+        {"actions": {"action_id": "scim_groups_next"}},
+        {"user": None},
+        {"actions": [{"action_id": "scim_groups_next"}]},
+        {"actions": [{"action_id": "scim_groups_next", "value": ["x"]}]},
+    ],
+    ids=[
+        "no actions",
+        "a null action",
+        "an action without an id",
+        "a numeric action id",
+        "actions not a list",
+        "no user",
+        "an action without a value",
+        "a value not a string",
+    ],
+)
+def test_signed_oddities_get_one_clear_sentence(
+    bot: SlackDriver, slack: FakeSlack, payload_change: dict[str, object]
+) -> None:
+    payload = {**click_payload("scim_groups_next", "{}", slack.response_url("odd")), **payload_change}
+    body = urlencode({"payload": json.dumps(payload)})
+
+    response = post(bot, body.encode(), signed_headers(body))
+
+    assert response.status_code == 200
+    message = slack.wait_for_hook("odd").body
+    assert "run `/scim-groups` again" in message["blocks"][0]["text"]["text"]
