@@ -23,6 +23,7 @@ from bot.access import AccessPolicy
 from bot.cache import Caches, RedisHealth, RefreshLimit, SharedCallBudget, SharedRefreshThrottle
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
+from bot.codec import Seal
 from bot.directory import Directory
 from bot.logs import event
 from bot.replies import Replies
@@ -75,7 +76,9 @@ def build_service(
     client = CloudflareClient(
         settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
     )
-    caches = Caches(ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health)
+    # Entries in Redis are sealed with a key only holders of the Cloudflare credential can derive.
+    seal = Seal.from_secret(settings.cloudflare.credential().reveal())
+    caches = Caches(ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health, seal=seal)
     directory = Directory(client, caches=caches)
     return GroupsService(
         directory,

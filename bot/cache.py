@@ -29,7 +29,7 @@ from cachetools import LRUCache, TTLCache
 from bot import metrics
 from bot.clock import Clock
 from bot.cloudflare import Budget, CloudflareError, RateLimited, Unavailable
-from bot.codec import VERSION, Codec, StaleFormat
+from bot.codec import VERSION, Codec, Seal, Unusable, instant
 from bot.logs import event
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ V = TypeVar("V")
 # Failures worth showing an older copy for. Refused credentials or an unknown provider are not:
 # an admin may have revoked access on purpose, and old data would hide that.
 PASSING_FAILURES = (Unavailable, RateLimited)
+# How long one process may hold the right to load a key for all. Shorter than the 20 s a user
+# waits at most, so that a waiter whose lock owner froze still has time to load for itself.
+LOCK_SECONDS = 8.0
 
 
 class NotCached(Exception):
@@ -188,13 +191,15 @@ class RedisCache(Generic[K, V]):
         ttl: float,
         clock: Clock,
         health: RedisHealth,
-        lock_seconds: float = 25.0,
+        seal: Seal,
+        lock_seconds: float = LOCK_SECONDS,
         stale_seconds: float = 86_400.0,
     ) -> None:
         self._prefix = f"scim-groups:v{VERSION}:{name}:"
         self._redis = client
         self._local = local
         self._codec = codec
+        self._seal = seal
         self._ttl_ms = max(1, int(ttl * 1000))
         self._clock = clock
         self._health = health
@@ -252,32 +257,64 @@ class RedisCache(Generic[K, V]):
             self._redis.eval(_RELEASE, 1, name + ":lock", token)
 
     def _read(self, name: str) -> V | None:
+        """Give back the value stored under `name`, or None when there is none we can trust."""
         raw = self._redis.get(name)
-        try:
-            return self._codec.loads(raw) if raw is not None else None
-        except StaleFormat:
+        if raw is None:
             return None
+        try:
+            return self._codec.loads(self._seal.open(name, raw))
+        except Unusable as unusable:
+            _rejected(name, unusable)
+            return None  # a miss: the value loaded next overwrites it
 
     def _store(self, name: str, value: V) -> V:
         text = self._codec.dumps(value)
+        stale = json.dumps([self._clock.time(), text], ensure_ascii=False)
         pipe = self._redis.pipeline()
-        pipe.set(name, text, px=self._ttl_ms)
-        pipe.set(name + ":stale", json.dumps([self._clock.time(), text]), px=self._stale_ms)
+        pipe.set(name, self._seal.close(name, text), px=self._ttl_ms)
+        pipe.set(name + ":stale", self._seal.close(name + ":stale", stale), px=self._stale_ms)
         pipe.execute()
         return value
 
     def _stale(self, key: K, error: CloudflareError) -> Cached[V] | None:
         """Give back the last good copy any process stored, when Cloudflare fails."""
+        name = self._name(key) + ":stale"
         try:
-            raw = self._redis.get(self._name(key) + ":stale")
-            if raw is None:
-                return None
-            stored_at, text = json.loads(raw)
-            value = self._codec.loads(text)
-        except (redis.RedisError, ValueError, StaleFormat):
+            raw = self._redis.get(name)
+        except redis.RedisError:
             return None
-        return Cached(
-            value, from_cache=True, stale=Staleness(max(0.0, self._clock.time() - stored_at), error)
+        if raw is None:
+            return None
+        now = self._clock.time()
+        try:
+            try:
+                stored_at, text = json.loads(self._seal.open(name, raw))
+                stored_at = instant(stored_at, now=now)
+            except (ValueError, TypeError) as problem:
+                raise Unusable("malformed", type(problem).__name__) from None
+            value = self._codec.loads(text)
+        except Unusable as unusable:
+            _rejected(name, unusable)
+            return None
+        return Cached(value, from_cache=True, stale=Staleness(max(0.0, now - stored_at), error))
+
+
+_LOGGED: set[tuple[str, str]] = set()
+
+
+def _rejected(name: str, unusable: Unusable) -> None:
+    """Count an entry read from Redis and not used; log the first of each kind per process."""
+    kind = name.split(":")[2] if name.count(":") >= 2 else name
+    metrics.REDIS_REJECTED.labels(unusable.reason).inc()
+    if (kind, unusable.reason) not in _LOGGED:
+        _LOGGED.add((kind, unusable.reason))
+        event(
+            log,
+            "redis_entry_rejected",
+            logging.WARNING,
+            kind=kind,
+            reason=unusable.reason,
+            detail=str(unusable),
         )
 
 
@@ -321,7 +358,8 @@ class SharedCallBudget:
         if self._health.usable():
             try:
                 wait_ms = self._redis.eval(_BUCKET, 1, self._key, self._capacity, self._rate_per_ms)
-                return float(wait_ms) / 1000
+                # One token's wait at the most: the script cannot ask for more, whatever it read.
+                return min(float(wait_ms) / 1000, 1 / (self._rate_per_ms * 1000))
             except redis.RedisError as error:
                 self._health.failed(error)
         return float(self._local.take())
@@ -345,7 +383,11 @@ class SharedRefreshThrottle:
             try:
                 if self._redis.set(key, 1, nx=True, px=self._cooldown_ms):
                     return None
-                return max(1.0, float(self._redis.pttl(key)) / 1000)
+                left_ms = int(self._redis.pttl(key))
+                if not 0 < left_ms <= self._cooldown_ms:  # not ours: no expiry, or a longer one
+                    self._redis.set(key, 1, px=self._cooldown_ms)
+                    return None
+                return max(1.0, left_ms / 1000)
             except redis.RedisError as error:
                 self._health.failed(error)
         return self._local.wait(user_id)
@@ -366,6 +408,9 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
+-- Whatever another writer left here (NaN, negatives, the future) cannot make anyone wait long.
+if tokens ~= tokens or tokens < 0 or tokens > capacity then tokens = capacity end
+if at ~= at or at > now or at < now - 86400000 then at = now end
 tokens = math.min(capacity, tokens + (now - at) * rate)
 local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
@@ -388,11 +433,13 @@ class Caches:
         clock: Clock,
         shared: redis.Redis | None = None,
         health: RedisHealth | None = None,
+        seal: Seal | None = None,
     ) -> None:
         self.ttl = ttl
         self._clock = clock
         self._shared = shared
         self._health = health or RedisHealth(clock)
+        self._seal = seal
 
     def make(self, name: str, codec: Codec[V], *, maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
         """Give back a cache for one kind of answer, `name` naming it in Redis."""
@@ -401,6 +448,8 @@ class Caches:
         )
         if self._shared is None:
             return local
+        if self._seal is None:
+            raise ValueError("a shared cache needs a seal")
         return RedisCache(
             name,
             client=self._shared,
@@ -409,4 +458,5 @@ class Caches:
             ttl=self.ttl,
             clock=self._clock,
             health=self._health,
+            seal=self._seal,
         )

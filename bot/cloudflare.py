@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -407,12 +407,15 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _timestamp(value: object) -> datetime | None:
+def moment_or_none(value: object) -> datetime | None:
+    """Give back an RFC 3339 date as an aware UTC datetime, or None when it is not one that can be
+    shown (no date, malformed, or beyond what Python's dates hold once moved to UTC)."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
 
 
@@ -423,8 +426,8 @@ def _row(item: Mapping[str, Any]) -> GroupRow:
         _text(item.get("id")),
         _text(item.get("displayName")),
         _text(item.get("externalId")),
-        _timestamp(meta.get("created")),
-        _timestamp(meta.get("lastModified")),
+        moment_or_none(meta.get("created")),
+        moment_or_none(meta.get("lastModified")),
     )
 
 

@@ -1,29 +1,75 @@
-"""Cached answers as compact, versioned JSON, for a cache shared between processes (Redis).
+"""Cached answers as compact, versioned, sealed JSON, for a cache shared between processes (Redis).
 
-Only what Cloudflare returned is stored: group and provider fields, never a credential.
+Only what Cloudflare returned is stored: group and provider fields, never a credential. Redis
+may be shared with other software, or written by someone else, so nothing read from it is
+trusted: every entry carries an HMAC-SHA256 over its Redis key and its text (`Seal`), with a
+key derived from the Cloudflare credential that every process of this bot holds (one who could
+forge an entry could read the same data from Cloudflare); and every decoded value is checked
+field by field (types, lengths, ranges, dates Python can show). Anything that fails either is
+`Unusable`: the cache treats it as a miss and overwrites it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup
+from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup, moment_or_none
 
-VERSION = 1
+VERSION = 2
 V = TypeVar("V")
+# Longer than any id or name Cloudflare stores; a bound on what one forged field may hold.
+MAX_FIELD = 1_024
 
 
-class StaleFormat(Exception):
-    """A stored value is from another version, or is not one at all."""
+class Unusable(Exception):
+    """A stored entry is forged, malformed, or from another version; `reason` says which."""
+
+    def __init__(self, reason: Literal["forged", "malformed"], detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True)
+class Seal:
+    """Signs entries for the Redis key they are stored under, and opens only entries it signed."""
+
+    key: bytes
+
+    @classmethod
+    def from_secret(cls, secret: str) -> Seal:
+        """Give back the seal whose key is derived from `secret` (the Cloudflare credential)."""
+        return cls(hmac.new(secret.encode(), b"scim-groups redis entries v2", hashlib.sha256).digest())
+
+    def close(self, name: str, text: str) -> str:
+        """Give back `text` sealed for the Redis key `name`."""
+        return f"{self._mac(name, text)}.{text}"
+
+    def open(self, name: str, sealed: str | bytes) -> str:
+        """Give back the text sealed for `name`, or raise `Unusable`."""
+        try:
+            raw = sealed.decode() if isinstance(sealed, bytes) else sealed
+        except UnicodeDecodeError:
+            raise Unusable("forged", "not UTF-8") from None
+        mac, dot, text = raw.partition(".")
+        if not dot or not hmac.compare_digest(mac, self._mac(name, text)):
+            raise Unusable("forged", "seal does not match")
+        return text
+
+    def _mac(self, name: str, text: str) -> str:
+        return hmac.new(self.key, f"{name}\0{text}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
 class Codec(Generic[V]):
-    """How one kind of answer goes to text and back."""
+    """How one kind of answer goes to text and back; `decode` raises ValueError or TypeError on
+    anything that is not a value this bot could have stored."""
 
     encode: Callable[[V], Any]
     decode: Callable[[Any], V]
@@ -32,15 +78,45 @@ class Codec(Generic[V]):
         """Give back the value as versioned JSON."""
         return json.dumps([VERSION, self.encode(value)], separators=(",", ":"), ensure_ascii=False)
 
-    def loads(self, text: str | bytes) -> V:
-        """Give back the value stored as `text`, or raise `StaleFormat`."""
+    def loads(self, text: str) -> V:
+        """Give back the value stored as `text`, or raise `Unusable`."""
         try:
             version, payload = json.loads(text)
             if version != VERSION:
-                raise StaleFormat(f"version {version}")
+                raise Unusable("malformed", f"version {version!r}")
             return self.decode(payload)
-        except (ValueError, TypeError, KeyError, IndexError) as error:
-            raise StaleFormat(str(error)) from None
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError, OverflowError) as error:
+            raise Unusable("malformed", type(error).__name__) from None
+
+
+def text(value: object, *, empty: bool = True) -> str:
+    """Give back `value` if it is a string of a sane length, else raise TypeError."""
+    if not isinstance(value, str) or len(value) > MAX_FIELD or (not empty and not value):
+        raise TypeError("not a string field")
+    return value
+
+
+def whole(value: object, low: int, high: int) -> int:
+    """Give back `value` if it is a whole number from `low` to `high`, else raise TypeError."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise TypeError("not a whole number in range")
+    return value
+
+
+def flag(value: object) -> bool:
+    """Give back `value` if it is a boolean, else raise TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError("not a boolean")
+    return value
+
+
+def instant(value: object, *, now: float) -> float:
+    """Give back `value` if it is a Unix time no later than `now`, else raise TypeError."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= now + 60:
+        raise TypeError("not a past Unix time")
+    if not math.isfinite(value):
+        raise TypeError("not a finite time")
+    return float(value)
 
 
 def _row(row: GroupRow) -> list[Any]:
@@ -49,30 +125,61 @@ def _row(row: GroupRow) -> list[Any]:
 
 
 def _from_row(item: list[Any]) -> GroupRow:
-    return (item[0], item[1], item[2], _moment(item[3]), _moment(item[4]))
+    if not isinstance(item, list) or len(item) != 5:
+        raise TypeError("not a group row")
+    return (text(item[0]), text(item[1]), text(item[2]), _moment(item[3]), _moment(item[4]))
 
 
 def _when(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _moment(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _moment(value: object) -> datetime | None:
+    if value is None:
+        return None
+    moment = moment_or_none(text(value))
+    if moment is None:
+        raise ValueError("not a date this bot could have stored")
+    return moment
 
 
-ROWS: Codec[tuple[GroupRow, ...]] = Codec(
-    lambda rows: [_row(row) for row in rows],
-    lambda items: tuple(_from_row(item) for item in items),
-)
+def _rows(items: object) -> tuple[GroupRow, ...]:
+    if not isinstance(items, list):
+        raise TypeError("not a list of rows")
+    return tuple(_from_row(item) for item in items)
+
+
+def _page(item: list[Any]) -> GroupPage:
+    if not isinstance(item, list):
+        raise TypeError("not a page")
+    page, per_page, total, rows = item
+    return GroupPage(
+        rows=_rows(rows),
+        page=whole(page, 1, 100_000),
+        per_page=whole(per_page, 1, 100),
+        total_count=None if total is None else whole(total, 0, 10_000_000),
+    )
+
+
+def _provider(item: list[Any]) -> IdentityProvider:
+    provider_id, name, kind, scim = item
+    return IdentityProvider(text(provider_id), text(name), text(kind), flag(scim))
+
+
+def _providers(items: object) -> tuple[IdentityProvider, ...]:
+    if not isinstance(items, list) or not all(isinstance(item, list) for item in items):
+        raise TypeError("not a list of providers")
+    return tuple(_provider(item) for item in items)
+
+
+ROWS: Codec[tuple[GroupRow, ...]] = Codec(lambda rows: [_row(row) for row in rows], _rows)
 GROUPS: Codec[tuple[ScimGroup, ...]] = Codec(
     lambda groups: ROWS.encode(tuple(group.row() for group in groups)),
-    lambda items: tuple(map(ScimGroup.of, ROWS.decode(items))),
+    lambda items: tuple(map(ScimGroup.of, _rows(items))),
 )
 PAGE: Codec[GroupPage] = Codec(
-    lambda page: [page.page, page.per_page, page.total_count, ROWS.encode(page.rows)],
-    lambda item: GroupPage(rows=ROWS.decode(item[3]), page=item[0], per_page=item[1], total_count=item[2]),
+    lambda page: [page.page, page.per_page, page.total_count, ROWS.encode(page.rows)], _page
 )
 PROVIDERS: Codec[tuple[IdentityProvider, ...]] = Codec(
-    lambda providers: [[p.id, p.name, p.type, p.scim_enabled] for p in providers],
-    lambda items: tuple(IdentityProvider(*item) for item in items),
+    lambda providers: [[p.id, p.name, p.type, p.scim_enabled] for p in providers], _providers
 )

@@ -33,6 +33,11 @@ UPSTREAM_LATENCY = Histogram(
 RETRIES = Counter("scim_groups_upstream_retries", "Calls to Cloudflare tried again.")
 REFUSALS = Counter("scim_groups_refusals", "Requests refused by the access policy, by reason.", ["reason"])
 REDIS_ERRORS = Counter("scim_groups_redis_errors", "Requests answered without Redis because it failed.")
+REDIS_REJECTED = Counter(
+    "scim_groups_redis_rejected",
+    "Entries read from Redis and not used, by reason: forged (bad seal) or malformed.",
+    ["reason"],
+)
 RESPONSE_URL_FAILURES = Counter(
     "scim_groups_response_url_failures",
     "Replies that Slack's response_url did not take, by status.",

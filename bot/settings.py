@@ -80,6 +80,12 @@ class CloudflareSettings:
     email: str | None = None
     api_key: Secret | None = None
 
+    def credential(self) -> Secret:
+        """Give back the secret that authenticates the bot to Cloudflare: the token, else the key."""
+        secret = self.api_token or self.api_key
+        assert secret is not None, "load_cloudflare_settings requires one"
+        return secret
+
     def auth_headers(self) -> dict[str, str]:
         """Give back the headers that authenticate a request: a token, else email and key."""
         if self.api_token is not None:

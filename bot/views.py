@@ -349,7 +349,7 @@ def _provider_line(provider: IdentityProvider) -> str:
 def _idp_option(name: str, provider_id: str) -> str:
     if name and '"' not in name and "`" not in name:
         return escape(f'idp:"{name}"' if " " in name else f"idp:{name}")
-    return f"idp:{provider_id}"
+    return escape(f"idp:{provider_id}")
 
 
 def _plain(text: str) -> dict[str, Any]:

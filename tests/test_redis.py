@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -28,7 +30,7 @@ from bot.cache import (
 )
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider
-from bot.codec import PROVIDERS
+from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
 from bot.service import RefreshThrottle
 from bot.settings import CloudflareSettings, Secret
@@ -44,6 +46,7 @@ from tests.fakes import (
 )
 from tests.test_processes import free_port, serving
 
+SEAL = Seal.from_secret(API_TOKEN)  # as every bot process holding this token derives it
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 
@@ -125,7 +128,7 @@ def directory_for(cloudflare: FakeCloudflare, redis_server: RedisServer) -> Iter
         )
         client = CloudflareClient(settings, clock=clock)
         shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        made.append(Directory(client, caches=Caches(ttl=60, clock=clock, shared=shared)))
+        made.append(Directory(client, caches=Caches(ttl=60, clock=clock, shared=shared, seal=SEAL)))
         return made[-1]
 
     yield make
@@ -197,7 +200,7 @@ def test_stored_answers_expire_and_hold_no_secret(
     client = redis.Redis.from_url(redis_server.url)
     keys: list[bytes] = client.keys("*")  # type: ignore[assignment]
     assert keys
-    assert all(key.startswith(b"scim-groups:v1:") for key in keys)
+    assert all(key.startswith(f"scim-groups:v{VERSION}:".encode()) for key in keys)
     assert all(client.pttl(key) > 0 for key in keys)
     assert all(API_TOKEN.encode() not in (client.get(key) or b"") for key in keys)
 
@@ -294,9 +297,9 @@ def test_a_lock_whose_owner_died_blocks_no_one_for_long(redis_server: RedisServe
     )
     cache = RedisCache(
         "providers", client=client, local=local, codec=PROVIDERS, ttl=60, clock=clock,
-        health=RedisHealth(clock), lock_seconds=0.5,
+        health=RedisHealth(clock), seal=SEAL, lock_seconds=0.5,
     )  # fmt: skip
-    client.set("scim-groups:v1:providers:acct:lock", "a process that died", px=60_000)
+    client.set(f"scim-groups:v{VERSION}:providers:acct:lock", "a process that died", px=60_000)
     okta = (IdentityProvider(PROVIDER_ID, "Okta", "okta", True),)
 
     started = time.monotonic()
@@ -333,7 +336,8 @@ def test_a_redis_that_hangs_costs_a_timeout_then_is_left_alone(cloudflare: FakeC
             account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
         )
         directory = Directory(
-            CloudflareClient(settings, clock=clock), caches=Caches(ttl=60, clock=clock, shared=client)
+            CloudflareClient(settings, clock=clock),
+            caches=Caches(ttl=60, clock=clock, shared=client, seal=SEAL),
         )
         started = time.monotonic()
 
@@ -343,3 +347,120 @@ def test_a_redis_that_hangs_costs_a_timeout_then_is_left_alone(cloudflare: FakeC
         assert (len(first.groups), len(second.groups)) == (10, 10)
         assert time.monotonic() - started < 2
         directory.close()
+
+
+def entries(client: redis.Redis) -> list[str]:
+    """Give back the names of the answers stored in Redis (no locks, budgets or throttles)."""
+    names = [key.decode() for key in client.scan_iter(f"scim-groups:v{VERSION}:*")]
+    return sorted(name for name in names if name.split(":")[2] in ("page", "providers", "walk", "lookup"))
+
+
+def test_forged_entries_are_never_shown_and_are_overwritten(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    forger = Seal.from_secret("a guess at the token")
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two):
+        body = urlencode(command_form("", slack.response_url("first")))
+        httpx.post(one, content=body, headers=signed_headers(body), timeout=10)
+        slack.wait_for_hook("first")
+        stored = entries(client)
+        assert stored
+        for name in stored:  # well-formed entries, a forger's seal, a hostile group and provider
+            real = SEAL.open(name, client.get(name) or b"")
+            fake = real.replace("group-0000", "FORGED <!channel>").replace("Okta Production", "<!here>")
+            client.set(name, forger.close(name, fake), px=60_000)
+        calls = len(cloudflare.calls)
+
+        body = urlencode(command_form("", slack.response_url("second")))
+        ack = httpx.post(two, content=body, headers=signed_headers(body), timeout=10)
+        message = ack.json() if ack.content else slack.wait_for_hook("second").body
+        metrics_text = httpx.get(two.replace("/slack/events", "/metrics"), timeout=10).text
+
+    shown = json.dumps(message)
+    assert "FORGED" not in shown
+    assert "<!here>" not in shown
+    assert "group-00000" in shown
+    assert len(cloudflare.calls) > calls  # the forged answers counted as misses
+    assert all("FORGED" not in SEAL.open(name, client.get(name) or b"") for name in entries(client))
+    assert 'scim_groups_redis_rejected_total{reason="forged"}' in metrics_text
+
+
+MALFORMED = {
+    "int names": '[2,[1,1,45,[["00000000-0000-0000-0000-000000000001",5,"ext",null,null]]]]',
+    "string total": '[2,[1,100,"45",[]]]',
+    "year-1 date": '[2,[1,100,45,[["x","n","e","0001-01-01T00:00:00+14:00",null]]]]',
+    "not a list": '[2,{"page":1}]',
+    "another version": "[1,[1,100,45,[]]]",
+    "not JSON": "[2,[1,100,",
+    "deep nesting": "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=list(MALFORMED))
+def test_malformed_entries_are_misses_not_failures(
+    directory_for: Directories, redis_server: RedisServer, cloudflare: FakeCloudflare, case: str
+) -> None:
+    client, clock = redis.Redis.from_url(redis_server.url), FakeClock()
+    name = f"scim-groups:v{VERSION}:page:{ACCOUNT_ID}:{PROVIDER_ID}:100:1"
+    client.set(name, SEAL.close(name, MALFORMED[case]), px=60_000)  # sealed: a writer with the key
+    before = metrics.REDIS_REJECTED.labels("malformed")._value.get()
+
+    listing = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert [group.display_name for group in listing.groups][:2] == ["group-00000", "group-00001"]
+    assert listing.total == 45
+    assert metrics.REDIS_REJECTED.labels("malformed")._value.get() > before
+    assert SEAL.open(name, client.get(name) or b"").startswith(f"[{VERSION},[1,100,45,")
+
+
+def test_a_forged_budget_or_refresh_entry_cannot_make_anyone_wait_long(redis_server: RedisServer) -> None:
+    client, clock = redis.Redis.from_url(redis_server.url), SystemClock()
+    budget = SharedCallBudget(
+        client, ACCOUNT_ID, calls=600, per=300, local=CallBudget(600, clock=clock), health=RedisHealth(clock)
+    )
+    throttle = SharedRefreshThrottle(
+        client, cooldown=15, local=RefreshThrottle(clock), health=RedisHealth(clock)
+    )
+    budget_key = f"scim-groups:v{VERSION}:budget:{ACCOUNT_ID}"
+
+    for tokens, at in (("-1e15", "0"), ("nan", "nan"), ("1", "9e30"), ("0", "-5")):
+        client.hset(budget_key, mapping={"tokens": tokens, "at": at})
+        assert budget.take() <= 0.5  # one call's worth of the bucket at most
+    client.set(f"scim-groups:v{VERSION}:refresh:U0ALICE", 1)  # no expiry: would throttle for ever
+    client.set(f"scim-groups:v{VERSION}:refresh:U0BOB", 1, px=10**12)
+
+    assert throttle.wait("U0ALICE") is None
+    assert throttle.wait("U0BOB") is None
+    assert 0 < client.pttl(f"scim-groups:v{VERSION}:refresh:U0ALICE") <= 15_000
+
+
+def test_a_frozen_lock_owner_costs_others_no_answer(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    shared = {"SCIM_GROUPS_REDIS_URL": redis_server.url}
+    with (
+        serving("python -m bot", cloudflare, slack, tmp_path / "one", **shared) as (one, frozen),
+        serving("python -m bot", cloudflare, slack, tmp_path / "two", **shared) as (two, _),
+    ):
+        cloudflare.gate.clear()  # the first process takes the lock, then waits on Cloudflare
+        body = urlencode(command_form("", slack.response_url("owner")))
+        httpx.post(one, content=body, headers=signed_headers(body), timeout=10)
+        deadline = time.monotonic() + 10
+        client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+        while not any(name.endswith(":lock") for name in client.scan_iter("scim-groups:*")):
+            assert time.monotonic() < deadline, "the first process never took the lock"
+            time.sleep(0.02)
+        frozen.send_signal(signal.SIGSTOP)
+        try:
+            cloudflare.gate.set()
+            body = urlencode(command_form("", slack.response_url("waiter")))
+            httpx.post(two, content=body, headers=signed_headers(body), timeout=10)
+            answer = slack.wait_for_hook("waiter", timeout=25)
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+
+    assert answer.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+    assert "slow" not in json.dumps(answer.body)
