@@ -19,6 +19,7 @@ or else an exponential backoff with full jitter, and never past the call's time 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +48,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 # Cloudflare's quota: 1,200 calls per 5 minutes per token, shared with the dashboard.
 QUOTA_WINDOW_SECONDS = 300.0
+# Cloudflare blocks for 5 minutes once its quota is spent; a longer Retry-After is taken as an hour.
+MAX_RETRY_AFTER = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -253,14 +256,12 @@ class CloudflareClient:
         params: Params = [("page", page), ("per_page", per_page)]
         params += [("cf_resource_id", value) for value in cf_resource_ids]
         params += [("idp_resource_id", value) for value in idp_resource_ids]
-        body = self._get(path, params)
-        result = body.get("result")
-        if not isinstance(result, list):
-            raise Unavailable("Cloudflare sent a group list without a result list")
+        body = self._get(path, params, usable=_list_of_objects)
+        result = body["result"]
         info = body.get("result_info")
         total = info.get("total_count") if isinstance(info, dict) else None
         return GroupPage(
-            rows=tuple(_row(item) for item in result if isinstance(item, dict)),
+            rows=tuple(_row(item) for item in result),
             page=page,
             per_page=per_page,
             total_count=total if isinstance(total, int) and total >= 0 else None,
@@ -268,11 +269,9 @@ class CloudflareClient:
 
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""
-        body = self._get(f"/accounts/{self.account_id}/access/identity_providers", [("per_page", 1000)])
-        result = body.get("result")
-        if not isinstance(result, list):
-            raise Unavailable("Cloudflare sent an identity provider list without a result list")
-        return tuple(_identity_provider(item) for item in result if isinstance(item, dict))
+        path = f"/accounts/{self.account_id}/access/identity_providers"
+        body = self._get(path, [("per_page", 1000)], usable=_list_of_objects)
+        return tuple(_identity_provider(item) for item in body["result"])
 
     def verify_token(self) -> str:
         """Give back the API token's status as Cloudflare reports it ("active" when usable)."""
@@ -283,15 +282,21 @@ class CloudflareClient:
         """Close the pooled connections."""
         self._http.close()
 
-    def _get(self, path: str, params: Params) -> dict[str, Any]:
-        """Give back the body of a successful GET, retrying what is worth retrying."""
+    def _get(
+        self, path: str, params: Params, usable: Callable[[dict[str, Any]], bool] = lambda body: True
+    ) -> dict[str, Any]:
+        """Give back the body of a successful GET, retrying what is worth retrying.
+
+        A success whose body is not `usable` (a page with an item that is not an object, say) is
+        retried like a 5xx: it is a fault, and the next answer may well be whole.
+        """
         started = self._clock()
         attempt = 1
         while True:
             if self._budget is not None and (wait := self._budget.take()):
                 raise BudgetSpent("the bot's own limit on Cloudflare calls is reached", retry_after=wait)
             try:
-                return self._attempt(path, params)
+                return self._attempt(path, params, usable)
             except _Retryable as retryable:
                 failure, delay = retryable.error, self._delay(attempt, retryable.retry_after)
             out_of_time = delay is None or self._clock() - started + delay > self._retry.budget
@@ -308,7 +313,7 @@ class CloudflareClient:
             self._clock.sleep(delay or 0.0)
             attempt += 1
 
-    def _attempt(self, path: str, params: Params) -> dict[str, Any]:
+    def _attempt(self, path: str, params: Params, usable: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Make one request; raise `_Retryable` or a `CloudflareError` when it fails."""
         calls = CALLS.get()
         if calls is not None:
@@ -334,7 +339,13 @@ class CloudflareClient:
         except ValueError:
             body = None
         if isinstance(body, dict) and response.is_success and body.get("success") is True:
-            return body
+            if usable(body):
+                return body
+            raise _Retryable(Unavailable("Cloudflare sent a malformed answer", status=response.status_code))
+        if response.is_success:  # truncated, not JSON, or `success: false` with a 2xx
+            raise _Retryable(
+                Unavailable("Cloudflare sent an answer that is not its envelope", status=response.status_code)
+            )
         retry_after = _retry_after(response.headers.get("Retry-After"), self._clock.time())
         failure = _error_for(response, body if isinstance(body, dict) else {}, retry_after)
         if response.status_code in RETRY_STATUSES:
@@ -394,13 +405,20 @@ def _retry_after(raw: str | None, now: float) -> float | None:
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(raw).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):  # "inf", "1e309", "nan": no usable advice
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def _list_of_objects(body: dict[str, Any]) -> bool:
+    result = body.get("result")
+    return isinstance(result, list) and all(isinstance(item, dict) for item in result)
 
 
 def _text(value: object) -> str:

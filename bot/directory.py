@@ -18,7 +18,7 @@ from typing import Literal, TypeVar
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, IdentityProvider, ScimGroup
-from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec
+from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag
 from bot.logs import event
 from bot.settings import UUID_PATTERN
 
@@ -69,10 +69,10 @@ class Found:
     """Groups that answer a search or a lookup, in the order to show them."""
 
     groups: tuple[ScimGroup, ...]
-    # False when the search stopped at MAX_WALK_PAGES before the directory's end.
-    complete: bool
     from_cache: bool
     stale: Staleness | None = None
+    # Set when a search stopped before the directory's end: how many groups it read.
+    searched: int | None = None
 
     def listing(self, page: int, page_size: int) -> Listing:
         """Give back Slack page `page` of these groups."""
@@ -95,7 +95,8 @@ class Walk:
 
     rows: tuple[GroupRow, ...]
     folded_names: tuple[str, ...]
-    # False when the walk stopped at MAX_WALK_PAGES before the directory's end.
+    # False when the walk stopped before the directory's end (the page cap, or an upstream that
+    # kept repeating a page).
     complete: bool
 
     @classmethod
@@ -106,7 +107,7 @@ class Walk:
 
 WALK: Codec[Walk] = Codec(
     lambda walk: [walk.complete, ROWS.encode(walk.rows)],
-    lambda item: Walk.of(list(ROWS.decode(item[1])), complete=item[0]),
+    lambda item: Walk.of(list(ROWS.decode(item[1])), complete=flag(item[0])),
 )
 
 
@@ -203,7 +204,13 @@ class Directory:
         seen = (number - 1) * per_page + len(upstream.rows)
         more_upstream = len(upstream.rows) == per_page and number < MAX_UPSTREAM_PAGES
         reported = upstream.total_count
-        if not more_upstream:
+        if number > 1 and not upstream.rows:
+            # Nothing seen here, so only Cloudflare can say how many there are; and only a count
+            # that agrees with an empty page (a refresh past a directory that shrank, a button
+            # past the end) is believed.
+            before = (number - 1) * per_page
+            total, lower_bound = (reported if reported is not None and reported <= before else None), False
+        elif not more_upstream:
             total, lower_bound = seen, False
         elif reported is not None and reported > seen:
             total, lower_bound = reported, False
@@ -231,7 +238,8 @@ class Directory:
         matches = [index for index, name in enumerate(walk.folded_names) if needle in name]
         exact = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] == needle]
         partial = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] != needle]
-        return Found(tuple(exact + partial), walk.complete, cached.from_cache, cached.stale)
+        searched = None if walk.complete else len(walk.rows)
+        return Found(tuple(exact + partial), cached.from_cache, cached.stale, searched)
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
@@ -241,7 +249,7 @@ class Directory:
         cached = self._lookups.get(
             key, lambda: self._look_up(identity_provider_id, kind, values), refresh=refresh
         )
-        return Found(cached.value, True, cached.from_cache, cached.stale)
+        return Found(cached.value, cached.from_cache, cached.stale)
 
     def knows_identity_providers(self) -> bool:
         """Give back whether the provider list is cached (or on its way)."""
@@ -270,21 +278,26 @@ class Directory:
         return all(group_id in before for group_id, *_ in upstream.rows)
 
     def _walk(self, identity_provider_id: str, refresh: bool) -> Walk:
-        """Read every page, WALK_CONCURRENCY at a time, until a page is short, empty or a repeat.
+        """Read every page, WALK_CONCURRENCY at a time, until a page is short or empty.
 
         The end is only ever taken from the pages themselves. Cloudflare's total serves as a
         hint: no batch reaches past the page that would confirm it, so a right total wastes no
-        call and a wrong one costs at most one more batch. A failed page fails the walk (whose
-        last good copy may then be shown): a directory with holes would answer wrongly.
+        call and a wrong one costs at most one more batch. A page that only repeats groups
+        already read is fetched once more (it may have been served wrongly); if it repeats again
+        the walk stops there, marked incomplete (a known upstream bug serves one page for every
+        page number). A failed page fails the walk (whose last good copy may then be shown): a
+        directory with holes would answer wrongly.
         """
         seen: set[str] = set()
         rows: list[GroupRow] = []
 
-        def fetch(number: int) -> GroupPage:
-            return self._upstream(identity_provider_id, number, MAX_PER_PAGE, refresh, stale_ok=False).value
+        def fetch(number: int, again: bool = False) -> GroupPage:
+            return self._upstream(
+                identity_provider_id, number, MAX_PER_PAGE, refresh or again, stale_ok=False
+            ).value
 
         first_page = fetch(1)
-        if not _absorb(first_page, seen, rows):
+        if _absorb(first_page, seen, rows) != "more":
             return Walk.of(rows, complete=True)
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
@@ -295,8 +308,11 @@ class Directory:
                 stop = min(stop, confirming + 1)
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
             for page in self._in_parallel(fetch, numbers):
-                if not _absorb(page, seen, rows):
-                    return Walk.of(rows, complete=True)
+                outcome = _absorb(page, seen, rows)
+                if outcome == "repeat":
+                    outcome = _absorb(fetch(page.page, True), seen, rows)
+                if outcome != "more":
+                    return Walk.of(rows, complete=outcome == "end")
             number = numbers.stop
         return Walk.of(rows, complete=False)
 
@@ -357,11 +373,12 @@ class Directory:
             event(log, "prefetch_failed", logging.DEBUG, error=type(error).__name__)
 
 
-def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> bool:
-    """Add the page's new groups; give back whether another page may follow."""
+def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["more", "end", "repeat"]:
+    """Add the page's new groups; give back whether another page may follow ("more"), this was
+    the last ("end"), or every group on it was read before ("repeat": nothing was added)."""
     new = [row for row in page.rows if not row[0] or row[0] not in seen]  # row[0]: the group's id
     if page.rows and not new:
-        return False  # every id repeats: the upstream is serving a page it already served
+        return "repeat"
     seen.update(row[0] for row in new)
     rows.extend(new)
-    return len(page.rows) == page.per_page
+    return "more" if len(page.rows) == page.per_page else "end"

@@ -19,6 +19,7 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.logs import event
+from bot.query import from_slack
 from bot.replies import Replies
 from bot.service import GroupsService, Reply
 from bot.views import Message, render_internal_error, render_refusal
@@ -60,7 +61,8 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
     @app.command(re.compile(r"^/"))
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Answer a slash command: inside the ack when the cache has the answer, else right after."""
-        caller, text, asked_at = Caller.from_body(command), command.get("text") or "", service.now()
+        caller, asked_at = Caller.from_body(command), service.now()
+        text = from_slack(str(command.get("text") or ""))
         message = _safely(lambda: service.answer_from_cache(text, caller))
         if message is not None:
             ack(response_type="ephemeral", **message)

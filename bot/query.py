@@ -25,13 +25,16 @@ from typing import Any, Literal, TypeGuard
 
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN
 
-BUTTON_VERSION = 1
+BUTTON_VERSION = 2
 MAX_PAGE = 100_000
-# Long enough for 30-odd pasted ids, short enough that every query fits in a button's value.
-MAX_TEXT_LENGTH = 1_200
 # Cloudflare takes at most 50 values of `cf_resource_id` or `idp_resource_id` in one request.
 MAX_IDS = 50
+# Room for `id:` and 50 pasted UUIDs (36 characters and a separator each).
+MAX_TEXT_LENGTH = 2_000
 MAX_VALUE_LENGTH = 200
+# Slack refuses a button whose value is over 2,000 characters. A lookup's ids travel in its
+# paging buttons, so together (JSON-encoded) they must stay under this; 50 UUIDs take 1,650.
+MAX_IDS_IN_BUTTON = 1_700
 OPTIONS = {"id": "id", "ids": "id", "external": "external", "ext": "external", "idp": "idp"}
 # Slack's clients turn typed quotes into curly ones; people paste both.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
@@ -97,6 +100,11 @@ class _Parts:
     ids: list[str] = field(default_factory=list)
     external_ids: list[str] = field(default_factory=list)
     options: set[str] = field(default_factory=set)
+
+
+def from_slack(text: str) -> str:
+    """Give back a command's text as the user typed it: Slack sends `&`, `<` and `>` escaped."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
@@ -167,9 +175,12 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
             return BadInput("Name one identity provider with `idp:`; a command looks in one at a time.")
         parts.provider = value.strip()
         return None
+    values = [value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v]
+    if not values:
+        example = {"id": EXAMPLE_ID, "external": "all_employees"}[option]
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{example}`.")
     parts.options.add(option)
-    target = parts.ids if option == "id" else parts.external_ids
-    target.extend([value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v])
+    (parts.ids if option == "id" else parts.external_ids).extend(values)
     return None
 
 
@@ -204,6 +215,11 @@ def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) 
         unique = list(dict.fromkeys(value.lower() for value in unique))
     elif any(len(value) > MAX_VALUE_LENGTH for value in unique):
         return BadInput(f"An external id is at most {MAX_VALUE_LENGTH} characters long.")
+    elif len(json.dumps(unique, ensure_ascii=False)) > MAX_IDS_IN_BUTTON:
+        return BadInput(
+            f"Those {len(unique)} external ids are too long to look up together: "
+            "split them over two commands."
+        )
     query = GroupQuery(
         provider=provider,
         ids=tuple(unique) if kind == "id" else (),
@@ -220,14 +236,15 @@ def encode_button(show: Show) -> str:
     """
     query = show.query
     state: dict[str, Any] = {"v": BUTTON_VERSION, "i": query.provider, "p": show.page, "n": show.page_size}
+    # UUIDs travel as 32 hex digits joined by commas: 50 of them must fit in one button.
     for key, value in (
         ("q", query.search),
-        ("c", query.ids),
-        ("x", query.external_ids),
-        ("a", query.either_ids),
+        ("c", ",".join(_compact(id_) for id_ in query.ids)),
+        ("x", list(query.external_ids)),
+        ("a", ",".join(_compact(id_) for id_ in query.either_ids)),
     ):
         if value:
-            state[key] = value if isinstance(value, str) else list(value)
+            state[key] = value
     if show.shared:
         state["s"] = 1
     return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
@@ -247,17 +264,33 @@ def decode_button(value: str) -> Show | BadInput:
         return outdated
     if not _whole(page, 1, MAX_PAGE) or not _whole(size, 1, MAX_PAGE_SIZE) or shared not in (0, 1):
         return outdated
-    search = state.get("q", "")
-    lists = [state.get(key, []) for key in ("c", "x", "a")]
-    if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH or not all(map(_values, lists)):
+    search, external_ids = state.get("q", ""), state.get("x", [])
+    ids, either_ids = _uuids(state.get("c", "")), _uuids(state.get("a", ""))
+    if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH or not _values(external_ids):
         return outdated
-    if sum(bool(values) for values in [search, *lists]) > 1:
+    if ids is None or either_ids is None:
         return outdated
-    ids, external_ids, either_ids = (tuple(values) for values in lists)
-    if not all(UUID_PATTERN.match(id_) for id_ in ids + either_ids):
+    if sum(bool(values) for values in [search, ids, external_ids, either_ids]) > 1:
         return outdated
-    query = GroupQuery(provider.lower(), search, ids, external_ids, either_ids)
+    query = GroupQuery(provider.lower(), search, ids, tuple(external_ids), either_ids)
     return Show(query, page=page, page_size=size, shared=bool(shared))
+
+
+def _compact(uuid: str) -> str:
+    return uuid.replace("-", "")
+
+
+def _uuids(value: object) -> tuple[str, ...] | None:
+    """Give back the UUIDs a button carries (32 hex digits each, commas between), or None if any
+    is not one."""
+    if not isinstance(value, str):
+        return None
+    if not value:
+        return ()
+    parts = value.split(",")
+    if len(parts) > MAX_IDS or not all(re.fullmatch(r"[0-9a-f]{32}", part) for part in parts):
+        return None
+    return tuple(f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{p[20:]}" for p in parts)
 
 
 def _whole(value: object, low: int, high: int) -> TypeGuard[int]:

@@ -60,7 +60,8 @@ class Answer:
 
     listing: Listing
     missing: tuple[str, ...] = ()
-    complete: bool = True
+    # Set when a search stopped before the directory's end: how many groups it read.
+    searched: int | None = None
 
 
 @dataclass
@@ -244,7 +245,7 @@ class GroupsService:
             provider.name or f"identity provider {provider.id}",
             shared_by=shared_by,
             missing=answer.missing,
-            complete=answer.complete,
+            searched=answer.searched,
             refresh_wait=refresh_wait,
         )
 
@@ -270,7 +271,7 @@ class GroupsService:
             return Answer(listing)
         if kind == "search":
             found = self._directory.search(provider_id, query.search, refresh=refresh)
-            return Answer(found.listing(request.page, request.page_size), complete=found.complete)
+            return Answer(found.listing(request.page, request.page_size), searched=found.searched)
         values = query.ids or query.external_ids or query.either_ids
         found = self._directory.lookup(provider_id, kind, values, refresh=refresh)
         present = {group.id.lower() for group in found.groups} | {group.external_id for group in found.groups}

@@ -23,7 +23,7 @@ from bot.cloudflare import (
     Rejected,
     ScimGroup,
 )
-from bot.directory import MAX_WALK_PAGES, Listing, ProviderChoice
+from bot.directory import Listing, ProviderChoice
 from bot.query import EXAMPLE_ID, BadInput, GroupQuery, Show, encode_button
 
 Message = dict[str, Any]
@@ -41,6 +41,7 @@ NAME_LIMIT = 150
 ID_LIMIT = 100
 FALLBACK_LIMIT = 300
 REASON_LIMIT = 500
+SECTION_LIMIT = 3_000
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MAX_CHOICES = 10
 NOUNS = {"browse": ("group", "groups"), "search": ("match", "matches")}
@@ -50,6 +51,22 @@ MAX_MISSING_SHOWN = 20
 def escape(text: str) -> str:
     """Give back `text` with mrkdwn's control characters (`&`, `<`, `>`) escaped."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escaped(text: str, limit: int) -> str:
+    """Give back `text` escaped for mrkdwn in at most `limit` characters, cut (with an ellipsis)
+    between characters, never inside an escape: `&` alone takes five."""
+    out = escape(text)
+    if len(out) <= limit:
+        return out
+    pieces, size = [], 1
+    for character in text:
+        piece = escape(character)
+        if size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces) + "…"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -64,7 +81,7 @@ def render_listing(
     *,
     shared_by: str | None = None,
     missing: tuple[str, ...] = (),
-    complete: bool = True,
+    searched: int | None = None,
     refresh_wait: float | None = None,
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons.
@@ -91,16 +108,16 @@ def render_listing(
         shown = ", ".join(_code(value) for value in missing[:MAX_MISSING_SHOWN])
         more = f" and {len(missing) - MAX_MISSING_SHOWN} more" if len(missing) > MAX_MISSING_SHOWN else ""
         blocks.append(_section(f"Not found: {shown}{more}."))
-    blocks.append({"type": "context", "elements": [_mrkdwn(_position(listing, query, shared_by, complete))]})
+    blocks.append({"type": "context", "elements": [_mrkdwn(_position(listing, query, shared_by, searched))]})
     blocks.append(
         {"type": "actions", "block_id": "scim_groups_paging", "elements": _buttons(listing, request)}
     )
-    return {"text": shorten(_summary(listing, query, provider_name), FALLBACK_LIMIT), "blocks": blocks}
+    return {"text": _summary(listing, query, provider_name), "blocks": blocks}
 
 
 def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
     """Give back the answer when no single identity provider fits: why, and buttons to pick one."""
-    asked = f"*{escape(shorten(choice.asked, NAME_LIMIT))}*" if choice.asked else ""
+    asked = f"*{escaped(choice.asked, NAME_LIMIT)}*" if choice.asked else ""
     reason = {
         "several": "This account has several identity providers with SCIM: pick one.",
         "none": "No identity provider of this Cloudflare account has SCIM provisioning enabled, so there "
@@ -117,7 +134,7 @@ def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
         buttons = [
             _button(
                 f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
-                shorten(p.name or p.id, 75),
+                shorten(p.name or p.id or "(unnamed)", 75),
                 Show(replace(request.query, provider=p.id), page=1, page_size=request.page_size),
             )
             for index, p in enumerate(choices)
@@ -147,7 +164,7 @@ def render_help() -> Message:
 
 def render_bad_input(bad: BadInput) -> Message:
     """Give back the answer to input that could not be understood: why, then the usage."""
-    reason = escape(shorten(bad.reason.strip(), REASON_LIMIT)) or "That could not be understood."
+    reason = escaped(bad.reason.strip(), REASON_LIMIT) or "That could not be understood."
     return {
         "text": shorten(reason, FALLBACK_LIMIT),
         "blocks": [_section(reason), *render_help()["blocks"]],
@@ -191,7 +208,7 @@ def _failure_sentence(error: CloudflareError) -> str:
             f"with the dashboard); please try again in {_age(error.retry_after or 60)}."
         )
     if isinstance(error, RateLimited):
-        wait = f"about {round(error.retry_after)} seconds" if error.retry_after else "a few minutes"
+        wait = f"about {_age(error.retry_after)}" if error.retry_after else "a few minutes"
         return f"Cloudflare is rate-limiting this bot's API token{code}; please try again in {wait}."
     if isinstance(error, AuthFailed):
         return (
@@ -238,12 +255,11 @@ def _note(text: str) -> dict[str, Any]:
 
 
 def _sentence(text: str) -> Message:
-    escaped = escape(text)
-    return {"text": shorten(escaped, FALLBACK_LIMIT), "blocks": [_section(escaped)]}
+    return {"text": escaped(text, FALLBACK_LIMIT), "blocks": [_section(escaped(text, SECTION_LIMIT))]}
 
 
 def _group_section(group: ScimGroup) -> dict[str, Any]:
-    name = escape(shorten(group.display_name, NAME_LIMIT)) if group.display_name else "_(no display name)_"
+    name = escaped(group.display_name, NAME_LIMIT) if group.display_name else "_(no display name)_"
     lines = [
         f"*{name}*",
         f"External ID {_code(group.external_id)} · ID {_code(group.id)}",
@@ -253,7 +269,7 @@ def _group_section(group: ScimGroup) -> dict[str, Any]:
 
 
 def _code(value: str) -> str:
-    return f"`{escape(shorten(value, ID_LIMIT))}`" if value else "—"
+    return f"`{escaped(value, ID_LIMIT)}`" if value else "—"
 
 
 def _date(moment: datetime | None) -> str:
@@ -261,7 +277,10 @@ def _date(moment: datetime | None) -> str:
         return "unknown"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError):  # a date Python cannot move to UTC: no date to show
+        return "unknown"
     if moment.timestamp() < 0:  # Slack's date token is for Unix time; show older dates as they are
         return fallback
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
@@ -276,12 +295,12 @@ def _title(query: GroupQuery) -> str:
 
 
 def _nothing_found(query: GroupQuery, provider_name: str) -> str:
-    where = f"*{escape(shorten(provider_name, NAME_LIMIT))}*"
+    where = f"*{escaped(provider_name, NAME_LIMIT)}*"
     if query.kind == "browse":
         return f"No SCIM groups are synced from {where} yet."
     if query.kind == "search":
         return (
-            f"No group name in {where} contains “{escape(shorten(query.search, NAME_LIMIT))}”. "
+            f"No group name in {where} contains “{escaped(query.search, NAME_LIMIT)}”. "
             "Check the spelling, try another identity provider with `idp:`, or run `/scim-groups` to browse."
         )
     values = query.ids or query.external_ids or query.either_ids
@@ -297,7 +316,7 @@ def _nothing_found(query: GroupQuery, provider_name: str) -> str:
     )
 
 
-def _position(listing: Listing, query: GroupQuery, shared_by: str | None, complete: bool) -> str:
+def _position(listing: Listing, query: GroupQuery, shared_by: str | None, searched: int | None) -> str:
     pages = listing.page_count
     if pages and listing.page > pages:
         where = f"Past the last page ({pages})"
@@ -310,7 +329,7 @@ def _position(listing: Listing, query: GroupQuery, shared_by: str | None, comple
         count = f" · {listing.total:,}+ {many}"
     else:
         count = f" · {listing.total:,} {one if listing.total == 1 else many}"
-    partial = "" if complete else f" · searched only the first {MAX_WALK_PAGES * 100:,} groups"
+    partial = "" if searched is None else f" · searched only the first {searched:,} groups"
     by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
     return where + count + partial + by
 
@@ -318,7 +337,7 @@ def _position(listing: Listing, query: GroupQuery, shared_by: str | None, comple
 def _summary(listing: Listing, query: GroupQuery, provider_name: str) -> str:
     pages = listing.page_count
     where = f"page {listing.page} of {pages}" if pages else f"page {listing.page}"
-    return escape(f"{_title(query)} from {provider_name}: {where}")
+    return escaped(f"{_title(query)} from {provider_name}: {where}", FALLBACK_LIMIT)
 
 
 def _buttons(listing: Listing, request: Show) -> list[dict[str, Any]]:
@@ -341,15 +360,14 @@ def _button(action_id: str, label: str, target: Show) -> dict[str, Any]:
 
 
 def _provider_line(provider: IdentityProvider) -> str:
-    name = escape(shorten(provider.name or provider.id, NAME_LIMIT))
-    kind = escape(shorten(provider.type, 40)) or "type unknown"
-    return f"*{name}* ({kind}) `{_idp_option(provider.name, provider.id)}`"
-
-
-def _idp_option(name: str, provider_id: str) -> str:
+    """Give back the provider as the `idp:` option that picks it, and its type: named once."""
+    kind = escaped(provider.type, 40) or "type unknown"
+    name = provider.name
     if name and '"' not in name and "`" not in name:
-        return escape(f'idp:"{name}"' if " " in name else f"idp:{name}")
-    return escape(f"idp:{provider_id}")
+        option = escaped(f'idp:"{name}"' if " " in name else f"idp:{name}", NAME_LIMIT)
+        return f"`{option}` ({kind})"
+    shown = f"*{escaped(name, NAME_LIMIT)}* " if name else ""
+    return f"{shown}`{escaped(f'idp:{provider.id}', ID_LIMIT)}` ({kind})"
 
 
 def _plain(text: str) -> dict[str, Any]:

@@ -66,7 +66,8 @@ class FakeCloudflare:
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
     # Faults for the next requests, one each: ("status", status, code, {header: value}),
-    # ("malformed",), ("truncated",) or ("hang", seconds).
+    # ("malformed",) (a 200 whose JSON is cut short), ("body", {...}) (a 200 with that body),
+    # ("truncated",) (the connection closed mid-body) or ("hang", seconds).
     faults: list[tuple[Any, ...]] = field(default_factory=list)
     # The same, for the next requests for groups only.
     group_faults: list[tuple[Any, ...]] = field(default_factory=list)
@@ -95,6 +96,8 @@ class FakeCloudflare:
                     headers = fault[3]
                 elif fault and fault[0] == "malformed":
                     payload = b'{"success": true, "result": [{"id": "x"'
+                elif fault and fault[0] == "body":
+                    status, payload = 200, json.dumps(fault[1]).encode()
                 elif fault and fault[0] == "hang":
                     time.sleep(fault[1])
                 try:
@@ -354,7 +357,7 @@ def signed_headers(
 
 
 def command_form(text: str, response_url: str, *, user_id: str = "U0ALICE") -> dict[str, str]:
-    """Give back the form fields of a `/scim-groups` slash command."""
+    """Give back the form fields of a `/scim-groups` slash command, its text escaped as Slack does."""
     return {
         "token": "legacy-verification-token",
         "team_id": "T0ACME",
@@ -364,7 +367,7 @@ def command_form(text: str, response_url: str, *, user_id: str = "U0ALICE") -> d
         "user_id": user_id,
         "user_name": "alice",
         "command": "/scim-groups",
-        "text": text,
+        "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
         "api_app_id": "A0SCIM",
         "is_enterprise_install": "false",
         "response_url": response_url,
@@ -410,6 +413,8 @@ def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for block in message.get("blocks", []):
         if block.get("type") == "actions":
             found.update({element["action_id"]: element for element in block["elements"]})
+        if block.get("accessory", {}).get("type") == "button":
+            found[block["accessory"]["action_id"]] = block["accessory"]
     return found
 
 

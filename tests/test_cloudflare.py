@@ -311,17 +311,58 @@ def test_retries_stop_at_the_calls_time_budget(
     assert clock.slept == [10.0]  # a second 10 s wait would pass the 15 s budget
 
 
-@pytest.mark.parametrize("fault", ["malformed", "truncated"])
-def test_malformed_and_truncated_bodies(
-    cloudflare: FakeCloudflare, client: CloudflareClient, clock: FakeClock, fault: str
-) -> None:
-    cloudflare.faults = [(fault,)]
+BROKEN_ANSWERS = {
+    "JSON cut short": ("malformed",),
+    "connection cut mid-body": ("truncated",),
+    "success false with a 200": ("body", {"success": False, "errors": [], "result": None}),
+    "an item that is not an object": (
+        "body",
+        {"success": True, "errors": [], "result": [make_group(0), "x", 5], "result_info": {}},
+    ),
+    "no result list": ("body", {"success": True, "errors": [], "result": {"id": "x"}}),
+}
 
-    if fault == "malformed":
-        with pytest.raises(Unavailable, match="not JSON"):
-            client.list_groups(PROVIDER_ID, page=1, per_page=10)
-    else:  # a connection cut mid-body is a transport error: retried
-        assert len(client.list_groups(PROVIDER_ID, page=1, per_page=10).groups) == 10
+
+@pytest.mark.parametrize("fault", BROKEN_ANSWERS, ids=list(BROKEN_ANSWERS))
+def test_a_broken_answer_is_retried_like_a_5xx(
+    cloudflare: FakeCloudflare, client: CloudflareClient, fault: str
+) -> None:
+    cloudflare.faults = [BROKEN_ANSWERS[fault]]
+
+    page = client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert len(page.groups) == 10
+    assert len(cloudflare.calls) == 2
+
+
+@pytest.mark.parametrize("fault", BROKEN_ANSWERS, ids=list(BROKEN_ANSWERS))
+def test_a_broken_answer_every_time_is_unavailable(
+    cloudflare: FakeCloudflare, client: CloudflareClient, fault: str
+) -> None:
+    cloudflare.faults = [BROKEN_ANSWERS[fault]] * 3
+
+    with pytest.raises(Unavailable):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+    assert len(cloudflare.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [("inf", None), ("1e309", None), ("nan", None), ("-5", 0.0), ("999999", 3_600.0), ("12", 12.0)],
+)
+def test_retry_after_is_finite_and_capped(
+    cloudflare: FakeCloudflare, client: CloudflareClient, header: str, wait: float | None
+) -> None:
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": header})] * 3
+    client_without_retries = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)),
+        retry=RetryPolicy(attempts=1),
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        client_without_retries.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.retry_after == wait
 
 
 def test_the_call_budget_refuses_without_calling_and_refills(

@@ -92,7 +92,8 @@ def test_a_page_that_repeats_the_one_before_is_the_end(
     listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
 
     assert listing.groups == ()
-    assert (listing.has_next, listing.total) == (False, 100)
+    # Cloudflare's 500 disagrees with an empty page, and only page 2 was seen: no total is made up.
+    assert (listing.has_next, listing.total) == (False, None)
 
 
 def test_a_page_that_overlaps_the_one_before_in_part_is_shown(

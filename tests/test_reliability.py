@@ -87,16 +87,16 @@ def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadlin
     ("fault", "expected"),
     [
         (
-            ("malformed",),
+            [("malformed",)] * 3,  # retried like a 5xx, and broken every time
             "Cloudflare is not answering properly right now (HTTP 200); please try again in a minute.",
         ),
-        (("status", 403, 10000, {}), "Cloudflare refused the bot's credentials (Cloudflare code 10000)"),
+        ([("status", 403, 10000, {})], "Cloudflare refused the bot's credentials (Cloudflare code 10000)"),
     ],
 )
 def test_unusable_answers_get_one_plain_sentence(
-    bot: SlackDriver, cloudflare: FakeCloudflare, fault: tuple[object, ...], expected: str
+    bot: SlackDriver, cloudflare: FakeCloudflare, fault: list[tuple[object, ...]], expected: str
 ) -> None:
-    cloudflare.group_faults = [fault]
+    cloudflare.group_faults = fault
 
     assert bot.command()["text"].startswith(expected)
 

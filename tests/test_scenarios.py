@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.app import ANSWER_THREADS
+from bot.query import BUTTON_VERSION
 from tests.conftest import FakeClock, SlackDriver
 from tests.fakes import (
     API_TOKEN,
@@ -31,6 +32,12 @@ from tests.fakes import (
 
 OTHER_PROVIDER = "00000000-0000-4000-8000-00000000beef"
 GROUPS_0_TO_9 = [f"group-{n:05d}" for n in range(10)]
+
+
+def forged_button(action_id: str, **state: object) -> dict[str, Any]:
+    """Give back a button as a stranger would forge it: any state, in the current format."""
+    value = {"v": BUTTON_VERSION, "i": PROVIDER_ID, "p": 1, "n": 10, **state}
+    return {"action_id": action_id, "value": json.dumps(value)}
 
 
 def group_names(message: dict[str, Any]) -> list[str]:
@@ -136,20 +143,46 @@ def test_paging_crosses_upstream_pages_without_totals(bot: SlackDriver, cloudfla
     assert [(c["page"], c["per_page"]) for c in calls] == [(["1"], ["100"]), (["2"], ["100"])]
 
 
+@pytest.mark.parametrize(
+    ("totals", "position"), [(True, "Past the last page (10) · 100 groups"), (False, "Page 11")]
+)
 def test_the_page_after_a_full_last_page_says_there_are_no_more(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: SlackDriver, cloudflare: FakeCloudflare, totals: bool, position: str
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(100)]
-    cloudflare.omit_totals = True
+    cloudflare.omit_totals = not totals
     page = bot.command()
     for _ in range(10):
         page = bot.click(buttons(page)["scim_groups_next"])
 
     assert group_names(page) == []
     assert "There are no more groups" in "".join(texts(page))
-    assert context(page) == "Past the last page (10) · 100 groups"
+    assert context(page) == position  # without Cloudflare's count, none is made up
     assert "scim_groups_next" not in buttons(page)
     assert "scim_groups_previous" in buttons(page)
+
+
+def test_refresh_past_a_directory_that_shrank_counts_only_what_cloudflare_says(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(200)]
+    page = bot.command()
+    for _ in range(15):
+        page = bot.click(buttons(page)["scim_groups_next"])
+    assert context(page) == "Page 16 · 200+ groups"
+    cloudflare.groups[PROVIDER_ID] = cloudflare.groups[PROVIDER_ID][:50]
+
+    refreshed = bot.click(buttons(page)["scim_groups_refresh"])
+
+    assert group_names(refreshed) == []
+    assert context(refreshed) == "Past the last page (5) · 50 groups"
+
+
+def test_a_forged_far_page_shows_no_invented_count(bot: SlackDriver) -> None:
+    far = bot.click(forged_button("scim_groups_next", p=100_000))
+
+    assert group_names(far) == []
+    assert context(far) == "Page 100000"
 
 
 def test_an_upstream_that_repeats_its_first_page_ends_the_list(

@@ -119,8 +119,8 @@ def test_search_against_an_upstream_that_repeats_pages_ends(
 
     message = bot.command("group-000")
 
-    assert context(message) == "Page 1 of 10 · 99 matches"
-    assert len(cloudflare.group_calls()) <= 1 + WALK_CONCURRENCY
+    assert context(message) == "Page 1 of 10 · 99 matches · searched only the first 100 groups"
+    assert len(cloudflare.group_calls()) <= 1 + WALK_CONCURRENCY + 1  # the repeat is asked once more
 
 
 def test_search_against_an_upstream_that_never_ends_stops_and_says_so(
@@ -266,7 +266,7 @@ def test_an_unknown_provider_lists_the_ones_to_pick(
 
     text = "".join(texts(message))
     assert "There is no identity provider *okta-staging* with SCIM in this account." in text
-    assert '*Azure AD* (azureAD) `idp:"Azure AD"`' in text
+    assert '`idp:"Azure AD"` (azureAD)' in text
     assert "Google Workspace" not in text  # SCIM is off there: it cannot be picked
     assert [b["text"]["text"] for b in buttons(message).values()] == ["Okta Production", "Azure AD"]
 
@@ -340,3 +340,18 @@ def test_more_concurrent_searches_than_pool_threads_all_finish(
         answers = list(pool.map(bot.command, [f"idp:{provider} group-0044" for provider in providers]))
 
     assert [context(answer) for answer in answers] == ["Page 1 of 1 · 10 matches"] * len(providers)
+
+
+def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    groups = [make_group(n) for n in range(5)]
+    groups[1]["displayName"], groups[3]["displayName"] = "R&D", "<ops> & friends"
+    cloudflare.groups[PROVIDER_ID] = groups
+
+    rnd = bot.command("R&D")  # Slack sends it as R&amp;D
+    ops = bot.command("<ops>")
+
+    assert group_names(rnd) == ["R&amp;D"]  # escaped again for mrkdwn
+    assert rnd["blocks"][0]["text"]["text"] == "Groups matching “R&D” · Okta Production"  # plain text
+    assert group_names(ops) == ["&lt;ops&gt; &amp; friends"]

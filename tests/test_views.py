@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.cloudflare import RateLimited, ScimGroup, Unavailable
-from bot.directory import Listing
-from bot.query import BadInput, GroupQuery, Show, decode_button
-from bot.views import escape, render_bad_input, render_failure, render_listing, shorten
+from bot.cloudflare import ApiMessage, IdentityProvider, RateLimited, Rejected, ScimGroup, Unavailable
+from bot.directory import Listing, ProviderChoice
+from bot.query import BadInput, GroupQuery, Show, decode_button, parse_command
+from bot.views import (
+    escape,
+    render_bad_input,
+    render_failure,
+    render_listing,
+    render_provider_choice,
+    shorten,
+)
+from bot.web import MAX_BODY_BYTES
 from tests.fakes import PROVIDER_ID, buttons, texts
 
 OUR_MARKUP = re.compile(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>|<@U[A-Z0-9]+>")
@@ -50,12 +62,14 @@ def check_limits(message: dict[str, Any]) -> None:
             assert len(block["text"]["text"]) <= 150
         if block["type"] == "section":
             assert 1 <= len(block["text"]["text"]) <= 3_000
+        if block["type"] == "context":
+            assert 1 <= len(block["elements"]) <= 10
         if block["type"] == "actions":
             assert len(block["elements"]) <= 25
-            for button in block["elements"]:
-                assert len(button["text"]["text"]) <= 75
-                assert len(button["value"]) <= 2_000
-                assert len(button["action_id"]) <= 255
+    for button in buttons(message).values():
+        assert 1 <= len(button["text"]["text"]) <= 75
+        assert len(button["value"]) <= 2_000
+        assert len(button["action_id"]) <= 255
 
 
 def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
@@ -169,3 +183,85 @@ def test_failure_messages_escape_cloudflares_text() -> None:
     )
     limited = RateLimited("x", retry_after=None, status=429)
     assert "please try again in a few minutes" in render_failure(limited)["text"]
+
+
+hostile_text = st.text(st.sampled_from('\\"&<>`*_~ aé😀'), max_size=300)
+external_ids = st.lists(st.text(st.sampled_from('\\"&<>x'), min_size=1, max_size=200), max_size=60)
+uuids = st.lists(st.uuids().map(str), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        hostile_text,
+        external_ids.map(lambda ids: "ext:" + ",".join(ids)),
+        uuids.map(lambda ids: "id:" + ",".join(ids)),
+        uuids.map(" ".join),
+    ),
+    st.lists(groups, max_size=20),
+    hostile_text,
+    st.integers(1, 100_000),
+)
+def test_any_answer_to_any_command_stays_within_block_kits_limits(
+    text: str, group_list: list[ScimGroup], provider: str, page: int
+) -> None:
+    parsed = parse_command(text, page_size=20)
+    if isinstance(parsed, BadInput):
+        message = render_bad_input(parsed)
+    elif isinstance(parsed, Show):
+        request = Show(replace(parsed.query, provider=PROVIDER_ID), page=page, page_size=20, shared=False)
+        values = parsed.query.ids or parsed.query.external_ids or parsed.query.either_ids
+        message = render_listing(
+            listing(group_list, page=page, page_size=20, has_next=True), request, provider, missing=values
+        )
+    else:
+        return
+    check_limits(message)
+    check_inert(message)
+
+
+providers = st.builds(
+    IdentityProvider,
+    id=st.uuids().map(str) | hostile_text,
+    name=st.text(max_size=1_000) | hostile_text,
+    type=st.text(max_size=1_000),
+    scim_enabled=st.just(True),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(providers, max_size=12), hostile_text, st.sampled_from(["several", "unknown", "ambiguous"]))
+def test_any_provider_choice_stays_within_block_kits_limits(
+    choices: list[IdentityProvider], asked: str, reason: str
+) -> None:
+    choice = ProviderChoice(reason, asked, tuple(choices))  # type: ignore[arg-type]
+
+    message = render_provider_choice(choice, Show(GroupQuery(search=asked[:200]), page=1, page_size=20))
+
+    check_limits(message)
+    check_inert(message)
+
+
+def test_cloudflares_longest_refusal_stays_within_a_section() -> None:
+    errors = tuple(ApiMessage(12130, "&<>" * 400) for _ in range(100))
+
+    message = render_failure(Rejected("x", status=400, errors=errors))
+
+    check_limits(message)
+    check_inert(message)
+
+
+def test_the_largest_shared_page_fits_in_a_click_within_the_body_limit() -> None:
+    ids = tuple(str(uuid.UUID(int=n)) for n in range(50))
+    worst = ScimGroup(id="&" * 1_000, display_name="&" * 1_000, external_id="<" * 1_000)
+    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=99_999, page_size=20, shared=True)
+    message = render_listing(
+        listing([worst] * 20, page=99_999, page_size=20, has_next=True), request, "&" * 1_000, missing=ids
+    )
+    # Slack sends a click on a message in a channel with the whole message in its payload.
+    payload = {"type": "block_actions", "message": message, "actions": [buttons(message)["scim_groups_next"]]}
+
+    body = urlencode({"payload": json.dumps(payload)})
+
+    check_limits(message)
+    assert len(body) <= MAX_BODY_BYTES // 2, len(body)
