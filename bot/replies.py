@@ -1,14 +1,20 @@
 """Replies owed to Slack: each posted exactly once, when its answer is ready or at its deadline.
 
-An answer is computed on a pool thread that posts it when done. One watchdog thread, reading
-the injectable clock, posts "still working" for any answer that misses its deadline; whichever
-comes first wins, and the other is dropped (a late answer still fills the cache for next time).
-No thread sits waiting per reply, so a burst of slow answers costs one thread each, not two;
-and the same command typed by many people at once costs one thread in all, not one each.
+An answer is computed on a pool thread. One watchdog thread, reading the injectable clock,
+posts "still working" for any answer not computed by its deadline; whichever comes first wins,
+and the other is dropped (a late answer still fills the cache for next time). No thread sits
+waiting per reply, so a burst of slow answers costs one thread each, not two; and the same
+command typed by many people at once costs one thread in all, not one each.
+
+Posting is separate from computing: every post goes out from one event-loop thread (`Delivery`)
+with a short timeout, so response_urls that hang hold sockets, never the threads that compute
+other people's answers; and since an answer counts as given once computed, Slack being slow
+to take it is never reported as Cloudflare being slow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -18,15 +24,61 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from slack_bolt import Respond
 
 from bot import metrics
 from bot.clock import Clock
 from bot.logs import event
 from bot.service import Reply
-from bot.views import Message, render_internal_error
+from bot.views import render_internal_error
 
 log = logging.getLogger(__name__)
+
+# Slack's response_url answers in well under a second; one that takes longer has failed.
+POST_TIMEOUT_SECONDS = 5.0
+
+
+class Delivery:
+    """Posts messages to response_urls, all at once, from one event-loop thread."""
+
+    def __init__(self, timeout: float = POST_TIMEOUT_SECONDS) -> None:
+        self._timeout = timeout
+        self._loop = asyncio.new_event_loop()
+        self._client: httpx.AsyncClient | None = None
+        threading.Thread(target=self._loop.run_forever, name="reply-delivery", daemon=True).start()
+
+    def post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
+        """Post `body` to `url` in the background; call `done` once it is posted or has failed."""
+        asyncio.run_coroutine_threadsafe(self._post(url, body, done), self._loop)
+
+    async def _post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
+        try:
+            if url is None:  # nothing to answer on: a payload without a response_url
+                metrics.RESPONSE_URL_FAILURES.labels("missing").inc()
+                event(log, "response_url_failed", logging.WARNING, error="missing")
+                return
+            if self._client is None:
+                # Hung URLs each hold a connection: room for many before anyone queues.
+                limits = httpx.Limits(max_connections=1_000, max_keepalive_connections=20)
+                self._client = httpx.AsyncClient(timeout=self._timeout, limits=limits)
+            try:
+                response = await self._client.post(url, json=body)
+            except httpx.HTTPError as error:  # unreachable, or slower than the timeout
+                metrics.RESPONSE_URL_FAILURES.labels("unreachable").inc()
+                event(log, "response_url_failed", logging.WARNING, error=type(error).__name__)
+                return
+            if response.status_code != 200:
+                metrics.RESPONSE_URL_FAILURES.labels(str(response.status_code)).inc()
+                event(
+                    log,
+                    "response_url_failed",
+                    logging.WARNING,
+                    status=response.status_code,
+                    body=response.text[:100],
+                )
+        finally:
+            done()
 
 
 @dataclass
@@ -48,8 +100,16 @@ class _Owed:
 class Replies:
     """Posts answers on their response_url, and a notice for any answer later than its deadline."""
 
-    def __init__(self, pool: Executor, clock: Clock, deadline_seconds: float, too_slow: Reply) -> None:
+    def __init__(
+        self,
+        pool: Executor,
+        clock: Clock,
+        deadline_seconds: float,
+        too_slow: Reply,
+        delivery: Delivery | None = None,
+    ) -> None:
         self._pool = pool
+        self._delivery = delivery or Delivery()
         self._clock = clock
         self._deadline_seconds = deadline_seconds
         self._too_slow = too_slow
@@ -124,33 +184,18 @@ class Replies:
                 while self._deadlines and self._deadlines[0][0] <= self._clock():
                     due.append(heapq.heappop(self._deadlines)[2])
             for owed in due:
-                if owed.claim():  # posted from its own thread: a slow response_url delays no one else
-                    threading.Thread(
-                        target=self._post, args=(owed, self._too_slow), name="reply-late"
-                    ).start()
+                if owed.claim():
+                    self._post(owed, self._too_slow)
 
     def _post(self, owed: _Owed, reply: Reply) -> None:
-        deliver(
-            owed.respond,
-            reply.message,
-            response_type="in_channel" if reply.in_channel else "ephemeral",
-            replace_original=reply.replace_original,
-        )
+        body = {
+            **reply.message,
+            "response_type": "in_channel" if reply.in_channel else "ephemeral",
+            "replace_original": reply.replace_original,
+        }
+        self._delivery.post(owed.respond.response_url, body, self._posted)
+
+    def _posted(self) -> None:
         with self._changed:
             self._owed -= 1
             self._changed.notify_all()
-
-
-def deliver(respond: Respond, message: Message, **how: Any) -> None:
-    """Post `message` to the response_url; a refusal is logged, never raised."""
-    try:
-        response = respond(**message, **how)
-    except Exception as error:  # an unreachable URL must not kill the worker
-        metrics.RESPONSE_URL_FAILURES.labels("unreachable").inc()
-        event(log, "response_url_failed", logging.WARNING, error=type(error).__name__)
-        return
-    if response.status_code != 200:
-        metrics.RESPONSE_URL_FAILURES.labels(str(response.status_code)).inc()
-        event(
-            log, "response_url_failed", logging.WARNING, status=response.status_code, body=response.body[:100]
-        )

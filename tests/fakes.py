@@ -264,6 +264,8 @@ class FakeSlack:
         self.expired_hooks: set[str] = set()
         self.hook_status: dict[str, int] = {}
         self.api_calls: list[str] = []  # Web API methods called, in order
+        self.hanging = 0  # how many of the next posts to response_urls hang until `release` is set
+        self.release = threading.Event()
         self.socket_url = ""
         self._changed = threading.Condition()
         fake = self
@@ -306,6 +308,7 @@ class FakeSlack:
             return next(post for post in self.posts if post.hook == hook)
 
     def close(self) -> None:
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -332,6 +335,11 @@ class FakeSlack:
             return 200, json.dumps({"ok": True, "url": self.socket_url})
         if path.startswith("/hooks/"):
             hook = path.removeprefix("/hooks/")
+            with self._changed:
+                hang, self.hanging = self.hanging > 0, max(0, self.hanging - 1)
+            if hang:
+                self.release.wait(timeout=60)
+                return 200, "ok"
             if hook in self.expired_hooks:
                 return 404, "expired_url"
             if hook in self.hook_status:

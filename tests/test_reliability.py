@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import demo
-from bot.app import ANSWER_DEADLINE_SECONDS, build_service
+from bot.app import ANSWER_DEADLINE_SECONDS, ANSWER_THREADS, build_service
 from bot.service import REFRESH_COOLDOWN_SECONDS
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fakes import (
@@ -276,3 +276,16 @@ def test_no_secret_reaches_logs_or_slack_with_the_legacy_key(
     assert "cloudflare_failed" in caplog.text
     for secret in ("legacy-KEY-SECRET-42", API_TOKEN, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in said
+
+
+def test_response_urls_that_hang_starve_no_one_elses_answer(bot: SlackDriver, slack: FakeSlack) -> None:
+    next_button = buttons(bot.command())["scim_groups_next"]
+    slack.hanging = ANSWER_THREADS + 8  # more stuck posts than there are threads computing answers
+    for _ in range(slack.hanging):
+        assert bot.send_click(next_button)[0].status_code == 200
+
+    _, hook = bot.send_command("group-0001", user_id="U0BOB")  # not cached: computed, then posted
+    answer = slack.wait_for_hook(hook, timeout=10)
+
+    assert group_names(answer.body)[0] == "group-00010"
+    assert "slow" not in json.dumps(answer.body)
