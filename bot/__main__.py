@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="check every setting, token and permission; exit 0 when all pass")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return run_checks(read_environment(), sys.stdout)
+        try:
+            env = read_environment()
+        except SettingsError as error:
+            print(f"✗ {error}", file=sys.stdout)
+            return 1
+        return run_checks(env, sys.stdout)
     if args.command == "preview":
         return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
     settings = settings_or_exit()
@@ -46,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda number, frame: stop.set())
-    run_socket_mode(bot, settings.slack.app_token.reveal(), stop)
-    return 0
+    return run_socket_mode(bot, settings.slack.app_token.reveal(), stop)
 
 
 def wait_for(stop: threading.Event) -> None:
@@ -83,17 +87,39 @@ def serve_http(bot: Bot, port: int) -> int:
     return 0
 
 
-def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> None:
-    """Stay connected to Slack over Socket Mode until `stop`; then disconnect cleanly."""
+def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> int:
+    """Stay connected to Slack over Socket Mode until `stop`; then disconnect cleanly.
+
+    Give back the exit status: 2, with one line naming the fix, when Slack refuses the app
+    token or cannot be reached.
+    """
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError, SlackClientError
 
     handler = SocketModeHandler(bot.app, app_token)
-    handler.connect()  # type: ignore[no-untyped-call]
+    try:
+        with logs.quiet("slack_bolt", "slack_sdk"):  # a failure is said below, in one line
+            handler.connect()  # type: ignore[no-untyped-call]
+    except SlackApiError as error:
+        print(
+            f"scim-groups: Slack refused SLACK_APP_TOKEN ({error.response.get('error')}): create an "
+            "app-level token with connections:write (Basic Information) and turn on Socket Mode.",
+            file=sys.stderr,
+        )
+        return 2
+    except (SlackClientError, OSError) as error:
+        print(
+            f"scim-groups: Slack could not be reached for Socket Mode ({type(error).__name__}): check "
+            "SLACK_API_URL and the network.",
+            file=sys.stderr,
+        )
+        return 2
     event(log, "starting", version=__version__, mode="socket")
     wait_for(stop)
     event(log, "stopping", mode="socket")
     handler.close()  # type: ignore[no-untyped-call]
     bot.drain()
+    return 0
 
 
 def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:

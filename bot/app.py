@@ -146,16 +146,18 @@ def build_app(
         """
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=bot_token)
 
-    app = App(
-        client=WebClient(base_url=slack.api_url),
-        authorize=authorize,
-        # Over HTTP the front checks Slack's signature before Bolt sees a request (bot/web.py);
-        # Socket Mode needs none.
-        request_verification_enabled=False,
-        # Listeners never block (a cached answer, or an ack and work handed to a pool), so Bolt
-        # can answer the moment they return instead of polling for the ack every 10 ms.
-        process_before_response=True,
-    )
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself, and warns that the client's wins.
+    with logs.quiet("slack_bolt"):
+        app = App(
+            client=WebClient(base_url=slack.api_url),
+            authorize=authorize,
+            # Over HTTP the front checks Slack's signature before Bolt sees a request
+            # (bot/web.py); Socket Mode needs none.
+            request_verification_enabled=False,
+            # Listeners never block (a cached answer, or an ack and work handed to a pool), so
+            # Bolt can answer the moment they return instead of polling for the ack every 10 ms.
+            process_before_response=True,
+        )
     replies = Replies(
         ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer"),
         clock or SystemClock(),

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.clock import SystemClock
-from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, NotFound, RetryPolicy
+from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, NotFound, RetryPolicy, TokenKind
 from bot.directory import ProviderChoice, choose_provider
 from bot.settings import (
     CloudflareSettings,
@@ -36,7 +36,14 @@ FIX_SLACK_BOT = (
 FIX_SLACK_APP = (
     "Create an app-level token with the connections:write scope (Basic Information) and turn on Socket Mode."
 )
-FIX_CLOUDFLARE_STATUS = "Create a new token, or reactivate this one, in My Profile → API Tokens."
+FIX_CLOUDFLARE_STATUS = (
+    "Create a new token, or reactivate this one: Manage Account → Account API Tokens (recommended), "
+    "or My Profile → API Tokens."
+)
+FIX_REFUSED_CREDENTIAL = (
+    "Paste the whole token into CLOUDFLARE_API_TOKEN: an account API token (Manage Account → Account "
+    "API Tokens, recommended) or a user API token (My Profile → API Tokens)."
+)
 FIX_PROVIDER_ID = (
     "Copy the provider's id from Zero Trust → Settings → Authentication, or unset it to pick automatically."
 )
@@ -108,7 +115,7 @@ def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> N
                 FIX_SLACK_BOT,
             )
         )
-    except SlackClientError as error:
+    except (SlackClientError, OSError) as error:  # URLError, refused, timed out: not Slack's answer
         report(
             Result(
                 False,
@@ -130,7 +137,7 @@ def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> N
                     FIX_SLACK_APP,
                 )
             )
-        except SlackClientError as error:
+        except (SlackClientError, OSError) as error:
             report(
                 Result(
                     False,
@@ -147,18 +154,8 @@ def _check_cloudflare(
         settings, transport=transport, clock=SystemClock(), retry=RetryPolicy(attempts=1)
     )
     try:
-        if settings.api_token is not None:
-            status = client.verify_token()
-            if status != "active":
-                report(
-                    Result(
-                        False,
-                        f"The Cloudflare API token is {status}",
-                        FIX_CLOUDFLARE_STATUS,
-                    )
-                )
-                return
-            report(Result(True, "Cloudflare accepts the API token (active)"))
+        if settings.api_token is not None and not _verify_token(client, settings, report):
+            return
         providers = client.list_identity_providers()
         report(
             Result(
@@ -235,6 +232,40 @@ def _check_cloudflare(
         )
     finally:
         client.close()
+
+
+def _verify_token(
+    client: CloudflareClient, settings: CloudflareSettings, report: Callable[[Result], None]
+) -> bool:
+    """Check the API token at the endpoint for its kind; give back whether the checks may go on."""
+    assert settings.api_token is not None
+    prefix = settings.api_token.reveal()[:5]
+    kind: TokenKind | None = {"cfut_": "user", "cfat_": "account"}.get(prefix)  # type: ignore[assignment]
+    try:
+        kind, status = client.verify_token(kind)
+    except NotFound as error:
+        report(
+            Result(
+                False,
+                f"Cloudflare has no token check at CLOUDFLARE_BASE_URL ({error.detail() or error.summary})",
+                f"Check CLOUDFLARE_BASE_URL ({settings.base_url}): Cloudflare's ends in /client/v4.",
+            )
+        )
+        return False
+    except AuthFailed as error:
+        report(
+            Result(
+                False,
+                f"Cloudflare refused the API token ({error.detail() or error.summary})",
+                FIX_REFUSED_CREDENTIAL,
+            )
+        )
+        return False
+    if status != "active":
+        report(Result(False, f"The Cloudflare API token is {status}", FIX_CLOUDFLARE_STATUS))
+        return False
+    report(Result(True, f"Cloudflare accepts the API token ({kind} token, active)"))
+    return True
 
 
 def _report_choice(choice: ProviderChoice, report: Callable[[Result], None]) -> None:

@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # The Cloudflare paths called while answering one request, for its audit line (None: not counted).
 CALLS: ContextVar[list[str] | None] = ContextVar("cloudflare_calls", default=None)
 Params = list[tuple[str, str | int | float | bool | None]]
+TokenKind = Literal["user", "account"]
 
 MAX_PER_PAGE = 100
 # Codes that mean "who you are" is wrong, whatever the HTTP status says.
@@ -273,10 +274,25 @@ class CloudflareClient:
         body = self._get(path, [("per_page", 1000)], usable=_list_of_objects)
         return tuple(_identity_provider(item) for item in body["result"])
 
-    def verify_token(self) -> str:
-        """Give back the API token's status as Cloudflare reports it ("active" when usable)."""
-        result = self._get("/user/tokens/verify", []).get("result")
-        return str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
+    def verify_token(self, kind: TokenKind | None = None) -> tuple[TokenKind, str]:
+        """Give back what kind of API token this is and its status ("active" when usable).
+
+        User tokens are verified at /user/tokens/verify, account tokens (which Cloudflare
+        recommends for integrations) at /accounts/{id}/tokens/verify; the user endpoint answers
+        an account token 401 "Invalid API Token" (code 1000). Without `kind` (a token without
+        the newer `cfut_`/`cfat_` prefix) the user endpoint is asked first, then the account one.
+        """
+        kinds: tuple[TokenKind, ...] = (kind,) if kind else ("user", "account")
+        for tried in kinds:
+            path = "/user/tokens/verify" if tried == "user" else f"/accounts/{self.account_id}/tokens/verify"
+            try:
+                result = self._get(path, []).get("result")
+            except AuthFailed as error:
+                if tried != kinds[-1] and 1000 in error.codes:
+                    continue
+                raise
+            return tried, str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
+        raise AssertionError("unreachable: the last kind returns or raises")
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -19,6 +19,8 @@ from bot.app import SHUTDOWN_GRACE_SECONDS, settings_or_exit
 _settings = settings_or_exit()
 
 bind = [f"0.0.0.0:{_settings.port}"]
+# gunicorn reads WEB_CONCURRENCY from the environment only; this reads .env as well.
+workers = _settings.web_concurrency
 # Requests are read in an event loop and handed whole to a few threads, so slow or huge bodies
 # from strangers hold no thread (bot/web.py). Threads, not processes, carry the concurrency:
 # answers mostly wait on Cloudflare, and one process keeps one cache. WEB_CONCURRENCY adds

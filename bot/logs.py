@@ -6,9 +6,11 @@ counts and Cloudflare's codes, never tokens, response_urls or request bodies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,13 +49,10 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    handler.addFilter(LibraryFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Below WARNING, Bolt logs whole request bodies and slack_sdk every response_url (which lets
-    # anyone post into that conversation for 30 minutes): neither is ever written, at any level.
-    for chatty in ("slack_bolt", "slack_sdk"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _text(value: Any) -> str:
@@ -64,3 +63,32 @@ def _text(value: Any) -> str:
             else json.dumps(value)
         )
     return str(value)
+
+
+# Below WARNING, Bolt logs whole request bodies, and slack_sdk and httpx every URL they call,
+# response_urls included (one lets anyone post into that conversation for 30 minutes): none of
+# that is ever written, at any LOG_LEVEL. (Bolt sets its loggers' levels itself, so the rule
+# sits on the handler.)
+LIBRARIES = ("slack_bolt", "slack_sdk", "httpx", "httpcore")
+_QUIETED: set[str] = set()
+
+
+class LibraryFilter(logging.Filter):
+    """Lets through only what the libraries log at WARNING or above, and nothing quieted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        library = record.name.split(".")[0].split(":")[0]
+        if library in _QUIETED:
+            return record.levelno >= logging.CRITICAL
+        return library not in LIBRARIES or record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def quiet(*libraries: str) -> Iterator[None]:
+    """Within this block, these libraries' log lines are dropped below CRITICAL (the caller says
+    what went wrong itself, in one line)."""
+    _QUIETED.update(libraries)
+    try:
+        yield
+    finally:
+        _QUIETED.difference_update(libraries)

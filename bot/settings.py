@@ -32,6 +32,15 @@ DEFAULT_PORT = 3000
 # and the other tools that share the token.
 DEFAULT_UPSTREAM_CALLS = 600
 SLACK_ID_PATTERN = re.compile(r"^[A-Z0-9]{2,32}$")
+# The example values in .env.example: a bot started with them would look healthy and fail
+# every request, so they are refused by name.
+PLACEHOLDERS = {
+    "SLACK_BOT_TOKEN": "xoxb-your-bot-token",
+    "SLACK_SIGNING_SECRET": "your-signing-secret",
+    "CLOUDFLARE_API_TOKEN": "your-cloudflare-api-token",
+    "CLOUDFLARE_ACCOUNT_ID": "023e105f4ecef8ad9ca31a8372d0c353",
+}
+DEFAULT_WEB_CONCURRENCY = 1
 
 UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^[0-9A-Za-z]{1,32}$")
@@ -129,13 +138,20 @@ class Settings:
     log_format: str = "text"
     # Unset: each process keeps its own cache. Set: answers are shared through Redis.
     redis_url: str | None = None
+    # Processes the Procfile's gunicorn runs (WEB_CONCURRENCY, read from .env too).
+    web_concurrency: int = DEFAULT_WEB_CONCURRENCY
 
 
 def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
     """Give back the variables to read settings from: `.env` first, the real environment wins."""
     environ = os.environ if environ is None else environ
     path = Path(".env") if dotenv is None else dotenv
-    from_file = dotenv_values(path) if path.is_file() else {}
+    try:
+        from_file = dotenv_values(path, encoding="utf-8") if path.is_file() else {}
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text: save it as UTF-8 and start again.") from None
+    except OSError as error:
+        raise SettingsError(f"{path} cannot be read ({error.strerror}).") from None
     merged = {key: value for key, value in from_file.items() if value is not None}
     merged.update(environ)
     return merged
@@ -163,6 +179,7 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         log_level=_choice(env, "LOG_LEVEL", LEVELS, "INFO"),
         log_format=_choice(env, "LOG_FORMAT", FORMATS, "text"),
         redis_url=_redis_url(env),
+        web_concurrency=_integer(env, "WEB_CONCURRENCY", DEFAULT_WEB_CONCURRENCY, 1, 64),
     )
 
 
@@ -223,6 +240,8 @@ def load_cloudflare_settings(env: Mapping[str, str]) -> CloudflareSettings:
 
 def _value(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
+    if value and value == PLACEHOLDERS.get(name):
+        raise SettingsError(f"{name} is still the example value from .env.example: put in the real one.")
     return value or None
 
 

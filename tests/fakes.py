@@ -56,6 +56,8 @@ class FakeCloudflare:
     groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     providers: list[dict[str, Any]] = field(default_factory=list)
     token: str = API_TOKEN
+    token_kind: str = "user"  # or "account": which verify endpoint knows the token
+    token_status: str = "active"
     legacy_email: str | None = None
     legacy_key: str | None = None
     omit_totals: bool = False
@@ -161,22 +163,29 @@ class FakeCloudflare:
         self.gate.wait(timeout=30)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
-        if not self._authenticated(request):
-            if url.path.endswith("/user/tokens/verify"):
-                return 401, _failure(1000, "Invalid API Token")
-            return 403, _failure(10000, "Authentication error")
-        if self.failure is not None:
-            status, code, message = self.failure
-            return status, _failure(code, message)
-        if url.path == "/client/v4/user/tokens/verify":
-            if request.headers.get("Authorization") != f"Bearer {self.token}":
+        # User tokens are verified at /user/tokens/verify, account tokens at the account's own
+        # endpoint; either endpoint answers any other token 401, code 1000.
+        verify = {
+            "/client/v4/user/tokens/verify": "user",
+            f"/client/v4/accounts/{ACCOUNT_ID}/tokens/verify": "account",
+        }
+        if url.path in verify:
+            if (
+                request.headers.get("Authorization") != f"Bearer {self.token}"
+                or verify[url.path] != self.token_kind
+            ):
                 return 401, _failure(1000, "Invalid API Token")
             return 200, {
                 "success": True,
                 "errors": [],
                 "messages": [],
-                "result": {"id": "t1", "status": "active"},
+                "result": {"id": "t1", "status": self.token_status},
             }
+        if not self._authenticated(request):
+            return 403, _failure(10000, "Authentication error")
+        if self.failure is not None:
+            status, code, message = self.failure
+            return status, _failure(code, message)
         parts = url.path.removeprefix("/client/v4").strip("/").split("/")
         if (
             len(parts) < 4

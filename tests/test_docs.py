@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from bot.settings import load_settings, read_environment
+from bot.settings import PLACEHOLDERS, SettingsError, load_settings, read_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_SOURCE = (ROOT / "bot" / "settings.py").read_text()
@@ -29,9 +30,15 @@ def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
         assert re.search(rf"^{name}=", ENV_EXAMPLE, flags=re.MULTILINE), name
 
 
-def test_env_example_is_a_valid_configuration(tmp_path: Path) -> None:
+def test_env_example_is_valid_once_its_example_values_are_replaced(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text(ENV_EXAMPLE)
+    with pytest.raises(SettingsError, match=r"is still the example value from \.env\.example"):
+        load_settings(read_environment({}, dotenv=dotenv))
+    filled = ENV_EXAMPLE
+    for name, value in PLACEHOLDERS.items():
+        filled = filled.replace(f"{name}={value}", f"{name}={value[:-1]}0")  # any other value
+    dotenv.write_text(filled)
 
     settings = load_settings(read_environment({}, dotenv=dotenv))
 

@@ -73,7 +73,7 @@ def test_check_passes_when_everything_is_right(
         "✓ Cloudflare settings are present and well-formed",
         "✓ Other settings are present and well-formed",
         "✓ Slack accepts the bot token: workspace Acme (T0ACME), bot @scim-groups",
-        "✓ Cloudflare accepts the API token (active)",
+        "✓ Cloudflare accepts the API token (user token, active)",
         "✓ The credentials can read Access identity providers of account "
         "0123456789abcdef0123456789abcdef (1 found)",
         "✓ The default identity provider is Okta Production (okta), SCIM enabled",
@@ -123,7 +123,7 @@ def test_check_explains_an_invalid_cloudflare_token(
     status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_API_TOKEN="not-the-token")
 
     assert status == 1
-    assert "✗ Cloudflare refused the credentials (HTTP 401; 1000: Invalid API Token)" in out
+    assert "✗ Cloudflare refused the API token (HTTP 401; 1000: Invalid API Token)" in out
 
 
 def test_check_explains_a_provider_without_scim(
@@ -157,6 +157,51 @@ def test_check_tests_the_socket_mode_app_token(
     bad, out = check(cloudflare, slack, tmp_path, SLACK_APP_TOKEN="xapp-wrong", SLACK_SIGNING_SECRET=None)
     assert bad == 1
     assert "✗ Slack refused SLACK_APP_TOKEN (invalid_auth)" in out
+
+
+@pytest.mark.parametrize("token", ["cfat_" + "a" * 40, "an-older-account-token-without-a-prefix"])
+def test_check_passes_with_an_account_api_token(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, token: str
+) -> None:
+    cloudflare.token, cloudflare.token_kind = token, "account"
+
+    status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_API_TOKEN=token)
+
+    assert status == 0, out
+    assert "✓ Cloudflare accepts the API token (account token, active)" in out
+
+
+def test_check_says_a_disabled_token_is_disabled(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    cloudflare.token_status = "disabled"
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 1
+    assert "✗ The Cloudflare API token is disabled" in out
+
+
+def test_check_does_not_blame_the_account_for_a_verify_endpoint_that_is_missing(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path, CLOUDFLARE_BASE_URL=cloudflare.url + "/wrong/v4")
+
+    assert status == 1
+    assert "does not know account" not in out
+    assert "✗ Cloudflare has no token check at CLOUDFLARE_BASE_URL (HTTP 404" in out
+    assert "→ Check CLOUDFLARE_BASE_URL" in out
+
+
+def test_check_reports_an_unreachable_slack_and_still_checks_cloudflare(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    status, out = check(cloudflare, slack, tmp_path, SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/")
+
+    assert status == 1
+    assert "✗ Slack could not be reached (URLError)" in out
+    assert "✓ Cloudflare accepts the API token" in out
+    assert "✓ Read the first page of SCIM groups" in out
 
 
 def test_version() -> None:

@@ -21,11 +21,13 @@ import httpx
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
+from bot.settings import PLACEHOLDERS
 from tests.conftest import environment
 from tests.fakes import APP_TOKEN, FakeCloudflare, FakeSlack, command_form, signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 
 
 def free_port() -> int:
@@ -113,6 +115,11 @@ def test_http_server_serves_signed_commands(
             {"CLOUDFLARE_IDENTITY_PROVIDER_ID": "okta"},
             "scim-groups: CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID",
         ),
+        *(
+            ("", {name: value}, f"scim-groups: {name} is still the example value from .env.example")
+            for name, value in PLACEHOLDERS.items()
+            if name in ENV_EXAMPLE
+        ),
     ],
 )
 @pytest.mark.parametrize("process", ["web", "python -m bot"])
@@ -138,6 +145,71 @@ def test_a_bad_setting_stops_the_process_with_one_plain_line(
     assert output.strip().splitlines() == [output.strip()]
     assert output.startswith(line)
     assert "Traceback" not in output
+
+
+def one_line_failure(command: list[str], variables: dict[str, str], cwd: Path) -> str:
+    """Run `command`; give back its output, checked to be one plain line and a failure."""
+    result = subprocess.run(command, cwd=cwd, env=clean_env(**variables), capture_output=True, timeout=30)
+    output = (result.stdout.decode() + result.stderr.decode()).strip()
+    assert result.returncode != 0, output
+    assert output.splitlines() == [output], output
+    assert "Traceback" not in output
+    return output
+
+
+def test_the_placeholders_are_the_ones_in_env_example() -> None:
+    for name, value in PLACEHOLDERS.items():
+        assert f"{name}={value}\n" in ENV_EXAMPLE
+
+
+@pytest.mark.parametrize("process", ["web", "python -m bot"])
+def test_a_dotenv_that_is_not_utf8_stops_the_process_with_one_plain_line(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, process: str
+) -> None:
+    (tmp_path / ".env").write_bytes("SCIM_GROUPS_PAGE_SIZE=10\nLOG_LEVEL=INFO # é\n".encode("latin-1"))
+    command = procfile_command("web") if process == "web" else [sys.executable, "-m", "bot"]
+    variables = {**environment(cloudflare, slack), "PORT": str(free_port())}
+
+    output = one_line_failure(command, variables, tmp_path)
+
+    assert output == "scim-groups: .env is not UTF-8 text: save it as UTF-8 and start again."
+
+
+def test_a_busy_port_stops_python_m_bot_with_one_plain_line(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        variables = {**environment(cloudflare, slack), "PORT": str(port)}
+
+        output = one_line_failure([sys.executable, "-m", "bot"], variables, tmp_path)
+
+    assert output.startswith(f"scim-groups: cannot listen on port {port}")
+    assert output.endswith("stop the process that uses it, or set PORT to another port.")
+
+
+@pytest.mark.parametrize(
+    ("token", "reachable", "line"),
+    [
+        (
+            "xapp-wrong",
+            True,
+            "scim-groups: Slack refused SLACK_APP_TOKEN (invalid_auth): create an app-level",
+        ),
+        (APP_TOKEN, False, "scim-groups: Slack could not be reached for Socket Mode (URLError)"),
+    ],
+)
+def test_socket_mode_with_a_bad_or_unreachable_app_token_stops_with_one_plain_line(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, token: str, reachable: bool, line: str
+) -> None:
+    variables = environment(cloudflare, slack, SLACK_APP_TOKEN=token)
+    variables.pop("SLACK_SIGNING_SECRET")
+    if not reachable:
+        variables["SLACK_API_URL"] = f"http://127.0.0.1:{free_port()}/api/"
+
+    assert one_line_failure([sys.executable, "-m", "bot"], variables, tmp_path).startswith(line)
 
 
 class FakeSocketMode:
@@ -199,3 +271,17 @@ def test_socket_mode_round_trip(cloudflare: FakeCloudflare, slack: FakeSlack, tm
     (post,) = slack.wait_for_posts(1)
     assert post.body["response_type"] == "ephemeral"
     assert post.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+def test_web_concurrency_in_dotenv_sets_the_procfiles_workers(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("WEB_CONCURRENCY=3\n")
+    with serving("web", cloudflare, slack, tmp_path) as (_, server):
+        deadline = time.monotonic() + 20
+        children: list[str] = []
+        while len(children) < 3 and time.monotonic() < deadline:
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            time.sleep(0.1)
+
+    assert len(children) == 3
