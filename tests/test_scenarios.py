@@ -466,3 +466,15 @@ def test_no_secret_reaches_a_log_line_or_a_slack_message(
     assert "bad_input" in caplog.text
     for secret in (API_TOKEN, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in said
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00", "yesterday"])
+def test_a_date_that_cannot_be_shown_is_unknown_and_the_page_still_renders(
+    bot: SlackDriver, cloudflare: FakeCloudflare, moment: str
+) -> None:
+    cloudflare.groups[PROVIDER_ID][0]["meta"]["lastModified"] = moment
+
+    message = bot.command()
+
+    assert group_names(message)[:2] == ["group-00000", "group-00001"]
+    assert "Last changed unknown" in message["blocks"][1]["text"]["text"]
