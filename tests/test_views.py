@@ -268,7 +268,10 @@ def test_the_largest_shared_page_fits_in_a_click_within_the_body_limit() -> None
 
 
 def test_a_long_retry_after_is_worded_as_an_age() -> None:
-    assert "please try again in about 60 minutes" in render_failure(RateLimited("x", retry_after=3_600.0))["text"]
+    assert (
+        "please try again in about 60 minutes"
+        in render_failure(RateLimited("x", retry_after=3_600.0))["text"]
+    )
     assert (
         "please try again in about 42 seconds" in render_failure(RateLimited("x", retry_after=42.0))["text"]
     )
