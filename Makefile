@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench mutate clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,5 +29,13 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# Mutation testing of the modules listed under [tool.mutmut] in pyproject.toml; not part of
+# `make test` (it takes a while). MUTANTS narrows it, e.g. make mutate MUTANTS='bot.query*'.
+MUTANTS ?=
+mutate: $(STAMP)
+	$(PY) -m pip install -qq -e '.[dev,mutate]'
+	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS) > /dev/null || true
+	$(PY) -m tests.mutation_report
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache mutants

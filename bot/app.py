@@ -43,9 +43,6 @@ ANSWER_THREADS = 32
 ANSWER_DEADLINE_SECONDS = 20.0
 # Long enough for a reply that is still inside its 20 s deadline to reach Slack.
 SHUTDOWN_GRACE_SECONDS = 25.0
-# Threads that run whole requests once the front has read them (bot/web.py): each takes well
-# under a millisecond, since no listener waits on Cloudflare or Slack.
-HTTP_THREADS = 8
 
 
 def build_service(
@@ -115,9 +112,7 @@ class Bot:
 
     def front(self) -> web.Front:
         """Give back the HTTP front (ASGI) that serves `wsgi()` safely to the open internet."""
-        return web.Front(
-            self.wsgi(), signing_secret=self.signing_secret, threads=HTTP_THREADS, on_shutdown=self.drain
-        )
+        return web.Front(self.wsgi(), signing_secret=self.signing_secret, on_shutdown=self.drain)
 
     def drain(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Wait, at most `grace_seconds`, for the replies still owed to Slack to be posted."""

@@ -83,32 +83,42 @@ class SlackDriver:
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
         return self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
 
-    def send_command(self, text: str = "", *, user_id: str = "U0ALICE") -> tuple[httpx.Response, str]:
+    def send_command(
+        self, text: str = "", *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+    ) -> tuple[httpx.Response, str]:
         """Send a slash command; give back the HTTP response (the ack) and its response_url hook."""
         hook = self._new_hook()
-        body = urlencode(command_form(text, self.slack.response_url(hook), user_id=user_id))
+        form = command_form(text, self.slack.response_url(hook), user_id=user_id, enterprise_id=enterprise_id)
+        body = urlencode(form)
         return self.post(body, signed_headers(body)), hook
 
-    def command(self, text: str = "", *, user_id: str = "U0ALICE") -> dict[str, Any]:
+    def command(
+        self, text: str = "", *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+    ) -> dict[str, Any]:
         """Send a slash command; give back the message the user sees (in the ack, or posted later)."""
-        response, hook = self.send_command(text, user_id=user_id)
+        response, hook = self.send_command(text, user_id=user_id, enterprise_id=enterprise_id)
         assert response.status_code == 200
         if response.content:
             return dict(response.json())
         return self.posts_to(hook, 1)[0].body
 
-    def send_click(self, button: dict[str, Any], *, user_id: str = "U0ALICE") -> tuple[httpx.Response, str]:
+    def send_click(
+        self, button: dict[str, Any], *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+    ) -> tuple[httpx.Response, str]:
         """Click `button` on an ephemeral message; give back the ack and the click's hook."""
         hook = self._new_hook()
+        url = self.slack.response_url(hook)
         payload = click_payload(
-            button["action_id"], button["value"], self.slack.response_url(hook), user_id=user_id
+            button["action_id"], button["value"], url, user_id=user_id, enterprise_id=enterprise_id
         )
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, signed_headers(body)), hook
 
-    def click(self, button: dict[str, Any], *, user_id: str = "U0ALICE") -> dict[str, Any]:
+    def click(
+        self, button: dict[str, Any], *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+    ) -> dict[str, Any]:
         """Click `button`; give back what the app posted to the click's response_url."""
-        response, hook = self.send_click(button, user_id=user_id)
+        response, hook = self.send_click(button, user_id=user_id, enterprise_id=enterprise_id)
         assert response.status_code == 200
         return self.posts_to(hook, 1)[0].body
 

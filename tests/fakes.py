@@ -7,6 +7,8 @@ the same page for every page number, slowness.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -17,13 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from slack_sdk.signature import SignatureVerifier
-
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 API_TOKEN = "cf-token-Zq8xSECRET"
 SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BOT_TOKEN = "xoxb-1111-2222-SECRETbot"
+RESPONSE_URL_USES = 5
 APP_TOKEN = "xapp-1-A0SCIM-SECRETapp"
 
 
@@ -92,7 +93,13 @@ class FakeCloudflare:
                 fault = fake._next_fault(self.path)
                 status, body = fake._answer(self)
                 payload = json.dumps(body).encode()
-                headers = {"Retry-After": "30"} if status == 429 else {}
+                # As Cloudflare sends them with a 429: when to retry, and the quota's state.
+                headers = (
+                    {"Retry-After": "30", "Ratelimit": "limit=1200, remaining=0, reset=30",
+                     "Ratelimit-Policy": "1200;w=300"}
+                    if status == 429
+                    else {}
+                )  # fmt: skip
                 if fault and fault[0] == "status":
                     status, payload = fault[1], json.dumps(_failure(fault[2], "injected fault")).encode()
                     headers = fault[3]
@@ -198,7 +205,7 @@ class FakeCloudflare:
                 "Could not route to /" + "/".join(parts) + ", perhaps your object identifier is invalid?",
             )
         if len(parts) == 4:
-            return 200, _envelope(self.providers, page=1, per_page=1000, total=len(self.providers))
+            return self._providers(query)
         if len(parts) == 7 and parts[5:] == ["scim", "groups"] and parts[4] in self.groups:
             return self._groups(self.groups[parts[4]], query)
         return 404, _failure(7003, "No route for that URI")
@@ -212,13 +219,26 @@ class FakeCloudflare:
             and request.headers.get("X-Auth-Key") == self.legacy_key
         )
 
+    def _providers(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """The identity provider list: paged (200 a page by default, at most 1,000), and only the
+        SCIM-enabled ones with `scim_enabled=true`."""
+        paging = _paging(query, default_per_page=200, max_per_page=1_000)
+        if isinstance(paging, str):
+            return 400, _failure(12130, f"access.api.error.invalid_request: {paging}")
+        page, per_page = paging
+        providers = self.providers
+        if query.get("scim_enabled") == ["true"]:
+            providers = [p for p in providers if p.get("scim_config", {}).get("enabled") is True]
+        chunk = providers[(page - 1) * per_page : page * per_page]
+        return 200, _envelope(chunk, page=page, per_page=per_page, total=len(providers))
+
     def _groups(
         self, groups: list[dict[str, Any]], query: dict[str, list[str]]
     ) -> tuple[int, dict[str, Any]]:
-        page = int(query.get("page", ["1"])[0])
-        per_page = int(query.get("per_page", ["100"])[0])
-        if per_page > 100 or per_page < 1 or page < 1:
-            return 400, _failure(12130, "access.api.error.invalid_request: per_page must be at most 100")
+        paging = _paging(query, default_per_page=100, max_per_page=100)
+        if isinstance(paging, str):
+            return 400, _failure(12130, f"access.api.error.invalid_request: {paging}")
+        page, per_page = paging
         filters = [key for key in ("cf_resource_id", "idp_resource_id", "name") if key in query]
         if len(filters) > 1:
             return 400, _failure(12130, "access.api.error.invalid_request: filters cannot be combined")
@@ -241,6 +261,18 @@ class FakeCloudflare:
             else (self.reported_total if self.reported_total is not None else len(groups))
         )
         return 200, _envelope(chunk, page=page, per_page=per_page, total=total)
+
+
+def _paging(
+    query: dict[str, list[str]], *, default_per_page: int, max_per_page: int
+) -> tuple[int, int] | str:
+    """Give back (page, per_page) as Cloudflare reads them, or why it answers 400."""
+    page, per_page = query.get("page", ["1"])[0], query.get("per_page", [str(default_per_page)])[0]
+    if not (page.isdigit() and per_page.isdigit()):
+        return "page and per_page must be whole numbers"
+    if int(page) < 1 or not 1 <= int(per_page) <= max_per_page:
+        return f"per_page must be from 1 to {max_per_page}, page at least 1"
+    return int(page), int(per_page)
 
 
 def _envelope(result: list[dict[str, Any]], *, page: int, per_page: int, total: int | None) -> dict[str, Any]:
@@ -273,6 +305,7 @@ class FakeSlack:
         self.expired_hooks: set[str] = set()
         self.hook_status: dict[str, int] = {}
         self.api_calls: list[str] = []  # Web API methods called, in order
+        self.uses: dict[str, int] = {}  # posts to each response_url so far
         self.hanging = 0  # how many of the next posts to response_urls hang until `release` is set
         self.release = threading.Event()
         self.socket_url = ""
@@ -346,6 +379,9 @@ class FakeSlack:
             hook = path.removeprefix("/hooks/")
             with self._changed:
                 hang, self.hanging = self.hanging > 0, max(0, self.hanging - 1)
+                self.uses[hook] = self.uses.get(hook, 0) + 1
+                if self.uses[hook] > RESPONSE_URL_USES:  # a response_url is good for 5 uses
+                    return 404, "expired_url"
             if hang:
                 self.release.wait(timeout=60)
                 return 200, "ok"
@@ -360,22 +396,37 @@ class FakeSlack:
         return 404, json.dumps({"ok": False, "error": "unknown_method"})
 
 
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Give back Slack's signature of a request, computed by hand from Slack's documented recipe
+    (not with the library the app verifies with): v0= and the hex HMAC-SHA256 of
+    `v0:{timestamp}:{body}` keyed by the signing secret."""
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return "v0=" + digest.hexdigest()
+
+
 def signed_headers(
     body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
     """Give back the headers Slack sends with `body`, signed as Slack signs it."""
     moment = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=moment, body=body)
     return {
         "X-Slack-Request-Timestamp": moment,
-        "X-Slack-Signature": signature or "",
+        "X-Slack-Signature": slack_signature(secret, moment, body.encode()),
         "Content-Type": "application/x-www-form-urlencoded",
     }
 
 
-def command_form(text: str, response_url: str, *, user_id: str = "U0ALICE") -> dict[str, str]:
-    """Give back the form fields of a `/scim-groups` slash command, its text escaped as Slack does."""
+def command_form(
+    text: str, response_url: str, *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+) -> dict[str, str]:
+    """Give back the form fields of a `/scim-groups` slash command, its text escaped as Slack does.
+
+    With `enterprise_id`, as Slack sends it from a workspace of an Enterprise Grid organisation
+    where the app is installed org-wide.
+    """
+    grid = {"enterprise_id": enterprise_id, "enterprise_name": "Acme Corp"} if enterprise_id else {}
     return {
+        **grid,
         "token": "legacy-verification-token",
         "team_id": "T0ACME",
         "team_domain": "acme",
@@ -386,18 +437,30 @@ def command_form(text: str, response_url: str, *, user_id: str = "U0ALICE") -> d
         "command": "/scim-groups",
         "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
         "api_app_id": "A0SCIM",
-        "is_enterprise_install": "false",
+        "is_enterprise_install": "true" if enterprise_id else "false",
         "response_url": response_url,
         "trigger_id": "1.2.3",
     }
 
 
 def click_payload(
-    action_id: str, value: str, response_url: str, *, user_id: str = "U0ALICE"
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    user_id: str = "U0ALICE",
+    enterprise_id: str | None = None,
 ) -> dict[str, Any]:
-    """Give back a block_actions payload for a click on an ephemeral message (no `message`)."""
+    """Give back a block_actions payload for a click on an ephemeral message (no `message`),
+    from an Enterprise Grid organisation with `enterprise_id`."""
+    grid: dict[str, Any] = (
+        {"enterprise": {"id": enterprise_id, "name": "Acme Corp"}, "is_enterprise_install": True}
+        if enterprise_id
+        else {"enterprise": None, "is_enterprise_install": False}
+    )
     return {
         "type": "block_actions",
+        **grid,
         "user": {"id": user_id, "username": "alice", "team_id": "T0ACME"},
         "team": {"id": "T0ACME", "domain": "acme"},
         "api_app_id": "A0SCIM",

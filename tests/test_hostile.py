@@ -6,8 +6,6 @@ same front served in-process, where the log can be read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import socket
@@ -28,6 +26,7 @@ from tests.fakes import (
     click_payload,
     command_form,
     signed_headers,
+    slack_signature,
 )
 from tests.test_processes import serving
 
@@ -129,12 +128,11 @@ def post(bot: SlackDriver, body: bytes, headers: dict[str, str]) -> httpx.Respon
 
 
 def signed_bytes(body: bytes, **changes: str) -> dict[str, str]:
-    """Give back Slack's headers for raw bytes, signed by hand (signed_headers signs text)."""
+    """Give back Slack's headers for raw bytes (signed_headers signs text)."""
     moment = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + moment.encode() + b":" + body, hashlib.sha256)
     return {
         "X-Slack-Request-Timestamp": moment,
-        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        "X-Slack-Signature": slack_signature(SIGNING_SECRET, moment, body),
         "Content-Type": "application/x-www-form-urlencoded",
         **changes,
     }
@@ -247,3 +245,17 @@ def test_signed_oddities_get_one_clear_sentence(
     assert response.status_code == 200
     message = slack.wait_for_hook("odd").body
     assert "run `/scim-groups` again" in message["blocks"][0]["text"]["text"]
+
+
+def test_the_signer_of_the_fakes_matches_slacks_documented_example() -> None:
+    # The example from Slack's "Verifying requests from Slack" page.
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+        "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+        "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+
+    signature = slack_signature("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body.encode())
+
+    assert signature == "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"

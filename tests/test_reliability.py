@@ -289,3 +289,25 @@ def test_response_urls_that_hang_starve_no_one_elses_answer(bot: SlackDriver, sl
 
     assert group_names(answer.body)[0] == "group-00010"
     assert "slow" not in json.dumps(answer.body)
+
+
+def test_an_enterprise_grid_organisation_is_served_in_commands_and_clicks(start_bot: StartBot) -> None:
+    bot = start_bot(SLACK_TEAM_ID="E0GRID")
+
+    page = bot.command(enterprise_id="E0GRID")
+    second = bot.click(buttons(page)["scim_groups_next"], enterprise_id="E0GRID")
+
+    assert group_names(page)[0] == "group-00000"
+    assert group_names(second)[0] == "group-00010"
+
+
+def test_another_enterprise_grid_organisation_is_refused(start_bot: StartBot) -> None:
+    bot = start_bot(SLACK_TEAM_ID="E0GRID")
+    page = start_bot().command()  # a page someone could forward
+
+    refused = bot.command(enterprise_id="E0OTHER")
+    click = bot.click(buttons(page)["scim_groups_next"], enterprise_id="E0OTHER")
+    plain = bot.command()  # from a workspace outside any organisation
+
+    for message in (refused, click, plain):
+        assert message["text"] == "Sorry, this bot only answers in the Slack workspace it was installed for."
