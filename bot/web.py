@@ -137,7 +137,8 @@ class Front:
         # The body as read (maybe without a length, or rewritten above) is what the app gets.
         headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
         scope["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
-        status, response_headers, content = self._call(build_environ(scope, io.BytesIO(body)))
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]  # any readable body
+        status, response_headers, content = self._call(dict(environ))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -156,7 +157,7 @@ class Front:
             return lambda data: None
 
         try:
-            chunks = self._wsgi(environ, start_response)  # type: ignore[arg-type]
+            chunks = self._wsgi(environ, start_response)
             try:
                 content = b"".join(chunks)
             finally:
