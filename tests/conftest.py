@@ -35,6 +35,14 @@ from tests.fakes import (
 TEST_CLOUDFLARE_TIMEOUT = httpx.Timeout(1.0, connect=1.0)
 
 
+def wait_until(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
+    """Wait until `condition()` is true; fail after `seconds`, saying what never happened."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
+        time.sleep(0.01)
+
+
 class FakeClock:
     """A clock that moves only when a test says so; `sleep` moves it at once and is recorded."""
 
@@ -122,14 +130,10 @@ class SlackDriver:
         assert response.status_code == 200
         return self.posts_to(hook, 1)[0].body
 
-    def posts_to(self, hook: str, count: int) -> list[Post]:
-        """Give back the posts to `hook`, waiting until there are `count` of them."""
-        found: list[Post] = []
-        for seen in range(count, 10_000):
-            found = [post for post in self.slack.wait_for_posts(seen) if post.hook == hook]
-            if len(found) >= count:
-                break
-        return found
+    def posts_to(self, hook: str, count: int, seconds: float = 10.0) -> list[Post]:
+        """Give back the posts to `hook`, waiting (at most `seconds`) until there are `count`."""
+        wait_until(lambda: len(self.slack.posts_for(hook)) >= count, f"{count} post(s) to {hook}", seconds)
+        return self.slack.posts_for(hook)
 
     def _new_hook(self) -> str:
         self._hooks += 1

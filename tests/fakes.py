@@ -343,11 +343,18 @@ class FakeSlack:
             assert len(self.posts) >= count, f"expected {count} posts to response_urls, got {len(self.posts)}"
             return list(self.posts)
 
+    def posts_for(self, hook: str) -> list[Post]:
+        """Give back the posts to `hook` so far."""
+        with self._changed:
+            return [post for post in self.posts if post.hook == hook]
+
     def wait_for_hook(self, hook: str, timeout: float = 30.0) -> Post:
         """Give back the first post to `hook`, once it has come."""
         with self._changed:
             self._changed.wait_for(lambda: any(post.hook == hook for post in self.posts), timeout=timeout)
-            return next(post for post in self.posts if post.hook == hook)
+            posted = [post for post in self.posts if post.hook == hook]
+            assert posted, f"nothing was posted to {hook} within {timeout:g} s"
+            return posted[0]
 
     def close(self) -> None:
         self.release.set()

@@ -8,7 +8,7 @@ import pytest
 
 from bot.cache import Cached, SingleFlightCache, Staleness
 from bot.cloudflare import AuthFailed, RateLimited, Unavailable
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, wait_until
 
 
 def cache(clock: FakeClock, ttl: float = 10) -> SingleFlightCache[str, int]:
@@ -51,8 +51,7 @@ def test_concurrent_misses_for_one_key_make_one_load(clock: FakeClock) -> None:
     ]
     for thread in threads:
         thread.start()
-    while not loads:
-        pass
+    wait_until(lambda: loads, "the first load to start")
     release.set()
     for thread in threads:
         thread.join()

@@ -34,7 +34,7 @@ from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
 from bot.service import RefreshThrottle
 from bot.settings import CloudflareSettings, Secret
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, wait_until
 from tests.fakes import (
     ACCOUNT_ID,
     API_TOKEN,
@@ -162,8 +162,7 @@ def test_a_burst_split_across_processes_makes_one_call(
     ]
     for thread in threads:
         thread.start()
-    while not cloudflare.calls:
-        time.sleep(0.01)
+    wait_until(lambda: cloudflare.calls, "the first call to Cloudflare")
     time.sleep(0.2)  # every thread is now waiting: in its process, or on the other's lock
     cloudflare.gate.set()
     for thread in threads:
@@ -202,6 +201,7 @@ def test_stored_answers_expire_and_hold_no_secret(
     assert keys
     assert all(key.startswith(f"scim-groups:v{VERSION}:".encode()) for key in keys)
     assert all(client.pttl(key) > 0 for key in keys)
+    assert not [key for key in keys if key.endswith(b":lock")]  # released once the answer was stored
     assert all(API_TOKEN.encode() not in (client.get(key) or b"") for key in keys)
 
 
@@ -464,3 +464,21 @@ def test_a_frozen_lock_owner_costs_others_no_answer(
 
     assert answer.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
     assert "slow" not in json.dumps(answer.body)
+
+
+def test_a_stale_copy_from_redis_is_marked_stale(
+    directory_for: Directories, cloudflare: FakeCloudflare, redis_server: RedisServer
+) -> None:
+    clock = FakeClock()
+    first = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)
+    client = redis.Redis.from_url(redis_server.url)
+    for name in entries(client):  # the answers expire; their last good copies stay
+        if not name.endswith(":stale"):
+            client.delete(name)
+    cloudflare.failure = (503, 1000, "down")
+
+    other = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)  # nothing in its memory
+
+    assert other.groups == first.groups
+    assert other.stale is not None
+    assert other.stale.error.status == 503

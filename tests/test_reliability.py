@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from bot import demo
 from bot.app import ANSWER_DEADLINE_SECONDS, ANSWER_THREADS, build_service
 from bot.service import REFRESH_COOLDOWN_SECONDS
-from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import (
     API_TOKEN,
     BOT_TOKEN,
@@ -236,12 +235,9 @@ def test_a_response_url_that_fails_is_logged_and_never_crashes(
     slack.hook_status["T0ACME/2/hook"] = 500
 
     response, _ = bot.send_click(buttons(first)["scim_groups_next"])
-    deadline = time.monotonic() + 5
-    while "response_url_failed status=500" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: "response_url_failed status=500" in caplog.text, "the failed post to be logged")
 
     assert response.status_code == 200
-    assert "response_url_failed status=500" in caplog.text
     assert group_names(bot.click(buttons(first)["scim_groups_next"]))
 
 
@@ -311,3 +307,29 @@ def test_another_enterprise_grid_organisation_is_refused(start_bot: StartBot) ->
 
     for message in (refused, click, plain):
         assert message["text"] == "Sorry, this bot only answers in the Slack workspace it was installed for."
+
+
+def test_a_stale_lookup_is_marked_stale(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    wanted = "id:00000000-0000-0000-0000-000000000001"
+    first = bot.command(wanted)
+    clock.advance(5 * 60)
+    cloudflare.failure = (503, 1000, "down")
+
+    stale = bot.command(wanted)
+
+    assert group_names(stale) == group_names(first) == ["group-00000"]
+    assert notes(stale)[0].startswith("⚠️ This is a copy from 5 minutes ago")
+
+
+def test_cloudflares_own_words_are_escaped(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    cloudflare.failure = (400, 12130, "bad <!channel> & <https://evil.example|click>")
+
+    message = bot.command()
+
+    assert (
+        "bad &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+        in message["blocks"][0]["text"]["text"]
+    )
+    check_inert(message)

@@ -15,7 +15,7 @@ import pytest
 
 from bot.app import ANSWER_THREADS
 from bot.query import BUTTON_VERSION
-from tests.conftest import FakeClock, SlackDriver
+from tests.conftest import FakeClock, SlackDriver, wait_until
 from tests.fakes import (
     API_TOKEN,
     BOT_TOKEN,
@@ -89,9 +89,7 @@ def test_no_ack_waits_on_slacks_web_api(bot: SlackDriver, slack: FakeSlack) -> N
 def test_a_cold_command_costs_one_round_trip_not_two(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.gate.clear()
     _, hook = bot.send_command()
-    deadline = time.monotonic() + 5
-    while len(cloudflare.calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(cloudflare.calls) >= 2, "two calls to Cloudflare under way at once", 5)
 
     assert len(cloudflare.calls) == 2  # the provider list and the groups, both under way at once
     cloudflare.gate.set()
@@ -262,8 +260,7 @@ def test_concurrent_identical_commands_make_one_upstream_call(
     cloudflare.gate.clear()
     with ThreadPoolExecutor(max_workers=8) as pool:
         pending = [pool.submit(bot.command) for _ in range(8)]
-        while not cloudflare.calls:
-            time.sleep(0.01)
+        wait_until(lambda: cloudflare.calls, "the first call to Cloudflare")
         threading.Timer(0.3, cloudflare.gate.set).start()
         messages = [future.result() for future in pending]
 
@@ -442,11 +439,8 @@ def test_an_expired_response_url_is_logged_and_the_app_keeps_answering(
 
     response, _ = bot.send_click(buttons(first)["scim_groups_next"])
     assert response.status_code == 200
-    deadline = time.monotonic() + 5
-    while "response_url_failed status=404" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: "response_url_failed status=404" in caplog.text, "the expired URL to be logged")
 
-    assert "response_url_failed status=404" in caplog.text
     assert group_names(bot.command()) == group_names(first)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from bot.directory import MAX_WALK_PAGES, WALK_CONCURRENCY
-from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
 from tests.test_scenarios import context, group_names
 
@@ -90,8 +90,7 @@ def test_concurrent_searches_read_the_directory_once(bot: SlackDriver, cloudflar
         pending = [
             pool.submit(bot.command, text) for text in ("oncall", "group", "ONCALL", "x", "oncall", "y")
         ]
-        while not cloudflare.calls:
-            time.sleep(0.01)
+        wait_until(lambda: cloudflare.calls, "the first call to Cloudflare")
         cloudflare.gate.set()
         results = [future.result() for future in pending]
 
@@ -355,3 +354,30 @@ def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
     assert group_names(rnd) == ["R&amp;D"]  # escaped again for mrkdwn
     assert rnd["blocks"][0]["text"]["text"] == "Groups matching “R&D” · Okta Production"  # plain text
     assert group_names(ops) == ["&lt;ops&gt; &amp; friends"]
+
+
+def test_paging_an_external_id_lookup_stays_an_external_id_lookup(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    first = bot.command("ext:" + ",".join(f"ext-{n:05d}" for n in range(15)))
+    second = bot.click(buttons(first)["scim_groups_next"])
+
+    assert second["blocks"][0]["text"]["text"] == "Groups by external id · Okta Production"
+    assert group_names(second) == [f"group-{n:05d}" for n in range(10, 15)]
+    # One call, by external id: the second page came from the same cached lookup.
+    assert [sorted(call) for call in cloudflare.group_calls()] == [["idp_resource_id", "page", "per_page"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "clicks"),
+    [("group-0001", 0), ("id:" + ",".join(str(uuid.UUID(int=n + 1)) for n in range(20)), 1)],
+)
+def test_matches_that_fill_the_last_page_exactly_offer_no_next(
+    bot: SlackDriver, text: str, clicks: int
+) -> None:
+    page = bot.command(text)  # group-00010 … group-00019 match the search; or 20 ids, two pages
+    for _ in range(clicks):
+        page = bot.click(buttons(page)["scim_groups_next"])
+
+    assert len(group_names(page)) == 10
+    assert "scim_groups_next" not in buttons(page)

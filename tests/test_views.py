@@ -84,6 +84,10 @@ def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
 def check_inert(message: dict[str, Any]) -> None:
     for text in mrkdwn_texts(message):
         assert ESCAPED_OR_PLAIN.search(OUR_MARKUP.sub("", text)) is None, text
+    for block in message["blocks"]:  # verbatim: Slack turns no name into a link or a mention
+        for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
+            if isinstance(holder, dict) and holder.get("type") == "mrkdwn":
+                assert holder.get("verbatim") is True, holder
 
 
 group_text = st.text(st.characters(codec="utf-8"), max_size=3_000)
