@@ -95,7 +95,7 @@ def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadlin
 def test_unusable_answers_get_one_plain_sentence(
     bot: SlackDriver, cloudflare: FakeCloudflare, fault: list[tuple[object, ...]], expected: str
 ) -> None:
-    cloudflare.group_faults = fault
+    cloudflare.group_faults = list(fault)  # the fake pops from it: the parameter stays as it is
 
     assert bot.command()["text"].startswith(expected)
 
