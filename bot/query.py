@@ -41,6 +41,7 @@ QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "
 # A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
 TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
 EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
+EXAMPLES = {"id": EXAMPLE_ID, "external": "all_employees", "idp": '"Azure AD"'}
 
 Kind = Literal["browse", "search", "id", "external", "any"]
 
@@ -168,8 +169,7 @@ class _Token:
 
 def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bool) -> BadInput | None:
     if value.strip() == "":
-        example = {"id": EXAMPLE_ID, "external": "all_employees", "idp": '"Azure AD"'}[option]
-        return BadInput(f"`{key}:` needs a value after it, like `{key}:{example}`.")
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{EXAMPLES[option]}`.")
     if option == "idp":
         if parts.provider is not None:
             return BadInput("Name one identity provider with `idp:`; a command looks in one at a time.")
@@ -177,8 +177,7 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
         return None
     values = [value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v]
     if not values:
-        example = {"id": EXAMPLE_ID, "external": "all_employees"}[option]
-        return BadInput(f"`{key}:` needs a value after it, like `{key}:{example}`.")
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{EXAMPLES[option]}`.")
     parts.options.add(option)
     (parts.ids if option == "id" else parts.external_ids).extend(values)
     return None
@@ -203,6 +202,9 @@ def _query(parts: _Parts, page_size: int) -> Show | BadInput:
 
 def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) -> Show | BadInput:
     unique = list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
+    if not unique:  # `ext:","`: nothing left to look up, which is not "everything"
+        option = "id" if kind == "id" else "external"
+        return BadInput(f"`{option}:` needs a value after it, like `{option}:{EXAMPLES[option]}`.")
     if len(unique) > MAX_IDS:
         return BadInput(f"Look up at most {MAX_IDS} ids at a time (you gave {len(unique)}).")
     if kind in ("id", "any"):

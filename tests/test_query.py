@@ -197,3 +197,49 @@ def test_an_option_without_a_value_is_bad_input(text: str) -> None:
 @given(st.text(max_size=2_000))
 def test_any_button_value_decodes_to_a_query_or_a_reason(value: str) -> None:
     assert isinstance(decode_button(value), Show | BadInput)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ext:,", "`ext:` needs a value after it, like `ext:all_employees`."),
+        ("id: ,", f"`id:` needs a value after it, like `id:{A[:-1]}0`."),
+        ('ext:","', "`external:` needs a value after it, like `external:all_employees`."),
+        ("idp:", '`idp:` needs a value after it, like `idp:"Azure AD"`.'),
+        (
+            "id:" + "z" * 100,
+            f"`{'z' * 60}` is not a Cloudflare group id: those are UUIDs like `{A[:-1]}0`. "
+            "For the identity provider's id use `external:`; to search by name, leave out `id:`.",
+        ),
+        (
+            "ext:" + ",".join(f"{n:02d}" + "y" * 60 for n in range(30)),
+            "Those 30 external ids are too long to look up together: split them over two commands.",
+        ),
+        ("ext:" + "x" * 201, "An external id is at most 200 characters long."),
+    ],
+)
+def test_each_mistake_gets_its_own_exact_sentence(text: str, expected: str) -> None:
+    assert reason(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("ext:" + "x" * 200, ("x" * 200,)),  # the longest external id there may be
+        ("ext:X-team,Xylophone", ("X-team", "Xylophone")),
+        ('ext:"a,b"', ("a,b",)),
+        ("ext:a,,b,", ("a", "b")),
+    ],
+)
+def test_external_ids_are_taken_as_typed(text: str, ids: tuple[str, ...]) -> None:
+    assert query(text).external_ids == ids
+
+
+def test_the_largest_valid_button_state_decodes() -> None:
+    state = {**VALID_BUTTON, "x": ["e"] + ["x" * 30] * 49}
+    assert decode_button(json.dumps(state)) == Show(
+        GroupQuery(PROVIDER_ID, external_ids=("e", *["x" * 30] * 49)), page=1, page_size=10
+    )
+    assert decode_button(json.dumps({**VALID_BUTTON, "q": "q" * 200})) == Show(
+        GroupQuery(PROVIDER_ID, search="q" * 200), page=1, page_size=10
+    )
