@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot import demo
 from bot.app import ANSWER_DEADLINE_SECONDS, ANSWER_THREADS, build_service
-from bot.service import REFRESH_COOLDOWN_SECONDS
+from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import (
     API_TOKEN,
@@ -241,16 +241,22 @@ def test_a_response_url_that_fails_is_logged_and_never_crashes(
     assert group_names(bot.click(buttons(first)["scim_groups_next"]))
 
 
+@pytest.fixture(scope="module")
+def demo_service() -> GroupsService:
+    """The demo directory's service, made in the process that runs the tests (its thread pools
+    would not survive a fork, as under `make mutate`)."""
+    return build_service(demo.settings(), transport=demo.transport())
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(max_size=1_500))
-def test_any_command_text_gets_a_message_within_limits_with_nothing_unescaped(text: str) -> None:
-    message = DEMO.answer_command(text)
+@given(text=st.text(max_size=2_000))
+def test_any_command_text_gets_a_message_within_limits_with_nothing_unescaped(
+    demo_service: GroupsService, text: str
+) -> None:
+    message = demo_service.answer_command(text)
 
     check_limits(message)
     check_inert(message)
-
-
-DEMO = build_service(demo.settings(), transport=demo.transport())
 
 
 def test_no_secret_reaches_logs_or_slack_with_the_legacy_key(
