@@ -111,10 +111,15 @@ class SlackDriver:
         return self.posts_to(hook, 1)[0].body
 
     def send_click(
-        self, button: dict[str, Any], *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+        self,
+        button: dict[str, Any],
+        *,
+        user_id: str = "U0ALICE",
+        enterprise_id: str | None = None,
+        hook: str | None = None,
     ) -> tuple[httpx.Response, str]:
         """Click `button` on an ephemeral message; give back the ack and the click's hook."""
-        hook = self._new_hook()
+        hook = hook or self._new_hook()
         url = self.slack.response_url(hook)
         payload = click_payload(
             button["action_id"], button["value"], url, user_id=user_id, enterprise_id=enterprise_id

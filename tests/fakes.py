@@ -306,7 +306,7 @@ class FakeSlack:
         self.hook_status: dict[str, int] = {}
         self.api_calls: list[str] = []  # Web API methods called, in order
         self.uses: dict[str, int] = {}  # posts to each response_url so far
-        self.hanging = 0  # how many of the next posts to response_urls hang until `release` is set
+        self.hanging: set[str] = set()  # hooks whose posts hang until `release` is set
         self.release = threading.Event()
         self.socket_url = ""
         self._changed = threading.Condition()
@@ -385,7 +385,7 @@ class FakeSlack:
         if path.startswith("/hooks/"):
             hook = path.removeprefix("/hooks/")
             with self._changed:
-                hang, self.hanging = self.hanging > 0, max(0, self.hanging - 1)
+                hang = hook in self.hanging
                 self.uses[hook] = self.uses.get(hook, 0) + 1
                 if self.uses[hook] > RESPONSE_URL_USES:  # a response_url is good for 5 uses
                     return 404, "expired_url"

@@ -282,9 +282,10 @@ def test_no_secret_reaches_logs_or_slack_with_the_legacy_key(
 
 def test_response_urls_that_hang_starve_no_one_elses_answer(bot: SlackDriver, slack: FakeSlack) -> None:
     next_button = buttons(bot.command())["scim_groups_next"]
-    slack.hanging = ANSWER_THREADS + 8  # more stuck posts than there are threads computing answers
-    for _ in range(slack.hanging):
-        assert bot.send_click(next_button)[0].status_code == 200
+    # More stuck posts than there are threads computing answers.
+    slack.hanging = {f"T0ACME/hung-{n}/hook" for n in range(ANSWER_THREADS + 8)}
+    for hook in slack.hanging:
+        assert bot.send_click(next_button, hook=hook)[0].status_code == 200
 
     _, hook = bot.send_command("group-0001", user_id="U0BOB")  # not cached: computed, then posted
     answer = slack.wait_for_hook(hook, timeout=10)
