@@ -46,7 +46,7 @@ def test_no_text_browses_the_first_page_of_the_default_provider() -> None:
     assert parse("   ") == Show(GroupQuery(), page=1, page_size=10)
 
 
-@pytest.mark.parametrize("text", ["help", " HELP ", "?", "--help", '"help"'])
+@pytest.mark.parametrize("text", ["help", " HELP ", "?", "-h", "--help", '"help"'])
 def test_help(text: str) -> None:
     assert parse(text) == ShowHelp()
 
@@ -243,3 +243,35 @@ def test_the_largest_valid_button_state_decodes() -> None:
     assert decode_button(json.dumps({**VALID_BUTTON, "q": "q" * 200})) == Show(
         GroupQuery(PROVIDER_ID, search="q" * 200), page=1, page_size=10
     )
+
+
+def test_the_longest_command_is_accepted() -> None:
+    assert parse(" " * 1_999 + "a") == Show(GroupQuery(search="a"), page=1, page_size=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"idp:okta {A}", GroupQuery(provider="okta", either_ids=(A,))),
+        (f"{A},{B}", GroupQuery(either_ids=(A, B))),
+    ],
+)
+def test_pasted_ids_keep_the_provider_and_split_on_commas(text: str, expected: GroupQuery) -> None:
+    assert query(text) == expected
+
+
+def test_id_option_with_only_a_quoted_comma_names_the_option() -> None:
+    assert reason('id:","') == f"`id:` needs a value after it, like `id:{A[:-1]}0`."
+
+
+def test_a_search_in_any_script_fits_in_a_button() -> None:
+    show = Show(GroupQuery(PROVIDER_ID, search="😀" * 200), page=99_999, page_size=20, shared=True)
+
+    assert len(encode_button(show)) <= 2_000
+    assert decode_button(encode_button(show)) == show
+
+
+def test_an_external_id_of_the_longest_length_survives_a_button() -> None:
+    show = Show(GroupQuery(PROVIDER_ID, external_ids=("x" * 200,)), page=2, page_size=10)
+
+    assert decode_button(encode_button(show)) == show
