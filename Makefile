@@ -23,8 +23,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Most tests wait on sockets and subprocesses, so four at a time fit two cores.
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 bench: $(STAMP)
 	$(PY) -m bench
