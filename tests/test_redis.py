@@ -102,16 +102,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @contextmanager
 def two_bots(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
-) -> Iterator[tuple[str, str]]:
-    """Run two bot processes sharing one Redis; give back their /slack/events URLs."""
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """Run two bot processes sharing one Redis; give back their /slack/events URLs, and the
+    first process."""
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     shared = {"SCIM_GROUPS_REDIS_URL": redis_server.url}
     with (
-        serving("python -m bot", cloudflare, slack, tmp_path / "one", **shared) as (one, _),
+        serving("python -m bot", cloudflare, slack, tmp_path / "one", **shared) as (one, first),
         serving("python -m bot", cloudflare, slack, tmp_path / "two", **shared) as (two, _),
     ):
-        yield one, two
+        yield one, two, first
 
 
 Directories = Callable[[Clock], Directory]
@@ -208,7 +209,7 @@ def test_stored_answers_expire_and_hold_no_secret(
 def test_two_bot_processes_share_answers(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    with two_bots(cloudflare, slack, tmp_path, redis_server) as (url_one, url_two):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (url_one, url_two, _):
         for url, hook in ((url_one, "one"), (url_two, "two")):
             body = urlencode(command_form("", slack.response_url(hook)))
             httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
@@ -312,7 +313,7 @@ def test_a_lock_whose_owner_died_blocks_no_one_for_long(redis_server: RedisServe
 def test_a_burst_split_across_two_bot_processes_makes_one_call(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two, _):
         cloudflare.gate.clear()
         hooks = [f"burst-{n}" for n in range(10)]
         for n, hook in enumerate(hooks):
@@ -360,7 +361,7 @@ def test_forged_entries_are_never_shown_and_are_overwritten(
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     forger = Seal.from_secret("a guess at the token")
-    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two, _):
         body = urlencode(command_form("", slack.response_url("first")))
         httpx.post(one, content=body, headers=signed_headers(body), timeout=10)
         slack.wait_for_hook("first")
@@ -438,13 +439,7 @@ def test_a_forged_budget_or_refresh_entry_cannot_make_anyone_wait_long(redis_ser
 def test_a_frozen_lock_owner_costs_others_no_answer(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    shared = {"SCIM_GROUPS_REDIS_URL": redis_server.url}
-    with (
-        serving("python -m bot", cloudflare, slack, tmp_path / "one", **shared) as (one, frozen),
-        serving("python -m bot", cloudflare, slack, tmp_path / "two", **shared) as (two, _),
-    ):
+    with two_bots(cloudflare, slack, tmp_path, redis_server) as (one, two, frozen):
         cloudflare.gate.clear()  # the first process takes the lock, then waits on Cloudflare
         body = urlencode(command_form("", slack.response_url("owner")))
         httpx.post(one, content=body, headers=signed_headers(body), timeout=10)
