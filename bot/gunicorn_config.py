@@ -21,10 +21,10 @@ _settings = settings_or_exit()
 bind = [f"0.0.0.0:{_settings.port}"]
 # gunicorn reads WEB_CONCURRENCY from the environment only; this reads .env as well.
 workers = _settings.web_concurrency
-# Requests are read in an event loop and handed whole to a few threads, so slow or huge bodies
-# from strangers hold no thread (bot/web.py). Threads, not processes, carry the concurrency:
-# answers mostly wait on Cloudflare, and one process keeps one cache. WEB_CONCURRENCY adds
-# processes when wanted.
+# Requests are read in an event loop and answered whole, so slow or huge bodies from strangers
+# hold up no one (bot/web.py). Threads, not processes, carry the answers' concurrency: they
+# mostly wait on Cloudflare, and one process keeps one cache. WEB_CONCURRENCY adds processes
+# when wanted.
 worker_class = "bot.web.Worker"
 # Slack gives up after 3 s; a request still running after 30 s is stuck, not slow.
 timeout = 30
