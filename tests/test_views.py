@@ -10,11 +10,23 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.cloudflare import ApiMessage, IdentityProvider, RateLimited, Rejected, ScimGroup, Unavailable
+from bot.cloudflare import (
+    ApiMessage,
+    AuthFailed,
+    BudgetSpent,
+    CloudflareError,
+    IdentityProvider,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ScimGroup,
+    Unavailable,
+)
 from bot.directory import Listing, ProviderChoice
 from bot.query import BadInput, GroupQuery, Show, decode_button, parse_command
 from bot.views import (
@@ -278,4 +290,151 @@ def test_a_long_retry_after_is_worded_as_an_age() -> None:
     )
     assert (
         "please try again in about 42 seconds" in render_failure(RateLimited("x", retry_after=42.0))["text"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (
+            BudgetSpent("x", retry_after=30.0),
+            "The bot has used its share of the Cloudflare API quota for the moment (the quota is shared "
+            "with the dashboard); please try again in 30 seconds.",
+        ),
+        (
+            RateLimited("x", retry_after=None, status=429, errors=(ApiMessage(971, "slow down"),)),
+            "Cloudflare is rate-limiting this bot's API token (Cloudflare code 971); please try again in "
+            "a few minutes.",
+        ),
+        (
+            AuthFailed("x", status=403, errors=(ApiMessage(10000, "Authentication error"),)),
+            "Cloudflare refused the bot's credentials (Cloudflare code 10000): an admin should check that "
+            "the API token is valid and has the “Access: Organizations, Identity Providers, and Groups "
+            "Read” permission.",
+        ),
+        (
+            NotFound("x", status=404, errors=(ApiMessage(7003, "no route"), ApiMessage(7000, "no"))),
+            "Cloudflare does not know this account or identity provider (Cloudflare code 7003, 7000): an "
+            "admin should check CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_IDENTITY_PROVIDER_ID.",
+        ),
+        (
+            Rejected("x", status=400, errors=(ApiMessage(12130, "bad"), ApiMessage(None, "worse"))),
+            "Cloudflare refused the request (Cloudflare code 12130): bad; worse. An admin should check the "
+            "bot's settings.",
+        ),
+        (
+            Rejected("x", status=400, errors=()),
+            "Cloudflare refused the request. An admin should check the bot's settings.",
+        ),
+        (
+            Unavailable("x"),
+            "Cloudflare is not answering properly right now; please try again in a minute.",
+        ),
+    ],
+)
+def test_each_failure_has_its_exact_sentence(error: CloudflareError, sentence: str) -> None:
+    message = render_failure(error)
+
+    assert message["blocks"][0]["text"]["text"] == escape(sentence)
+    assert message["text"] == escape(sentence)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (0.2, "1 second"),
+        (1, "1 second"),
+        (89.4, "89 seconds"),
+        (90, "2 minutes"),
+        (89 * 60, "89 minutes"),
+        (90 * 60, "2 hours"),
+        (3 * 3600, "3 hours"),
+    ],
+)
+def test_ages_are_worded_at_their_boundaries(seconds: float, said: str) -> None:
+    message = render_failure(BudgetSpent("x", retry_after=seconds))
+
+    assert message["text"].endswith(f"please try again in {said}.")
+
+
+def test_a_date_before_1970_is_shown_as_text() -> None:
+    group = ScimGroup(
+        id="i", display_name="n", external_id="e", last_modified=datetime(1969, 7, 20, 20, 17, tzinfo=UTC)
+    )
+
+    text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
+
+    assert text.endswith("Last changed 1969-07-20 20:17 UTC")
+
+
+def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
+    ids = tuple(str(uuid.UUID(int=n)) for n in range(25))
+    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=1, page_size=10)
+    group = ScimGroup(id="i", display_name="n", external_id="e")
+
+    message = render_listing(listing([group]), request, "Okta", missing=ids[1:])
+
+    shown = ", ".join(f"`{value}`" for value in ids[1:21])
+    assert message["blocks"][2]["text"]["text"] == f"Not found: {shown} and 4 more."
+
+
+def test_missing_ids_are_not_listed_twice_when_nothing_was_found() -> None:
+    ids = (str(uuid.UUID(int=1)),)
+    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=1, page_size=10)
+
+    message = render_listing(listing([]), request, "Okta", missing=ids)
+
+    assert not any(text.startswith("Not found") for text in texts(message))
+    assert message["blocks"][1]["text"]["text"] == (
+        f"No group in *Okta* has the Cloudflare id `{ids[0]}`. It may not be synced yet: check the id, "
+        "try another identity provider with `idp:` or `external:` for the identity provider's id."
+    )
+
+
+def test_the_page_past_the_end_says_so_exactly() -> None:
+    message = render_listing(listing([], page=3, total=20), Show(GroupQuery(PROVIDER_ID), 3, 10), "Okta")
+
+    assert (
+        message["blocks"][1]["text"]["text"]
+        == "There are no more groups: the page before this one was the last."
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "asked", "sentence"),
+    [
+        ("several", None, "This account has several identity providers with SCIM: pick one."),
+        ("unknown", "okta-2", "There is no identity provider *okta-2* with SCIM in this account."),
+        ("ambiguous", "a", "More than one identity provider matches *a*: pick one."),
+        ("not_scim", "Google", "The identity provider *Google* does not have SCIM provisioning enabled."),
+    ],
+)
+def test_the_provider_choice_says_why_and_names_each_provider_once(
+    reason: str, asked: str | None, sentence: str
+) -> None:
+    okta = IdentityProvider(PROVIDER_ID, "Okta Production", "okta", True)
+    odd = IdentityProvider(str(uuid.UUID(int=7)), 'Say "hi"', "", True)
+    choice = ProviderChoice(reason, asked, (okta, odd))  # type: ignore[arg-type]
+
+    message = render_provider_choice(choice, Show(GroupQuery(search="x"), page=1, page_size=10))
+
+    assert message["blocks"][0]["text"]["text"] == sentence
+    assert message["blocks"][1]["text"]["text"] == (
+        "Choose one below, or add `idp:` to the command:\n"
+        '• `idp:"Okta Production"` (okta)\n'
+        f'• *Say "hi"* `idp:{odd.id}` (type unknown)'
+    )
+    assert [button["text"]["text"] for button in buttons(message).values()] == ["Okta Production", 'Say "hi"']
+    assert message["text"] == sentence.replace("*", "")
+
+
+def test_an_account_without_scim_offers_no_choice() -> None:
+    choice = ProviderChoice("none", None, ())
+
+    message = render_provider_choice(choice, Show(GroupQuery(), page=1, page_size=10))
+
+    assert len(message["blocks"]) == 1
+    assert message["blocks"][0]["text"]["text"].startswith(
+        "No identity provider of this Cloudflare account has SCIM provisioning enabled, so there are no "
+        "SCIM groups to show. An admin can turn it on in Zero Trust → Settings → Authentication."
     )
