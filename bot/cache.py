@@ -287,12 +287,11 @@ class RedisCache(Generic[K, V]):
             return None
         now = self._clock.time()
         try:
-            try:
-                stored_at, text = json.loads(self._seal.open(name, raw))
-                stored_at = instant(stored_at, now=now)
-            except (ValueError, TypeError) as problem:
-                raise Unusable("malformed", type(problem).__name__) from None
-            value = self._codec.loads(text)
+            stored_at, text = json.loads(self._seal.open(name, raw))
+            stored_at, value = instant(stored_at, now=now), self._codec.loads(text)
+        except (ValueError, TypeError) as problem:
+            _rejected(name, Unusable("malformed", type(problem).__name__))
+            return None
         except Unusable as unusable:
             _rejected(name, unusable)
             return None
@@ -304,7 +303,7 @@ _LOGGED: set[tuple[str, str]] = set()
 
 def _rejected(name: str, unusable: Unusable) -> None:
     """Count an entry read from Redis and not used; log the first of each kind per process."""
-    kind = name.split(":")[2] if name.count(":") >= 2 else name
+    kind = name.split(":")[2]  # scim-groups:vN:<kind>:…
     metrics.REDIS_REJECTED.labels(unusable.reason).inc()
     if (kind, unusable.reason) not in _LOGGED:
         _LOGGED.add((kind, unusable.reason))
