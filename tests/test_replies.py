@@ -1,0 +1,219 @@
+"""Every kind of reply the bot gives, word for word, against reviewed snapshots.
+
+The other view tests check properties (limits, escaping, buttons); these pin what the user
+reads. A change of wording or layout shows up as a diff of `__snapshots__/test_replies.ambr`:
+review it, then accept it with `pytest tests/test_replies.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from bot.cache import Staleness
+from bot.cloudflare import (
+    ApiMessage,
+    AuthFailed,
+    BudgetSpent,
+    IdentityProvider,
+    NotFound,
+    RateLimited,
+    Rejected,
+    ScimGroup,
+    Unavailable,
+)
+from bot.directory import Listing, ProviderChoice
+from bot.query import BadInput, GroupQuery, Show, parse_command
+from bot.views import (
+    Message,
+    render_bad_input,
+    render_failure,
+    render_help,
+    render_internal_error,
+    render_listing,
+    render_provider_choice,
+    render_refusal,
+    render_too_slow,
+)
+from tests.fakes import PROVIDER_ID
+
+GROUPS = (
+    ScimGroup(
+        "8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c",
+        "oncall-platform",
+        "00g1a2b3c4d5e6f7g8h9",
+        last_modified=datetime(2026, 11, 28, 3, 14, tzinfo=UTC),
+    ),
+    ScimGroup(
+        "2b4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b",
+        "R&D <eng> *all*",
+        "S-1-5-21-3623811015-3361044348-30300820-1013",
+        last_modified=datetime(2026, 1, 2, 12, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ),
+    ScimGroup("c0ffee00-0000-4000-8000-000000000001", "", "", last_modified=None),
+    ScimGroup(
+        "c0ffee00-0000-4000-8000-000000000002",
+        "legacy-admins",
+        "cn=admins,ou=groups",
+        last_modified=datetime(1969, 7, 20, 20, 17),  # naive, before Unix time
+    ),
+)
+PROVIDERS = (
+    IdentityProvider("11111111-1111-4111-8111-111111111111", "Okta", "okta", True),
+    IdentityProvider("22222222-2222-4222-8222-222222222222", "Azure AD", "azureAD", True),
+    IdentityProvider("33333333-3333-4333-8333-333333333333", 'The "old" <IdP>', "saml", True),
+    IdentityProvider("44444444-4444-4444-8444-444444444444", "", "", True),
+)
+
+
+def show(query: GroupQuery, page: int = 1, *, shared: bool = False) -> Show:
+    return Show(query, page=page, page_size=4, shared=shared)
+
+
+def page(groups: tuple[ScimGroup, ...], page: int = 1, **changes: Any) -> Listing:
+    fields: dict[str, Any] = {
+        "groups": groups,
+        "page": page,
+        "page_size": 4,
+        "has_next": False,
+        "total": len(groups),
+        "total_is_lower_bound": False,
+        "from_cache": False,
+    }
+    return Listing(**{**fields, **changes})
+
+
+BROWSE = GroupQuery(PROVIDER_ID)
+SEARCH = GroupQuery(PROVIDER_ID, search="R&D <eng>")
+BY_ID = GroupQuery(PROVIDER_ID, ids=("8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c",))
+BY_EXTERNAL = GroupQuery(PROVIDER_ID, external_ids=("00g1a2b3c4d5e6f7g8h9", "<nobody>"))
+BY_EITHER = GroupQuery(PROVIDER_ID, either_ids=("00g-unknown",))
+MISSING = tuple(f"missing-{n:02}" for n in range(23))
+LOST = Unavailable("Cloudflare failed", status=503)
+
+REPLIES: dict[str, Callable[[], Message]] = {
+    "help": render_help,
+    "bad input: unknown option": lambda: _bad("colour:red"),
+    "bad input: two providers": lambda: _bad("idp:Okta idp:Google ops"),
+    "bad input: option without a value": lambda: _bad('external:""'),
+    "bad input: not an id": lambda: _bad("id:not-a-uuid"),
+    "bad input: empty reason": lambda: render_bad_input(BadInput("  ")),
+    "failure: unavailable": lambda: render_failure(
+        Unavailable("Cloudflare failed", status=502, errors=(ApiMessage(10001, "x"),))
+    ),
+    "failure: unreachable": lambda: render_failure(Unavailable("Cloudflare unreachable")),
+    "failure: rate limited": lambda: render_failure(RateLimited("429", status=429, retry_after=125)),
+    "failure: rate limited, no wait": lambda: render_failure(RateLimited("429", status=429)),
+    "failure: budget spent": lambda: render_failure(BudgetSpent("budget", retry_after=30)),
+    "failure: budget spent, no wait": lambda: render_failure(BudgetSpent("budget")),
+    "failure: credentials": lambda: render_failure(
+        AuthFailed("refused", status=403, errors=(ApiMessage(10000, "Authentication error"),))
+    ),
+    "failure: not found": lambda: render_failure(
+        NotFound("unknown", status=404, errors=(ApiMessage(7003, "No route"), ApiMessage(7000, "")))
+    ),
+    "failure: rejected": lambda: render_failure(
+        Rejected("bad", status=400, errors=(ApiMessage(None, "page <b> & more"), ApiMessage(9, "")))
+    ),
+    "failure: rejected, no words": lambda: render_failure(Rejected("bad", status=400)),
+    "too slow": lambda: render_too_slow(2.5),
+    "refusal: team": lambda: render_refusal("team"),
+    "refusal: channel": lambda: render_refusal("channel"),
+    "refusal: user": lambda: render_refusal("user"),
+    "internal error": render_internal_error,
+    "providers: several": lambda: render_provider_choice(
+        ProviderChoice("several", None, PROVIDERS), show(GroupQuery(None, search="ops"))
+    ),
+    "providers: none": lambda: render_provider_choice(ProviderChoice("none", None, ()), show(BROWSE)),
+    "providers: unknown": lambda: render_provider_choice(
+        ProviderChoice("unknown", "<Google>", PROVIDERS[:2]), show(GroupQuery("<Google>"))
+    ),
+    "providers: ambiguous": lambda: render_provider_choice(
+        ProviderChoice("ambiguous", "a", PROVIDERS[:2]), show(GroupQuery("a"))
+    ),
+    "providers: not SCIM": lambda: render_provider_choice(
+        ProviderChoice("not_scim", "Okta", PROVIDERS[1:2]), show(GroupQuery("Okta"))
+    ),
+    "providers: more than ten": lambda: render_provider_choice(
+        ProviderChoice(
+            "several",
+            None,
+            tuple(
+                IdentityProvider(f"{n:08}-1111-4111-8111-111111111111", f"idp-{n}", "okta", True)
+                for n in range(12)
+            ),
+        ),
+        show(BROWSE),
+    ),
+    "browse: first of three pages": lambda: render_listing(
+        page(GROUPS, has_next=True, total=9), show(BROWSE), "Okta"
+    ),
+    "browse: middle page, shared": lambda: render_listing(
+        page(GROUPS[:2], 2, has_next=True, total=9),
+        show(BROWSE, 2, shared=True),
+        "Okta",
+        shared_by="U012AB3CD",
+    ),
+    "browse: last page, shared by a forged user": lambda: render_listing(
+        page(GROUPS[:1], 3, total=9), show(BROWSE, 3, shared=True), "Okta", shared_by="<!channel>"
+    ),
+    "browse: total unknown": lambda: render_listing(
+        page(GROUPS[:1], has_next=True, total=None), show(BROWSE), "Okta"
+    ),
+    "browse: past the last page": lambda: render_listing(page((), 5, total=9), show(BROWSE, 5), "Okta"),
+    "browse: page past an unknown end": lambda: render_listing(
+        page((), 5, total=None), show(BROWSE, 5), "Okta"
+    ),
+    "browse: nothing synced": lambda: render_listing(page(()), show(BROWSE), "Okta & <friends>"),
+    "browse: stale, Cloudflare down": lambda: render_listing(
+        page(GROUPS[:1], stale=Staleness(95, LOST)), show(BROWSE), "Okta"
+    ),
+    "browse: stale, unreachable": lambda: render_listing(
+        page(GROUPS[:1], stale=Staleness(1.2, Unavailable("unreachable"))), show(BROWSE), "Okta"
+    ),
+    "browse: stale, rate limited": lambda: render_listing(
+        page(GROUPS[:1], stale=Staleness(7200, RateLimited("429"))), show(BROWSE), "Okta"
+    ),
+    "browse: stale, budget spent": lambda: render_listing(
+        page(GROUPS[:1], stale=Staleness(60, BudgetSpent("budget"))), show(BROWSE), "Okta"
+    ),
+    "browse: refreshed too soon": lambda: render_listing(
+        page(GROUPS[:1]), show(BROWSE), "Okta", refresh_wait=0.4
+    ),
+    "search: one match": lambda: render_listing(page(GROUPS[1:2]), show(SEARCH), "Azure AD"),
+    "search: lower bound, walk cut short": lambda: render_listing(
+        page(GROUPS, has_next=True, total=40, total_is_lower_bound=True),
+        show(SEARCH),
+        "Okta",
+        searched=25_000,
+    ),
+    "search: nothing found": lambda: render_listing(page(()), show(SEARCH), "Okta"),
+    "id: found": lambda: render_listing(page(GROUPS[:1]), show(BY_ID), "Okta"),
+    "id: nothing found": lambda: render_listing(page(()), show(BY_ID), "Okta"),
+    "external: one of two found": lambda: render_listing(
+        page(GROUPS[:1]), show(BY_EXTERNAL), "Okta", missing=("<nobody>",)
+    ),
+    "external: nothing found": lambda: render_listing(page(()), show(BY_EXTERNAL), "Okta"),
+    "either: nothing found": lambda: render_listing(page(()), show(BY_EITHER), "Okta"),
+    "either: many missing": lambda: render_listing(
+        page(GROUPS[:1], total=1), show(GroupQuery(PROVIDER_ID, either_ids=MISSING)), "Okta", missing=MISSING
+    ),
+    "id: many missing, none found": lambda: render_listing(
+        page(()), show(GroupQuery(PROVIDER_ID, ids=MISSING)), "Okta", missing=MISSING
+    ),
+}
+
+
+def _bad(text: str) -> Message:
+    parsed = parse_command(text, page_size=4)
+    assert isinstance(parsed, BadInput), f"{text!r} should not parse, but gave {parsed}"
+    return render_bad_input(parsed)
+
+
+@pytest.mark.parametrize("name", REPLIES)
+def test_reply_reads_as_reviewed(name: str, snapshot: SnapshotAssertion) -> None:
+    assert REPLIES[name]() == snapshot
