@@ -382,3 +382,64 @@ def test_the_call_budget_refuses_without_calling_and_refills(
     clock.advance(100)
     client.list_groups(PROVIDER_ID, page=1, per_page=10)
     assert len(cloudflare.calls) == 4
+
+
+def _verify_paths(cloudflare: FakeCloudflare) -> list[str]:
+    return [path.removeprefix("/client/v4") for path, _ in cloudflare.calls if path.endswith("/tokens/verify")]
+
+
+def test_a_user_token_is_verified_at_the_user_endpoint_alone(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    assert client.verify_token() == ("user", "active")
+    assert _verify_paths(cloudflare) == ["/user/tokens/verify"]
+
+
+def test_an_account_token_without_a_prefix_is_tried_at_the_user_endpoint_then_the_account_one(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.token_kind = "account"
+
+    assert client.verify_token() == ("account", "active")
+    assert _verify_paths(cloudflare) == ["/user/tokens/verify", f"/accounts/{ACCOUNT_ID}/tokens/verify"]
+
+
+def test_a_token_of_known_kind_is_verified_at_its_own_endpoint_only(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.token_kind, cloudflare.token_status = "account", "disabled"
+
+    assert client.verify_token("account") == ("account", "disabled")
+    assert _verify_paths(cloudflare) == [f"/accounts/{ACCOUNT_ID}/tokens/verify"]
+
+
+def test_a_token_known_at_neither_endpoint_is_refused_after_both(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.token_kind = "neither"
+
+    with pytest.raises(AuthFailed) as refused:
+        client.verify_token()
+
+    assert refused.value.codes == (1000,)
+    assert len(_verify_paths(cloudflare)) == 2
+
+
+def test_a_user_token_refused_for_another_reason_is_not_tried_as_an_account_token(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.faults.append(("status", 403, 9109, {}))
+
+    with pytest.raises(AuthFailed) as refused:
+        client.verify_token()
+
+    assert refused.value.codes == (9109,)
+    assert _verify_paths(cloudflare) == ["/user/tokens/verify"]
+
+
+def test_a_verify_answer_without_a_result_object_has_an_unknown_status(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.faults.append(("body", {"success": True, "errors": [], "messages": [], "result": None}))
+
+    assert client.verify_token("user") == ("user", "unknown")
