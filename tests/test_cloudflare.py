@@ -385,7 +385,8 @@ def test_the_call_budget_refuses_without_calling_and_refills(
 
 
 def _verify_paths(cloudflare: FakeCloudflare) -> list[str]:
-    return [path.removeprefix("/client/v4") for path, _ in cloudflare.calls if path.endswith("/tokens/verify")]
+    paths = [path for path, _ in cloudflare.calls]
+    return [path.removeprefix("/client/v4") for path in paths if path.endswith("/tokens/verify")]
 
 
 def test_a_user_token_is_verified_at_the_user_endpoint_alone(
