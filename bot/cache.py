@@ -356,9 +356,10 @@ class SharedCallBudget:
         """Spend one call and give back 0, or give back the seconds until one is free."""
         if self._health.usable():
             try:
-                wait_ms = self._redis.eval(_BUCKET, 1, self._key, self._capacity, self._rate_per_ms)
-                # One token's wait at the most: the script cannot ask for more, whatever it read.
-                return min(float(wait_ms) / 1000, 1 / (self._rate_per_ms * 1000))
+                # One token's wait at the most: the script resets whatever else it read.
+                return (
+                    float(self._redis.eval(_BUCKET, 1, self._key, self._capacity, self._rate_per_ms)) / 1000
+                )
             except redis.RedisError as error:
                 self._health.failed(error)
         return float(self._local.take())

@@ -1,0 +1,311 @@
+"""The Redis-backed parts one at a time, on a real redis-server and a clock the test moves:
+what they store and for how long, what they count and log, and what they do when Redis fails
+or holds something this bot did not write."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import redis
+
+from bot import cache, metrics
+from bot.cache import RedisCache, RedisHealth, SharedCallBudget, SharedRefreshThrottle, SingleFlightCache
+from bot.cloudflare import CallBudget, IdentityProvider, Unavailable
+from bot.codec import PROVIDERS, VERSION, Seal
+from bot.service import RefreshThrottle
+from tests.conftest import FakeClock
+from tests.fakes import API_TOKEN
+from tests.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("redis_server")
+SEAL = Seal.from_secret(API_TOKEN)
+OKTA = (IdentityProvider("11111111-1111-4111-8111-111111111111", "Ökta", "okta", True),)
+NAME = f"scim-groups:v{VERSION}:providers:acct"
+DOWN = Unavailable("Cloudflare failed", status=503)
+
+
+class Loads:
+    """A load that counts its calls and gives back its value, or raises its error."""
+
+    def __init__(self, value: tuple[IdentityProvider, ...] | Exception = OKTA) -> None:
+        self.value: Any = value
+        self.calls = 0
+
+    def __call__(self) -> tuple[IdentityProvider, ...]:
+        self.calls += 1
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> redis.Redis:  # noqa: F811
+    return redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def shared(client: redis.Redis, clock: FakeClock, **options: Any) -> RedisCache[str, Any]:
+    local: SingleFlightCache[str, Any] = SingleFlightCache(ttl=60, clock=clock, maxsize=8, stale_maxsize=8)
+    return RedisCache(
+        "providers",
+        client=client,
+        local=local,
+        codec=PROVIDERS,
+        ttl=60,
+        clock=clock,
+        health=options.pop("health", RedisHealth(clock)),
+        seal=SEAL,
+        **options,
+    )
+
+
+@pytest.fixture
+def fresh_log(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Forget which rejections this process has logged, and capture the log."""
+    monkeypatch.setattr(cache, "_LOGGED", set())
+    caplog.set_level(logging.INFO, logger="bot")
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    return [
+        {"level": record.levelname, **record.fields}  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "fields", {}).get("event") == name
+    ]
+
+
+def test_an_answer_is_stored_sealed_for_the_ttl_and_its_last_good_copy_for_a_day(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+
+    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(OKTA)
+    assert 59_000 < client.pttl(NAME) <= 60_000
+    stored_at, text = json.loads(SEAL.open(NAME + ":stale", client.get(NAME + ":stale") or b""))
+    assert stored_at == clock.time()
+    assert text == PROVIDERS.dumps(OKTA)
+    assert "Ökta".encode() in (client.get(NAME + ":stale") or b"")  # as it is, not \u-escaped
+    assert 86_399_000 < client.pttl(NAME + ":stale") <= 86_400_000
+    assert client.get(NAME + ":lock") is None
+
+
+def test_a_ttl_under_a_millisecond_still_expires(client: redis.Redis, clock: FakeClock) -> None:
+    local: SingleFlightCache[str, Any] = SingleFlightCache(ttl=60, clock=clock, maxsize=8, stale_maxsize=8)
+    tiny = RedisCache(
+        "providers", client=client, local=local, codec=PROVIDERS, ttl=0.0001, clock=clock,
+        health=RedisHealth(clock), seal=SEAL,
+    )  # fmt: skip
+
+    tiny.get("acct", Loads())
+
+    assert client.pttl(NAME) in (0, 1, -2)  # a millisecond, or already gone
+
+
+def test_another_process_answer_is_used_and_marked_as_from_the_cache(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    load = Loads(())
+
+    answer = shared(client, clock).get("acct", load)
+
+    assert answer.value == OKTA
+    assert answer.from_cache
+    assert load.calls == 0
+    assert shared(client, clock).holds("acct") is False  # nothing in that process's own memory yet
+
+
+def test_a_refresh_asks_cloudflare_even_with_an_answer_in_redis(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    load = Loads(())
+
+    answer = shared(client, clock).get("acct", load, refresh=True)
+
+    assert (answer.value, answer.from_cache, load.calls) == ((), False, 1)
+    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(())
+
+
+def test_the_last_good_copy_in_redis_is_marked_stale_with_its_age(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    client.delete(NAME)
+    clock.advance(100)
+
+    answer = shared(client, clock).get("acct", Loads(DOWN))
+
+    assert answer.value == OKTA
+    assert answer.from_cache
+    assert answer.stale is not None
+    assert answer.stale.age_seconds == 100
+    assert answer.stale.error is DOWN
+
+
+def test_without_stale_ok_a_failure_is_raised_even_with_a_last_good_copy(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    client.delete(NAME)
+
+    with pytest.raises(Unavailable):
+        shared(client, clock).get("acct", Loads(DOWN), stale_ok=False)
+
+
+STALE_COPIES = {
+    "forged": lambda text: Seal.from_secret("a guess").close(NAME + ":stale", json.dumps([1.0, text])),
+    "stored in the future": lambda text: SEAL.close(NAME + ":stale", json.dumps([9e12, text])),
+    "not a pair": lambda text: SEAL.close(NAME + ":stale", json.dumps([1.0])),
+    "not JSON": lambda text: SEAL.close(NAME + ":stale", "[1.0,"),
+    "a bad value": lambda text: SEAL.close(NAME + ":stale", json.dumps([1.0, "[2,[[1,2,3,4]]]"])),
+}
+
+
+@pytest.mark.parametrize("case", STALE_COPIES, ids=list(STALE_COPIES))
+@pytest.mark.usefixtures("fresh_log")
+def test_a_last_good_copy_this_bot_did_not_write_is_not_shown(
+    client: redis.Redis, clock: FakeClock, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    client.set(NAME + ":stale", STALE_COPIES[case](PROVIDERS.dumps(OKTA)), px=60_000)
+    reason = "forged" if case == "forged" else "malformed"
+    before = metrics.REDIS_REJECTED.labels(reason)._value.get()
+
+    with pytest.raises(Unavailable):
+        shared(client, clock).get("acct", Loads(DOWN))
+
+    assert metrics.REDIS_REJECTED.labels(reason)._value.get() == before + 1
+    [logged] = events(caplog, "redis_entry_rejected")
+    assert logged["level"] == "WARNING"
+    assert logged["kind"] == "providers"
+    assert logged["reason"] == reason
+    assert logged["detail"].startswith(f"{reason}: ")
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_each_kind_of_rejection_is_logged_once_per_process_and_counted_every_time(
+    client: redis.Redis, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    forger = Seal.from_secret("a guess")
+    counts = [metrics.REDIS_REJECTED.labels("forged")._value.get()]
+
+    for _ in range(3):
+        client.set(NAME, forger.close(NAME, PROVIDERS.dumps(())), px=60_000)
+        assert shared(client, clock).get("acct", Loads()).value == OKTA
+        counts.append(metrics.REDIS_REJECTED.labels("forged")._value.get())
+
+    assert counts == sorted(set(counts))  # every read of a forged entry counted
+    assert events(caplog, "redis_entry_rejected") == [
+        {
+            "level": "WARNING",
+            "event": "redis_entry_rejected",
+            "kind": "providers",
+            "reason": "forged",
+            "detail": "forged: seal does not match",
+        }
+    ]
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_redis_failing_is_logged_once_and_left_alone_for_its_pause(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    health = RedisHealth(clock, pause_seconds=5.0)
+    before = metrics.REDIS_ERRORS._value.get()
+
+    health.failed(redis.ConnectionError("refused"))
+    clock.advance(4.9)
+    health.failed(redis.TimeoutError("slow"))  # within the pause: counted, not logged again
+
+    assert metrics.REDIS_ERRORS._value.get() == before + 2
+    assert events(caplog, "redis_failed") == [
+        {"level": "WARNING", "event": "redis_failed", "error": "ConnectionError", "pause_s": 5.0}
+    ]
+    assert not health.usable()
+    clock.advance(4.9)
+    assert not health.usable()  # the second failure started a new pause
+    clock.advance(0.1)
+    assert health.usable()
+
+
+def test_while_redis_is_down_answers_come_from_this_process_refreshes_included(
+    redis_server: RedisServer,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    health = RedisHealth(clock)
+    cache_ = shared(client, clock, health=health)
+    redis_server.stop()
+    load = Loads()
+
+    assert cache_.get("acct", load).from_cache is False  # the Redis error costs no answer
+    assert cache_.get("acct", load).from_cache is True
+    assert cache_.get("acct", load, refresh=True).from_cache is False
+    assert load.calls == 2
+    assert not health.usable()
+    load.value = DOWN
+    stale = cache_.get("acct", load, refresh=True)
+    assert stale.stale is not None  # this process's last good copy
+    with pytest.raises(Unavailable):
+        cache_.get("acct", load, refresh=True, stale_ok=False)
+
+
+def test_the_shared_budget_waits_exactly_as_long_as_one_call_takes_to_come_back(
+    client: redis.Redis,
+) -> None:
+    clock = FakeClock()
+    budget = SharedCallBudget(
+        client,
+        "acct",
+        calls=1,
+        per=1000,
+        local=CallBudget(1, per=1000, clock=clock),
+        health=RedisHealth(clock),
+    )
+    seconds, micro = client.time()
+    now_ms = seconds * 1000 + micro // 1000
+    client.hset(f"scim-groups:v{VERSION}:budget:acct", mapping={"tokens": "0.5", "at": str(now_ms)})
+
+    wait = budget.take()
+
+    assert 499.9 < wait <= 500.0  # half a call at one call per 1,000 seconds
+
+
+def test_the_refresh_throttle_says_how_long_is_left_to_the_millisecond(client: redis.Redis) -> None:
+    clock = FakeClock()
+    throttle = SharedRefreshThrottle(
+        client, cooldown=15, local=RefreshThrottle(clock), health=RedisHealth(clock)
+    )
+    key = f"scim-groups:v{VERSION}:refresh:U0ALICE"
+
+    assert throttle.wait("U0ALICE") is None
+    assert 14_900 < client.pttl(key) <= 15_000
+    client.pexpire(key, 10_000)
+    wait = throttle.wait("U0ALICE")
+    left = client.pttl(key)
+
+    assert wait is not None
+    assert 0 <= wait * 1000 - left < 5
+    client.pexpire(key, 300)
+    assert throttle.wait("U0ALICE") == 1.0  # never "refresh again in 0 seconds"
+
+
+def test_the_refresh_throttle_falls_back_to_this_process_per_user(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    clock = FakeClock()
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    throttle = SharedRefreshThrottle(
+        client, cooldown=15, local=RefreshThrottle(clock), health=RedisHealth(clock)
+    )
+    redis_server.stop()
+
+    assert throttle.wait("U0ALICE") is None
+    assert throttle.wait("U0BOB") is None
+    assert throttle.wait("U0ALICE") == 15.0
