@@ -126,27 +126,35 @@ def test_identity_providers_are_listed(client: CloudflareClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "error_type"),
+    ("status", "code", "error_type", "summary"),
     [
-        (403, 10000, AuthFailed),
-        (400, 9106, AuthFailed),
-        (429, 971, RateLimited),
-        (404, 7003, NotFound),
-        (500, 1000, Unavailable),
-        (400, 12130, Rejected),
+        (401, 1000, AuthFailed, "Cloudflare refused the credentials"),
+        (403, 10000, AuthFailed, "Cloudflare refused the credentials"),
+        (400, 9106, AuthFailed, "Cloudflare refused the credentials"),
+        (429, 971, RateLimited, "Cloudflare rate limit reached"),
+        (404, 7003, NotFound, "Cloudflare found no such resource"),
+        (500, 1000, Unavailable, "Cloudflare failed"),
+        (400, 12130, Rejected, "Cloudflare refused the request"),
     ],
 )
 def test_failures_raise_typed_errors_with_cloudflares_codes(
-    cloudflare: FakeCloudflare, client: CloudflareClient, status: int, code: int, error_type: type[Exception]
+    cloudflare: FakeCloudflare,
+    client: CloudflareClient,
+    status: int,
+    code: int,
+    error_type: type[Exception],
+    summary: str,
 ) -> None:
     cloudflare.failure = (status, code, "something went wrong")
 
     with pytest.raises(error_type) as raised:
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
 
+    assert type(raised.value) is error_type
     assert raised.value.codes == (code,)  # type: ignore[attr-defined]
     assert raised.value.status == status  # type: ignore[attr-defined]
-    assert f"{code}: something went wrong" in str(raised.value)
+    # What the log says of it: what happened, then Cloudflare's own words.
+    assert str(raised.value) == f"{summary}; HTTP {status}; {code}: something went wrong"
 
 
 def test_rate_limit_carries_retry_after(cloudflare: FakeCloudflare, client: CloudflareClient) -> None:

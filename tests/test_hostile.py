@@ -181,6 +181,11 @@ def test_junk_gets_a_4xx_and_one_log_line_without_the_body(
     response = post(bot, body, headers)
 
     assert response.status_code == status
+    # A short plain sentence, and the connection closed: a stranger gets nothing to keep open.
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.headers["connection"] == "close"
+    assert response.text.endswith("\n")
     refusals = [record for record in caplog.records if record.getMessage().startswith("http_refused")]
     assert len(refusals) == 1
     assert f"reason={reason}" in refusals[0].getMessage()
