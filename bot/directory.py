@@ -361,7 +361,7 @@ class Directory:
         Only the page right after one a user is on: the quota is never spent on pages nobody is
         near. It runs outside the request's context: its call is nobody's answer.
         """
-        if self._ttl <= 0 or number > MAX_UPSTREAM_PAGES:
+        if self._ttl <= 0:  # nothing would keep it
             return
         if not self._pages.holds(self._page_key(identity_provider_id, number, per_page)):
             self._pool.submit(self._load_quietly, identity_provider_id, number, per_page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -235,3 +236,104 @@ def test_a_cached_directory_leaves_the_garbage_collector_next_to_nothing_to_walk
     assert [group.display_name for group in found.groups] == [f"group-0299{n}" for n in range(10)]
     # The 30 pages, the walk and their cache entries, not one object per group.
     assert len(gc.get_objects()) - before < 3_000 / 3
+
+
+def directory_with_ttl(cloudflare: FakeCloudflare, clock: FakeClock, ttl: float) -> Directory:
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    return Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=ttl, clock=clock))
+
+
+@pytest.mark.parametrize(("ttl", "pages"), [(0, [1]), (1, [1, 2])])
+def test_pages_are_prefetched_only_when_they_would_be_kept(
+    cloudflare: FakeCloudflare, clock: FakeClock, ttl: float, pages: list[int]
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    directory = directory_with_ttl(cloudflare, clock, ttl)
+
+    directory.browse(PROVIDER_ID, page=9, page_size=10)
+    directory.close()
+
+    assert pages_called(cloudflare) == pages
+
+
+def test_a_failed_prefetch_costs_nothing_and_is_logged_at_debug_only(
+    directory: Directory, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot")
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    cloudflare.faults = [("none",), ("status", 404, 7003, {})]  # the page asked for, then the prefetch
+
+    listing = directory.browse(PROVIDER_ID, page=9, page_size=10)
+    directory._pool.shutdown(wait=True)  # the prefetch is done
+
+    assert listing.groups[0].display_name == "group-00080"
+    [failed] = [record for record in caplog.records if record.getMessage().startswith("prefetch_failed")]
+    assert failed.levelno == logging.DEBUG
+    assert failed.getMessage() == "prefetch_failed error=NotFound"
+
+
+def test_a_repeated_lookup_is_answered_from_the_cache_and_another_is_not(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(20)]
+    one, two = make_group(3)["id"], make_group(7)["id"]
+
+    first = directory.lookup(PROVIDER_ID, "id", (one, two))
+    again = directory.lookup(PROVIDER_ID, "id", (two, one))  # the same ids, in another order
+    other = directory.lookup(PROVIDER_ID, "id", (one,))
+    refreshed = directory.lookup(PROVIDER_ID, "id", (one,), refresh=True)
+
+    assert [g.display_name for g in first.groups] == ["group-00003", "group-00007"]
+    assert (first.from_cache, again.from_cache, other.from_cache, refreshed.from_cache) == (
+        False,
+        True,
+        False,
+        False,
+    )
+    assert again.groups == first.groups
+    assert [g.display_name for g in other.groups] == ["group-00003"]
+    assert len(cloudflare.group_calls()) == 3
+
+
+def test_a_group_found_by_both_of_its_ids_is_shown_once(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    # Entra sends each group's object id, a UUID, as its externalId.
+    group = {**make_group(1), "externalId": "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60"}
+    cloudflare.groups[PROVIDER_ID] = [make_group(0), group]
+
+    found = directory.lookup(PROVIDER_ID, "any", (group["id"], group["externalId"]))
+
+    assert [g.id for g in found.groups] == [group["id"]]
+
+
+def test_groups_without_a_cloudflare_id_are_each_kept(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [
+        {**make_group(n), "id": "", "externalId": "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60"} for n in range(2)
+    ]
+
+    found = directory.lookup(PROVIDER_ID, "any", ("5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60",))
+
+    assert [g.display_name for g in found.groups] == ["group-00000", "group-00001"]
+
+
+def test_an_upstream_that_ignores_the_filter_passes_off_no_other_group(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.ignore_filters = True
+    cloudflare.groups[PROVIDER_ID] = [
+        {**make_group(0), "id": "0000000A-0000-4000-8000-000000000001", "externalId": "Ext-Mixed"},
+        {**make_group(1), "externalId": "ext-mixed"},
+    ]
+
+    by_id = directory.lookup(PROVIDER_ID, "id", ("0000000a-0000-4000-8000-000000000001",))
+    by_id_upper = directory.lookup(PROVIDER_ID, "id", ("0000000A-0000-4000-8000-000000000001",))
+    by_external = directory.lookup(PROVIDER_ID, "external", ("Ext-Mixed",))
+
+    assert [g.display_name for g in by_id.groups] == ["group-00000"]  # a UUID in any case
+    assert [g.display_name for g in by_id_upper.groups] == ["group-00000"]
+    assert [g.display_name for g in by_external.groups] == ["group-00000"]  # an IdP's id exactly
