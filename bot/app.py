@@ -26,9 +26,11 @@ from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBu
 from bot.codec import Seal
 from bot.directory import Directory
 from bot.logs import event
+from bot.pushes import Pushes
 from bot.replies import Replies
 from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService, RefreshThrottle, Reply
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
+from bot.users import UserDirectory
 from bot.views import render_too_slow
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ def build_service(
     directory = Directory(client, caches=caches)
     return GroupsService(
         directory,
+        users=UserDirectory(client, caches=caches, parallel=directory.in_parallel),
+        pushes=Pushes(client, caches=caches),
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
         clock=clock,

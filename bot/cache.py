@@ -441,10 +441,14 @@ class Caches:
         self._health = health or RedisHealth(clock)
         self._seal = seal
 
-    def make(self, name: str, codec: Codec[V], *, maxsize: int, stale_maxsize: int) -> AnswerCache[Any, V]:
-        """Give back a cache for one kind of answer, `name` naming it in Redis."""
+    def make(
+        self, name: str, codec: Codec[V], *, maxsize: int, stale_maxsize: int, ttl: float | None = None
+    ) -> AnswerCache[Any, V]:
+        """Give back a cache for one kind of answer, `name` naming it in Redis; `ttl` caps the
+        cache's TTL for answers that go out of date sooner (a log)."""
+        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
         local: SingleFlightCache[Any, V] = SingleFlightCache(
-            ttl=self.ttl, clock=self._clock, maxsize=maxsize, stale_maxsize=stale_maxsize
+            ttl=ttl, clock=self._clock, maxsize=maxsize, stale_maxsize=stale_maxsize
         )
         if self._shared is None:
             return local
@@ -455,7 +459,7 @@ class Caches:
             client=self._shared,
             local=local,
             codec=codec,
-            ttl=self.ttl,
+            ttl=ttl,
             clock=self._clock,
             health=self._health,
             seal=self._seal,

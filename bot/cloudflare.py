@@ -268,6 +268,14 @@ class CloudflareClient:
             total_count=total if isinstance(total, int) and total >= 0 else None,
         )
 
+    def list_items(self, path: str, params: Params) -> tuple[tuple[Mapping[str, Any], ...], int | None]:
+        """Give back one page of a list endpoint of the account (`path` follows /accounts/{id}):
+        its items, each an object, and the total Cloudflare reports (what it counts varies)."""
+        body = self._get(f"/accounts/{self.account_id}{path}", params, usable=_list_of_objects)
+        info = body.get("result_info")
+        total = info.get("total_count") if isinstance(info, dict) else None
+        return tuple(body["result"]), total if isinstance(total, int) and total >= 0 else None
+
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""
         path = f"/accounts/{self.account_id}/access/identity_providers"
@@ -437,7 +445,8 @@ def _list_of_objects(body: dict[str, Any]) -> bool:
     return isinstance(result, list) and all(isinstance(item, dict) for item in result)
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
+    """Give back `value` if it is a string, else the empty string."""
     return value if isinstance(value, str) else ""
 
 
@@ -457,9 +466,9 @@ def _row(item: Mapping[str, Any]) -> GroupRow:
     meta = item.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     return (
-        _text(item.get("id")),
-        _text(item.get("displayName")),
-        _text(item.get("externalId")),
+        text_of(item.get("id")),
+        text_of(item.get("displayName")),
+        text_of(item.get("externalId")),
         moment_or_none(meta.get("created")),
         moment_or_none(meta.get("lastModified")),
     )
@@ -468,8 +477,8 @@ def _row(item: Mapping[str, Any]) -> GroupRow:
 def _identity_provider(item: Mapping[str, Any]) -> IdentityProvider:
     scim = item.get("scim_config")
     return IdentityProvider(
-        id=_text(item.get("id")),
-        name=_text(item.get("name")),
-        type=_text(item.get("type")),
+        id=text_of(item.get("id")),
+        name=text_of(item.get("name")),
+        type=text_of(item.get("type")),
         scim_enabled=isinstance(scim, dict) and scim.get("enabled") is True,
     )

@@ -241,6 +241,16 @@ class Directory:
         searched = None if walk.complete else len(walk.rows)
         return Found(tuple(exact + partial), cached.from_cache, cached.stale, searched)
 
+    def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
+        """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
+        key = (self._client.account_id, identity_provider_id)
+        cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
+        walk = cached.value
+        recent = [row for row in walk.rows if row[4] is not None and row[4].timestamp() >= since]
+        recent.sort(key=lambda row: row[4].timestamp() if row[4] else 0.0, reverse=True)
+        searched = None if walk.complete else len(walk.rows)
+        return Found(tuple(map(ScimGroup.of, recent)), cached.from_cache, cached.stale, searched)
+
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
     ) -> Found:
@@ -307,7 +317,7 @@ class Directory:
             if number <= confirming:
                 stop = min(stop, confirming + 1)
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
-            for page in self._in_parallel(fetch, numbers):
+            for page in self.in_parallel(fetch, numbers):
                 outcome = _absorb(page, seen, rows)
                 if outcome == "repeat":
                     outcome = _absorb(fetch(page.page, True), seen, rows)
@@ -334,11 +344,11 @@ class Directory:
         if kind != "any":
             return tuple(by(kind))
         fields: tuple[Literal["id", "external"], ...] = ("id", "external")
-        by_id, by_external = self._in_parallel(by, fields)
+        by_id, by_external = self.in_parallel(by, fields)
         merged = {group.id or str(index): group for index, group in enumerate(by_id + by_external)}
         return tuple(merged.values())
 
-    def _in_parallel(self, work: Callable[[A], R], items: Iterable[A]) -> list[R]:
+    def in_parallel(self, work: Callable[[A], R], items: Iterable[A]) -> list[R]:
         """Give back `work` done on each item on the pool, in order, in the caller's context."""
         # Each task runs in its own copy of the context, so its Cloudflare calls count for the
         # request that caused them.

@@ -7,8 +7,13 @@ The command's grammar (see `render_help` for the user's version):
     /scim-groups id:<uuid>[,<uuid> …]       groups by Cloudflare id
     /scim-groups external:<id>[,<id> …]     groups by the identity provider's id (also `ext:`)
     /scim-groups <uuid> [<uuid> …]          a pasted id: looked up as either kind
+    /scim-groups user:<email or id>[,…]     SCIM users, with their recent SCIM pushes
+    /scim-groups failures[:<window>]        failed SCIM pushes (default: the last 24 hours)
+    /scim-groups changed:<window>           groups changed in that window, newest first
     /scim-groups idp:<name or uuid> [...]   any of the above for another identity provider
     /scim-groups help
+
+A window is a number and a unit: `30m`, `6h`, `3d`.
 
 A button's value carries everything needed to draw the page it leads to, as compact versioned
 JSON, so a click works on any worker, after a restart, and on ephemeral messages (whose click
@@ -35,23 +40,47 @@ MAX_VALUE_LENGTH = 200
 # Slack refuses a button whose value is over 2,000 characters. A lookup's ids travel in its
 # paging buttons, so together (JSON-encoded) they must stay under this; 50 UUIDs take 1,650.
 MAX_IDS_IN_BUTTON = 1_700
-OPTIONS = {"id": "id", "ids": "id", "external": "external", "ext": "external", "idp": "idp"}
+OPTIONS = {
+    "id": "id",
+    "ids": "id",
+    "external": "external",
+    "ext": "external",
+    "idp": "idp",
+    "user": "user",
+    "users": "user",
+    "failures": "failures",
+    "changed": "changed",
+}
+# How far back `failures:` and `changed:` may look: the log's retention is not documented.
+MAX_WINDOW_SECONDS = 90 * 86_400
+DEFAULT_FAILURES_WINDOW = 86_400
+WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?)", re.IGNORECASE)
 # Slack's clients turn typed quotes into curly ones; people paste both.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 # A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
 TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
 EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
-EXAMPLES = {"id": EXAMPLE_ID, "external": "all_employees", "idp": '"Azure AD"'}
+EXAMPLES = {
+    "id": EXAMPLE_ID,
+    "external": "all_employees",
+    "idp": '"Azure AD"',
+    "user": "jane@example.com",
+    "failures": "6h",
+    "changed": "3d",
+}
 
-Kind = Literal["browse", "search", "id", "external", "any"]
+Kind = Literal["browse", "search", "id", "external", "any", "user", "failures", "changed"]
 
 
 @dataclass(frozen=True)
-class GroupQuery:
-    """Which groups to show: all, by name, or by id; from which identity provider.
+class Query:
+    """What to show, from which identity provider: groups (all, by name, by id, or changed in a
+    window), users by email or id, or failed SCIM pushes in a window.
 
     `provider` is what identifies the provider: None for the default, else a UUID or a name
-    as the user typed it (buttons always carry the UUID it resolved to).
+    as the user typed it (buttons always carry the UUID it resolved to). A window is
+    `failures` or `changed` seconds long and ends at `until` (Unix seconds; 0 until the
+    command is answered, so that every page of the answer covers the same span).
     """
 
     provider: str | None = None
@@ -59,10 +88,20 @@ class GroupQuery:
     ids: tuple[str, ...] = ()
     external_ids: tuple[str, ...] = ()
     either_ids: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    failures: int = 0
+    changed: int = 0
+    until: int = 0
 
     @property
     def kind(self) -> Kind:
         """Give back which kind of question this is."""
+        if self.users:
+            return "user"
+        if self.failures:
+            return "failures"
+        if self.changed:
+            return "changed"
         if self.ids:
             return "id"
         if self.external_ids:
@@ -76,7 +115,7 @@ class GroupQuery:
 class Show:
     """Show page `page` of the answer to `query`."""
 
-    query: GroupQuery
+    query: Query
     page: int
     page_size: int
     shared: bool = False
@@ -100,6 +139,8 @@ class _Parts:
     words: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     external_ids: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    windows: dict[str, int] = field(default_factory=dict)  # failures, changed: seconds
     options: set[str] = field(default_factory=set)
 
 
@@ -125,6 +166,10 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
     while position < len(tokens):
         token = tokens[position]
         position += 1
+        if token.plain is not None and token.plain.lower() == "failures":
+            parts.options.add("failures")
+            parts.windows["failures"] = DEFAULT_FAILURES_WINDOW
+            continue
         if token.plain is not None:
             key, colon, value = token.plain.partition(":")
             quoted = False
@@ -136,7 +181,8 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
         option = OPTIONS.get(key.lower()) if colon else None
         if colon and option is None and re.fullmatch(r"[A-Za-z]{1,12}", key):
             return BadInput(
-                f"`{key}:` is not an option. The options are `id:`, `external:` (or `ext:`) and `idp:`; "
+                f"`{key}:` is not an option. The options are `id:`, `external:` (or `ext:`), `user:`, "
+                "`failures:`, `changed:` and `idp:`; "
                 f'to search for a name with a colon in it, put it in quotes: `"{key}:{value}"`.'
             )
         if option is None:
@@ -175,15 +221,50 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
             return BadInput("Name one identity provider with `idp:`; a command looks in one at a time.")
         parts.provider = value.strip()
         return None
+    if option in ("failures", "changed"):
+        seconds = window_seconds(value)
+        if seconds is None:
+            return BadInput(
+                f"`{value.strip()[:20]}` is not a window: give a number and a unit (m, h or d) of at "
+                f"most {MAX_WINDOW_SECONDS // 86_400} days, like `{key}:{EXAMPLES[option]}`."
+            )
+        parts.options.add(option)
+        parts.windows[option] = seconds
+        return None
     values = [value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v]
     if not values:
         return BadInput(f"`{key}:` needs a value after it, like `{key}:{EXAMPLES[option]}`.")
     parts.options.add(option)
-    (parts.ids if option == "id" else parts.external_ids).extend(values)
+    {"id": parts.ids, "external": parts.external_ids, "user": parts.users}[option].extend(values)
     return None
 
 
+def window_seconds(text: str) -> int | None:
+    """Give back the seconds a window such as `30m`, `6h` or `3d` spans, or None if it is not
+    one (or is under a minute or over the longest window)."""
+    match = WINDOW.fullmatch(text.strip())
+    if match is None:
+        return None
+    seconds = int(match.group(1)) * {"m": 60, "h": 3_600, "d": 86_400}[match.group(2)[0].lower()]
+    return seconds if 60 <= seconds <= MAX_WINDOW_SECONDS else None
+
+
 def _query(parts: _Parts, page_size: int) -> Show | BadInput:
+    asked = parts.options & {"user", "failures", "changed"}
+    # Every word after `user:` is one more user, as for ids; `failures` and `changed:` take none.
+    if asked and (len(asked) > 1 or parts.options - asked or (parts.words and "user" not in asked)):
+        return BadInput(
+            "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their "
+            "own (with `idp:` if you like). To search for a group with one of those words in its name, "
+            'put it in quotes: `"failures"`.'
+        )
+    if "user" in asked:
+        return _users(parts.provider, parts.users + parts.words, page_size)
+    if asked:
+        failures, changed = parts.windows.get("failures", 0), parts.windows.get("changed", 0)
+        return Show(
+            Query(provider=parts.provider, failures=failures, changed=changed), page=1, page_size=page_size
+        )
     if "id" in parts.options and "external" in parts.options:
         return BadInput(
             "Cloudflare cannot look up by `id:` and `external:` at once: ask for one kind at a time."
@@ -197,7 +278,7 @@ def _query(parts: _Parts, page_size: int) -> Show | BadInput:
         return _lookup(parts.provider, "any", words.replace(",", " ").split(), page_size)
     if len(words) > MAX_VALUE_LENGTH:
         return BadInput(f"Search for at most {MAX_VALUE_LENGTH} characters of a group's name.")
-    return Show(GroupQuery(provider=parts.provider, search=words), page=1, page_size=page_size)
+    return Show(Query(provider=parts.provider, search=words), page=1, page_size=page_size)
 
 
 def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) -> Show | BadInput:
@@ -222,13 +303,28 @@ def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) 
             f"Those {len(unique)} external ids are too long to look up together: "
             "split them over two commands."
         )
-    query = GroupQuery(
+    query = Query(
         provider=provider,
         ids=tuple(unique) if kind == "id" else (),
         external_ids=tuple(unique) if kind == "external" else (),
         either_ids=tuple(unique) if kind == "any" else (),
     )
     return Show(query, page=1, page_size=page_size)
+
+
+def _users(provider: str | None, values: list[str], page_size: int) -> Show | BadInput:
+    unique = list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
+    if not unique:
+        return BadInput(f"`user:` needs a value after it, like `user:{EXAMPLES['user']}`.")
+    if len(unique) > MAX_IDS:
+        return BadInput(f"Look up at most {MAX_IDS} users at a time (you gave {len(unique)}).")
+    if any(len(value) > MAX_VALUE_LENGTH for value in unique):
+        return BadInput(f"An email or id is at most {MAX_VALUE_LENGTH} characters long.")
+    if len(json.dumps(unique, ensure_ascii=False)) > MAX_IDS_IN_BUTTON:
+        return BadInput(
+            f"Those {len(unique)} users are too many to look up together: split them over two commands."
+        )
+    return Show(Query(provider=provider, users=tuple(unique)), page=1, page_size=page_size)
 
 
 def encode_button(show: Show) -> str:
@@ -244,6 +340,10 @@ def encode_button(show: Show) -> str:
         ("c", ",".join(_compact(id_) for id_ in query.ids)),
         ("x", list(query.external_ids)),
         ("a", ",".join(_compact(id_) for id_ in query.either_ids)),
+        ("u", list(query.users)),
+        ("f", query.failures),
+        ("h", query.changed),
+        ("t", query.until),
     ):
         if value:
             state[key] = value
@@ -266,15 +366,23 @@ def decode_button(value: str) -> Show | BadInput:
         return outdated
     if not _whole(page, 1, MAX_PAGE) or not _whole(size, 1, MAX_PAGE_SIZE) or shared not in (0, 1):
         return outdated
-    search, external_ids = state.get("q", ""), state.get("x", [])
+    search, external_ids, users = state.get("q", ""), state.get("x", []), state.get("u", [])
     ids, either_ids = _uuids(state.get("c", "")), _uuids(state.get("a", ""))
-    if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH or not _values(external_ids):
+    if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH:
         return outdated
-    if ids is None or either_ids is None:
+    if not _values(external_ids) or not _values(users) or ids is None or either_ids is None:
         return outdated
-    if sum(bool(values) for values in [search, ids, external_ids, either_ids]) > 1:
+    failures, changed, until = state.get("f", 0), state.get("h", 0), state.get("t", 0)
+    windows = [window for window in (failures, changed) if window != 0]
+    if not all(_whole(window, 60, MAX_WINDOW_SECONDS) for window in windows):
         return outdated
-    query = GroupQuery(provider.lower(), search, ids, tuple(external_ids), either_ids)
+    if not _whole(until, 0, 2**33) or bool(windows) != bool(until):  # a window always has its end
+        return outdated
+    if sum(bool(values) for values in [search, ids, external_ids, either_ids, users, *windows]) > 1:
+        return outdated
+    query = Query(
+        provider.lower(), search, ids, tuple(external_ids), either_ids, tuple(users), failures, changed, until
+    )
     return Show(query, page=page, page_size=size, shared=bool(shared))
 
 

@@ -8,6 +8,7 @@ Every command and click leaves one audit line: who, where, what, how it was serv
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -21,10 +22,13 @@ from bot.access import Caller
 from bot.cache import NotCached, RefreshLimit, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
-from bot.directory import Directory, Listing, ProviderChoice, choose_provider
+from bot.directory import Directory, Listing, LookupKind, ProviderChoice, choose_provider
 from bot.logs import event
+from bot.paging import Paged, page_of
+from bot.pushes import HISTORY_DAYS, Pushes, ScimPush, Window
 from bot.query import BadInput, Show, ShowHelp, decode_button, parse_command
 from bot.settings import UUID_PATTERN
+from bot.users import ScimUser, UserDirectory
 from bot.views import (
     ACTION_REFRESH,
     ACTION_SHARE,
@@ -32,10 +36,12 @@ from bot.views import (
     Message,
     render_bad_input,
     render_failure,
+    render_failures,
     render_help,
     render_internal_error,
     render_listing,
     render_provider_choice,
+    render_users,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,20 @@ class Answer:
     searched: int | None = None
 
 
+@dataclass(frozen=True)
+class UsersAnswer:
+    """The users found, a page of them, with each one's recent SCIM pushes when they could be read."""
+
+    page: Paged[ScimUser]
+    missing: tuple[str, ...]
+    pushes: tuple[tuple[ScimPush, ...], ...]
+    log_problem: CloudflareError | None
+
+
+# What was found for a request, before it is drawn.
+Finding = Answer | UsersAnswer | Paged[ScimPush]
+
+
 @dataclass
 class Outcome:
     """How one command or click went, for its audit line and metrics."""
@@ -83,12 +103,16 @@ class GroupsService:
         self,
         directory: Directory,
         *,
+        users: UserDirectory,
+        pushes: Pushes,
         default_provider_id: str | None,
         page_size: int,
         clock: Clock,
         refreshes: RefreshLimit | None = None,
     ) -> None:
         self._directory = directory
+        self._users = users
+        self._pushes = pushes
         self._default_provider_id = default_provider_id
         self._page_size = page_size
         self._clock = clock
@@ -206,11 +230,16 @@ class GroupsService:
         refresh_wait: float | None = None,
     ) -> Message:
         query = request.query
+        if query.kind in ("failures", "changed") and not query.until:
+            # Every page of this answer covers the same span, ending at the next whole minute.
+            request = replace(request, query=replace(query, until=self._next_minute()))
+            query = request.query
         outcome.query = query.kind
-        outcome.text = query.search or ",".join(query.ids or query.external_ids or query.either_ids)
+        values = query.ids or query.external_ids or query.either_ids or query.users
+        outcome.text = query.search or ",".join(values)
         known_id = query.provider if query.provider is not None else self._default_provider_id
         try:
-            early: Future[Answer] | None = None
+            early: Future[Finding] | None = None
             parallel = not is_cached_only() and not self._directory.knows_identity_providers()
             if parallel and known_id is not None and UUID_PATTERN.match(known_id):
                 # The groups need not wait for the provider list (it only names the provider):
@@ -234,20 +263,44 @@ class GroupsService:
             outcome.name = "internal_error"
             log.exception("internal_error while showing groups")
             return render_internal_error()
+        name = provider.name or f"identity provider {provider.id}"
+        if isinstance(answer, UsersAnswer):
+            self._note(outcome, answer.page)
+            return render_users(
+                answer.page,
+                request,
+                name,
+                missing=answer.missing,
+                pushes=answer.pushes,
+                log_problem=answer.log_problem,
+                shared_by=shared_by,
+                refresh_wait=refresh_wait,
+            )
+        if isinstance(answer, Paged):
+            self._note(outcome, answer)
+            return render_failures(answer, request, name, shared_by=shared_by, refresh_wait=refresh_wait)
         listing = answer.listing
-        outcome.results = listing.total
-        outcome.cache = "stale" if listing.stale else "hit" if listing.from_cache else "miss"
-        outcome.name = "stale" if listing.stale else "ok" if listing.total else "empty"
+        self._note(outcome, listing)
         event(log, "shown", logging.DEBUG, groups=[group.display_name for group in listing.groups])
         return render_listing(
             listing,
             request,
-            provider.name or f"identity provider {provider.id}",
+            name,
             shared_by=shared_by,
             missing=answer.missing,
             searched=answer.searched,
             refresh_wait=refresh_wait,
         )
+
+    @staticmethod
+    def _note(outcome: Outcome, page: Listing | Paged[ScimUser] | Paged[ScimPush]) -> None:
+        """Note what was shown, for the audit line and the metrics."""
+        outcome.results = page.total
+        outcome.cache = "stale" if page.stale else "hit" if page.from_cache else "miss"
+        outcome.name = "stale" if page.stale else "ok" if page.total else "empty"
+
+    def _next_minute(self) -> int:
+        return math.ceil(self._clock.time() / 60) * 60
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
         try:
@@ -261,7 +314,7 @@ class GroupsService:
             return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
         return choose_provider(providers, asked, self._default_provider_id)
 
-    def _find(self, request: Show, provider_id: str, refresh: bool) -> Answer:
+    def _find(self, request: Show, provider_id: str, refresh: bool) -> Answer | UsersAnswer | Paged[ScimPush]:
         query = request.query
         kind = query.kind
         if kind == "browse":
@@ -269,14 +322,42 @@ class GroupsService:
                 provider_id, page=request.page, page_size=request.page_size, refresh=refresh
             )
             return Answer(listing)
-        if kind == "search":
-            found = self._directory.search(provider_id, query.search, refresh=refresh)
+        if kind in ("search", "changed"):
+            found = (
+                self._directory.search(provider_id, query.search, refresh=refresh)
+                if kind == "search"
+                else self._directory.changed(provider_id, query.until - query.changed, refresh=refresh)
+            )
             return Answer(found.listing(request.page, request.page_size), searched=found.searched)
+        if kind == "user":
+            return self._find_users(request, provider_id, refresh)
+        if kind == "failures":
+            span = Window(query.until - query.failures, query.until)
+            return self._pushes.failures(
+                provider_id, span, page=request.page, page_size=request.page_size, refresh=refresh
+            )
         values = query.ids or query.external_ids or query.either_ids
-        found = self._directory.lookup(provider_id, kind, values, refresh=refresh)
+        lookup_kind: LookupKind = "id" if query.ids else "external" if query.external_ids else "any"
+        found = self._directory.lookup(provider_id, lookup_kind, values, refresh=refresh)
         present = {group.id.lower() for group in found.groups} | {group.external_id for group in found.groups}
         missing = tuple(value for value in values if value not in present and value.lower() not in present)
         return Answer(found.listing(request.page, request.page_size), missing=missing)
+
+    def _find_users(self, request: Show, provider_id: str, refresh: bool) -> UsersAnswer:
+        found = self._users.lookup(provider_id, request.query.users, refresh=refresh)
+        page = page_of(found.users, found.cached, request.page, request.page_size)
+        until = self._next_minute()
+        span = Window(until - HISTORY_DAYS * 86_400, until)
+
+        def history(user: ScimUser) -> tuple[ScimPush, ...]:
+            return self._pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else ()
+
+        try:
+            pushes = tuple(self._directory.in_parallel(history, page.items))
+        except CloudflareError as error:  # the users are still an answer
+            event(log, "scim_log_failed", logging.WARNING, error=error.describe())
+            return UsersAnswer(page, found.missing, (), error)
+        return UsersAnswer(page, found.missing, pushes, None)
 
 
 class RefreshThrottle:

@@ -20,6 +20,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_access import (
+    APPS_PERMISSION,
+    LOGS_PERMISSION,
+    envelope,
+    failure,
+    listing_answer,
+    paging,
+    updates_answer,
+    users_answer,
+)
+
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 PROVIDER_ID = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 API_TOKEN = "cf-token-Zq8xSECRET"
@@ -58,9 +69,16 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[_Server, str]:
 
 @dataclass
 class FakeCloudflare:
-    """Cloudflare's v4 API for SCIM groups and identity providers, on loopback."""
+    """Cloudflare's v4 API for SCIM groups and users, SCIM logs, Access rules, on loopback."""
 
     groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    users: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # the SCIM update log, any order
+    access_groups: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    apps: list[dict[str, Any]] = field(default_factory=list)
+    # Permissions the token lacks (LOGS_PERMISSION, APPS_PERMISSION): their endpoints answer 403.
+    missing_permissions: set[str] = field(default_factory=set)
     providers: list[dict[str, Any]] = field(default_factory=list)
     token: str = API_TOKEN
     token_kind: str = "user"  # or "account": which verify endpoint knows the token
@@ -78,8 +96,9 @@ class FakeCloudflare:
     # ("malformed",) (a 200 whose JSON is cut short), ("body", {...}) (a 200 with that body),
     # ("truncated",) (the connection closed mid-body) or ("hang", seconds).
     faults: list[tuple[Any, ...]] = field(default_factory=list)
-    # The same, for the next requests for groups only.
+    # The same, for the next requests for groups only; and for the paths holding a fragment.
     group_faults: list[tuple[Any, ...]] = field(default_factory=list)
+    path_faults: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     call_times: list[float] = field(default_factory=list)  # when each call arrived (perf_counter)
@@ -107,7 +126,7 @@ class FakeCloudflare:
                     else {}
                 )  # fmt: skip
                 if fault and fault[0] == "status":
-                    status, payload = fault[1], json.dumps(_failure(fault[2], "injected fault")).encode()
+                    status, payload = fault[1], json.dumps(failure(fault[2], "injected fault")).encode()
                     headers = fault[3]
                 elif fault and fault[0] == "malformed":
                     payload = b'{"success": true, "result": [{"id": "x"'
@@ -165,6 +184,9 @@ class FakeCloudflare:
         with self._lock:
             if self.group_faults and "/scim/groups" in path:
                 return self.group_faults.pop(0)
+            for fragment, faults in self.path_faults.items():
+                if fragment in path and faults:
+                    return faults.pop(0)
             return self.faults.pop(0) if self.faults else None
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
@@ -187,7 +209,7 @@ class FakeCloudflare:
                 request.headers.get("Authorization") != f"Bearer {self.token}"
                 or verify[url.path] != self.token_kind
             ):
-                return 401, _failure(1000, "Invalid API Token")
+                return 401, failure(1000, "Invalid API Token")
             return 200, {
                 "success": True,
                 "errors": [],
@@ -195,26 +217,38 @@ class FakeCloudflare:
                 "result": {"id": "t1", "status": self.token_status},
             }
         if not self._authenticated(request):
-            return 403, _failure(10000, "Authentication error")
+            return 403, failure(10000, "Authentication error")
         if self.failure is not None:
             status, code, message = self.failure
-            return status, _failure(code, message)
+            return status, failure(code, message)
         parts = url.path.removeprefix("/client/v4").strip("/").split("/")
-        if (
-            len(parts) < 4
-            or parts[0] != "accounts"
-            or parts[1] != ACCOUNT_ID
-            or parts[2:4] != ["access", "identity_providers"]
-        ):
-            return 404, _failure(
+        if len(parts) < 4 or parts[0] != "accounts" or parts[1] != ACCOUNT_ID or parts[2] != "access":
+            return 404, failure(
                 7003,
                 "Could not route to /" + "/".join(parts) + ", perhaps your object identifier is invalid?",
             )
-        if len(parts) == 4:
+        rest = parts[3:]
+        needs = {"logs": LOGS_PERMISSION, "policies": APPS_PERMISSION, "apps": APPS_PERMISSION}.get(rest[0])
+        if needs in self.missing_permissions:  # as for a bad token: only the endpoint tells them apart
+            return 403, failure(10000, "Authentication error")
+        if rest == ["identity_providers"]:
             return self._providers(query)
-        if len(parts) == 7 and parts[5:] == ["scim", "groups"] and parts[4] in self.groups:
-            return self._groups(self.groups[parts[4]], query)
-        return 404, _failure(7003, "No route for that URI")
+        if (
+            len(rest) == 4
+            and rest[0] == "identity_providers"
+            and rest[2] == "scim"
+            and rest[1] in self.groups
+        ):
+            if rest[3] == "groups":
+                return self._groups(self.groups[rest[1]], query)
+            if rest[3] == "users":
+                return users_answer(self.users.get(rest[1], []), query)
+        if rest == ["logs", "scim", "updates"]:
+            return updates_answer(self.updates, query)
+        listings = {"groups": self.access_groups, "policies": self.policies, "apps": self.apps}
+        if len(rest) == 1 and rest[0] in listings:
+            return listing_answer(listings[rest[0]], query)
+        return 404, failure(7003, "No route for that URI")
 
     def _authenticated(self, request: BaseHTTPRequestHandler) -> bool:
         if request.headers.get("Authorization") == f"Bearer {self.token}":
@@ -228,28 +262,28 @@ class FakeCloudflare:
     def _providers(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """The identity provider list: paged (200 a page by default, at most 1,000), and only the
         SCIM-enabled ones with `scim_enabled=true`."""
-        paging = _paging(query, default_per_page=200, max_per_page=1_000)
-        if isinstance(paging, str):
-            return 400, _failure(12130, f"access.api.error.invalid_request: {paging}")
-        page, per_page = paging
+        paged = paging(query, default_per_page=200, max_per_page=1_000)
+        if isinstance(paged, str):
+            return 400, failure(12130, f"access.api.error.invalid_request: {paged}")
+        page, per_page = paged
         providers = self.providers
         if query.get("scim_enabled") == ["true"]:
             providers = [p for p in providers if p.get("scim_config", {}).get("enabled") is True]
         chunk = providers[(page - 1) * per_page : page * per_page]
-        return 200, _envelope(chunk, page=page, per_page=per_page, total=len(providers))
+        return 200, envelope(chunk, page=page, per_page=per_page, total=len(providers))
 
     def _groups(
         self, groups: list[dict[str, Any]], query: dict[str, list[str]]
     ) -> tuple[int, dict[str, Any]]:
-        paging = _paging(query, default_per_page=100, max_per_page=100)
-        if isinstance(paging, str):
-            return 400, _failure(12130, f"access.api.error.invalid_request: {paging}")
-        page, per_page = paging
+        paged = paging(query, default_per_page=100, max_per_page=100)
+        if isinstance(paged, str):
+            return 400, failure(12130, f"access.api.error.invalid_request: {paged}")
+        page, per_page = paged
         filters = [key for key in ("cf_resource_id", "idp_resource_id", "name") if key in query]
         if len(filters) > 1:
-            return 400, _failure(12130, "access.api.error.invalid_request: filters cannot be combined")
+            return 400, failure(12130, "access.api.error.invalid_request: filters cannot be combined")
         if filters and any(len(query[key]) > 50 for key in filters):
-            return 400, _failure(12130, "access.api.error.invalid_request: at most 50 values")
+            return 400, failure(12130, "access.api.error.invalid_request: at most 50 values")
         if filters and not self.ignore_filters:
             field_name = {"cf_resource_id": "id", "idp_resource_id": "externalId", "name": "displayName"}[
                 filters[0]
@@ -266,31 +300,7 @@ class FakeCloudflare:
             if self.omit_totals
             else (self.reported_total if self.reported_total is not None else len(groups))
         )
-        return 200, _envelope(chunk, page=page, per_page=per_page, total=total)
-
-
-def _paging(
-    query: dict[str, list[str]], *, default_per_page: int, max_per_page: int
-) -> tuple[int, int] | str:
-    """Give back (page, per_page) as Cloudflare reads them, or why it answers 400."""
-    page, per_page = query.get("page", ["1"])[0], query.get("per_page", [str(default_per_page)])[0]
-    if not (page.isdigit() and per_page.isdigit()):
-        return "page and per_page must be whole numbers"
-    if int(page) < 1 or not 1 <= int(per_page) <= max_per_page:
-        return f"per_page must be from 1 to {max_per_page}, page at least 1"
-    return int(page), int(per_page)
-
-
-def _envelope(result: list[dict[str, Any]], *, page: int, per_page: int, total: int | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"count": len(result), "page": page, "per_page": per_page}
-    if total is not None:
-        info["total_count"] = total
-        info["total_pages"] = -(-total // per_page)
-    return {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
-
-
-def _failure(code: int, message: str) -> dict[str, Any]:
-    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+        return 200, envelope(chunk, page=page, per_page=per_page, total=total)
 
 
 @dataclass

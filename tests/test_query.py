@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.query import (
     BUTTON_VERSION,
     BadInput,
-    GroupQuery,
+    Query,
     Show,
     ShowHelp,
     decode_button,
@@ -30,7 +30,7 @@ def parse(text: str) -> Show | ShowHelp | BadInput:
     return parse_command(text, page_size=10)
 
 
-def query(text: str) -> GroupQuery:
+def query(text: str) -> Query:
     parsed = parse(text)
     assert isinstance(parsed, Show), parsed
     return parsed.query
@@ -43,7 +43,7 @@ def reason(text: str) -> str:
 
 
 def test_no_text_browses_the_first_page_of_the_default_provider() -> None:
-    assert parse("   ") == Show(GroupQuery(), page=1, page_size=10)
+    assert parse("   ") == Show(Query(), page=1, page_size=10)
 
 
 @pytest.mark.parametrize("text", ["help", " HELP ", "?", "-h", "--help", '"help"'])
@@ -54,31 +54,31 @@ def test_help(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("oncall", GroupQuery(search="oncall")),
-        ("  On   Call  ", GroupQuery(search="On Call")),
-        ('"aws:prod"', GroupQuery(search="aws:prod")),
-        ("People's group", GroupQuery(search="People's group")),
-        ("help me", GroupQuery(search="help me")),
-        ("on\u200bcall\u202e\x00", GroupQuery(search="on call")),
-        ("ｏｎｃａｌｌ", GroupQuery(search="oncall")),
-        (f"id:{A}", GroupQuery(ids=(A,))),
-        (f"ID: {A.upper()}", GroupQuery(ids=(A,))),
-        (f"id:{A},{B}", GroupQuery(ids=(A, B))),
-        (f"id:{A} {B}, {A}", GroupQuery(ids=(A, B))),
-        (f"ids:{A}", GroupQuery(ids=(A,))),
-        ("external:all_employees", GroupQuery(external_ids=("all_employees",))),
-        ("ext:00gabc,00gdef", GroupQuery(external_ids=("00gabc", "00gdef"))),
-        ('ext:"Group With Spaces"', GroupQuery(external_ids=("Group With Spaces",))),
-        (A, GroupQuery(either_ids=(A,))),
-        (f"{A}, {B}", GroupQuery(either_ids=(A, B))),
-        ("idp:okta", GroupQuery(provider="okta")),
-        ('idp:"Azure AD" oncall', GroupQuery(provider="Azure AD", search="oncall")),
-        ("idp:“Azure AD” oncall", GroupQuery(provider="Azure AD", search="oncall")),
-        (f"oncall idp:{PROVIDER_ID}", GroupQuery(provider=PROVIDER_ID, search="oncall")),
-        (f"idp:okta id:{A}", GroupQuery(provider="okta", ids=(A,))),
+        ("oncall", Query(search="oncall")),
+        ("  On   Call  ", Query(search="On Call")),
+        ('"aws:prod"', Query(search="aws:prod")),
+        ("People's group", Query(search="People's group")),
+        ("help me", Query(search="help me")),
+        ("on\u200bcall\u202e\x00", Query(search="on call")),
+        ("ｏｎｃａｌｌ", Query(search="oncall")),
+        (f"id:{A}", Query(ids=(A,))),
+        (f"ID: {A.upper()}", Query(ids=(A,))),
+        (f"id:{A},{B}", Query(ids=(A, B))),
+        (f"id:{A} {B}, {A}", Query(ids=(A, B))),
+        (f"ids:{A}", Query(ids=(A,))),
+        ("external:all_employees", Query(external_ids=("all_employees",))),
+        ("ext:00gabc,00gdef", Query(external_ids=("00gabc", "00gdef"))),
+        ('ext:"Group With Spaces"', Query(external_ids=("Group With Spaces",))),
+        (A, Query(either_ids=(A,))),
+        (f"{A}, {B}", Query(either_ids=(A, B))),
+        ("idp:okta", Query(provider="okta")),
+        ('idp:"Azure AD" oncall', Query(provider="Azure AD", search="oncall")),
+        ("idp:“Azure AD” oncall", Query(provider="Azure AD", search="oncall")),
+        (f"oncall idp:{PROVIDER_ID}", Query(provider=PROVIDER_ID, search="oncall")),
+        (f"idp:okta id:{A}", Query(provider="okta", ids=(A,))),
     ],
 )
-def test_what_people_type(text: str, expected: GroupQuery) -> None:
+def test_what_people_type(text: str, expected: Query) -> None:
     assert query(text) == expected
 
 
@@ -93,7 +93,8 @@ def test_what_people_type(text: str, expected: GroupQuery) -> None:
         (f"id:{A} ext:x", "Cloudflare cannot look up by `id:` and `external:` at once"),
         (
             "aws:prod",
-            "`aws:` is not an option. The options are `id:`, `external:` (or `ext:`) and `idp:`; "
+            "`aws:` is not an option. The options are `id:`, `external:` (or `ext:`), `user:`, `failures:`, "
+            "`changed:` and `idp:`; "
             'to search for a name with a colon in it, put it in quotes: `"aws:prod"`.',
         ),
         ("idp:a idp:b", "Name one identity provider with `idp:`"),
@@ -115,20 +116,18 @@ def test_any_text_parses_to_a_query_or_a_reason(text: str) -> None:
 def test_every_query_fits_in_a_button(text: str) -> None:
     parsed = parse(text)
     if isinstance(parsed, Show):
-        value = encode_button(
-            Show(GroupQuery(PROVIDER_ID, *_fields(parsed.query)), page=99_999, page_size=20)
-        )
+        value = encode_button(Show(Query(PROVIDER_ID, *_fields(parsed.query)), page=99_999, page_size=20))
         assert len(value) <= 2_000
-        assert decode_button(value) == Show(GroupQuery(PROVIDER_ID, *_fields(parsed.query)), 99_999, 20)
+        assert decode_button(value) == Show(Query(PROVIDER_ID, *_fields(parsed.query)), 99_999, 20)
 
 
-def _fields(query: GroupQuery) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _fields(query: Query) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     return query.search, query.ids, query.external_ids, query.either_ids
 
 
 @given(st.integers(1, 100_000), st.integers(1, 20), st.booleans())
 def test_buttons_round_trip(page: int, size: int, shared: bool) -> None:
-    show = Show(GroupQuery(PROVIDER_ID, search="on call"), page=page, page_size=size, shared=shared)
+    show = Show(Query(PROVIDER_ID, search="on call"), page=page, page_size=size, shared=shared)
 
     assert decode_button(encode_button(show)) == show
 
@@ -138,7 +137,7 @@ OUTDATED = BadInput("This button is from an older or altered message; run `/scim
 
 
 def test_the_untampered_button_decodes() -> None:
-    assert decode_button(json.dumps(VALID_BUTTON)) == Show(GroupQuery(PROVIDER_ID), page=1, page_size=10)
+    assert decode_button(json.dumps(VALID_BUTTON)) == Show(Query(PROVIDER_ID), page=1, page_size=10)
 
 
 @pytest.mark.parametrize("value", ["", "not json", "[]", "[" * 10_000, json.dumps([VALID_BUTTON])])
@@ -238,25 +237,25 @@ def test_external_ids_are_taken_as_typed(text: str, ids: tuple[str, ...]) -> Non
 def test_the_largest_valid_button_state_decodes() -> None:
     state = {**VALID_BUTTON, "x": ["e"] + ["x" * 30] * 49}
     assert decode_button(json.dumps(state)) == Show(
-        GroupQuery(PROVIDER_ID, external_ids=("e", *["x" * 30] * 49)), page=1, page_size=10
+        Query(PROVIDER_ID, external_ids=("e", *["x" * 30] * 49)), page=1, page_size=10
     )
     assert decode_button(json.dumps({**VALID_BUTTON, "q": "q" * 200})) == Show(
-        GroupQuery(PROVIDER_ID, search="q" * 200), page=1, page_size=10
+        Query(PROVIDER_ID, search="q" * 200), page=1, page_size=10
     )
 
 
 def test_the_longest_command_is_accepted() -> None:
-    assert parse(" " * 1_999 + "a") == Show(GroupQuery(search="a"), page=1, page_size=10)
+    assert parse(" " * 1_999 + "a") == Show(Query(search="a"), page=1, page_size=10)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (f"idp:okta {A}", GroupQuery(provider="okta", either_ids=(A,))),
-        (f"{A},{B}", GroupQuery(either_ids=(A, B))),
+        (f"idp:okta {A}", Query(provider="okta", either_ids=(A,))),
+        (f"{A},{B}", Query(either_ids=(A, B))),
     ],
 )
-def test_pasted_ids_keep_the_provider_and_split_on_commas(text: str, expected: GroupQuery) -> None:
+def test_pasted_ids_keep_the_provider_and_split_on_commas(text: str, expected: Query) -> None:
     assert query(text) == expected
 
 
@@ -265,13 +264,13 @@ def test_id_option_with_only_a_quoted_comma_names_the_option() -> None:
 
 
 def test_a_search_in_any_script_fits_in_a_button() -> None:
-    show = Show(GroupQuery(PROVIDER_ID, search="😀" * 200), page=99_999, page_size=20, shared=True)
+    show = Show(Query(PROVIDER_ID, search="😀" * 200), page=99_999, page_size=20, shared=True)
 
     assert len(encode_button(show)) <= 2_000
     assert decode_button(encode_button(show)) == show
 
 
 def test_an_external_id_of_the_longest_length_survives_a_button() -> None:
-    show = Show(GroupQuery(PROVIDER_ID, external_ids=("x" * 200,)), page=2, page_size=10)
+    show = Show(Query(PROVIDER_ID, external_ids=("x" * 200,)), page=2, page_size=10)
 
     assert decode_button(encode_button(show)) == show

@@ -27,17 +27,22 @@ from bot.cloudflare import (
     Unavailable,
 )
 from bot.directory import Listing, ProviderChoice
-from bot.query import BadInput, GroupQuery, Show, parse_command
+from bot.paging import Paged
+from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
+from bot.query import BadInput, Query, Show, parse_command
+from bot.users import ScimUser
 from bot.views import (
     Message,
     render_bad_input,
     render_failure,
+    render_failures,
     render_help,
     render_internal_error,
     render_listing,
     render_provider_choice,
     render_refusal,
     render_too_slow,
+    render_users,
 )
 from tests.fakes import PROVIDER_ID
 
@@ -70,7 +75,7 @@ PROVIDERS = (
 )
 
 
-def show(query: GroupQuery, page: int = 1, *, shared: bool = False) -> Show:
+def show(query: Query, page: int = 1, *, shared: bool = False) -> Show:
     return Show(query, page=page, page_size=4, shared=shared)
 
 
@@ -87,13 +92,58 @@ def page(groups: tuple[ScimGroup, ...], page: int = 1, **changes: Any) -> Listin
     return Listing(**{**fields, **changes})
 
 
-BROWSE = GroupQuery(PROVIDER_ID)
-SEARCH = GroupQuery(PROVIDER_ID, search="R&D <eng>")
-BY_ID = GroupQuery(PROVIDER_ID, ids=("8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c",))
-BY_EXTERNAL = GroupQuery(PROVIDER_ID, external_ids=("00g1a2b3c4d5e6f7g8h9", "<nobody>"))
-BY_EITHER = GroupQuery(PROVIDER_ID, either_ids=("00g-unknown",))
+BROWSE = Query(PROVIDER_ID)
+SEARCH = Query(PROVIDER_ID, search="R&D <eng>")
+BY_ID = Query(PROVIDER_ID, ids=("8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c",))
+BY_EXTERNAL = Query(PROVIDER_ID, external_ids=("00g1a2b3c4d5e6f7g8h9", "<nobody>"))
+BY_EITHER = Query(PROVIDER_ID, either_ids=("00g-unknown",))
 MISSING = tuple(f"missing-{n:02}" for n in range(23))
 LOST = Unavailable("Cloudflare failed", status=503)
+
+USERS = (
+    ScimUser(
+        "a0000000-0000-4000-8000-000000000003",
+        "00u000003",
+        "Jane <Doe> & co",
+        "jane@example.com",
+        True,
+        ("jane@example.com", "jane.doe@example.com", "jd@example.com", "j@example.com"),
+        datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+    ),
+    ScimUser(
+        "a0000000-0000-4000-8000-000000000004", "00u000004", "", "bob@example.com", False, (), None, None
+    ),
+    ScimUser("", "", "", "", None, (), None, None),
+)
+PUSHES = (
+    ScimPush(
+        datetime(2026, 11, 29, 2, 59, tzinfo=UTC),
+        "USER", "PATCH", "FAILURE", "userName <must> be unique & set",
+        USERS[0].id, "00u000003", "", "jane@example.com",
+    ),
+    ScimPush(
+        datetime(2026, 11, 29, 1, 0, tzinfo=UTC),
+        "GROUP", "PUT", "FAILURE", "", GROUPS[1].id, GROUPS[1].external_id, GROUPS[1].display_name, "",
+    ),
+    ScimPush(None, "", "", "SUCCESS", "", "", "", "", ""),
+)  # fmt: skip
+FAILURES = Query(PROVIDER_ID, failures=86_400, until=1_764_385_200)
+USER_QUERY = Query(PROVIDER_ID, users=("jane@example.com", "bob@example.com", "ghost@example.com"))
+
+
+def paged(items: tuple[Any, ...], page: int = 1, **changes: Any) -> Paged[Any]:
+    fields: dict[str, Any] = {
+        "items": items,
+        "page": page,
+        "page_size": 4,
+        "has_next": False,
+        "total": len(items),
+        "total_is_lower_bound": False,
+        "from_cache": False,
+    }
+    return Paged(**{**fields, **changes})
+
 
 REPLIES: dict[str, Callable[[], Message]] = {
     "help": render_help,
@@ -126,17 +176,17 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "refusal: user": lambda: render_refusal("user"),
     "internal error": render_internal_error,
     "providers: several": lambda: render_provider_choice(
-        ProviderChoice("several", None, PROVIDERS), show(GroupQuery(None, search="ops"))
+        ProviderChoice("several", None, PROVIDERS), show(Query(None, search="ops"))
     ),
     "providers: none": lambda: render_provider_choice(ProviderChoice("none", None, ()), show(BROWSE)),
     "providers: unknown": lambda: render_provider_choice(
-        ProviderChoice("unknown", "<Google>", PROVIDERS[:2]), show(GroupQuery("<Google>"))
+        ProviderChoice("unknown", "<Google>", PROVIDERS[:2]), show(Query("<Google>"))
     ),
     "providers: ambiguous": lambda: render_provider_choice(
-        ProviderChoice("ambiguous", "a", PROVIDERS[:2]), show(GroupQuery("a"))
+        ProviderChoice("ambiguous", "a", PROVIDERS[:2]), show(Query("a"))
     ),
     "providers: not SCIM": lambda: render_provider_choice(
-        ProviderChoice("not_scim", "Okta", PROVIDERS[1:2]), show(GroupQuery("Okta"))
+        ProviderChoice("not_scim", "Okta", PROVIDERS[1:2]), show(Query("Okta"))
     ),
     "providers: more than ten": lambda: render_provider_choice(
         ProviderChoice(
@@ -200,10 +250,41 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "external: nothing found": lambda: render_listing(page(()), show(BY_EXTERNAL), "Okta"),
     "either: nothing found": lambda: render_listing(page(()), show(BY_EITHER), "Okta"),
     "either: many missing": lambda: render_listing(
-        page(GROUPS[:1], total=1), show(GroupQuery(PROVIDER_ID, either_ids=MISSING)), "Okta", missing=MISSING
+        page(GROUPS[:1], total=1), show(Query(PROVIDER_ID, either_ids=MISSING)), "Okta", missing=MISSING
+    ),
+    "users: found, with pushes, one missing": lambda: render_users(
+        paged(USERS),
+        show(USER_QUERY),
+        "Okta",
+        missing=("ghost@example.com",),
+        pushes=(PUSHES[:1], (), PUSHES[2:]),
+        log_problem=None,
+    ),
+    "users: without the logs permission": lambda: render_users(
+        paged(USERS[:1]),
+        show(USER_QUERY),
+        "Okta",
+        missing=(),
+        pushes=(),
+        log_problem=PermissionMissing(LOGS_PERMISSION, status=403),
+    ),
+    "users: none found": lambda: render_users(
+        paged(()), show(USER_QUERY), "Okta", missing=USER_QUERY.users, pushes=(), log_problem=None
+    ),
+    "failures: a page": lambda: render_failures(
+        paged(PUSHES, has_next=True, total=40), show(FAILURES), "Okta"
+    ),
+    "failures: none": lambda: render_failures(paged(()), show(FAILURES), "Okta"),
+    "failures: past the last": lambda: render_failures(paged((), 3, total=None), show(FAILURES, 3), "Okta"),
+    "failure: permission missing": lambda: render_failure(PermissionMissing(LOGS_PERMISSION, status=403)),
+    "changed: a page": lambda: render_listing(
+        page(GROUPS[:2]), show(Query(PROVIDER_ID, changed=3 * 86_400, until=1_764_385_200)), "Okta"
+    ),
+    "changed: none": lambda: render_listing(
+        page(()), show(Query(PROVIDER_ID, changed=1_800, until=1_764_385_200)), "Okta"
     ),
     "id: many missing, none found": lambda: render_listing(
-        page(()), show(GroupQuery(PROVIDER_ID, ids=MISSING)), "Okta", missing=MISSING
+        page(()), show(Query(PROVIDER_ID, ids=MISSING)), "Okta", missing=MISSING
     ),
 }
 

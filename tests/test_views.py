@@ -28,7 +28,7 @@ from bot.cloudflare import (
     Unavailable,
 )
 from bot.directory import Listing, ProviderChoice
-from bot.query import BadInput, GroupQuery, Show, decode_button, parse_command
+from bot.query import BadInput, Query, Show, decode_button, parse_command
 from bot.views import (
     escape,
     render_bad_input,
@@ -57,7 +57,7 @@ def listing(groups: list[ScimGroup], **changes: Any) -> Listing:
     return Listing(**{**fields, **changes})
 
 
-QUERY = Show(GroupQuery(PROVIDER_ID), page=1, page_size=10)
+QUERY = Show(Query(PROVIDER_ID), page=1, page_size=10)
 
 
 def check_limits(message: dict[str, Any]) -> None:
@@ -124,7 +124,7 @@ groups = st.builds(
 def test_any_group_data_renders_within_limits_and_inert(
     group_list: list[ScimGroup], provider: str, page: int, has_next: bool, shared: bool
 ) -> None:
-    query = Show(GroupQuery(PROVIDER_ID), page=page, page_size=20, shared=shared)
+    query = Show(Query(PROVIDER_ID), page=page, page_size=20, shared=shared)
     message = render_listing(
         listing(group_list, page=page, page_size=20, has_next=has_next), query, provider, shared_by="U0ALICE"
     )
@@ -167,13 +167,11 @@ def test_buttons_carry_the_page_they_lead_to() -> None:
 
     found = buttons(message)
     assert decode_button(found["scim_groups_previous"]["value"]) == Show(
-        GroupQuery(PROVIDER_ID), page=2, page_size=10
+        Query(PROVIDER_ID), page=2, page_size=10
     )
-    assert decode_button(found["scim_groups_next"]["value"]) == Show(
-        GroupQuery(PROVIDER_ID), page=4, page_size=10
-    )
+    assert decode_button(found["scim_groups_next"]["value"]) == Show(Query(PROVIDER_ID), page=4, page_size=10)
     assert decode_button(found["scim_groups_refresh"]["value"]) == Show(
-        GroupQuery(PROVIDER_ID), page=3, page_size=10
+        Query(PROVIDER_ID), page=3, page_size=10
     )
 
 
@@ -252,7 +250,7 @@ def test_any_provider_choice_stays_within_block_kits_limits(
 ) -> None:
     choice = ProviderChoice(reason, asked, tuple(choices))  # type: ignore[arg-type]
 
-    message = render_provider_choice(choice, Show(GroupQuery(search=asked[:200]), page=1, page_size=20))
+    message = render_provider_choice(choice, Show(Query(search=asked[:200]), page=1, page_size=20))
 
     check_limits(message)
     check_inert(message)
@@ -270,7 +268,7 @@ def test_cloudflares_longest_refusal_stays_within_a_section() -> None:
 def test_the_largest_shared_page_fits_in_a_click_within_the_body_limit() -> None:
     ids = tuple(str(uuid.UUID(int=n)) for n in range(50))
     worst = ScimGroup(id="&" * 1_000, display_name="&" * 1_000, external_id="<" * 1_000)
-    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=99_999, page_size=20, shared=True)
+    request = Show(Query(PROVIDER_ID, ids=ids), page=99_999, page_size=20, shared=True)
     message = render_listing(
         listing([worst] * 20, page=99_999, page_size=20, has_next=True), request, "&" * 1_000, missing=ids
     )
@@ -369,7 +367,7 @@ def test_a_date_before_1970_is_shown_as_text() -> None:
 
 def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
     ids = tuple(str(uuid.UUID(int=n)) for n in range(25))
-    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=1, page_size=10)
+    request = Show(Query(PROVIDER_ID, ids=ids), page=1, page_size=10)
     group = ScimGroup(id="i", display_name="n", external_id="e")
 
     message = render_listing(listing([group]), request, "Okta", missing=ids[1:])
@@ -380,7 +378,7 @@ def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
 
 def test_missing_ids_are_not_listed_twice_when_nothing_was_found() -> None:
     ids = (str(uuid.UUID(int=1)),)
-    request = Show(GroupQuery(PROVIDER_ID, ids=ids), page=1, page_size=10)
+    request = Show(Query(PROVIDER_ID, ids=ids), page=1, page_size=10)
 
     message = render_listing(listing([]), request, "Okta", missing=ids)
 
@@ -392,7 +390,7 @@ def test_missing_ids_are_not_listed_twice_when_nothing_was_found() -> None:
 
 
 def test_the_page_past_the_end_says_so_exactly() -> None:
-    message = render_listing(listing([], page=3, total=20), Show(GroupQuery(PROVIDER_ID), 3, 10), "Okta")
+    message = render_listing(listing([], page=3, total=20), Show(Query(PROVIDER_ID), 3, 10), "Okta")
 
     assert (
         message["blocks"][1]["text"]["text"]
@@ -416,7 +414,7 @@ def test_the_provider_choice_says_why_and_names_each_provider_once(
     odd = IdentityProvider(str(uuid.UUID(int=7)), 'Say "hi"', "", True)
     choice = ProviderChoice(reason, asked, (okta, odd))  # type: ignore[arg-type]
 
-    message = render_provider_choice(choice, Show(GroupQuery(search="x"), page=1, page_size=10))
+    message = render_provider_choice(choice, Show(Query(search="x"), page=1, page_size=10))
 
     assert message["blocks"][0]["text"]["text"] == sentence
     assert message["blocks"][1]["text"]["text"] == (
@@ -431,7 +429,7 @@ def test_the_provider_choice_says_why_and_names_each_provider_once(
 def test_an_account_without_scim_offers_no_choice() -> None:
     choice = ProviderChoice("none", None, ())
 
-    message = render_provider_choice(choice, Show(GroupQuery(), page=1, page_size=10))
+    message = render_provider_choice(choice, Show(Query(), page=1, page_size=10))
 
     assert len(message["blocks"]) == 1
     assert message["blocks"][0]["text"]["text"].startswith(

@@ -1,0 +1,178 @@
+"""SCIM pushes: what the identity provider sent Cloudflare, and whether it failed, from the SCIM
+update log (`GET /accounts/{id}/access/logs/scim/updates`).
+
+Reading the log needs the *Access: SCIM Logs Read* permission, which many tokens lack; without
+it Cloudflare answers 403, exactly as for a bad token. On this endpoint alone that means the
+permission is missing, so it becomes `PermissionMissing` and the rest of the bot carries on.
+The log's `total_count` counts every row whatever the filters, so it is never shown: counts
+come from the rows read. `request_body` (the SCIM request, which may list members) is never
+read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from bot.cache import AnswerCache, Cached, Caches
+from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, Params, moment_or_none, text_of
+from bot.codec import Codec, text
+from bot.paging import Paged, slack_page
+
+LOGS_PATH = "/access/logs/scim/updates"
+LOGS_PERMISSION = "Access: SCIM Logs Read"
+# The log moves while people look at it: answers from it are kept half a minute.
+LOGS_TTL = 30.0
+# Rows read per call for a list of failures: ten Slack pages of ten.
+UPSTREAM_ROWS = 100
+# A person's or a group's recent history: this many days, at most this many pushes.
+HISTORY_DAYS = 7
+HISTORY_ROWS = 5
+
+Status = Literal["SUCCESS", "FAILURE"]
+
+
+class PermissionMissing(CloudflareError):
+    """The token lacks an optional permission; `permission` names it as Cloudflare's dashboard does."""
+
+    def __init__(self, permission: str, *, status: int | None = None) -> None:
+        self.permission = permission
+        super().__init__(f"the API token lacks “{permission}”", status=status)
+
+
+@dataclass(frozen=True)
+class ScimPush:
+    """One SCIM request the identity provider made, as Cloudflare logged it."""
+
+    logged_at: datetime | None
+    resource_type: str  # USER or GROUP
+    method: str  # POST, PUT, PATCH or DELETE
+    status: str  # SUCCESS or FAILURE
+    error: str  # Cloudflare's reason, on failures
+    cf_resource_id: str
+    idp_resource_id: str
+    group_name: str
+    user_email: str
+
+    @property
+    def failed(self) -> bool:
+        """Give back whether Cloudflare refused the push."""
+        return self.status.upper() != "SUCCESS"
+
+
+def push_of(item: Mapping[str, Any]) -> ScimPush:
+    """Give back the push a log row describes; missing fields are empty."""
+    return ScimPush(
+        logged_at=moment_or_none(item.get("logged_at")),
+        resource_type=text_of(item.get("resource_type")),
+        method=text_of(item.get("request_method")),
+        status=text_of(item.get("status")),
+        error=text_of(item.get("error_description")),
+        cf_resource_id=text_of(item.get("cf_resource_id")),
+        idp_resource_id=text_of(item.get("idp_resource_id")),
+        group_name=text_of(item.get("resource_group_name")),
+        user_email=text_of(item.get("resource_user_email")),
+    )
+
+
+def _encode(push: ScimPush) -> list[Any]:
+    return [
+        push.logged_at.isoformat() if push.logged_at else None,
+        push.resource_type,
+        push.method,
+        push.status,
+        push.error,
+        push.cf_resource_id,
+        push.idp_resource_id,
+        push.group_name,
+        push.user_email,
+    ]
+
+
+def _decode(item: object) -> ScimPush:
+    if not isinstance(item, list) or len(item) != 9:
+        raise TypeError("not a push")
+    when = None if item[0] is None else moment_or_none(text(item[0]))
+    if item[0] is not None and when is None:
+        raise ValueError("not a date this bot could have stored")
+    return ScimPush(when, *(text(value) for value in item[1:]))
+
+
+def _decode_rows(items: object) -> tuple[ScimPush, ...]:
+    if not isinstance(items, list):
+        raise TypeError("not a list of pushes")
+    return tuple(_decode(item) for item in items)
+
+
+PUSHES: Codec[tuple[ScimPush, ...]] = Codec(lambda pushes: [_encode(push) for push in pushes], _decode_rows)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of time, in whole Unix seconds: from `since` up to `until`."""
+
+    since: int
+    until: int
+
+    def params(self) -> Params:
+        """Give back the span as the log's `since` and `until` (RFC 3339)."""
+        return [("since", _rfc3339(self.since)), ("until", _rfc3339(self.until))]
+
+
+def _rfc3339(moment: int) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+
+
+class Pushes:
+    """The SCIM update log of the account's identity providers, cached briefly."""
+
+    def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
+        self._client = client
+        self._rows: AnswerCache[tuple[str, ...], tuple[ScimPush, ...]] = caches.make(
+            "pushes", PUSHES, maxsize=1_024, stale_maxsize=256, ttl=LOGS_TTL
+        )
+
+    def failures(
+        self, identity_provider_id: str, window: Window, *, page: int, page_size: int, refresh: bool = False
+    ) -> Paged[ScimPush]:
+        """Give back Slack page `page` of the provider's failed pushes in `window`, newest first."""
+        per_page = (UPSTREAM_ROWS // page_size) * page_size
+        number, offset = divmod((page - 1) * page_size, per_page)
+        params: Params = [
+            ("idp_id", identity_provider_id),
+            ("status", "FAILURE"),
+            *window.params(),
+            ("direction", "desc"),
+            ("page", number + 1),
+            ("per_page", per_page),
+        ]
+        cached = self._read(params, refresh)
+        return slack_page(cached, number, per_page, offset, page, page_size)
+
+    def recent(
+        self, identity_provider_id: str, cf_resource_id: str, window: Window, *, refresh: bool = False
+    ) -> tuple[ScimPush, ...]:
+        """Give back the newest pushes (HISTORY_ROWS at most) about one user or group in `window`."""
+        params: Params = [
+            ("idp_id", identity_provider_id),
+            ("cf_resource_id", cf_resource_id),
+            *window.params(),
+            ("direction", "desc"),
+            ("per_page", HISTORY_ROWS),
+        ]
+        return self._read(params, refresh).value
+
+    def _read(self, params: Params, refresh: bool) -> Cached[tuple[ScimPush, ...]]:
+        key = (self._client.account_id, *(f"{name}={value}" for name, value in params))
+        return self._rows.get(key, lambda: self._load(params), refresh=refresh)
+
+    def _load(self, params: Params) -> tuple[ScimPush, ...]:
+        try:
+            items, _total = self._client.list_items(LOGS_PATH, params)  # the total counts every row
+        except AuthFailed as error:
+            if error.status == 403:
+                raise PermissionMissing(LOGS_PERMISSION, status=403) from None
+            raise
+        return tuple(push_of(item) for item in items)

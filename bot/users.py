@@ -1,0 +1,190 @@
+"""SCIM users: the people an identity provider pushed to Cloudflare, looked up by email or id.
+
+`GET .../identity_providers/{id}/scim/users` filters by Cloudflare id (`cf_resource_id`) and by
+the identity provider's id (`idp_resource_id`), up to 50 of each in one call, and by one
+`email` a call. Whether that email filter ignores case is not documented, so an address that
+is not found as typed is asked again in lower case. Cloudflare knows nothing of membership:
+no user lists its groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bot.cache import AnswerCache, Cached, Caches
+from bot.cloudflare import CloudflareClient, Params, moment_or_none, text_of
+from bot.codec import Codec, flag, text
+from bot.settings import UUID_PATTERN
+
+MAX_PER_PAGE = 100
+A = TypeVar("A")
+R = TypeVar("R")
+Parallel = Callable[[Callable[[A], R], Iterable[A]], list[R]]
+
+
+@dataclass(frozen=True)
+class ScimUser:
+    """A SCIM user as Cloudflare stores it; any field may be missing upstream."""
+
+    id: str
+    external_id: str
+    display_name: str
+    user_name: str
+    # False: deactivated by the identity provider; None: Cloudflare did not say.
+    active: bool | None
+    emails: tuple[str, ...]
+    created: datetime | None
+    last_modified: datetime | None
+
+    def answers(self, value: str) -> bool:
+        """Give back whether this user is the one `value` (an email or an id) names."""
+        folded = value.casefold()
+        return (
+            value == self.external_id
+            or folded == self.id.casefold()
+            or folded in (email.casefold() for email in (*self.emails, self.user_name) if email)
+        )
+
+
+def user_of(item: Mapping[str, Any]) -> ScimUser:
+    """Give back the user an item of Cloudflare's list describes."""
+    meta = item.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    emails = item.get("emails")
+    addresses = (
+        [email.get("value") for email in emails if isinstance(email, dict)]
+        if isinstance(emails, list)
+        else []
+    )
+    primary = [
+        email.get("value") for email in emails or [] if isinstance(email, dict) and email.get("primary")
+    ]
+    ordered = dict.fromkeys(value for value in (*primary, *addresses) if isinstance(value, str) and value)
+    active = item.get("active")
+    return ScimUser(
+        id=text_of(item.get("id")),
+        external_id=text_of(item.get("externalId")),
+        display_name=text_of(item.get("displayName")),
+        user_name=text_of(item.get("userName")),
+        active=active if isinstance(active, bool) else None,
+        emails=tuple(ordered),
+        created=moment_or_none(meta.get("created")),
+        last_modified=moment_or_none(meta.get("lastModified")),
+    )
+
+
+def _encode(user: ScimUser) -> list[Any]:
+    return [
+        user.id,
+        user.external_id,
+        user.display_name,
+        user.user_name,
+        user.active,
+        list(user.emails),
+        user.created.isoformat() if user.created else None,
+        user.last_modified.isoformat() if user.last_modified else None,
+    ]
+
+
+def _moment(value: object) -> datetime | None:
+    if value is None:
+        return None
+    moment = moment_or_none(text(value))
+    if moment is None:
+        raise ValueError("not a date this bot could have stored")
+    return moment
+
+
+def _decode(item: object) -> ScimUser:
+    if not isinstance(item, list) or len(item) != 8:
+        raise TypeError("not a user")
+    user_id, external_id, name, user_name, active, emails, created, changed = item
+    if not isinstance(emails, list) or len(emails) > 50:
+        raise TypeError("not a list of emails")
+    return ScimUser(
+        text(user_id),
+        text(external_id),
+        text(name),
+        text(user_name),
+        None if active is None else flag(active),
+        tuple(text(email, empty=False) for email in emails),
+        _moment(created),
+        _moment(changed),
+    )
+
+
+def _decode_users(items: object) -> tuple[ScimUser, ...]:
+    if not isinstance(items, list):
+        raise TypeError("not a list of users")
+    return tuple(_decode(item) for item in items)
+
+
+USERS: Codec[tuple[ScimUser, ...]] = Codec(lambda users: [_encode(user) for user in users], _decode_users)
+
+
+@dataclass(frozen=True)
+class FoundUsers:
+    """The users that answer a lookup, in the order asked, and the values that matched none."""
+
+    users: tuple[ScimUser, ...]
+    missing: tuple[str, ...]
+    cached: Cached[tuple[ScimUser, ...]]
+
+
+class UserDirectory:
+    """An identity provider's SCIM users, looked up by email or id, cached."""
+
+    def __init__(self, client: CloudflareClient, *, caches: Caches, parallel: Parallel[Any, Any]) -> None:
+        self._client = client
+        self._parallel = parallel
+        self._lookups: AnswerCache[tuple[str, ...], tuple[ScimUser, ...]] = caches.make(
+            "users", USERS, maxsize=1_024, stale_maxsize=256
+        )
+
+    def lookup(
+        self, identity_provider_id: str, values: tuple[str, ...], *, refresh: bool = False
+    ) -> FoundUsers:
+        """Give back the users these emails, Cloudflare ids or identity provider ids name."""
+        key = (self._client.account_id, identity_provider_id, *sorted(values))
+        cached = self._lookups.get(key, lambda: self._look_up(identity_provider_id, values), refresh=refresh)
+        users: list[ScimUser] = []
+        missing: list[str] = []
+        for value in values:
+            matches = [user for user in cached.value if user.answers(value)]
+            if not matches:
+                missing.append(value)
+            users.extend(user for user in matches if user not in users)
+        return FoundUsers(tuple(users), tuple(missing), cached)
+
+    def _look_up(self, identity_provider_id: str, values: tuple[str, ...]) -> tuple[ScimUser, ...]:
+        path = f"/access/identity_providers/{identity_provider_id}/scim/users"
+        emails = [value for value in values if "@" in value]
+        ids = [value for value in values if "@" not in value]
+        uuids = [value for value in ids if UUID_PATTERN.match(value)]
+        calls: list[Params] = [[("email", email)] for email in emails]
+        if uuids:
+            calls.append([("cf_resource_id", value) for value in uuids])
+        if ids:  # an Entra user's id in the IdP is a UUID too
+            calls.append([("idp_resource_id", value) for value in ids])
+
+        def call(params: Params) -> tuple[ScimUser, ...]:
+            items, _ = self._client.list_items(path, [*params, ("per_page", MAX_PER_PAGE)])
+            found = tuple(user_of(item) for item in items)
+            email = params[0][1] if params[0][0] == "email" else None
+            if isinstance(email, str) and email != email.lower() and not found:
+                items, _ = self._client.list_items(
+                    path, [("email", email.lower()), ("per_page", MAX_PER_PAGE)]
+                )
+                found = tuple(user_of(item) for item in items)
+            # Filter again here: an upstream that ignored the filter must not pass off other people.
+            wanted = [value for name, value in params if name != "per_page"]
+            return tuple(user for user in found if any(user.answers(str(value)) for value in wanted))
+
+        merged: dict[str, ScimUser] = {}
+        for found in self._parallel(call, calls):
+            for user in found:
+                merged.setdefault(user.id or user.external_id or str(len(merged)), user)
+        return tuple(merged.values())

@@ -1,0 +1,50 @@
+"""Views: answers turned into Slack messages (Block Kit), within Slack's limits; one module per
+subject, over the shared parts in `blocks`. All user-facing wording lives here, once."""
+
+from bot.views.answers import (
+    render_bad_input,
+    render_failure,
+    render_help,
+    render_internal_error,
+    render_refusal,
+    render_too_slow,
+)
+from bot.views.blocks import (
+    ACTION_NEXT,
+    ACTION_OPEN,
+    ACTION_PREVIOUS,
+    ACTION_REFRESH,
+    ACTION_SHARE,
+    ACTIONS,
+    COMMAND,
+    Message,
+    escape,
+    escaped,
+    shorten,
+)
+from bot.views.groups import render_listing, render_provider_choice
+from bot.views.people import render_failures, render_users
+
+__all__ = [
+    "ACTIONS",
+    "ACTION_NEXT",
+    "ACTION_OPEN",
+    "ACTION_PREVIOUS",
+    "ACTION_REFRESH",
+    "ACTION_SHARE",
+    "COMMAND",
+    "Message",
+    "escape",
+    "escaped",
+    "render_bad_input",
+    "render_failure",
+    "render_failures",
+    "render_help",
+    "render_internal_error",
+    "render_listing",
+    "render_provider_choice",
+    "render_refusal",
+    "render_too_slow",
+    "render_users",
+    "shorten",
+]

@@ -1,0 +1,240 @@
+"""The parts every view is made of: escaping, Block Kit blocks, ages and dates, the paging
+footer and buttons; within Slack's limits.
+
+Everything from Cloudflare or the user is escaped for mrkdwn before it reaches a message, and
+the text objects that carry it are `verbatim`, so Slack does not turn names into links or
+mentions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bot.cache import Staleness
+from bot.cloudflare import BudgetSpent, RateLimited
+from bot.query import Query, Show, encode_button
+
+Message = dict[str, Any]
+
+COMMAND = "/scim-groups"
+ACTION_PREVIOUS = "scim_groups_previous"
+ACTION_NEXT = "scim_groups_next"
+ACTION_REFRESH = "scim_groups_refresh"
+ACTION_SHARE = "scim_groups_share"
+ACTION_OPEN = "scim_groups_open"
+ACTIONS = (ACTION_PREVIOUS, ACTION_NEXT, ACTION_REFRESH, ACTION_SHARE, ACTION_OPEN)
+
+HEADER_LIMIT = 150
+NAME_LIMIT = 150
+ID_LIMIT = 100
+FALLBACK_LIMIT = 300
+REASON_LIMIT = 500
+SECTION_LIMIT = 3_000
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+MAX_MISSING_SHOWN = 20
+# What a page counts, by kind of question: one, many.
+NOUNS = {
+    "browse": ("group", "groups"),
+    "search": ("match", "matches"),
+    "changed": ("group", "groups"),
+    "user": ("user found", "users found"),
+    "failures": ("failed push", "failed pushes"),
+}
+
+
+class Paging(Protocol):
+    """What the footer and the buttons need to know of a page."""
+
+    @property
+    def page(self) -> int: ...
+    @property
+    def has_next(self) -> bool: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def total_is_lower_bound(self) -> bool: ...
+    @property
+    def page_count(self) -> int | None: ...
+
+
+def escape(text: str) -> str:
+    """Give back `text` with mrkdwn's control characters (`&`, `<`, `>`) escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escaped(text: str, limit: int) -> str:
+    """Give back `text` escaped for mrkdwn in at most `limit` characters, cut (with an ellipsis)
+    between characters, never inside an escape: `&` alone takes five."""
+    out = escape(text)
+    if len(out) <= limit:
+        return out
+    pieces, size = [], 1
+    for character in text:
+        piece = escape(character)
+        if size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces) + "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Give back `text` cut to `limit` characters, with an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def age(seconds: float) -> str:
+    """Give back a duration as people say it: "1 second", "5 minutes", "2 hours"."""
+    if seconds < 90:
+        count, unit = max(1, round(seconds)), "second"
+    elif seconds < 90 * 60:
+        count, unit = round(seconds / 60), "minute"
+    else:
+        count, unit = round(seconds / 3600), "hour"
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
+def window(seconds: int) -> str:
+    """Give back a window as it was asked for: "30 minutes", "24 hours", "3 days"."""
+    if seconds % 86_400 == 0 and seconds > 86_400:
+        count, unit = seconds // 86_400, "day"
+    elif seconds % 3_600 == 0:
+        count, unit = seconds // 3_600, "hour"
+    else:
+        count, unit = round(seconds / 60), "minute"
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
+def date(moment: datetime | None) -> str:
+    """Give back a date shown in each reader's own time zone (UTC as the fallback)."""
+    if moment is None:
+        return "unknown"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError):  # a date Python cannot move to UTC: no date to show
+        return "unknown"
+    if moment.timestamp() < 0:  # Slack's date token is for Unix time; show older dates as they are
+        return fallback
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def code(value: str) -> str:
+    """Give back an id set as code, or a dash when there is none."""
+    return f"`{escaped(value, ID_LIMIT)}`" if value else "—"
+
+
+def codes(values: tuple[str, ...]) -> str:
+    """Give back ids set as code, the first MAX_MISSING_SHOWN of them, and how many more."""
+    shown = ", ".join(code(value) for value in values[:MAX_MISSING_SHOWN])
+    more = len(values) - MAX_MISSING_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def stale_note(stale: Staleness) -> str:
+    """Give back why an answer is an older copy, and how old."""
+    error = stale.error
+    if isinstance(error, BudgetSpent):
+        why = "the bot has used its share of the Cloudflare API quota for the moment"
+    elif isinstance(error, RateLimited):
+        why = "Cloudflare is rate-limiting the bot"
+    else:
+        why = f"Cloudflare is not answering properly{f' (HTTP {error.status})' if error.status else ''}"
+    return f"⚠️ This is a copy from {age(stale.age_seconds)} ago: {why}. Refresh to try again."
+
+
+def notes(stale: Staleness | None, refresh_wait: float | None) -> list[dict[str, Any]]:
+    """Give back the notes above an answer: a stale copy, a refresh asked for too soon."""
+    blocks = [note(stale_note(stale))] if stale is not None else []
+    if refresh_wait is not None:
+        blocks.append(
+            note(
+                "You refreshed a moment ago, so this is the cached copy: refresh again in "
+                f"{age(refresh_wait)}."
+            )
+        )
+    return blocks
+
+
+def footer(
+    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None
+) -> dict[str, Any]:
+    """Give back the line under a page: where it is, how many there are, who shared it."""
+    pages = paging.page_count
+    if pages and paging.page > pages:
+        where = f"Past the last page ({pages})"
+    else:
+        where = f"Page {paging.page} of {pages}" if pages else f"Page {paging.page}"
+    one, many = NOUNS.get(query.kind, ("group found", "groups found"))
+    if paging.total is None:
+        count = ""
+    elif paging.total_is_lower_bound:
+        count = f" · {paging.total:,}+ {many}"
+    else:
+        count = f" · {paging.total:,} {one if paging.total == 1 else many}"
+    partial = "" if searched is None else f" · searched only the first {searched:,} groups"
+    by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
+    return {"type": "context", "elements": [mrkdwn(where + count + partial + by)]}
+
+
+def paging_buttons(paging: Paging, request: Show) -> dict[str, Any]:
+    """Give back the row of buttons under a page: Previous, Next, Refresh, Share."""
+
+    def to(page: int) -> Show:
+        return replace(request, page=page)
+
+    buttons = []
+    if paging.page > 1:
+        buttons.append(button(ACTION_PREVIOUS, "◀ Previous", to(paging.page - 1)))
+    if paging.has_next:
+        buttons.append(button(ACTION_NEXT, "Next ▶", to(paging.page + 1)))
+    buttons.append(button(ACTION_REFRESH, "↻ Refresh", to(paging.page)))
+    if not request.shared:
+        buttons.append(button(ACTION_SHARE, "Share in channel", to(paging.page)))
+    return {"type": "actions", "block_id": "scim_groups_paging", "elements": buttons}
+
+
+def summary(title: str, provider_name: str, paging: Paging) -> str:
+    """Give back the message's fallback text: what it shows, and which page."""
+    pages = paging.page_count
+    where = f"page {paging.page} of {pages}" if pages else f"page {paging.page}"
+    return escaped(f"{title} from {provider_name}: {where}", FALLBACK_LIMIT)
+
+
+def button(action_id: str, label: str, target: Show) -> dict[str, Any]:
+    """Give back a button that leads to `target`."""
+    return {"type": "button", "action_id": action_id, "text": plain(label), "value": encode_button(target)}
+
+
+def header(title: str) -> dict[str, Any]:
+    """Give back a header block, cut to Slack's limit."""
+    return {"type": "header", "text": plain(shorten(title, HEADER_LIMIT))}
+
+
+def plain(text: str) -> dict[str, Any]:
+    """Give back a plain-text object."""
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    """Give back a verbatim mrkdwn object (`text` must already be escaped)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def section(text: str) -> dict[str, Any]:
+    """Give back a section of mrkdwn (`text` must already be escaped)."""
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def note(text: str) -> dict[str, Any]:
+    """Give back a context line of plain words (escaped here)."""
+    return {"type": "context", "elements": [mrkdwn(escape(text))]}
+
+
+def sentence(text: str) -> Message:
+    """Give back a message of one plain sentence (escaped here)."""
+    return {"text": escaped(text, FALLBACK_LIMIT), "blocks": [section(escaped(text, SECTION_LIMIT))]}

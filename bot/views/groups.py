@@ -1,0 +1,150 @@
+"""Groups: a page of them, and the choice of identity provider."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from bot.cloudflare import IdentityProvider, ScimGroup
+from bot.directory import Listing, ProviderChoice
+from bot.query import Query, Show
+from bot.views.blocks import (
+    ACTION_OPEN,
+    FALLBACK_LIMIT,
+    ID_LIMIT,
+    NAME_LIMIT,
+    Message,
+    button,
+    code,
+    codes,
+    date,
+    escaped,
+    footer,
+    header,
+    notes,
+    paging_buttons,
+    section,
+    shorten,
+    summary,
+    window,
+)
+
+MAX_CHOICES = 10
+
+
+def render_listing(
+    listing: Listing,
+    request: Show,
+    provider_name: str,
+    *,
+    shared_by: str | None = None,
+    missing: tuple[str, ...] = (),
+    searched: int | None = None,
+    refresh_wait: float | None = None,
+) -> Message:
+    """Give back the message that shows one page of groups, with its paging buttons.
+
+    `refresh_wait`: the user asked to refresh too soon and may again in that many seconds.
+    """
+    query = request.query
+    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    blocks.extend(notes(listing.stale, refresh_wait))
+    if listing.groups:
+        blocks.extend(_group_section(group) for group in listing.groups)
+    elif listing.page == 1:
+        blocks.append(section(_nothing_found(query, provider_name)))
+    else:
+        blocks.append(section("There are no more groups: the page before this one was the last."))
+    if missing and (listing.groups or listing.page > 1):
+        blocks.append(section(f"Not found: {codes(missing)}."))
+    blocks.append(footer(listing, query, shared_by, searched))
+    blocks.append(paging_buttons(listing, request))
+    return {"text": summary(title(query), provider_name, listing), "blocks": blocks}
+
+
+def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
+    """Give back the answer when no single identity provider fits: why, and buttons to pick one."""
+    asked = f"*{escaped(choice.asked, NAME_LIMIT)}*" if choice.asked else ""
+    reason = {
+        "several": "This account has several identity providers with SCIM: pick one.",
+        "none": "No identity provider of this Cloudflare account has SCIM provisioning enabled, so there "
+        "are no SCIM groups to show. An admin can turn it on in Zero Trust → Settings → Authentication.",
+        "unknown": f"There is no identity provider {asked} with SCIM in this account.",
+        "ambiguous": f"More than one identity provider matches {asked}: pick one.",
+        "not_scim": f"The identity provider {asked} does not have SCIM provisioning enabled.",
+    }[choice.reason]
+    blocks: list[dict[str, Any]] = [section(reason)]
+    choices = choice.choices[:MAX_CHOICES]
+    if choices and choice.reason != "none":
+        lines = [f"• {_provider_line(p)}" for p in choices]
+        blocks.append(section("Choose one below, or add `idp:` to the command:\n" + "\n".join(lines)))
+        buttons = [
+            button(
+                f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
+                shorten(p.name or p.id or "(unnamed)", 75),
+                Show(replace(request.query, provider=p.id), page=1, page_size=request.page_size),
+            )
+            for index, p in enumerate(choices)
+        ]
+        blocks.append({"type": "actions", "block_id": "scim_groups_providers", "elements": buttons})
+    return {"text": shorten(re.sub(r"[*]", "", reason), FALLBACK_LIMIT), "blocks": blocks}
+
+
+def title(query: Query) -> str:
+    """Give back what a page of this query's answer is called."""
+    if query.kind == "browse":
+        return "SCIM groups"
+    if query.kind == "search":
+        return f"Groups matching “{query.search}”"
+    if query.kind == "changed":
+        return f"Groups changed in the last {window(query.changed)}"
+    if query.kind == "user":
+        return "SCIM users"
+    if query.kind == "failures":
+        return f"Failed SCIM pushes, last {window(query.failures)}"
+    return "Groups by id" if query.kind in ("id", "any") else "Groups by external id"
+
+
+def _group_section(group: ScimGroup) -> dict[str, Any]:
+    name = escaped(group.display_name, NAME_LIMIT) if group.display_name else "_(no display name)_"
+    lines = [
+        f"*{name}*",
+        f"External ID {code(group.external_id)} · ID {code(group.id)}",
+        f"Last changed {date(group.last_modified)}",
+    ]
+    return section("\n".join(lines))
+
+
+def _nothing_found(query: Query, provider_name: str) -> str:
+    where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+    if query.kind == "browse":
+        return f"No SCIM groups are synced from {where} yet."
+    if query.kind == "search":
+        return (
+            f"No group name in {where} contains “{escaped(query.search, NAME_LIMIT)}”. "
+            "Check the spelling, try another identity provider with `idp:`, or run `/scim-groups` to browse."
+        )
+    if query.kind == "changed":
+        return f"No group in {where} changed in the last {window(query.changed)}."
+    values = query.ids or query.external_ids or query.either_ids
+    label = {"id": "Cloudflare id", "external": "external id", "any": "Cloudflare or external id"}[query.kind]
+    other = {
+        "id": " or `external:` for the identity provider's id",
+        "external": " or `id:` for Cloudflare's id",
+    }
+    return (
+        f"No group in {where} has the {label} {codes(values)}. It may not be synced yet: check the id, "
+        f"try another identity provider with `idp:`{other.get(query.kind, '')}."
+    )
+
+
+def _provider_line(provider: IdentityProvider) -> str:
+    """Give back the provider as the `idp:` option that picks it, and its type: named once."""
+    kind = escaped(provider.type, 40) or "type unknown"
+    name = provider.name
+    if name and '"' not in name and "`" not in name:
+        option = escaped(f'idp:"{name}"' if " " in name else f"idp:{name}", NAME_LIMIT)
+        return f"`{option}` ({kind})"
+    shown = f"*{escaped(name, NAME_LIMIT)}* " if name else ""
+    return f"{shown}`{escaped(f'idp:{provider.id}', ID_LIMIT)}` ({kind})"

@@ -1,0 +1,137 @@
+"""SCIM users and SCIM pushes: who the identity provider pushed, and what failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cloudflare import CloudflareError
+from bot.paging import Paged
+from bot.pushes import HISTORY_DAYS, ScimPush
+from bot.query import Show
+from bot.users import ScimUser
+from bot.views.answers import failure_sentence
+from bot.views.blocks import (
+    NAME_LIMIT,
+    Message,
+    code,
+    codes,
+    date,
+    escaped,
+    footer,
+    header,
+    note,
+    notes,
+    paging_buttons,
+    section,
+    summary,
+    window,
+)
+from bot.views.groups import title
+
+EMAILS_SHOWN = 3
+# Five pushes and a user's details must fit one section (3,000 characters).
+ERROR_LIMIT = 200
+
+
+def render_users(
+    page: Paged[ScimUser],
+    request: Show,
+    provider_name: str,
+    *,
+    missing: tuple[str, ...],
+    pushes: tuple[tuple[ScimPush, ...], ...],
+    log_problem: CloudflareError | None,
+    shared_by: str | None = None,
+    refresh_wait: float | None = None,
+) -> Message:
+    """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
+    page's users), or why those could not be read (`log_problem`)."""
+    query = request.query
+    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    blocks.extend(notes(page.stale, refresh_wait))
+    if page.items and log_problem is not None:
+        blocks.append(note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
+    for index, user in enumerate(page.items):
+        history = None if log_problem is not None or index >= len(pushes) else pushes[index]
+        blocks.append(section(_user(user, history)))
+    where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+    if not page.items and page.page == 1:
+        blocks.append(
+            section(
+                f"No SCIM user in {where} has the email or id {codes(missing)}. Cloudflare only knows "
+                "the users the identity provider pushed to it: check the address, or whether the "
+                "person is assigned to the app in the identity provider."
+            )
+        )
+    elif missing:
+        blocks.append(section(f"Not found: {codes(missing)}."))
+    blocks.append(footer(page, query, shared_by))
+    blocks.append(paging_buttons(page, request))
+    return {"text": summary(title(query), provider_name, page), "blocks": blocks}
+
+
+def render_failures(
+    page: Paged[ScimPush],
+    request: Show,
+    provider_name: str,
+    *,
+    shared_by: str | None = None,
+    refresh_wait: float | None = None,
+) -> Message:
+    """Give back a page of failed SCIM pushes, newest first; none is an answer too."""
+    query = request.query
+    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    blocks.extend(notes(page.stale, refresh_wait))
+    blocks.extend(section(_push(push, about=True)) for push in page.items)
+    if not page.items:
+        where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+        blocks.append(
+            section(
+                f"No failed SCIM pushes from {where} in the last {window(query.failures)}."
+                if page.page == 1
+                else "There are no more failed pushes: the page before this one was the last."
+            )
+        )
+    blocks.append(footer(page, query, shared_by))
+    blocks.append(paging_buttons(page, request))
+    return {"text": summary(title(query), provider_name, page), "blocks": blocks}
+
+
+def _user(user: ScimUser, history: tuple[ScimPush, ...] | None) -> str:
+    name = escaped(user.display_name or user.user_name, NAME_LIMIT) or "_(no name)_"
+    state = {
+        True: "active",
+        False: "*deactivated* by the identity provider",
+        None: "active or not: not reported",
+    }
+    emails = ", ".join(escaped(email, NAME_LIMIT) for email in user.emails[:EMAILS_SHOWN])
+    more = len(user.emails) - EMAILS_SHOWN
+    lines = [
+        f"*{name}* — {state[user.active]}",
+        (emails + (f" and {more} more" if more > 0 else "")) or "No email",
+        f"External ID {code(user.external_id)} · Cloudflare ID {code(user.id)}",
+        f"Created {date(user.created)} · last changed {date(user.last_modified)}",
+    ]
+    if history is not None:
+        if history:
+            lines.append(f"SCIM pushes, last {HISTORY_DAYS} days (newest first):")
+            lines.extend(f"• {_push(push, about=False)}" for push in history)
+        else:
+            lines.append(f"No SCIM pushes about this user in the last {HISTORY_DAYS} days.")
+    return "\n".join(lines)
+
+
+def _push(push: ScimPush, *, about: bool) -> str:
+    outcome = "✅ succeeded" if not push.failed else "❌ failed"
+    what = ""
+    if about:
+        if push.group_name or push.resource_type.upper() == "GROUP":
+            what = f" of group *{escaped(push.group_name, NAME_LIMIT)}*" if push.group_name else " of a group"
+        else:
+            what = f" of user *{escaped(push.user_email, NAME_LIMIT)}*" if push.user_email else " of a user"
+        what += f" ({code(push.idp_resource_id)})" if push.idp_resource_id else ""
+    method = escaped(push.method, 10) or "push"
+    line = f"{date(push.logged_at)} · {method}{what} {outcome}"
+    if push.failed:
+        line += f": {escaped(push.error, ERROR_LIMIT) if push.error else 'Cloudflare gave no reason'}"
+    return line

@@ -1,0 +1,176 @@
+"""The fake Cloudflare's answers beyond groups: SCIM users, SCIM update logs, and Access groups,
+reusable policies and applications, as `shared/reference/cloudflare-access-api.md` gives them.
+
+Where the reference says a behaviour is not documented, the fake takes the harder reading:
+the `email` filter matches exactly (case included), and `result_info.total_count` of the logs
+counts every row, whatever the filters (as documented).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+Answer = tuple[int, dict[str, Any]]
+Query = dict[str, list[str]]
+
+LOGS_PERMISSION = "Access: SCIM Logs Read"
+APPS_PERMISSION = "Access: Apps and Policies Read"
+
+
+def make_user(number: int, *, active: bool = True, email: str | None = None) -> dict[str, Any]:
+    """Give back a SCIM user as Cloudflare's API returns it."""
+    address = email if email is not None else f"user{number:04d}@example.com"
+    return {
+        "id": str(uuid.UUID(int=0xA000_0000 + number)),
+        "externalId": f"00u{number:06d}",
+        "displayName": f"User {number:04d}",
+        "userName": address,
+        "active": active,
+        "emails": [{"value": address, "primary": True, "type": "work"}],
+        "meta": {"created": "2025-03-01T09:00:00Z", "lastModified": "2026-11-20T08:30:00Z"},
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    }
+
+
+def make_update(
+    provider_id: str,
+    logged_at: datetime,
+    *,
+    status: str = "SUCCESS",
+    group: dict[str, Any] | None = None,
+    user: dict[str, Any] | None = None,
+    method: str = "PATCH",
+    error: str = "",
+) -> dict[str, Any]:
+    """Give back one row of the SCIM update log, about a group or a user."""
+    resource = group or user or {}
+    return {
+        "logged_at": logged_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "idp_id": provider_id,
+        "resource_type": "GROUP" if group is not None else "USER",
+        "request_method": method,
+        "status": status,
+        "error_description": error,
+        "cf_resource_id": resource.get("id", ""),
+        "idp_resource_id": resource.get("externalId", ""),
+        "resource_group_name": group.get("displayName", "") if group is not None else "",
+        "resource_user_email": user["emails"][0]["value"] if user is not None else "",
+        "request_body": '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}',
+    }
+
+
+def paging(query: Query, *, default_per_page: int, max_per_page: int) -> tuple[int, int] | str:
+    """Give back (page, per_page) as Cloudflare reads them, or why it answers 400."""
+    page, per_page = query.get("page", ["1"])[0], query.get("per_page", [str(default_per_page)])[0]
+    if not (page.isdigit() and per_page.isdigit()):
+        return "page and per_page must be whole numbers"
+    if int(page) < 1 or not 1 <= int(per_page) <= max_per_page:
+        return f"per_page must be from 1 to {max_per_page}, page at least 1"
+    return int(page), int(per_page)
+
+
+def envelope(result: list[dict[str, Any]], *, page: int, per_page: int, total: int | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"count": len(result), "page": page, "per_page": per_page}
+    if total is not None:
+        info["total_count"] = total
+        info["total_pages"] = -(-total // per_page)
+    return {"success": True, "errors": [], "messages": [], "result": result, "result_info": info}
+
+
+def failure(code: int, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def invalid(reason: str) -> Answer:
+    return 400, failure(12130, f"access.api.error.invalid_request: {reason}")
+
+
+def users_answer(users: list[dict[str, Any]], query: Query) -> Answer:
+    """List SCIM users: 100 a page at most; one filter at a time; ids at most 50."""
+    paged = paging(query, default_per_page=100, max_per_page=100)
+    if isinstance(paged, str):
+        return invalid(paged)
+    page, per_page = paged
+    filters = [
+        key for key in ("cf_resource_id", "idp_resource_id", "email", "username", "name") if key in query
+    ]
+    if len(filters) > 1:
+        return invalid("filters cannot be combined")
+    if filters and len(query[filters[0]]) > 50:
+        return invalid("at most 50 values")
+    if filters:
+        key, wanted = filters[0], query[filters[0]]
+        users = [user for user in users if any(value in wanted for value in _user_values(user, key))]
+    chunk = users[(page - 1) * per_page : page * per_page]
+    return 200, envelope(chunk, page=page, per_page=per_page, total=len(users))
+
+
+def _user_values(user: dict[str, Any], key: str) -> list[Any]:
+    if key == "email":
+        return [email.get("value") for email in user.get("emails", [])]
+    field = {
+        "cf_resource_id": "id",
+        "idp_resource_id": "externalId",
+        "username": "userName",
+        "name": "displayName",
+    }
+    return [user.get(field[key])]
+
+
+def updates_answer(rows: list[dict[str, Any]], query: Query) -> Answer:
+    """List SCIM update logs: `idp_id` required; 1,000 a page at most; filters; newest first or last."""
+    if not query.get("idp_id"):
+        return invalid("idp_id is required")
+    paged = paging(query, default_per_page=100, max_per_page=1_000)
+    if isinstance(paged, str):
+        return invalid(paged)
+    page, per_page = paged
+    selected = [row for row in rows if row["idp_id"] in query["idp_id"]]
+    for key in (
+        "cf_resource_id",
+        "idp_resource_id",
+        "resource_group_name",
+        "resource_user_email",
+        "resource_type",
+        "request_method",
+        "status",
+    ):
+        if key in query:
+            selected = [row for row in selected if row[key] in query[key]]
+    for key in ("since", "until"):
+        if key in query:
+            try:
+                bound = datetime.fromisoformat(query[key][0])
+            except ValueError:
+                return invalid(f"{key} must be an RFC 3339 date-time")
+            if bound.tzinfo is None:
+                return invalid(f"{key} must carry its offset")
+            selected = [
+                row
+                for row in selected
+                if (datetime.fromisoformat(row["logged_at"]) >= bound) == (key == "since")
+                or datetime.fromisoformat(row["logged_at"]) == bound
+            ]
+    direction = query.get("direction", ["desc"])[0]
+    if direction not in ("asc", "desc"):
+        return invalid("direction must be asc or desc")
+    selected.sort(key=lambda row: row["logged_at"], reverse=direction == "desc")
+    if "limit" in query:
+        if not query["limit"][0].isdigit():
+            return invalid("limit must be a whole number")
+        selected = selected[: int(query["limit"][0])]
+    chunk = selected[(page - 1) * per_page : page * per_page]
+    # Documented: the total of every row, not of the rows that match the filters.
+    return 200, envelope(chunk, page=page, per_page=per_page, total=len(rows))
+
+
+def listing_answer(items: list[dict[str, Any]], query: Query) -> Answer:
+    """List Access groups, policies or applications: paged, 25 a page by default, at most 1,000."""
+    paged = paging(query, default_per_page=25, max_per_page=1_000)
+    if isinstance(paged, str):
+        return invalid(paged)
+    page, per_page = paged
+    chunk = items[(page - 1) * per_page : page * per_page]
+    return 200, envelope(chunk, page=page, per_page=per_page, total=len(items))

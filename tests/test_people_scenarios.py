@@ -1,0 +1,289 @@
+"""End to end: `user:`, `failures` and `changed:` over signed HTTP, against the fake Cloudflare."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
+from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
+
+# The fake clock's wall time at the start: 2026-01-01T00:16:40Z.
+NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)
+
+
+def ago(**delta: float) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def words(message: dict[str, Any]) -> str:
+    return "\n".join(texts(message))
+
+
+def footer(message: dict[str, Any]) -> str:
+    return str([b for b in message["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
+
+
+def log_calls(cloudflare: FakeCloudflare) -> list[dict[str, list[str]]]:
+    return [query for path, query in cloudflare.calls if path.endswith("/logs/scim/updates")]
+
+
+@pytest.fixture
+def people(cloudflare: FakeCloudflare) -> list[dict[str, Any]]:
+    users = [make_user(n) for n in range(12)]
+    users[4]["active"] = False
+    cloudflare.users[PROVIDER_ID] = users
+    group = make_group(3)
+    cloudflare.updates = [
+        make_update(PROVIDER_ID, ago(hours=2), user=users[3], method="PUT"),
+        make_update(
+            PROVIDER_ID,
+            ago(hours=1),
+            user=users[3],
+            status="FAILURE",
+            error="userName <must> be unique & set",
+        ),
+        make_update(PROVIDER_ID, ago(days=8), user=users[3], status="FAILURE", error="too old to show"),
+        make_update(PROVIDER_ID, ago(minutes=30), group=group, status="FAILURE", error="group name taken"),
+        make_update(PROVIDER_ID, ago(hours=30), group=group, status="FAILURE", error="outside a day"),
+        make_update("another-idp", ago(minutes=5), group=group, status="FAILURE", error="not this provider"),
+    ]
+    return users
+
+
+def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    message = bot.command("user:User0003@Example.COM")
+
+    assert message["blocks"][0]["text"]["text"] == "SCIM users · Okta Production"
+    section = message["blocks"][1]["text"]["text"]
+    lines = section.splitlines()
+    assert lines[0] == "*User 0003* — active"
+    assert lines[1] == "user0003@example.com"
+    assert lines[2] == f"External ID `00u000003` · Cloudflare ID `{people[3]['id']}`"
+    assert lines[4] == "SCIM pushes, last 7 days (newest first):"
+    assert lines[5].endswith("· PATCH ❌ failed: userName &lt;must&gt; be unique &amp; set")
+    assert lines[6].endswith("· PUT ✅ succeeded")
+    assert len(lines) == 7  # the failure of 8 days ago is not shown
+    assert footer(message) == "Page 1 of 1 · 1 user found"
+    [history] = log_calls(cloudflare)
+    assert history["idp_id"] == [PROVIDER_ID]
+    assert history["cf_resource_id"] == [people[3]["id"]]
+    assert history["direction"] == ["desc"]
+    assert history["per_page"] == ["5"]
+    assert history["since"] == ["2025-12-25T00:17:00Z"]  # 7 days before the next whole minute
+    assert history["until"] == ["2026-01-01T00:17:00Z"]
+    assert "request_body" not in json.dumps(message)
+
+
+def test_a_deactivated_user_is_said_to_be_deactivated(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+    message = bot.command(f"user:{people[4]['externalId']}")
+
+    assert message["blocks"][1]["text"]["text"].splitlines()[0] == (
+        "*User 0004* — *deactivated* by the identity provider"
+    )
+    assert "No SCIM pushes about this user in the last 7 days." in words(message)
+
+
+def test_several_users_by_email_cloudflare_id_and_idp_id_come_in_the_order_asked(
+    bot: SlackDriver, people: list[dict[str, Any]]
+) -> None:
+    asked = f"user:{people[7]['id']},user0001@example.com nobody@example.com {people[2]['externalId']}"
+
+    message = bot.command(asked)
+
+    names = [b["text"]["text"].splitlines()[0] for b in message["blocks"] if b["type"] == "section"]
+    assert names[:3] == ["*User 0007* — active", "*User 0001* — active", "*User 0002* — active"]
+    assert names[3] == "Not found: `nobody@example.com`."
+    assert footer(message) == "Page 1 of 1 · 3 users found"
+
+
+def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
+    bot: SlackDriver, people: list[dict[str, Any]]
+) -> None:
+    message = bot.command("user:ghost@example.com")
+
+    assert message["blocks"][1]["text"]["text"] == (
+        "No SCIM user in *Okta Production* has the email or id `ghost@example.com`. Cloudflare only knows "
+        "the users the identity provider pushed to it: check the address, or whether the person is "
+        "assigned to the app in the identity provider."
+    )
+    assert footer(message) == "Page 1 of 1 · 0 users found"
+
+
+def test_many_users_are_paged_with_the_usual_buttons(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+    asked = "user:" + ",".join(user["emails"][0]["value"] for user in people)
+
+    first = bot.command(asked)
+    second = bot.click(buttons(first)["scim_groups_next"])
+
+    assert footer(first) == "Page 1 of 2 · 12 users found"
+    assert footer(second) == "Page 2 of 2 · 12 users found"
+    assert [b["text"]["text"].splitlines()[0] for b in second["blocks"] if b["type"] == "section"] == [
+        "*User 0010* — active",
+        "*User 0011* — active",
+    ]
+
+
+def test_without_the_logs_permission_users_are_shown_and_the_permission_is_named(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+
+    message = bot.command("user:user0003@example.com")
+
+    assert message["blocks"][1]["elements"][0]["text"] == (
+        "SCIM pushes are not shown. The bot's API token does not have the “Access: SCIM Logs Read” "
+        "permission that this needs: an admin can add it to the token in the Cloudflare dashboard. "
+        "Everything else keeps working."
+    )
+    assert message["blocks"][2]["text"]["text"].splitlines()[0] == "*User 0003* — active"
+    assert "SCIM pushes, last" not in words(message)
+
+
+def test_failed_pushes_of_the_last_day_are_listed_newest_first(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    message = bot.command("failures")
+
+    assert message["blocks"][0]["text"]["text"] == "Failed SCIM pushes, last 24 hours · Okta Production"
+    lines = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    assert len(lines) == 2
+    assert lines[0].endswith("· PATCH of group *group-00003* (`ext-00003`) ❌ failed: group name taken")
+    assert lines[1].endswith(
+        "· PATCH of user *user0003@example.com* (`00u000003`) ❌ failed: "
+        "userName &lt;must&gt; be unique &amp; set"
+    )
+    assert footer(message) == "Page 1 of 1 · 2 failed pushes"
+    [call] = log_calls(cloudflare)
+    assert call["status"] == ["FAILURE"]
+    assert call["since"] == ["2025-12-31T00:17:00Z"]
+
+
+def test_no_failed_pushes_is_an_answer_too(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+    message = bot.command("failures:10m")
+
+    assert message["blocks"][1]["text"]["text"] == (
+        "No failed SCIM pushes from *Okta Production* in the last 10 minutes."
+    )
+
+
+def test_failures_are_paged_over_the_same_window_however_late_the_click(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.updates = [
+        make_update(PROVIDER_ID, ago(minutes=n), group=make_group(n), status="FAILURE", error=f"error {n}")
+        for n in range(1, 13)
+    ]
+    first = bot.command("failures:1h")
+    clock.advance(3_600)  # an hour later, a new failure; Next still pages the first hour
+    cloudflare.updates.append(
+        make_update(PROVIDER_ID, NOW + timedelta(minutes=30), group=make_group(99), status="FAILURE")
+    )
+
+    second = bot.click(buttons(first)["scim_groups_next"])
+
+    assert footer(first) == "Page 1 of 2 · 12 failed pushes"
+    assert [b["text"]["text"].rsplit(": ", 1)[1] for b in second["blocks"] if b["type"] == "section"] == [
+        "error 11",
+        "error 12",
+    ]
+
+
+def test_without_the_logs_permission_failures_get_one_sentence_naming_it(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.missing_permissions = {LOGS_PERMISSION, APPS_PERMISSION}
+
+    message = bot.command("failures")
+
+    assert message["blocks"] == [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "The bot's API token does not have the “Access: SCIM Logs Read” permission that this "
+                "needs: an admin can add it to the token in the Cloudflare dashboard. Everything else "
+                "keeps working.",
+                "verbatim": True,
+            },
+        }
+    ]
+    assert bot.command("")["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
+
+
+def test_a_failing_log_is_retried_then_said_plainly(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
+
+    message = bot.command("failures")
+
+    assert "Cloudflare is not answering properly right now (HTTP 502)" in words(message)
+    assert len(log_calls(cloudflare)) == 3  # tried three times
+
+
+def test_a_failing_log_costs_a_user_answer_only_its_pushes(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
+
+    message = bot.command("user:user0003@example.com")
+
+    assert message["blocks"][1]["elements"][0]["text"].startswith(
+        "SCIM pushes are not shown. Cloudflare is not answering properly right now (HTTP 502)"
+    )
+    assert message["blocks"][2]["text"]["text"].splitlines()[0] == "*User 0003* — active"
+
+
+def test_groups_changed_in_a_window_are_listed_newest_first(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    groups = cloudflare.groups[PROVIDER_ID]
+    for number, hours in ((5, 30), (9, 2), (12, 50), (20, 80)):
+        groups[number]["meta"]["lastModified"] = ago(hours=hours).isoformat()
+
+    message = bot.command("changed:3d")
+
+    assert message["blocks"][0]["text"]["text"] == "Groups changed in the last 3 days · Okta Production"
+    names = [b["text"]["text"].splitlines()[0] for b in message["blocks"] if b["type"] == "section"]
+    assert names == ["*group-00009*", "*group-00005*", "*group-00012*"]
+    assert footer(message) == "Page 1 of 1 · 3 groups"
+
+
+def test_no_group_changed_is_said_plainly(bot: SlackDriver) -> None:
+    message = bot.command("changed:30m")
+
+    assert (
+        message["blocks"][1]["text"]["text"]
+        == "No group in *Okta Production* changed in the last 30 minutes."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("failures:soon", "`soon` is not a window: give a number and a unit (m, h or d) of at most 90 days"),
+        ("changed:100d", "`100d` is not a window"),
+        ("user:a@b.c failures", "Ask one thing at a time"),
+        ("failures oncall", "Ask one thing at a time"),
+        ("user:", "`user:` needs a value after it, like `user:jane@example.com`."),
+    ],
+)
+def test_bad_new_questions_say_what_is_wrong(bot: SlackDriver, text: str, reason: str) -> None:
+    assert bot.command(text)["blocks"][0]["text"]["text"].startswith(reason)
+
+
+def test_a_group_named_like_a_new_word_can_still_be_searched_in_quotes(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID].append(make_group(50, "failures-team"))
+
+    message = start_bot().command('"failures"')
+
+    assert message["blocks"][0]["text"]["text"] == "Groups matching “failures” · Okta Production"
