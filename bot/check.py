@@ -15,8 +15,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.clock import SystemClock
-from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, NotFound, RetryPolicy, TokenKind
+from bot.cloudflare import (
+    AuthFailed,
+    CloudflareClient,
+    CloudflareError,
+    NotFound,
+    Params,
+    RetryPolicy,
+    TokenKind,
+)
 from bot.directory import ProviderChoice, choose_provider
+from bot.pushes import LOGS_PATH, LOGS_PERMISSION
 from bot.settings import (
     CloudflareSettings,
     SettingsError,
@@ -60,6 +69,8 @@ class Result:
     ok: bool
     line: str
     fix: str = ""
+    # An optional permission the token lacks: not a failure, marked ○.
+    optional: bool = False
 
 
 def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTransport | None = None) -> int:
@@ -68,7 +79,7 @@ def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTran
 
     def report(result: Result) -> None:
         results.append(result)
-        out.write(f"{'✓' if result.ok else '✗'} {result.line}\n")
+        out.write(f"{'○' if result.optional else '✓' if result.ok else '✗'} {result.line}\n")
         if result.fix:
             out.write(f"    → {result.fix}\n")
         out.flush()
@@ -205,6 +216,7 @@ def _check_cloudflare(
                     f"{len(page.rows)} shown, {total} in all",
                 )
             )
+        _check_optional(client, targets[0].id, report)
     except AuthFailed as error:
         report(
             Result(
@@ -232,6 +244,31 @@ def _check_cloudflare(
         )
     finally:
         client.close()
+
+
+def _check_optional(client: CloudflareClient, provider_id: str, report: Callable[[Result], None]) -> None:
+    """Say which optional permissions the token has: each unlocks more, none is required."""
+    probe: Params = [("idp_id", provider_id), ("per_page", 1)]
+    _optional(client, report, LOGS_PERMISSION, LOGS_PATH, probe, "`failures` and users' SCIM pushes")
+
+
+def _optional(
+    client: CloudflareClient,
+    report: Callable[[Result], None],
+    permission: str,
+    path: str,
+    params: Params,
+    unlocks: str,
+) -> None:
+    try:
+        client.list_items(path, params)
+    except AuthFailed as error:
+        if error.status != 403:  # a 403 here alone means this permission is missing
+            raise
+        fix = f"Add it to the token for {unlocks}; everything else works without it."
+        report(Result(True, f"Optional: the token does not have “{permission}”", fix, optional=True))
+        return
+    report(Result(True, f"Optional: the token has “{permission}” ({unlocks})"))
 
 
 def _verify_token(

@@ -19,6 +19,7 @@ import pytest
 
 from bot import __version__
 from tests.conftest import SlackDriver, environment
+from tests.fake_access import LOGS_PERMISSION
 from tests.fakes import (
     API_TOKEN,
     APP_TOKEN,
@@ -78,9 +79,25 @@ def test_check_passes_when_everything_is_right(
         "0123456789abcdef0123456789abcdef (1 found)",
         "✓ The default identity provider is Okta Production (okta), SCIM enabled",
         "✓ Read the first page of SCIM groups from Okta Production: 45 shown, 45 in all",
+        "✓ Optional: the token has “Access: SCIM Logs Read” (`failures` and users' SCIM pushes)",
         "",
         "All checks passed: the bot is ready.",
     ]
+
+
+def test_check_names_a_missing_optional_permission_without_failing(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 0, out
+    assert (
+        "○ Optional: the token does not have “Access: SCIM Logs Read”\n"
+        "    → Add it to the token for `failures` and users' SCIM pushes; everything else works without it.\n"
+    ) in out
+    assert out.endswith("All checks passed: the bot is ready.\n")
 
 
 def test_check_explains_a_refused_bot_token(
