@@ -50,6 +50,26 @@ _GROUPS_PATH = re.compile(
     r"/accounts/(?P<account>[^/]+)/access/identity_providers/(?P<idp>[^/]+)/scim/groups$"
 )
 _PROVIDERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers$")
+_USERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers/(?P<idp>[^/]+)/scim/users$")
+_LOGS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/logs/scim/updates$")
+_PEOPLE = (
+    "Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Linus Torvalds",
+    "Margaret Hamilton", "Dennis Ritchie", "Barbara Liskov", "Ken Thompson", "Frances Allen",
+    "John McCarthy", "Radia Perlman", "Donald Knuth", "Hedy Lamarr", "Tim Berners-Lee",
+    "Shafi Goldwasser", "Edsger Dijkstra", "Anita Borg", "Vint Cerf", "Sophie Wilson",
+)  # fmt: skip
+# Why Cloudflare refused a push, in its words (the demo's failures), about users and groups.
+_REFUSALS = {
+    "USER": (
+        "Attribute 'userName' must be unique: another user already has it",
+        "Invalid attribute 'emails': at least one email is required",
+    ),
+    "GROUP": (
+        "Group displayName already exists in this identity provider",
+        "Request body exceeds the maximum SCIM payload size",
+        "Resource not found: the group was deleted before this PATCH",
+    ),
+}
 
 
 def settings(page_size: int = 10) -> Settings:
@@ -98,9 +118,71 @@ def azure_groups() -> list[dict[str, Any]]:
     return groups
 
 
+def sample_users() -> list[dict[str, Any]]:
+    """Give back the demo's SCIM users: twenty people, two of them deactivated."""
+    users = []
+    for number, name in enumerate(_PEOPLE):
+        email = name.lower().replace(" ", ".") + "@example.com"
+        users.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"scim-groups-demo/user/{email}")),
+                "externalId": f"00u{hashlib.sha256(email.encode()).hexdigest()[:17]}",
+                "displayName": name,
+                "userName": email,
+                "active": number not in (3, 11),
+                "emails": [{"value": email, "primary": True, "type": "work"}],
+                "meta": {
+                    "created": "2024-02-01T09:00:00Z",
+                    "lastModified": f"2026-10-{number + 1:02}T10:00:00Z",
+                },
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            }
+        )
+    return users
+
+
+def sample_updates(
+    now: datetime, groups: list[dict[str, Any]], users: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Give back the demo's SCIM update log: a push every few hours for nine days, some failed.
+
+    A group that a push changed carries that push's time as its last change.
+    """
+    rows = []
+    for number in range(60):
+        group, user = groups[(number * 7) % len(groups)], users[(number * 3) % len(users)]
+        about_user = number % 3 == 0
+        failed = number % 5 == 1
+        kind = "USER" if about_user else "GROUP"
+        refusals = _REFUSALS[kind]
+        logged_at = _rfc3339(now - timedelta(hours=number * 3.5 + 0.25))
+        if not about_user and not failed and group["meta"]["lastModified"] < logged_at:
+            group["meta"]["lastModified"] = logged_at
+        rows.append(
+            {
+                "logged_at": logged_at,
+                "idp_id": IDENTITY_PROVIDER_ID,
+                "resource_type": kind,
+                "request_method": ("PATCH", "PUT", "POST", "PATCH")[number % 4],
+                "status": "FAILURE" if failed else "SUCCESS",
+                "error_description": refusals[number // 5 % len(refusals)] if failed else "",
+                "cf_resource_id": (user if about_user else group)["id"],
+                "idp_resource_id": (user if about_user else group)["externalId"],
+                "resource_group_name": "" if about_user else group["displayName"],
+                "resource_user_email": user["userName"] if about_user else "",
+                "request_body": "{}",
+            }
+        )
+    return rows
+
+
 def transport() -> httpx.MockTransport:
     """Give back an httpx transport that answers like Cloudflare's API, from the demo directory."""
     directories = {IDENTITY_PROVIDER_ID: sample_groups(), AZURE_PROVIDER_ID: azure_groups()}
+    people = {IDENTITY_PROVIDER_ID: sample_users(), AZURE_PROVIDER_ID: []}
+    updates = sample_updates(
+        datetime.now(UTC), directories[IDENTITY_PROVIDER_ID], people[IDENTITY_PROVIDER_ID]
+    )
     providers = [
         {"id": IDENTITY_PROVIDER_ID, "name": PROVIDER_NAME, "type": "okta", "scim_config": {"enabled": True}},
         {
@@ -115,6 +197,11 @@ def transport() -> httpx.MockTransport:
         groups = _GROUPS_PATH.search(request.url.path)
         if groups and groups["account"] == ACCOUNT_ID and groups["idp"] in directories:
             return _page(directories[groups["idp"]], request.url.params)
+        users = _USERS_PATH.search(request.url.path)
+        if users and users["account"] == ACCOUNT_ID and users["idp"] in people:
+            return _users(people[users["idp"]], request.url.params)
+        if (logs := _LOGS_PATH.search(request.url.path)) and logs["account"] == ACCOUNT_ID:
+            return _updates(updates, request.url.params)
         listing = _PROVIDERS_PATH.search(request.url.path)
         if listing and listing["account"] == ACCOUNT_ID:
             info = {"count": len(providers), "page": 1, "per_page": 1000, "total_count": len(providers)}
@@ -144,6 +231,32 @@ def _page(directory: list[dict[str, Any]], params: httpx.QueryParams) -> httpx.R
     chunk = selected[(page - 1) * per_page : page * per_page]
     info = {"count": len(chunk), "page": page, "per_page": per_page, "total_count": len(selected)}
     return _envelope(chunk, info)
+
+
+def _users(users: list[dict[str, Any]], params: httpx.QueryParams) -> httpx.Response:
+    selected = users
+    for key, field in (("cf_resource_id", "id"), ("idp_resource_id", "externalId"), ("email", "userName")):
+        wanted = params.get_list(key)
+        if wanted:
+            selected = [user for user in selected if user[field] in wanted]
+    info = {"count": len(selected), "page": 1, "per_page": 100, "total_count": len(selected)}
+    return _envelope(selected[:100], info)
+
+
+def _updates(rows: list[dict[str, Any]], params: httpx.QueryParams) -> httpx.Response:
+    if not params.get("idp_id"):
+        return _failure(400, 12130, "access.api.error.invalid_request: idp_id is required")
+    selected = [row for row in rows if row["idp_id"] in params.get_list("idp_id")]
+    for key in ("cf_resource_id", "status"):
+        if params.get(key):
+            selected = [row for row in selected if row[key] in params.get_list(key)]
+    since, until = params.get("since", ""), params.get("until", "9999")
+    selected = [row for row in selected if since <= row["logged_at"] <= until]  # all are UTC, "Z"
+    page, per_page = int(params.get("page", "1")), int(params.get("per_page", "100"))
+    chunk = selected[(page - 1) * per_page : page * per_page]  # newest first, as asked
+    return _envelope(
+        chunk, {"count": len(chunk), "page": page, "per_page": per_page, "total_count": len(rows)}
+    )
 
 
 def _envelope(result: list[dict[str, Any]], info: dict[str, int]) -> httpx.Response:

@@ -100,3 +100,17 @@ def test_a_provider_is_picked_with_a_digit() -> None:
     run(service, "idp:demo", as_json=False, interactive=True, out=out, ask=lambda prompt: next(keys))
 
     assert "SCIM groups · Azure AD (demo directory)" in out.getvalue().splitlines()
+
+
+def test_the_demo_answers_the_new_questions_too() -> None:
+    users = preview("--demo", "user:ada.lovelace@example.com katherine.johnson@example.com").stdout
+    failures = preview("--demo", "failures:3d").stdout
+    changed = preview("--demo", "changed:2d").stdout
+
+    assert "Ada Lovelace — active" in users
+    assert "Katherine Johnson — deactivated by the identity provider" in users
+    assert "SCIM pushes, last 7 days (newest first):" in users
+    assert failures.startswith("Failed SCIM pushes, last 3 days · Okta (demo directory)")
+    assert "❌ failed: " in failures
+    assert changed.startswith("Groups changed in the last 2 days · Okta (demo directory)")
+    assert "Page 1 of 1 · 0 groups" not in changed
