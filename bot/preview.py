@@ -8,10 +8,19 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from bot.service import GroupsService
-from bot.views import ACTION_NEXT, ACTION_OPEN, ACTION_PREVIOUS, ACTION_REFRESH, Message
+from bot.views import (
+    ACTION_BACK,
+    ACTION_HISTORY,
+    ACTION_NEXT,
+    ACTION_OPEN,
+    ACTION_PREVIOUS,
+    ACTION_REFRESH,
+    Message,
+)
 
-KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH}
-PROMPT = "[n]ext  [p]revious  [r]efresh  [1-9] pick a provider  [q]uit > "
+KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH, "b": ACTION_BACK}
+PROMPT = "[n]ext  [p]revious  [r]efresh  [h1-h20] a group's history  [b]ack  [1-9] pick a provider  [q]uit > "
+HINT = "n, p, r, h3, b, a digit, or q"
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
 _BOLD = re.compile(r"\*([^*\n]+)\*")
@@ -49,15 +58,21 @@ def run(
     _show(message, as_json=as_json, out=out, bold=bold)
     while interactive:
         try:
-            key = ask(PROMPT).strip().lower()[:1]
+            typed = ask(PROMPT).strip().lower()
         except (EOFError, KeyboardInterrupt):
             break
+        key, number = typed[:1], int(typed[1:]) if typed[1:3].isdigit() else 0
         if key == "q":
             break
         action = KEYS.get(key) or (f"{ACTION_OPEN}:{int(key) - 1}" if key.isdigit() and key != "0" else "")
         button = _button(message, action)
+        if key == "h":
+            action, found = ACTION_HISTORY, _buttons(message, ACTION_HISTORY)
+            button = found[number - 1] if 0 < number <= len(found) else None
         if button is None:
-            out.write("That button is not on this page.\n" if action else "Type n, p, r, a digit, or q.\n")
+            out.write(
+                "That button is not on this page.\n" if action else "Type n, p, r, h3, b, a digit, or q.\n"
+            )
             continue
         message = service.answer_click(button["action_id"], button["value"]).message
         _show(message, as_json=as_json, out=out, bold=bold)
@@ -71,11 +86,16 @@ def _show(message: Message, *, as_json: bool, out: TextIO, bold: Callable[[str],
 
 
 def _button(message: Message, action_id: str) -> dict[str, Any] | None:
-    for block in message.get("blocks", []):
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element.get("action_id") == action_id:
-                return element  # type: ignore[no-any-return]
-    return None
+    return next(iter(_buttons(message, action_id)), None)
+
+
+def _buttons(message: Message, action_id: str) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message.get("blocks", [])
+        for element in (block.get("elements", []) if block.get("type") == "actions" else [])
+        if element.get("action_id") == action_id
+    ]
 
 
 def _readable(mrkdwn: str, bold: Callable[[str], str]) -> str:

@@ -30,6 +30,7 @@ UPSTREAM_ROWS = 100
 # A person's or a group's recent history: this many days, at most this many pushes.
 HISTORY_DAYS = 7
 HISTORY_ROWS = 5
+GROUP_HISTORY_ROWS = 20
 
 Status = Literal["SUCCESS", "FAILURE"]
 
@@ -152,15 +153,21 @@ class Pushes:
         return slack_page(cached, number, per_page, offset, page, page_size)
 
     def recent(
-        self, identity_provider_id: str, cf_resource_id: str, window: Window, *, refresh: bool = False
+        self,
+        identity_provider_id: str,
+        cf_resource_id: str,
+        window: Window,
+        *,
+        limit: int = HISTORY_ROWS,
+        refresh: bool = False,
     ) -> tuple[ScimPush, ...]:
-        """Give back the newest pushes (HISTORY_ROWS at most) about one user or group in `window`."""
+        """Give back the newest pushes (`limit` at most) about one user or group in `window`."""
         params: Params = [
             ("idp_id", identity_provider_id),
             ("cf_resource_id", cf_resource_id),
             *window.params(),
             ("direction", "desc"),
-            ("per_page", HISTORY_ROWS),
+            ("per_page", limit),
         ]
         return self._read(params, refresh).value
 

@@ -122,6 +122,16 @@ class Show:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """One group's detail, opened from a page of groups: its recent SCIM pushes (`history`), with
+    the page to go back to."""
+
+    kind: Literal["history"]
+    group_id: str
+    back: Show
+
+
+@dataclass(frozen=True)
 class ShowHelp:
     """Explain how to use the command."""
 
@@ -384,6 +394,29 @@ def decode_button(value: str) -> Show | BadInput:
         provider.lower(), search, ids, tuple(external_ids), either_ids, tuple(users), failures, changed, until
     )
     return Show(query, page=page, page_size=size, shared=bool(shared))
+
+
+def encode_detail(detail: Detail) -> str:
+    """Give back a button value that `decode_detail` turns back into `detail`."""
+    back = json.loads(encode_button(detail.back))
+    state = {"v": BUTTON_VERSION, "d": detail.kind, "g": _compact(detail.group_id), "b": back}
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_detail(value: str) -> Detail | BadInput:
+    """Give back the detail a button value opens, or why it cannot be used."""
+    outdated = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
+    try:
+        state = json.loads(value)
+    except (TypeError, ValueError, RecursionError):
+        return outdated
+    if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION or state.get("d") != "history":
+        return outdated
+    group = _uuids(state.get("g"))
+    back = decode_button(json.dumps(state.get("b")))
+    if group is None or len(group) != 1 or isinstance(back, BadInput):
+        return outdated
+    return Detail("history", group[0], back)
 
 
 def _compact(uuid: str) -> str:

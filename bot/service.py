@@ -25,11 +25,12 @@ from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
 from bot.directory import Directory, Listing, LookupKind, ProviderChoice, choose_provider
 from bot.logs import event
 from bot.paging import Paged, page_of
-from bot.pushes import HISTORY_DAYS, Pushes, ScimPush, Window
-from bot.query import BadInput, Show, ShowHelp, decode_button, parse_command
+from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, Pushes, ScimPush, Window
+from bot.query import BadInput, Detail, Show, ShowHelp, decode_button, decode_detail, parse_command
 from bot.settings import UUID_PATTERN
 from bot.users import ScimUser, UserDirectory
 from bot.views import (
+    ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTIONS,
@@ -38,6 +39,7 @@ from bot.views import (
     render_failure,
     render_failures,
     render_help,
+    render_history,
     render_internal_error,
     render_listing,
     render_provider_choice,
@@ -152,6 +154,12 @@ class GroupsService:
         action_id = action_id.partition(":")[0]
         action = action_id.removeprefix("scim_groups_")
         with self._audit("click", caller, action=action, asked_at=asked_at) as outcome:
+            if action_id == ACTION_HISTORY:
+                detail = decode_detail(value)
+                if isinstance(detail, BadInput):
+                    outcome.name, outcome.text = "bad_input", detail.reason
+                    return Reply(render_bad_input(detail), replace_original=False)
+                return Reply(self._history(detail, outcome))
             request = decode_button(value)
             if action_id not in ACTIONS:
                 request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
@@ -301,6 +309,39 @@ class GroupsService:
 
     def _next_minute(self) -> int:
         return math.ceil(self._clock.time() / 60) * 60
+
+    def _history(self, detail: Detail, outcome: Outcome) -> Message:
+        """Give back a group's recent SCIM pushes, with the way back to its page."""
+        outcome.query, outcome.text = "history", detail.group_id
+        provider_id = detail.back.query.provider or ""  # a button always carries the UUID
+        until = self._next_minute()
+        span = Window(until - HISTORY_DAYS * 86_400, until)
+        group, pushes, problem = None, tuple[ScimPush, ...](), None
+        provider: IdentityProvider | ProviderChoice | None = None
+        try:
+            provider = self._provider(provider_id)
+            found = self._directory.in_background(
+                lambda: self._directory.lookup(provider_id, "id", (detail.group_id,))
+            )
+            try:
+                pushes = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
+            except CloudflareError as error:
+                problem = error
+            group = next(iter(found.result().groups), None)
+        except CloudflareError as error:
+            problem = problem or error
+        except Exception:
+            outcome.name = "internal_error"
+            log.exception("internal_error while showing a group's history")
+            return render_internal_error()
+        if problem is not None:
+            outcome.name = f"failed_{type(problem).__name__}"
+            event(log, "cloudflare_failed", logging.WARNING, error=problem.describe())
+        else:
+            outcome.name, outcome.results = ("ok" if pushes else "empty"), len(pushes)
+        named = isinstance(provider, IdentityProvider) and provider.name
+        where = provider.name if isinstance(provider, IdentityProvider) and named else "its identity provider"
+        return render_history(group, detail, where, pushes=pushes, problem=problem)
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
         try:

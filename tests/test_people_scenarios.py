@@ -287,3 +287,76 @@ def test_a_group_named_like_a_new_word_can_still_be_searched_in_quotes(
     message = start_bot().command('"failures"')
 
     assert message["blocks"][0]["text"]["text"] == "Groups matching “failures” · Okta Production"
+
+
+def history_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "scim_groups_history"
+    ]
+
+
+def test_every_group_has_a_history_that_goes_back_to_the_exact_page(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    group = make_group(13)
+    cloudflare.updates = [
+        make_update(PROVIDER_ID, ago(hours=3), group=group, method="PUT"),
+        make_update(PROVIDER_ID, ago(hours=1), group=group, status="FAILURE", error="members <too> many"),
+        make_update(PROVIDER_ID, ago(days=9), group=group, status="FAILURE", error="too old"),
+        make_update(PROVIDER_ID, ago(minutes=5), group=make_group(14), error="another group"),
+    ]
+    second_page = bot.click(buttons(bot.command("group-000"))["scim_groups_next"])
+    assert len(history_buttons(second_page)) == 10
+
+    history = bot.click(history_buttons(second_page)[3])  # group-00013
+    back = bot.click(buttons(history)["scim_groups_back"])
+
+    assert history["blocks"][0]["text"]["text"] == "History of group-00013 · Okta Production"
+    sections = [b["text"]["text"] for b in history["blocks"] if b["type"] == "section"]
+    assert (
+        sections[0]
+        == f"External ID `ext-00013` · ID `{group['id']}`\nLast changed "
+        + sections[0].split("Last changed ")[1]
+    )
+    assert sections[1].endswith("· PATCH ❌ failed: members &lt;too&gt; many")
+    assert sections[2].endswith("· PUT ✅ succeeded")
+    assert len(sections) == 3
+    assert list(buttons(history)) == ["scim_groups_back"]
+    assert back["blocks"] == second_page["blocks"]
+
+
+def test_a_history_without_the_logs_permission_names_it_and_still_goes_back(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+    first = bot.command("")
+
+    history = bot.click(history_buttons(first)[0])
+
+    assert "“Access: SCIM Logs Read”" in words(history)
+    assert bot.click(buttons(history)["scim_groups_back"])["blocks"] == first["blocks"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"v":2,"d":"history","g":"nothex","b":{"v":2,"i":"' + PROVIDER_ID + '","p":1,"n":10}}',
+        '{"v":2,"d":"history","g":"' + "a" * 32 + '","b":{"v":2,"i":"not-a-uuid","p":1,"n":10}}',
+        '{"v":2,"d":"delete","g":"' + "a" * 32 + '","b":{"v":2,"i":"' + PROVIDER_ID + '","p":1,"n":10}}',
+        "[]",
+        "{",
+    ],
+)
+def test_a_forged_history_button_changes_nothing(
+    bot: SlackDriver, cloudflare: FakeCloudflare, value: str
+) -> None:
+    calls = len(cloudflare.calls)
+
+    message = bot.click({"action_id": "scim_groups_history", "value": value})
+
+    assert message["blocks"][0]["text"]["text"].startswith("This button is from an older or altered message")
+    assert len(cloudflare.calls) == calls

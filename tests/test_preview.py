@@ -68,7 +68,7 @@ def test_interactive_paging_follows_the_buttons() -> None:
 
     pages = [line for line in out.getvalue().splitlines() if line.startswith("Page ")]
     assert pages == [f"Page {n} of 25 · 249 groups" for n in (1, 2, 3, 2)]
-    assert "Type n, p, r, a digit, or q." in out.getvalue()
+    assert "Type n, p, r, h3, b, a digit, or q." in out.getvalue()
 
 
 def test_previous_on_the_first_page_says_it_is_not_there() -> None:
@@ -114,3 +114,18 @@ def test_the_demo_answers_the_new_questions_too() -> None:
     assert "❌ failed: " in failures
     assert changed.startswith("Groups changed in the last 2 days · Okta (demo directory)")
     assert "Page 1 of 1 · 0 groups" not in changed
+
+
+def test_a_groups_history_opens_with_h_and_its_number_and_b_goes_back() -> None:
+    service = build_service(demo.settings(), transport=demo.transport())
+    keys = iter(["n", "h2", "b", "h99", "q"])
+    out = io.StringIO()
+
+    run(service, "", as_json=False, interactive=True, out=out, ask=lambda prompt: next(keys))
+
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("Page ")] == [
+        f"Page {n} of 25 · 249 groups" for n in (1, 2, 2)
+    ]
+    assert any(line.startswith("History of ") and line.endswith(" · Okta (demo directory)") for line in lines)
+    assert "That button is not on this page." in lines

@@ -29,7 +29,7 @@ from bot.cloudflare import (
 from bot.directory import Listing, ProviderChoice
 from bot.paging import Paged
 from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
-from bot.query import BadInput, Query, Show, parse_command
+from bot.query import BadInput, Detail, Query, Show, parse_command
 from bot.users import ScimUser
 from bot.views import (
     Message,
@@ -37,6 +37,7 @@ from bot.views import (
     render_failure,
     render_failures,
     render_help,
+    render_history,
     render_internal_error,
     render_listing,
     render_provider_choice,
@@ -129,6 +130,7 @@ PUSHES = (
     ScimPush(None, "", "", "SUCCESS", "", "", "", "", ""),
 )  # fmt: skip
 FAILURES = Query(PROVIDER_ID, failures=86_400, until=1_764_385_200)
+HISTORY = Detail("history", GROUPS[1].id, Show(Query(PROVIDER_ID, search="R&D"), page=2, page_size=4))
 USER_QUERY = Query(PROVIDER_ID, users=("jane@example.com", "bob@example.com", "ghost@example.com"))
 
 
@@ -277,6 +279,13 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "failures: none": lambda: render_failures(paged(()), show(FAILURES), "Okta"),
     "failures: past the last": lambda: render_failures(paged((), 3, total=None), show(FAILURES, 3), "Okta"),
     "failure: permission missing": lambda: render_failure(PermissionMissing(LOGS_PERMISSION, status=403)),
+    "history: pushes, newest first": lambda: render_history(
+        GROUPS[1], HISTORY, "Okta", pushes=PUSHES[1:], problem=None
+    ),
+    "history: none": lambda: render_history(GROUPS[0], HISTORY, "Okta", pushes=(), problem=None),
+    "history: group unknown, log unreadable": lambda: render_history(
+        None, HISTORY, "Okta", pushes=(), problem=PermissionMissing(LOGS_PERMISSION, status=403)
+    ),
     "changed: a page": lambda: render_listing(
         page(GROUPS[:2]), show(Query(PROVIDER_ID, changed=3 * 86_400, until=1_764_385_200)), "Okta"
     ),

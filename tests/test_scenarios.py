@@ -63,7 +63,12 @@ def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_
     assert group_names(message) == [f"group-{n:05d}" for n in range(10)]
     assert "External ID `ext-00000` · ID `00000000-0000-0000-0000-000000000001`" in "\n".join(texts(message))
     assert context(message) == "Page 1 of 5 · 45 groups"
-    assert set(buttons(message)) == {"scim_groups_next", "scim_groups_refresh", "scim_groups_share"}
+    assert set(buttons(message)) == {
+        "scim_groups_next",
+        "scim_groups_refresh",
+        "scim_groups_share",
+        "scim_groups_history",
+    }
     assert message["text"] == "SCIM groups from Okta Production: page 1 of 5"
 
 

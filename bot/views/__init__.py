@@ -10,6 +10,8 @@ from bot.views.answers import (
     render_too_slow,
 )
 from bot.views.blocks import (
+    ACTION_BACK,
+    ACTION_HISTORY,
     ACTION_NEXT,
     ACTION_OPEN,
     ACTION_PREVIOUS,
@@ -23,10 +25,12 @@ from bot.views.blocks import (
     shorten,
 )
 from bot.views.groups import render_listing, render_provider_choice
-from bot.views.people import render_failures, render_users
+from bot.views.people import render_failures, render_history, render_users
 
 __all__ = [
     "ACTIONS",
+    "ACTION_BACK",
+    "ACTION_HISTORY",
     "ACTION_NEXT",
     "ACTION_OPEN",
     "ACTION_PREVIOUS",
@@ -40,6 +44,7 @@ __all__ = [
     "render_failure",
     "render_failures",
     "render_help",
+    "render_history",
     "render_internal_error",
     "render_listing",
     "render_provider_choice",

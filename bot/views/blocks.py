@@ -25,7 +25,19 @@ ACTION_NEXT = "scim_groups_next"
 ACTION_REFRESH = "scim_groups_refresh"
 ACTION_SHARE = "scim_groups_share"
 ACTION_OPEN = "scim_groups_open"
-ACTIONS = (ACTION_PREVIOUS, ACTION_NEXT, ACTION_REFRESH, ACTION_SHARE, ACTION_OPEN)
+ACTION_HISTORY = "scim_groups_history"
+ACTION_BACK = "scim_groups_back"
+ACTIONS = (
+    ACTION_PREVIOUS,
+    ACTION_NEXT,
+    ACTION_REFRESH,
+    ACTION_SHARE,
+    ACTION_OPEN,
+    ACTION_HISTORY,
+    ACTION_BACK,
+)
+# Slack refuses a button whose value is longer.
+MAX_BUTTON_VALUE = 2_000
 
 HEADER_LIMIT = 150
 NAME_LIMIT = 150

@@ -8,11 +8,14 @@ from typing import Any
 
 from bot.cloudflare import IdentityProvider, ScimGroup
 from bot.directory import Listing, ProviderChoice
-from bot.query import Query, Show
+from bot.query import Detail, Query, Show, encode_detail
+from bot.settings import UUID_PATTERN
 from bot.views.blocks import (
+    ACTION_HISTORY,
     ACTION_OPEN,
     FALLBACK_LIMIT,
     ID_LIMIT,
+    MAX_BUTTON_VALUE,
     NAME_LIMIT,
     Message,
     button,
@@ -24,6 +27,7 @@ from bot.views.blocks import (
     header,
     notes,
     paging_buttons,
+    plain,
     section,
     shorten,
     summary,
@@ -50,11 +54,14 @@ def render_listing(
     query = request.query
     blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
     blocks.extend(notes(listing.stale, refresh_wait))
-    if listing.groups:
-        blocks.extend(_group_section(group) for group in listing.groups)
-    elif listing.page == 1:
+    for index, group in enumerate(listing.groups):
+        blocks.append(_group_section(group))
+        # Only ids a button can carry; and none on a shared page, whose buttons open private copies.
+        if UUID_PATTERN.match(group.id) and not request.shared:
+            blocks.extend(_detail_buttons(index, group, request))
+    if not listing.groups and listing.page == 1:
         blocks.append(section(_nothing_found(query, provider_name)))
-    else:
+    elif not listing.groups:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and (listing.groups or listing.page > 1):
         blocks.append(section(f"Not found: {codes(missing)}."))
@@ -114,6 +121,14 @@ def _group_section(group: ScimGroup) -> dict[str, Any]:
         f"Last changed {date(group.last_modified)}",
     ]
     return section("\n".join(lines))
+
+
+def _detail_buttons(index: int, group: ScimGroup, request: Show) -> list[dict[str, Any]]:
+    value = encode_detail(Detail("history", group.id, request))
+    if len(value) > MAX_BUTTON_VALUE:  # cannot happen within the query's own limits; no button then
+        return []
+    history = {"type": "button", "action_id": ACTION_HISTORY, "text": plain("History"), "value": value}
+    return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": [history]}]
 
 
 def _nothing_found(query: Query, provider_name: str) -> str:
