@@ -28,6 +28,7 @@ from bot.directory import Directory
 from bot.logs import event
 from bot.pushes import Pushes
 from bot.replies import Replies
+from bot.rules import AccessRules
 from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService, RefreshThrottle, Reply
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
 from bot.users import UserDirectory
@@ -83,6 +84,7 @@ def build_service(
         directory,
         users=UserDirectory(client, caches=caches, parallel=directory.in_parallel),
         pushes=Pushes(client, caches=caches),
+        rules=AccessRules(client, caches=caches, parallel=directory.in_parallel),
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
         clock=clock,

@@ -26,6 +26,7 @@ from bot.cloudflare import (
 )
 from bot.directory import ProviderChoice, choose_provider
 from bot.pushes import LOGS_PATH, LOGS_PERMISSION
+from bot.rules import APPS_PERMISSION
 from bot.settings import (
     CloudflareSettings,
     SettingsError,
@@ -249,7 +250,15 @@ def _check_cloudflare(
 def _check_optional(client: CloudflareClient, provider_id: str, report: Callable[[Result], None]) -> None:
     """Say which optional permissions the token has: each unlocks more, none is required."""
     probe: Params = [("idp_id", provider_id), ("per_page", 1)]
-    _optional(client, report, LOGS_PERMISSION, LOGS_PATH, probe, "`failures` and users' SCIM pushes")
+    _optional(client, report, LOGS_PERMISSION, LOGS_PATH, probe, "`failures`, History and users' SCIM pushes")
+    _optional(
+        client,
+        report,
+        APPS_PERMISSION,
+        "/access/apps",
+        [("per_page", 1)],
+        "Used by: applications and policies",
+    )
 
 
 def _optional(

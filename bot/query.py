@@ -123,10 +123,10 @@ class Show:
 
 @dataclass(frozen=True)
 class Detail:
-    """One group's detail, opened from a page of groups: its recent SCIM pushes (`history`), with
-    the page to go back to."""
+    """One group's detail, opened from a page of groups: its recent SCIM pushes (`history`) or
+    the Access rules that name it (`used_by`), with the page to go back to."""
 
-    kind: Literal["history"]
+    kind: Literal["history", "used_by"]
     group_id: str
     back: Show
 
@@ -141,6 +141,9 @@ class BadInput:
     """The input could not be understood; `reason` says why and what would work."""
 
     reason: str
+
+
+OUTDATED = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
 
 
 @dataclass
@@ -364,7 +367,7 @@ def encode_button(show: Show) -> str:
 
 def decode_button(value: str) -> Show | BadInput:
     """Give back the page a button value leads to, or why it cannot be used."""
-    outdated = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
+    outdated = OUTDATED
     try:
         state = json.loads(value)
     except (TypeError, ValueError, RecursionError):
@@ -405,18 +408,17 @@ def encode_detail(detail: Detail) -> str:
 
 def decode_detail(value: str) -> Detail | BadInput:
     """Give back the detail a button value opens, or why it cannot be used."""
-    outdated = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
+    outdated = OUTDATED
     try:
         state = json.loads(value)
     except (TypeError, ValueError, RecursionError):
         return outdated
-    if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION or state.get("d") != "history":
+    if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION:
         return outdated
-    group = _uuids(state.get("g"))
-    back = decode_button(json.dumps(state.get("b")))
-    if group is None or len(group) != 1 or isinstance(back, BadInput):
+    kind, group, back = state.get("d"), _uuids(state.get("g")), decode_button(json.dumps(state.get("b")))
+    if kind not in ("history", "used_by") or group is None or len(group) != 1 or isinstance(back, BadInput):
         return outdated
-    return Detail("history", group[0], back)
+    return Detail(kind, group[0], back)
 
 
 def _compact(uuid: str) -> str:

@@ -21,18 +21,20 @@ from bot import metrics
 from bot.access import Caller
 from bot.cache import NotCached, RefreshLimit, cached_only, is_cached_only
 from bot.clock import Clock
-from bot.cloudflare import CALLS, CloudflareError, IdentityProvider
+from bot.cloudflare import CALLS, CloudflareError, IdentityProvider, ScimGroup
 from bot.directory import Directory, Listing, LookupKind, ProviderChoice, choose_provider
 from bot.logs import event
 from bot.paging import Paged, page_of
 from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, Pushes, ScimPush, Window
-from bot.query import BadInput, Detail, Show, ShowHelp, decode_button, decode_detail, parse_command
+from bot.query import OUTDATED, BadInput, Detail, Show, ShowHelp, decode_button, decode_detail, parse_command
+from bot.rules import AccessRules, Use, uses
 from bot.settings import UUID_PATTERN
 from bot.users import ScimUser, UserDirectory
 from bot.views import (
     ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
+    ACTION_USED_BY,
     ACTIONS,
     Message,
     render_bad_input,
@@ -43,6 +45,7 @@ from bot.views import (
     render_internal_error,
     render_listing,
     render_provider_choice,
+    render_used_by,
     render_users,
 )
 
@@ -107,6 +110,7 @@ class GroupsService:
         *,
         users: UserDirectory,
         pushes: Pushes,
+        rules: AccessRules,
         default_provider_id: str | None,
         page_size: int,
         clock: Clock,
@@ -115,6 +119,7 @@ class GroupsService:
         self._directory = directory
         self._users = users
         self._pushes = pushes
+        self._rules = rules
         self._default_provider_id = default_provider_id
         self._page_size = page_size
         self._clock = clock
@@ -154,12 +159,12 @@ class GroupsService:
         action_id = action_id.partition(":")[0]
         action = action_id.removeprefix("scim_groups_")
         with self._audit("click", caller, action=action, asked_at=asked_at) as outcome:
-            if action_id == ACTION_HISTORY:
+            if action_id in (ACTION_HISTORY, ACTION_USED_BY):
                 detail = decode_detail(value)
-                if isinstance(detail, BadInput):
-                    outcome.name, outcome.text = "bad_input", detail.reason
-                    return Reply(render_bad_input(detail), replace_original=False)
-                return Reply(self._history(detail, outcome))
+                if isinstance(detail, BadInput) or detail.kind != action:  # History's value on Used by
+                    outcome.name, outcome.text = "bad_input", OUTDATED.reason
+                    return Reply(render_bad_input(OUTDATED), replace_original=False)
+                return Reply(self._detail(detail, outcome))
             request = decode_button(value)
             if action_id not in ACTIONS:
                 request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
@@ -310,38 +315,53 @@ class GroupsService:
     def _next_minute(self) -> int:
         return math.ceil(self._clock.time() / 60) * 60
 
-    def _history(self, detail: Detail, outcome: Outcome) -> Message:
-        """Give back a group's recent SCIM pushes, with the way back to its page."""
-        outcome.query, outcome.text = "history", detail.group_id
+    def _detail(self, detail: Detail, outcome: Outcome) -> Message:
+        """Give back a group's History or Used by, with the way back to its page."""
+        outcome.query, outcome.text = detail.kind, detail.group_id
         provider_id = detail.back.query.provider or ""  # a button always carries the UUID
-        until = self._next_minute()
-        span = Window(until - HISTORY_DAYS * 86_400, until)
-        group, pushes, problem = None, tuple[ScimPush, ...](), None
+        group: ScimGroup | None = None
         provider: IdentityProvider | ProviderChoice | None = None
+        pushes: tuple[ScimPush, ...] = ()
+        found: tuple[Use, ...] = ()
+        missing_permission, problem = "", None
         try:
             provider = self._provider(provider_id)
-            found = self._directory.in_background(
+            lookup = self._directory.in_background(
                 lambda: self._directory.lookup(provider_id, "id", (detail.group_id,))
             )
             try:
-                pushes = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
+                if detail.kind == "history":
+                    until = self._next_minute()
+                    span = Window(until - HISTORY_DAYS * 86_400, until)
+                    pushes = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
+                else:
+                    graph = self._rules.graph().value
+                    missing_permission = graph.missing_permission
             except CloudflareError as error:
                 problem = error
-            group = next(iter(found.result().groups), None)
+            group = next(iter(lookup.result().groups), None)
+            if detail.kind == "used_by" and problem is None and group is not None:
+                known = provider if isinstance(provider, IdentityProvider) else None
+                found = uses(graph, group, known or IdentityProvider(provider_id, "", "", True))
         except CloudflareError as error:
             problem = problem or error
         except Exception:
             outcome.name = "internal_error"
-            log.exception("internal_error while showing a group's history")
+            log.exception("internal_error while showing a group's detail")
             return render_internal_error()
         if problem is not None:
             outcome.name = f"failed_{type(problem).__name__}"
             event(log, "cloudflare_failed", logging.WARNING, error=problem.describe())
         else:
-            outcome.name, outcome.results = ("ok" if pushes else "empty"), len(pushes)
+            results = len(pushes) if detail.kind == "history" else len(found)
+            outcome.name, outcome.results = ("ok" if results else "empty"), results
         named = isinstance(provider, IdentityProvider) and provider.name
         where = provider.name if isinstance(provider, IdentityProvider) and named else "its identity provider"
-        return render_history(group, detail, where, pushes=pushes, problem=problem)
+        if detail.kind == "history":
+            return render_history(group, detail, where, pushes=pushes, problem=problem)
+        return render_used_by(
+            group, detail, where, uses=found, missing_permission=missing_permission, problem=problem
+        )
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
         try:

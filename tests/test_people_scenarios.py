@@ -360,3 +360,169 @@ def test_a_forged_history_button_changes_nothing(
 
     assert message["blocks"][0]["text"]["text"].startswith("This button is from an older or altered message")
     assert len(cloudflare.calls) == calls
+
+
+def used_by(message: dict[str, Any], index: int) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "scim_groups_used_by"
+    ]
+    return found[index]
+
+
+def okta(name: str, provider: str = PROVIDER_ID) -> dict[str, Any]:
+    return {"okta": {"name": name, "identity_provider_id": provider}}
+
+
+ENGINEERS = "6b1f0e2a-0000-4000-8000-0000000000a1"
+EVERYONE_IN_ENG = "6b1f0e2a-0000-4000-8000-0000000000a2"
+
+
+@pytest.fixture
+def rules(cloudflare: FakeCloudflare) -> None:
+    cloudflare.access_groups = [
+        {
+            "id": ENGINEERS,
+            "name": "Engineers",
+            "include": [okta("group-00003")],
+            "exclude": [],
+            "require": [],
+        },
+        {"id": EVERYONE_IN_ENG, "name": "All of eng", "include": [{"group": {"id": ENGINEERS}}]},
+        {
+            "id": "6b1f0e2a-0000-4000-8000-0000000000a3",
+            "name": "Elsewhere",
+            "include": [okta("group-00003", "x")],
+        },
+    ]
+    cloudflare.policies = [
+        {
+            "id": "p1",
+            "name": "Prod admins",
+            "decision": "allow",
+            "include": [{"group": {"id": EVERYONE_IN_ENG}}],
+            "exclude": [okta("group-00004")],
+            "require": [],
+            "reusable": True,
+        },
+        {
+            "id": "p2",
+            "name": "Contractors out",
+            "decision": "deny",
+            "include": [{"everyone": {}}],
+            "exclude": [],
+        },
+    ]
+    cloudflare.apps = [
+        {
+            "id": "app1",
+            "name": "Grafana",
+            "domain": "grafana.example.com",
+            "type": "self_hosted",
+            "policies": [
+                {
+                    "id": "ap1",
+                    "name": "SRE only",
+                    "decision": "allow",
+                    "precedence": 1,
+                    "include": [{"email_domain": {"domain": "example.com"}}],
+                    "require": [okta("GROUP-00003")],
+                    "exclude": [],
+                }
+            ],
+        }
+    ]
+
+
+def access_calls(cloudflare: FakeCloudflare) -> list[str]:
+    return [
+        path.rsplit("/", 1)[1]
+        for path, _ in cloudflare.calls
+        if path.endswith(("/groups", "/policies", "/apps")) and "/access/identity_providers/" not in path
+    ]
+
+
+@pytest.mark.usefixtures("rules")
+def test_used_by_names_every_access_group_policy_and_application_with_its_list(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    page = bot.command("group-00003")
+
+    detail = bot.click(used_by(page, 0))
+
+    assert detail["blocks"][0]["text"]["text"] == "Used by: group-00003 · Okta Production"
+    assert detail["blocks"][2]["text"]["text"] == (
+        "*Access groups*\n"
+        "• *All of eng* — include, through Access group *Engineers*\n"
+        "• *Engineers* — include\n"
+        "*Reusable policies*\n"
+        "• *Prod admins* (allow) — include, through Access group *All of eng*\n"
+        "*Applications*\n"
+        "• *Grafana* (`grafana.example.com`) — policy *SRE only* (allow): require"
+    )
+    assert "Access checks the groups the identity provider sends at login" in words(detail)
+    assert "†" not in words(detail)
+    assert sorted(access_calls(cloudflare)) == ["apps", "groups", "policies"]
+    assert bot.click(buttons(detail)["scim_groups_back"])["blocks"] == page["blocks"]
+
+
+@pytest.mark.usefixtures("rules")
+def test_the_access_graph_is_read_once_for_every_group_while_it_is_cached(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    page = bot.command("")
+    bot.click(used_by(page, 3))
+
+    other = bot.click(used_by(page, 4))
+
+    assert "*Prod admins* (allow) — exclude" in words(other)
+    assert sorted(access_calls(cloudflare)) == ["apps", "groups", "policies"]
+
+
+@pytest.mark.usefixtures("rules")
+def test_without_the_apps_permission_access_groups_are_still_shown_and_the_permission_named(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.missing_permissions = {APPS_PERMISSION}
+
+    detail = bot.click(used_by(bot.command("group-00003"), 0))
+
+    assert detail["blocks"][2]["text"]["text"] == (
+        "*Access groups*\n• *All of eng* — include, through Access group *Engineers*\n• *Engineers* — include"
+    )
+    assert (
+        "Applications and reusable policies are not shown: the bot's API token does not have the "
+        "“Access: Apps and Policies Read” permission."
+    ) in words(detail)
+
+
+def test_a_group_used_nowhere_is_said_so(bot: SlackDriver) -> None:
+    detail = bot.click(used_by(bot.command(""), 0))
+
+    assert detail["blocks"][2]["text"]["text"] == (
+        "No Access group, reusable policy or application names this group."
+    )
+
+
+def test_an_entra_match_by_object_id_is_marked_as_inferred(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    entra = "00000000-0000-4000-8000-00000000e1a0"
+    object_id = "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60"
+    cloudflare.add_provider(entra, "Entra ID", [{**make_group(1), "externalId": object_id}], kind="azureAD")
+    cloudflare.access_groups = [
+        {
+            "id": ENGINEERS,
+            "name": "Engineers",
+            "include": [{"azureAD": {"id": object_id, "identity_provider_id": entra}}],
+        }
+    ]
+    bot = start_bot()
+
+    detail = bot.click(used_by(bot.command(f"idp:{entra}"), 0))
+
+    assert "• *Engineers* — include †" in words(detail)
+    assert "† Matched by Entra object id" in words(detail)

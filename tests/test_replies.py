@@ -8,6 +8,7 @@ review it, then accept it with `pytest tests/test_replies.py --snapshot-update`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +31,7 @@ from bot.directory import Listing, ProviderChoice
 from bot.paging import Paged
 from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
 from bot.query import BadInput, Detail, Query, Show, parse_command
+from bot.rules import Holder, Use
 from bot.users import ScimUser
 from bot.views import (
     Message,
@@ -43,6 +45,7 @@ from bot.views import (
     render_provider_choice,
     render_refusal,
     render_too_slow,
+    render_used_by,
     render_users,
 )
 from tests.fakes import PROVIDER_ID
@@ -131,6 +134,13 @@ PUSHES = (
 )  # fmt: skip
 FAILURES = Query(PROVIDER_ID, failures=86_400, until=1_764_385_200)
 HISTORY = Detail("history", GROUPS[1].id, Show(Query(PROVIDER_ID, search="R&D"), page=2, page_size=4))
+USES = (
+    Use(Holder("access_group", "a1", "R&D <all>", ()), "include", inferred=True),
+    Use(Holder("access_group", "a2", "", ()), "exclude", via="R&D <all>"),
+    Use(Holder("policy", "p1", "Prod *admins*", (), "allow"), "require", via="R&D <all>", inferred=True),
+    Use(Holder("app_policy", "ap1", "SRE only", (), "deny", "Grafana", "grafana.example.com"), "include"),
+    Use(Holder("app_policy", "ap2", "", (), "", "", ""), "include"),
+)
 USER_QUERY = Query(PROVIDER_ID, users=("jane@example.com", "bob@example.com", "ghost@example.com"))
 
 
@@ -285,6 +295,28 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "history: none": lambda: render_history(GROUPS[0], HISTORY, "Okta", pushes=(), problem=None),
     "history: group unknown, log unreadable": lambda: render_history(
         None, HISTORY, "Okta", pushes=(), problem=PermissionMissing(LOGS_PERMISSION, status=403)
+    ),
+    "used by: everywhere, one inferred": lambda: render_used_by(
+        GROUPS[1],
+        replace(HISTORY, kind="used_by"),
+        "Entra",
+        uses=USES,
+        missing_permission="",
+        problem=None,
+    ),
+    "used by: nowhere, policies unreadable": lambda: render_used_by(
+        GROUPS[0],
+        replace(HISTORY, kind="used_by"),
+        "Okta",
+        uses=(),
+        missing_permission="Access: Apps and Policies Read",
+        problem=None,
+    ),
+    "used by: the group is gone": lambda: render_used_by(
+        None, replace(HISTORY, kind="used_by"), "Okta", uses=(), missing_permission="", problem=None
+    ),
+    "used by: Cloudflare failed": lambda: render_used_by(
+        GROUPS[0], replace(HISTORY, kind="used_by"), "Okta", uses=(), missing_permission="", problem=LOST
     ),
     "changed: a page": lambda: render_listing(
         page(GROUPS[:2]), show(Query(PROVIDER_ID, changed=3 * 86_400, until=1_764_385_200)), "Okta"

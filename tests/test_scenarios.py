@@ -68,6 +68,7 @@ def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_
         "scim_groups_refresh",
         "scim_groups_share",
         "scim_groups_history",
+        "scim_groups_used_by",
     }
     assert message["text"] == "SCIM groups from Okta Production: page 1 of 5"
 

@@ -17,6 +17,7 @@ from bot.views.blocks import (
     ACTION_PREVIOUS,
     ACTION_REFRESH,
     ACTION_SHARE,
+    ACTION_USED_BY,
     ACTIONS,
     COMMAND,
     Message,
@@ -26,6 +27,7 @@ from bot.views.blocks import (
 )
 from bot.views.groups import render_listing, render_provider_choice
 from bot.views.people import render_failures, render_history, render_users
+from bot.views.rules import render_used_by
 
 __all__ = [
     "ACTIONS",
@@ -36,6 +38,7 @@ __all__ = [
     "ACTION_PREVIOUS",
     "ACTION_REFRESH",
     "ACTION_SHARE",
+    "ACTION_USED_BY",
     "COMMAND",
     "Message",
     "escape",
@@ -50,6 +53,7 @@ __all__ = [
     "render_provider_choice",
     "render_refusal",
     "render_too_slow",
+    "render_used_by",
     "render_users",
     "shorten",
 ]

@@ -26,6 +26,7 @@ ACTION_REFRESH = "scim_groups_refresh"
 ACTION_SHARE = "scim_groups_share"
 ACTION_OPEN = "scim_groups_open"
 ACTION_HISTORY = "scim_groups_history"
+ACTION_USED_BY = "scim_groups_used_by"
 ACTION_BACK = "scim_groups_back"
 ACTIONS = (
     ACTION_PREVIOUS,
@@ -34,8 +35,11 @@ ACTIONS = (
     ACTION_SHARE,
     ACTION_OPEN,
     ACTION_HISTORY,
+    ACTION_USED_BY,
     ACTION_BACK,
 )
+# A group opened from a page, and since gone from Cloudflare.
+GONE = "Cloudflare no longer knows this group in this identity provider: it may have been deleted since."
 # Slack refuses a button whose value is longer.
 MAX_BUTTON_VALUE = 2_000
 

@@ -13,6 +13,7 @@ from bot.settings import UUID_PATTERN
 from bot.views.blocks import (
     ACTION_HISTORY,
     ACTION_OPEN,
+    ACTION_USED_BY,
     FALLBACK_LIMIT,
     ID_LIMIT,
     MAX_BUTTON_VALUE,
@@ -124,11 +125,16 @@ def _group_section(group: ScimGroup) -> dict[str, Any]:
 
 
 def _detail_buttons(index: int, group: ScimGroup, request: Show) -> list[dict[str, Any]]:
-    value = encode_detail(Detail("history", group.id, request))
-    if len(value) > MAX_BUTTON_VALUE:  # cannot happen within the query's own limits; no button then
-        return []
-    history = {"type": "button", "action_id": ACTION_HISTORY, "text": plain("History"), "value": value}
-    return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": [history]}]
+    buttons = []
+    for action, kind, label in (
+        (ACTION_HISTORY, "history", "History"),
+        (ACTION_USED_BY, "used_by", "Used by"),
+    ):
+        value = encode_detail(Detail(kind, group.id, request))  # type: ignore[arg-type]
+        if len(value) > MAX_BUTTON_VALUE:  # cannot happen within the query's own limits; no button then
+            return []
+        buttons.append({"type": "button", "action_id": action, "text": plain(label), "value": value})
+    return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
 
 
 def _nothing_found(query: Query, provider_name: str) -> str:

@@ -13,6 +13,7 @@ from bot.views.answers import failure_sentence
 from bot.views.blocks import (
     ACTION_BACK,
     FALLBACK_LIMIT,
+    GONE,
     NAME_LIMIT,
     SECTION_LIMIT,
     Message,
@@ -158,6 +159,8 @@ def render_history(
         blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
     if problem is not None:
         blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
+    elif group is None:
+        blocks.append(section(GONE))
     elif not pushes:
         blocks.append(section(f"No SCIM pushes about this group in the last {HISTORY_DAYS} days."))
     else:

@@ -1,0 +1,270 @@
+"""Access rules: where an identity provider's group is used — the Access groups, reusable
+policies and applications whose rules name it, directly or through an Access group.
+
+Cloudflare has no reverse lookup, so the three lists are read (in parallel, every page) and
+cached as one graph; a where-used answer then scans it without a call. A rule names an IdP
+group by the provider's own terms (`shared/reference/cloudflare-access-api.md`): Okta by group
+name, Entra (azureAD) by object id — matched to the SCIM `externalId`, which is an inference —
+SAML and OIDC by an attribute or claim value. `{"group": {"id"}}` names an Access group, which is
+followed. Reading policies and applications needs *Access: Apps and Policies Read*; without it
+the graph holds the Access groups alone and says which permission is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.cache import AnswerCache, Cached, Caches
+from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup, text_of
+from bot.codec import Codec, text
+
+APPS_PERMISSION = "Access: Apps and Policies Read"
+PER_PAGE = 1_000
+MAX_PAGES = 20
+LISTS = ("include", "require", "exclude")
+# The rule kinds that name an IdP group, and the field that names it.
+GROUP_RULES = {
+    "okta": "name",
+    "azureAD": "id",
+    "saml": "attribute_value",
+    "oidc": "claim_value",
+    "gsuite": "email",
+}
+ListName = Literal["include", "require", "exclude"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One rule that names a group: an IdP group (`kind` okta, azureAD, saml, oidc, gsuite) or an
+    Access group (`kind` group, `value` its id); in which list it stands."""
+
+    where: str  # include, require or exclude
+    kind: str
+    value: str
+    provider_id: str = ""
+    label: str = ""  # the SAML attribute or OIDC claim
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Something whose rules may name a group: an Access group, a reusable policy, or an
+    application's policy (`app` its application)."""
+
+    kind: Literal["access_group", "policy", "app_policy"]
+    id: str
+    name: str
+    refs: tuple[Ref, ...]
+    decision: str = ""
+    app: str = ""
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class AccessGraph:
+    """Every Access group and policy of the account, and what could not be read."""
+
+    holders: tuple[Holder, ...]
+    # The permission that policies and applications need, when the token lacks it.
+    missing_permission: str = ""
+
+
+@dataclass(frozen=True)
+class Use:
+    """One place a group is used: who, in which list, through which Access group, and whether the
+    match rests on an inference (an Entra object id taken for the SCIM externalId)."""
+
+    holder: Holder
+    where: str
+    via: str = ""
+    inferred: bool = False
+
+
+def refs_of(item: Mapping[str, Any]) -> tuple[Ref, ...]:
+    """Give back the rules of an Access group or policy that name a group, in list order."""
+    refs = []
+    for where in LISTS:
+        rules = item.get(where)
+        for rule in rules if isinstance(rules, list) else []:
+            if not isinstance(rule, dict) or len(rule) != 1:
+                continue
+            ((kind, body),) = rule.items()
+            if not isinstance(body, dict):
+                continue
+            if kind == "group":
+                refs.append(Ref(where, "group", text_of(body.get("id"))))
+            elif kind in GROUP_RULES:
+                label = text_of(body.get("attribute_name") or body.get("claim_name"))
+                provider = text_of(body.get("identity_provider_id"))
+                refs.append(Ref(where, kind, text_of(body.get(GROUP_RULES[kind])), provider, label))
+    return tuple(ref for ref in refs if ref.value)
+
+
+def holders_of(
+    access_groups: Iterable[Mapping[str, Any]],
+    policies: Iterable[Mapping[str, Any]],
+    apps: Iterable[Mapping[str, Any]],
+) -> tuple[Holder, ...]:
+    """Give back what Cloudflare's three lists hold, as holders of rules."""
+    holders = [
+        Holder("access_group", text_of(item.get("id")), text_of(item.get("name")), refs_of(item))
+        for item in access_groups
+    ]
+    holders += [
+        Holder("policy", text_of(p.get("id")), text_of(p.get("name")), refs_of(p), text_of(p.get("decision")))
+        for p in policies
+    ]
+    for app in apps:
+        app_policies = app.get("policies")
+        for policy in app_policies if isinstance(app_policies, list) else []:
+            if isinstance(policy, dict):
+                holders.append(
+                    Holder(
+                        "app_policy",
+                        text_of(policy.get("id")),
+                        text_of(policy.get("name")),
+                        refs_of(policy),
+                        text_of(policy.get("decision")),
+                        text_of(app.get("name")),
+                        text_of(app.get("domain")),
+                    )
+                )
+    return tuple(holders)
+
+
+def uses(graph: AccessGraph, group: ScimGroup, provider: IdentityProvider) -> tuple[Use, ...]:
+    """Give back every place `group` of `provider` is used: Access groups first, then policies and
+    applications, each naming it directly or through an Access group (followed to any depth)."""
+    direct: dict[str, Use] = {}  # by holder id, for the Access groups that name it
+    found: list[Use] = []
+    for holder in graph.holders:
+        for ref in holder.refs:
+            inferred = _names(ref, group, provider)
+            if inferred is not None:
+                found.append(Use(holder, ref.where, inferred=inferred))
+                if holder.kind == "access_group":
+                    direct.setdefault(holder.id, found[-1])
+    reaching = dict(direct)  # Access groups that hold the group, directly or through others
+    changed = True
+    while changed:
+        changed = False
+        for holder in graph.holders:
+            if holder.kind != "access_group" or holder.id in reaching:
+                continue
+            for ref in holder.refs:
+                if ref.kind == "group" and ref.value in reaching and ref.where != "exclude":
+                    reaching[holder.id] = Use(holder, ref.where, reaching[ref.value].holder.name)
+                    found.append(reaching[holder.id])
+                    changed = True
+                    break
+    for holder in graph.holders:
+        for ref in holder.refs:
+            if ref.kind == "group" and ref.value in reaching and holder.id not in reaching:
+                found.append(
+                    Use(holder, ref.where, reaching[ref.value].holder.name, reaching[ref.value].inferred)
+                )
+    order = {"access_group": 0, "policy": 1, "app_policy": 2}
+    return tuple(sorted(found, key=lambda use: (order[use.holder.kind], use.holder.app, use.holder.name)))
+
+
+def _names(ref: Ref, group: ScimGroup, provider: IdentityProvider) -> bool | None:
+    """Give back None if `ref` does not name the group, else whether naming it is an inference."""
+    if ref.kind == "group" or (ref.provider_id and ref.provider_id.lower() != provider.id.lower()):
+        return None
+    if ref.kind == "azureAD":
+        return True if group.external_id and ref.value.lower() == group.external_id.lower() else None
+    if ref.kind == "okta":
+        return False if group.display_name and ref.value.casefold() == group.display_name.casefold() else None
+    if ref.kind in ("saml", "oidc", "gsuite"):
+        return False if ref.value == group.display_name or ref.value == group.external_id else None
+    return None
+
+
+def _encode_ref(ref: Ref) -> list[str]:
+    return [ref.where, ref.kind, ref.value, ref.provider_id, ref.label]
+
+
+def _decode_ref(item: object) -> Ref:
+    if not isinstance(item, list) or len(item) != 5 or item[0] not in LISTS:
+        raise TypeError("not a rule")
+    return Ref(*(text(value) for value in item))
+
+
+def _encode_holder(holder: Holder) -> list[Any]:
+    refs = [_encode_ref(ref) for ref in holder.refs]
+    return [holder.kind, holder.id, holder.name, refs, holder.decision, holder.app, holder.domain]
+
+
+def _decode_holder(item: object) -> Holder:
+    if (
+        not isinstance(item, list)
+        or len(item) != 7
+        or item[0] not in ("access_group", "policy", "app_policy")
+    ):
+        raise TypeError("not a holder of rules")
+    kind, holder_id, name, refs, decision, app, domain = item
+    if not isinstance(refs, list) or len(refs) > 10_000:
+        raise TypeError("not a list of rules")
+    return Holder(
+        kind,
+        text(holder_id),
+        text(name),
+        tuple(map(_decode_ref, refs)),
+        text(decision),
+        text(app),
+        text(domain),
+    )
+
+
+def _decode_graph(item: object) -> AccessGraph:
+    if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], list):
+        raise TypeError("not an Access graph")
+    return AccessGraph(tuple(map(_decode_holder, item[0])), text(item[1]))
+
+
+GRAPH: Codec[AccessGraph] = Codec(
+    lambda graph: [[_encode_holder(holder) for holder in graph.holders], graph.missing_permission],
+    _decode_graph,
+)
+
+
+class AccessRules:
+    """The account's Access groups, reusable policies and applications, read as one graph, cached."""
+
+    def __init__(
+        self,
+        client: CloudflareClient,
+        *,
+        caches: Caches,
+        parallel: Callable[[Callable[[str], Any], Iterable[str]], list[Any]],
+    ) -> None:
+        self._client = client
+        self._parallel = parallel
+        self._graphs: AnswerCache[str, AccessGraph] = caches.make("access", GRAPH, maxsize=4, stale_maxsize=4)
+
+    def graph(self, *, refresh: bool = False) -> Cached[AccessGraph]:
+        """Give back the Access graph: from the cache, or read now (the three lists in parallel)."""
+        return self._graphs.get(self._client.account_id, self._read, refresh=refresh)
+
+    def _read(self) -> AccessGraph:
+        groups, policies, apps = self._parallel(
+            self._all, ["/access/groups", "/access/policies", "/access/apps"]
+        )
+        missing = APPS_PERMISSION if policies is None or apps is None else ""
+        return AccessGraph(holders_of(groups or (), policies or (), apps or ()), missing)
+
+    def _all(self, path: str) -> tuple[Mapping[str, Any], ...] | None:
+        """Give back every item of one list (None: the token may not read policies or apps)."""
+        items: tuple[Mapping[str, Any], ...] = ()
+        for page in range(1, MAX_PAGES + 1):  # a few thousand rules fit in one or two pages
+            try:
+                found, _ = self._client.list_items(path, [("page", page), ("per_page", PER_PAGE)])
+            except AuthFailed as error:
+                if error.status == 403 and path != "/access/groups":  # this permission alone is missing
+                    return None
+                raise
+            items += found
+            if len(found) < PER_PAGE:
+                break
+        return items

@@ -1,0 +1,120 @@
+"""Used by: the Access groups, reusable policies and applications whose rules name a group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cloudflare import CloudflareError, ScimGroup
+from bot.query import Detail, encode_button
+from bot.rules import Use
+from bot.views.answers import failure_sentence
+from bot.views.blocks import (
+    ACTION_BACK,
+    FALLBACK_LIMIT,
+    GONE,
+    NAME_LIMIT,
+    SECTION_LIMIT,
+    Message,
+    code,
+    date,
+    escaped,
+    header,
+    note,
+    plain,
+    section,
+)
+
+MAX_USES_SHOWN = 60
+HEADINGS = {"access_group": "Access groups", "policy": "Reusable policies", "app_policy": "Applications"}
+# What SCIM does and does not decide, for the question behind the lookup.
+AT_LOGIN = (
+    "Access checks the groups the identity provider sends at login (in its SAML or OIDC token); "
+    "SCIM gives the policy builder the group names, keeps Gateway's view of people current and "
+    "can end sessions when someone is deprovisioned."
+)
+
+
+def render_used_by(
+    group: ScimGroup | None,
+    detail: Detail,
+    provider_name: str,
+    *,
+    uses: tuple[Use, ...],
+    missing_permission: str,
+    problem: CloudflareError | None,
+) -> Message:
+    """Give back where a group is used, each place with the list its rule stands in, with ◀ Back
+    to the page it was opened from; `problem`: why the rules (or the group) could not be read."""
+    name = group.display_name if group is not None and group.display_name else detail.group_id
+    blocks: list[dict[str, Any]] = [header(f"Used by: {name} · {provider_name}")]
+    if group is not None:
+        ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
+        blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
+    if problem is not None:
+        blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
+    elif group is None:
+        blocks.append(section(GONE))
+    elif not uses:
+        places = "Access group" if missing_permission else "Access group, reusable policy or application"
+        blocks.append(section(f"No {places} names this group."))
+    else:
+        blocks.extend(section(text) for text in _sections(uses[:MAX_USES_SHOWN]))
+        if len(uses) > MAX_USES_SHOWN:
+            blocks.append(note(f"And {len(uses) - MAX_USES_SHOWN} more places, not shown."))
+    if problem is None and missing_permission:
+        blocks.append(
+            note(
+                f"Applications and reusable policies are not shown: the bot's API token does not have "
+                f"the “{missing_permission}” permission."
+            )
+        )
+    if any(use.inferred for use in uses) and problem is None:
+        blocks.append(
+            note(
+                "† Matched by Entra object id: Entra sends a group's object id as its SCIM externalId, "
+                "so this match is inferred."
+            )
+        )
+    blocks.append(note(AT_LOGIN))
+    back = {
+        "type": "button",
+        "action_id": ACTION_BACK,
+        "text": plain("◀ Back"),
+        "value": encode_button(detail.back),
+    }
+    blocks.append({"type": "actions", "block_id": "scim_groups_detail", "elements": [back]})
+    return {"text": escaped(f"Where {name} is used in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}
+
+
+def _sections(uses: tuple[Use, ...]) -> list[str]:
+    """Give back the uses as lines under their headings, cut into sections Slack accepts."""
+    texts: list[str] = []
+    lines: list[str] = []
+    heading = ""
+    for use in uses:
+        if HEADINGS[use.holder.kind] != heading:
+            heading = HEADINGS[use.holder.kind]
+            lines.append(f"*{heading}*")
+        lines.append(f"• {_use(use)}")
+    current = ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
+            texts.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    return [*texts, current]
+
+
+def _use(use: Use) -> str:
+    holder = use.holder
+    name = f"*{escaped(holder.name, NAME_LIMIT)}*" if holder.name else code(holder.id)
+    decision = f" ({escaped(holder.decision, 20)})" if holder.decision else ""
+    if holder.kind == "app_policy":
+        app = f"*{escaped(holder.app, NAME_LIMIT)}*" if holder.app else "an application"
+        domain = f" ({code(holder.domain)})" if holder.domain else ""
+        line = f"{app}{domain} — policy {name}{decision}: {use.where}"
+    else:
+        line = f"{name}{decision} — {use.where}"
+    if use.via:
+        line += f", through Access group *{escaped(use.via, NAME_LIMIT)}*"
+    return line + (" †" if use.inferred else "")
