@@ -1,0 +1,257 @@
+"""SCIM users and pushes as read from Cloudflare and kept in Redis, and Slack pages cut from them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.cache import Cached, Caches, Staleness
+from bot.cloudflare import CloudflareClient, Unavailable
+from bot.codec import VERSION, Unusable
+from bot.directory import Directory
+from bot.paging import page_of, slack_page
+from bot.pushes import PUSHES, ScimPush, Window, push_of
+from bot.settings import CloudflareSettings, Secret
+from bot.users import USERS, ScimUser, UserDirectory, user_of
+from tests.conftest import FakeClock
+from tests.fake_access import make_user
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
+from tests.test_replies import REPLIES
+from tests.test_views import check_limits
+
+JANE = ScimUser(
+    "a0000000-0000-4000-8000-000000000003",
+    "00u3",
+    "Jane",
+    "jane@example.com",
+    False,
+    ("jane@example.com", "Jane.Doe@Example.com"),
+    datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+    None,
+)
+
+
+def test_a_user_is_read_with_the_primary_email_first_and_an_unknown_state_as_unknown() -> None:
+    item = {
+        "id": JANE.id,
+        "externalId": "00u3",
+        "displayName": "Jane",
+        "userName": "jane@example.com",
+        "active": "yes",  # not a boolean: Cloudflare did not say
+        "emails": [
+            {"value": "Jane.Doe@Example.com"},
+            "not an email",
+            {"value": "jane@example.com", "primary": True},
+            {"value": ""},
+            {"value": "Jane.Doe@Example.com"},
+        ],
+        "meta": {"created": "2025-03-01T09:00:00Z", "lastModified": "yesterday"},
+    }
+
+    user = user_of(item)
+
+    assert user == ScimUser(
+        JANE.id, "00u3", "Jane", "jane@example.com", None, JANE.emails, JANE.created, None
+    )
+    assert user_of({"emails": "none", "meta": "none", "active": False}) == ScimUser(
+        "", "", "", "", False, (), None, None
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "answers"),
+    [
+        ("JANE@example.COM", True),  # an email, any case
+        ("jane.doe@example.com", True),
+        (JANE.id.upper(), True),  # a Cloudflare id, any case
+        ("00u3", True),  # the IdP's id, exactly
+        ("00U3", False),
+        ("jane", False),
+    ],
+)
+def test_a_user_answers_to_any_of_their_emails_and_ids(value: str, answers: bool) -> None:
+    assert JANE.answers(value) is answers
+
+
+def test_users_and_pushes_go_through_redis_unchanged() -> None:
+    push = ScimPush(
+        datetime(2026, 1, 1, tzinfo=UTC), "USER", "PATCH", "FAILURE", "é <x>", "c", "i", "", "j@x"
+    )
+
+    assert USERS.loads(USERS.dumps((JANE,))) == (JANE,)
+    assert PUSHES.loads(PUSHES.dumps((push, ScimPush(None, *[""] * 8)))) == (push, ScimPush(None, *[""] * 8))
+
+
+@pytest.mark.parametrize(
+    ("codec", "payload"),
+    [
+        (USERS, {"users": []}),
+        (USERS, [["id", "ext", "name", "user", True, []]]),  # too short
+        (USERS, [["id", "ext", "name", "user", "yes", [], None, None]]),  # active not a boolean
+        (USERS, [["id", "ext", "name", "user", True, "a@b", None, None]]),  # emails not a list
+        (USERS, [["id", "ext", "name", "user", True, [""], None, None]]),  # an empty email
+        (USERS, [["id", "ext", "name", "user", True, ["a"] * 51, None, None]]),
+        (USERS, [["id", "ext", "name", "user", True, [], "soon", None]]),
+        (PUSHES, "rows"),
+        (PUSHES, [[None, "USER", "PATCH", "FAILURE", "e", "c", "i", "g"]]),  # too short
+        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u"]]),
+        (PUSHES, [[None, 5, "PATCH", "FAILURE", "e", "c", "i", "g", "u"]]),
+    ],
+)
+def test_entries_this_bot_could_not_have_stored_are_unusable(codec: Any, payload: object) -> None:
+    with pytest.raises(Unusable):
+        codec.loads(json.dumps([VERSION, payload]))
+
+
+def test_a_log_row_is_read_without_its_request_body() -> None:
+    row = {
+        "logged_at": "2026-01-01T00:00:00Z",
+        "resource_type": "GROUP",
+        "request_method": "PATCH",
+        "status": "FAILURE",
+        "error_description": "taken",
+        "cf_resource_id": "c",
+        "idp_resource_id": "i",
+        "resource_group_name": "g",
+        "resource_user_email": 5,
+        "request_body": '{"members": ["everyone"]}',
+    }
+
+    push = push_of(row)
+
+    assert push == ScimPush(
+        datetime(2026, 1, 1, tzinfo=UTC), "GROUP", "PATCH", "FAILURE", "taken", "c", "i", "g", ""
+    )
+    assert push.failed
+    assert not ScimPush(None, "", "", "success", "", "", "", "", "").failed
+
+
+def test_a_window_is_sent_as_rfc3339_in_utc() -> None:
+    assert Window(1_767_225_600, 1_767_312_000).params() == [
+        ("since", "2026-01-01T00:00:00Z"),
+        ("until", "2026-01-02T00:00:00Z"),
+    ]
+
+
+LOST = Staleness(30, Unavailable("down", status=503))
+
+
+def test_a_whole_list_is_cut_into_slack_pages() -> None:
+    items = tuple(range(25))
+
+    first = page_of(items, Cached(items, from_cache=True, stale=LOST), 1, 10)
+    last = page_of(items, Cached(items, from_cache=False), 3, 10)
+
+    assert (first.items, first.has_next, first.total, first.page_count) == (tuple(range(10)), True, 25, 3)
+    assert (first.from_cache, first.stale) == (True, LOST)
+    assert (last.items, last.has_next, last.from_cache, last.stale) == (
+        (20, 21, 22, 23, 24),
+        False,
+        False,
+        None,
+    )
+    assert page_of((), Cached((), from_cache=False), 1, 10).page_count == 1
+
+
+def test_slack_pages_cut_from_upstream_pages_count_only_what_was_read() -> None:
+    full = Cached(tuple(range(100)), from_cache=False)
+    short = Cached(tuple(range(30)), from_cache=True)
+
+    middle = slack_page(full, 0, 100, 90, 10, 10)  # the last Slack page of a full upstream page
+    end = slack_page(short, 2, 100, 20, 23, 10)  # the last Slack page of it all
+    nothing: Cached[tuple[int, ...]] = Cached((), from_cache=False)
+    past = slack_page(nothing, 3, 100, 0, 31, 10)
+
+    assert (middle.items, middle.has_next, middle.total, middle.total_is_lower_bound) == (
+        tuple(range(90, 100)),
+        True,
+        100,
+        True,
+    )
+    assert middle.page_count is None
+    assert (end.items, end.has_next, end.total, end.total_is_lower_bound, end.from_cache) == (
+        tuple(range(20, 30)),
+        False,
+        230,
+        False,
+        True,
+    )
+    assert (past.items, past.has_next, past.total) == ((), False, None)
+    assert slack_page(nothing, 0, 100, 0, 1, 10).total == 0
+
+
+@pytest.fixture
+def people(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[UserDirectory]:
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    client = CloudflareClient(settings, clock=clock)
+    directory = Directory(client, caches=Caches(ttl=60, clock=clock))
+    yield UserDirectory(client, caches=Caches(ttl=60, clock=clock), parallel=directory.in_parallel)
+    directory.close()
+
+
+def user_calls(cloudflare: FakeCloudflare) -> list[dict[str, list[str]]]:
+    return [query for path, query in cloudflare.calls if path.endswith("/scim/users")]
+
+
+def test_emails_are_asked_one_a_call_and_again_in_lower_case_only_when_not_found(
+    people: UserDirectory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(n) for n in range(5)] + [
+        make_user(9, email="Mixed@Example.com")
+    ]
+
+    found = people.lookup(PROVIDER_ID, ("USER0001@example.com", "Mixed@Example.com", "user0002@example.com"))
+
+    assert [user.display_name for user in found.users] == ["User 0001", "User 0009", "User 0002"]
+    assert found.missing == ()
+    emails = sorted(query["email"][0] for query in user_calls(cloudflare))
+    assert emails == [
+        "Mixed@Example.com",
+        "USER0001@example.com",
+        "user0001@example.com",
+        "user0002@example.com",
+    ]
+    assert all(query["per_page"] == ["100"] for query in user_calls(cloudflare))
+
+
+def test_ids_are_asked_in_one_call_per_kind_and_the_answer_is_cached(
+    people: UserDirectory, cloudflare: FakeCloudflare
+) -> None:
+    users = [make_user(n) for n in range(5)]
+    cloudflare.users[PROVIDER_ID] = users
+    asked = (users[1]["id"], users[3]["externalId"], "00000000-0000-4000-8000-00000000dead")
+
+    found = people.lookup(PROVIDER_ID, asked)
+    again = people.lookup(PROVIDER_ID, tuple(reversed(asked)))
+
+    assert [user.display_name for user in found.users] == ["User 0001", "User 0003"]
+    assert found.missing == ("00000000-0000-4000-8000-00000000dead",)
+    assert sorted(sorted(query) for query in user_calls(cloudflare)) == [
+        ["cf_resource_id", "per_page"],
+        ["idp_resource_id", "per_page"],
+    ]
+    assert (found.cached.from_cache, again.cached.from_cache) == (False, True)
+    assert [user.display_name for user in again.users] == ["User 0003", "User 0001"]
+
+
+def test_an_upstream_that_ignores_the_filter_passes_off_no_one(
+    people: UserDirectory, cloudflare: FakeCloudflare
+) -> None:
+    everyone = [make_user(n) for n in range(5)]
+    cloudflare.users[PROVIDER_ID] = everyone
+    cloudflare.path_faults["/scim/users"] = [("body", {"success": True, "errors": [], "result": everyone})]
+
+    found = people.lookup(PROVIDER_ID, ("user0004@example.com",))
+
+    assert [user.display_name for user in found.users] == ["User 0004"]
+
+
+@pytest.mark.parametrize("name", REPLIES)
+def test_every_reply_is_within_slacks_limits(name: str) -> None:
+    check_limits(REPLIES[name]())
