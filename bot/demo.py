@@ -52,6 +52,7 @@ _GROUPS_PATH = re.compile(
 _PROVIDERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers$")
 _USERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers/(?P<idp>[^/]+)/scim/users$")
 _LOGS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/logs/scim/updates$")
+_ACCESS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/(?P<list>groups|policies|apps)$")
 _PEOPLE = (
     "Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Linus Torvalds",
     "Margaret Hamilton", "Dennis Ritchie", "Barbara Liskov", "Ken Thompson", "Frances Allen",
@@ -176,6 +177,60 @@ def sample_updates(
     return rows
 
 
+def access_lists() -> dict[str, list[dict[str, Any]]]:
+    """Give back the demo's Access groups, reusable policies and applications, whose rules name
+    some of the demo's SCIM groups (by name, as Okta rules do)."""
+
+    def okta(name: str) -> dict[str, Any]:
+        return {"okta": {"name": name, "identity_provider_id": IDENTITY_PROVIDER_ID}}
+
+    engineering = str(uuid.uuid5(uuid.NAMESPACE_URL, "scim-groups-demo/access/engineering"))
+    oncall = str(uuid.uuid5(uuid.NAMESPACE_URL, "scim-groups-demo/access/oncall"))
+    groups = [
+        {
+            "id": engineering,
+            "name": "Engineering",
+            "include": [okta("Engineering - All"), okta("Platform - All")],
+        },
+        {
+            "id": oncall,
+            "name": "On call",
+            "include": [okta(f"{team}-oncall") for team in _TEAMS[:6]],
+            "exclude": [okta("Contractors")],
+        },
+    ]
+    policies = [
+        {
+            "id": "demo-policy-prod",
+            "name": "Production access",
+            "decision": "allow",
+            "include": [{"group": {"id": oncall}}],
+            "require": [okta("ALL EMPLOYEES")],
+            "reusable": True,
+        }
+    ]
+    apps = [
+        {
+            "id": f"demo-app-{app}",
+            "name": app.title(),
+            "domain": f"{app}.example.com",
+            "type": "self_hosted",
+            "policies": [
+                {
+                    "id": f"demo-app-{app}-policy",
+                    "name": f"{app.title()} users",
+                    "decision": "allow",
+                    "precedence": 1,
+                    "include": [okta(f"{app}-users"), {"group": {"id": engineering}}],
+                    "exclude": [okta(f"{app}-prod-readonly")],
+                }
+            ],
+        }
+        for app in _APPS[:5]
+    ]
+    return {"groups": groups, "policies": policies, "apps": apps}
+
+
 def transport() -> httpx.MockTransport:
     """Give back an httpx transport that answers like Cloudflare's API, from the demo directory."""
     directories = {IDENTITY_PROVIDER_ID: sample_groups(), AZURE_PROVIDER_ID: azure_groups()}
@@ -183,6 +238,7 @@ def transport() -> httpx.MockTransport:
     updates = sample_updates(
         datetime.now(UTC), directories[IDENTITY_PROVIDER_ID], people[IDENTITY_PROVIDER_ID]
     )
+    rules = access_lists()
     providers = [
         {"id": IDENTITY_PROVIDER_ID, "name": PROVIDER_NAME, "type": "okta", "scim_config": {"enabled": True}},
         {
@@ -202,6 +258,11 @@ def transport() -> httpx.MockTransport:
             return _users(people[users["idp"]], request.url.params)
         if (logs := _LOGS_PATH.search(request.url.path)) and logs["account"] == ACCOUNT_ID:
             return _updates(updates, request.url.params)
+        if (access := _ACCESS_PATH.search(request.url.path)) and access["account"] == ACCOUNT_ID:
+            items = rules[access["list"]]
+            return _envelope(
+                items, {"count": len(items), "page": 1, "per_page": 1000, "total_count": len(items)}
+            )
         listing = _PROVIDERS_PATH.search(request.url.path)
         if listing and listing["account"] == ACCOUNT_ID:
             info = {"count": len(providers), "page": 1, "per_page": 1000, "total_count": len(providers)}

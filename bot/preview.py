@@ -15,12 +15,15 @@ from bot.views import (
     ACTION_OPEN,
     ACTION_PREVIOUS,
     ACTION_REFRESH,
+    ACTION_USED_BY,
     Message,
 )
 
 KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH, "b": ACTION_BACK}
-PROMPT = "[n]ext  [p]revious  [r]efresh  [h1-h20] a group's history  [b]ack  [1-9] pick a provider  [q]uit > "
-HINT = "n, p, r, h3, b, a digit, or q"
+PROMPT = (
+    "[n]ext  [p]revious  [r]efresh  [h3]istory / [u3]sed by (3rd group)  [b]ack  [1-9] provider  [q]uit > "
+)
+HINT = "n, p, r, h3, u3, b, a digit, or q"
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
 _BOLD = re.compile(r"\*([^*\n]+)\*")
@@ -66,8 +69,9 @@ def run(
             break
         action = KEYS.get(key) or (f"{ACTION_OPEN}:{int(key) - 1}" if key.isdigit() and key != "0" else "")
         button = _button(message, action)
-        if key == "h":
-            action, found = ACTION_HISTORY, _buttons(message, ACTION_HISTORY)
+        if key in ("h", "u"):
+            action = ACTION_HISTORY if key == "h" else ACTION_USED_BY
+            found = _buttons(message, action)
             button = found[number - 1] if 0 < number <= len(found) else None
         if button is None:
             out.write(

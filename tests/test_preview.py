@@ -68,7 +68,7 @@ def test_interactive_paging_follows_the_buttons() -> None:
 
     pages = [line for line in out.getvalue().splitlines() if line.startswith("Page ")]
     assert pages == [f"Page {n} of 25 · 249 groups" for n in (1, 2, 3, 2)]
-    assert "Type n, p, r, h3, b, a digit, or q." in out.getvalue()
+    assert "Type n, p, r, h3, u3, b, a digit, or q." in out.getvalue()
 
 
 def test_previous_on_the_first_page_says_it_is_not_there() -> None:
@@ -129,3 +129,17 @@ def test_a_groups_history_opens_with_h_and_its_number_and_b_goes_back() -> None:
     ]
     assert any(line.startswith("History of ") and line.endswith(" · Okta (demo directory)") for line in lines)
     assert "That button is not on this page." in lines
+
+
+def test_used_by_opens_with_u_and_its_number() -> None:
+    service = build_service(demo.settings(), transport=demo.transport())
+    keys = iter(["u1", "q"])
+    out = io.StringIO()
+
+    run(
+        service, "engineering-oncall", as_json=False, interactive=True, out=out, ask=lambda prompt: next(keys)
+    )
+
+    text = out.getvalue()
+    assert "Used by: engineering-oncall · Okta (demo directory)" in text
+    assert "• Production access (allow) — include, through Access group On call" in text
