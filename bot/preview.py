@@ -74,9 +74,7 @@ def run(
             found = _buttons(message, action)
             button = found[number - 1] if 0 < number <= len(found) else None
         if button is None:
-            out.write(
-                "That button is not on this page.\n" if action else "Type n, p, r, h3, b, a digit, or q.\n"
-            )
+            out.write("That button is not on this page.\n" if action else f"Type {HINT}.\n")
             continue
         message = service.answer_click(button["action_id"], button["value"]).message
         _show(message, as_json=as_json, out=out, bold=bold)
