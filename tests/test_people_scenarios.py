@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -526,3 +527,54 @@ def test_an_entra_match_by_object_id_is_marked_as_inferred(
 
     assert "• *Engineers* — include †" in words(detail)
     assert "† Matched by Entra object id" in words(detail)
+
+
+def test_a_rate_limited_log_is_said_with_the_wait(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.path_faults["/logs/"] = [("status", 429, 971, {"Retry-After": "120"})]
+
+    message = bot.command("failures")
+
+    assert message["text"] == (
+        "Cloudflare is rate-limiting this bot's API token (Cloudflare code 971); please try again in "
+        "about 2 minutes."
+    )
+    assert len(log_calls(cloudflare)) == 1  # a wait past a minute is not waited out
+
+
+def test_a_log_that_never_answers_still_gets_an_answer_within_the_deadline(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare, slack: Any, clock: FakeClock
+) -> None:
+    bot.command("")  # the provider list is cached; only the log will hang
+    cloudflare.gate.clear()
+    response, hook = bot.send_command("failures")
+    assert response.status_code == 200
+
+    clock.advance(20)
+    (post,) = bot.posts_to(hook, 1)
+
+    assert post.body["text"].startswith("Cloudflare is slow to answer: nothing came back within 20 seconds.")
+
+
+def test_the_audit_line_names_the_new_questions(
+    bot: SlackDriver, people: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+
+    bot.command("user:user0003@example.com")
+    bot.command("failures:6h")
+    bot.click(used_by(bot.command(""), 0))
+
+    audits = [getattr(record, "fields", {}) for record in caplog.records]
+    kinds = [
+        (fields.get("query"), fields.get("outcome"))
+        for fields in audits
+        if fields.get("event") in ("command", "click")
+    ]
+    assert ("user", "ok") in kinds
+    assert ("failures", "ok") in kinds
+    assert ("used_by", "empty") in kinds
+    user_line = next(fields for fields in audits if fields.get("query") == "user")
+    assert user_line["text"] == "user0003@example.com"
+    assert user_line["results"] == 1
