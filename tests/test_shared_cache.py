@@ -12,12 +12,23 @@ import pytest
 import redis
 
 from bot import cache, metrics
-from bot.cache import RedisCache, RedisHealth, SharedCallBudget, SharedRefreshThrottle, SingleFlightCache
-from bot.cloudflare import CallBudget, IdentityProvider, Unavailable
+from bot.cache import (
+    Caches,
+    RedisCache,
+    RedisHealth,
+    SharedCallBudget,
+    SharedRefreshThrottle,
+    SingleFlightCache,
+)
+from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider, Unavailable
 from bot.codec import PROVIDERS, VERSION, Seal
+from bot.directory import Directory
 from bot.service import RefreshThrottle
+from bot.settings import CloudflareSettings, Secret
+from bot.users import USERS, ScimUser, UserDirectory
 from tests.conftest import FakeClock
-from tests.fakes import API_TOKEN
+from tests.fake_access import make_user
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
 from tests.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("redis_server")
@@ -309,3 +320,28 @@ def test_the_refresh_throttle_falls_back_to_this_process_per_user(
     assert throttle.wait("U0ALICE") is None
     assert throttle.wait("U0BOB") is None
     assert throttle.wait("U0ALICE") == 15.0
+
+
+def test_a_forged_user_in_redis_is_never_shown(
+    client: redis.Redis, clock: FakeClock, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(1)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    api = CloudflareClient(settings, clock=clock)
+    directory = Directory(api, caches=Caches(ttl=60, clock=clock))
+    people = UserDirectory(
+        api, caches=Caches(ttl=60, clock=clock, shared=client, seal=SEAL), parallel=directory.in_parallel
+    )
+    name = f"scim-groups:v{VERSION}:users:{ACCOUNT_ID}:{PROVIDER_ID}:user0001@example.com"
+    forged = USERS.dumps(
+        (ScimUser("x", "x", "<!channel> FORGED", "user0001@example.com", True, (), None, None),)
+    )
+    client.set(name, Seal.from_secret("a guess").close(name, forged), px=60_000)
+
+    found = people.lookup(PROVIDER_ID, ("user0001@example.com",))
+    directory.close()
+
+    assert [user.display_name for user in found.users] == ["User 0001"]
+    assert "FORGED" not in SEAL.open(name, client.get(name) or b"")
