@@ -54,6 +54,10 @@ OPTIONS = {
 # How far back `failures:` and `changed:` may look: the log's retention is not documented.
 MAX_WINDOW_SECONDS = 90 * 86_400
 DEFAULT_FAILURES_WINDOW = 86_400
+# Slack drops a message whose blocks hold much more than 12,000 characters of text in all. A user
+# (with five pushes) or a failed push takes more room than a group, so their pages hold fewer.
+USERS_PER_PAGE = 4
+FAILURES_PER_PAGE = 10
 WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?)", re.IGNORECASE)
 # Slack's clients turn typed quotes into curly ones; people paste both.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
@@ -337,7 +341,9 @@ def _users(provider: str | None, values: list[str], page_size: int) -> Show | Ba
         return BadInput(
             f"Those {len(unique)} users are too many to look up together: split them over two commands."
         )
-    return Show(Query(provider=provider, users=tuple(unique)), page=1, page_size=page_size)
+    return Show(
+        Query(provider=provider, users=tuple(unique)), page=1, page_size=min(page_size, USERS_PER_PAGE)
+    )
 
 
 def encode_button(show: Show) -> str:

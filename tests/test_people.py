@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.cache import Cached, Caches, Staleness
-from bot.cloudflare import CloudflareClient, Unavailable
+from bot.cloudflare import CloudflareClient, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
-from bot.paging import page_of, slack_page
-from bot.pushes import PUSHES, ScimPush, Window, push_of
-from bot.settings import CloudflareSettings, Secret
+from bot.paging import Paged, page_of, slack_page
+from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
+from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
+from bot.rules import APPS_PERMISSION, Holder, Use
+from bot.settings import MAX_PAGE_SIZE, CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory, user_of
+from bot.views import render_failures, render_history, render_used_by, render_users
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
@@ -255,3 +259,53 @@ def test_an_upstream_that_ignores_the_filter_passes_off_no_one(
 @pytest.mark.parametrize("name", REPLIES)
 def test_every_reply_is_within_slacks_limits(name: str) -> None:
     check_limits(REPLIES[name]())
+
+
+LONG = "&<>" * 400
+
+
+def test_the_largest_page_of_users_fits_slacks_limits() -> None:
+    user = ScimUser("i" * 100, "e" * 1_000, LONG, LONG, True, (LONG,) * 9, None, None)
+    push = ScimPush(None, "USER", LONG, "FAILURE", LONG, LONG, LONG, LONG, LONG)
+    values = tuple(f"{n}{'x' * (MAX_VALUE_LENGTH - 3)}" for n in range(8))  # as many as a button holds
+    request = parse_command("user:" + ",".join(values), page_size=MAX_PAGE_SIZE)
+    assert isinstance(request, Show)
+    size = request.page_size
+    page = Paged((user,) * size, 1, size, True, 50, False, False)
+
+    message = render_users(
+        page, request, LONG, missing=values, pushes=((push,) * 5,) * size, log_problem=None
+    )
+
+    check_limits(message)
+
+
+def test_the_largest_page_of_failures_fits_slacks_limits() -> None:
+    push = ScimPush(None, "GROUP", LONG, "FAILURE", LONG, LONG, LONG, LONG, LONG)
+    request = parse_command("failures:90d", page_size=MAX_PAGE_SIZE)
+    assert isinstance(request, Show)
+    request = replace(request, query=replace(request.query, until=2**33))
+    page = Paged((push,) * request.page_size, 1, request.page_size, True, 50, False, False)
+
+    check_limits(render_failures(page, request, LONG))
+
+
+def test_the_largest_history_and_used_by_fit_slacks_limits() -> None:
+    group = ScimGroup("8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c", LONG, LONG)
+    push = ScimPush(None, "GROUP", LONG, "FAILURE", LONG, LONG, LONG, LONG, LONG)
+    back = Show(Query(PROVIDER_ID, search=LONG[:200]), page=1, page_size=MAX_PAGE_SIZE)
+    detail = Detail("history", group.id, back)
+    holder = Holder("app_policy", "i" * 100, LONG, (), LONG, LONG, LONG)
+    uses = tuple(Use(holder, "include", via=LONG, inferred=True) for _ in range(100))
+
+    check_limits(render_history(group, detail, LONG, pushes=(push,) * GROUP_HISTORY_ROWS, problem=None))
+    check_limits(
+        render_used_by(
+            group,
+            replace(detail, kind="used_by"),
+            LONG,
+            uses=uses,
+            missing_permission=APPS_PERMISSION,
+            problem=None,
+        )
+    )

@@ -117,18 +117,22 @@ def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
     assert footer(message) == "Page 1 of 1 · 0 users found"
 
 
-def test_many_users_are_paged_with_the_usual_buttons(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+def test_many_users_are_paged_with_the_usual_buttons_four_at_a_time(
+    bot: SlackDriver, people: list[dict[str, Any]]
+) -> None:
     asked = "user:" + ",".join(user["emails"][0]["value"] for user in people)
 
     first = bot.command(asked)
     second = bot.click(buttons(first)["scim_groups_next"])
+    third = bot.click(buttons(second)["scim_groups_next"])
 
-    assert footer(first) == "Page 1 of 2 · 12 users found"
-    assert footer(second) == "Page 2 of 2 · 12 users found"
+    assert footer(first) == "Page 1 of 3 · 12 users found"
+    assert footer(third) == "Page 3 of 3 · 12 users found"
     assert [b["text"]["text"].splitlines()[0] for b in second["blocks"] if b["type"] == "section"] == [
-        "*User 0010* — active",
-        "*User 0011* — active",
+        f"*User {n:04d}* — {'*deactivated* by the identity provider' if n == 4 else 'active'}"
+        for n in range(4, 8)
     ]
+    assert "scim_groups_next" not in buttons(third)
 
 
 def test_without_the_logs_permission_users_are_shown_and_the_permission_is_named(
@@ -578,3 +582,18 @@ def test_the_audit_line_names_the_new_questions(
     user_line = next(fields for fields in audits if fields.get("query") == "user")
     assert user_line["text"] == "user0003@example.com"
     assert user_line["results"] == 1
+
+
+@pytest.mark.usefixtures("rules")
+def test_a_failing_access_list_is_said_plainly_and_back_still_works(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    page = bot.command("group-00003")
+    cloudflare.path_faults["/access/apps"] = [("status", 502, 1000, {})] * 3
+
+    detail = bot.click(used_by(page, 0))
+
+    assert detail["blocks"][2]["text"]["text"].startswith(
+        "Cloudflare is not answering properly right now (HTTP 502)"
+    )
+    assert bot.click(buttons(detail)["scim_groups_back"])["blocks"] == page["blocks"]

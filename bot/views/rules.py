@@ -12,7 +12,6 @@ from bot.views.blocks import (
     ACTION_BACK,
     FALLBACK_LIMIT,
     GONE,
-    NAME_LIMIT,
     SECTION_LIMIT,
     Message,
     code,
@@ -24,7 +23,10 @@ from bot.views.blocks import (
     section,
 )
 
-MAX_USES_SHOWN = 60
+# Slack's combined limit on a message's text (about 12,000 characters) bounds the list.
+MAX_USES_SHOWN = 20
+# Names in the list are cut shorter than elsewhere, for the same reason.
+USE_NAME_LIMIT = 75
 HEADINGS = {"access_group": "Access groups", "policy": "Reusable policies", "app_policy": "Applications"}
 # What SCIM does and does not decide, for the question behind the lookup.
 AT_LOGIN = (
@@ -107,14 +109,14 @@ def _sections(uses: tuple[Use, ...]) -> list[str]:
 
 def _use(use: Use) -> str:
     holder = use.holder
-    name = f"*{escaped(holder.name, NAME_LIMIT)}*" if holder.name else code(holder.id)
+    name = f"*{escaped(holder.name, USE_NAME_LIMIT)}*" if holder.name else code(holder.id)
     decision = f" ({escaped(holder.decision, 20)})" if holder.decision else ""
     if holder.kind == "app_policy":
-        app = f"*{escaped(holder.app, NAME_LIMIT)}*" if holder.app else "an application"
-        domain = f" ({code(holder.domain)})" if holder.domain else ""
+        app = f"*{escaped(holder.app, USE_NAME_LIMIT)}*" if holder.app else "an application"
+        domain = f" (`{escaped(holder.domain, USE_NAME_LIMIT)}`)" if holder.domain else ""
         line = f"{app}{domain} — policy {name}{decision}: {use.where}"
     else:
         line = f"{name}{decision} — {use.where}"
     if use.via:
-        line += f", through Access group *{escaped(use.via, NAME_LIMIT)}*"
+        line += f", through Access group *{escaped(use.via, USE_NAME_LIMIT)}*"
     return line + (" †" if use.inferred else "")
