@@ -164,7 +164,10 @@ class GroupsService:
                 if isinstance(detail, BadInput) or detail.kind != action:  # History's value on Used by
                     outcome.name, outcome.text = "bad_input", OUTDATED.reason
                     return Reply(render_bad_input(OUTDATED), replace_original=False)
-                return Reply(self._detail(detail, outcome))
+                # Opened from a shared page, the detail is the clicker's own, as paging is; and
+                # its Back leads to their own copy of the page.
+                own = replace(detail, back=replace(detail.back, shared=False))
+                return Reply(self._detail(own, outcome), replace_original=not detail.back.shared)
             request = decode_button(value)
             if action_id not in ACTIONS:
                 request = BadInput("That button is not one this bot knows; run `/scim-groups` again.")
@@ -323,7 +326,7 @@ class GroupsService:
         provider: IdentityProvider | ProviderChoice | None = None
         pushes: tuple[ScimPush, ...] = ()
         found: tuple[Use, ...] = ()
-        missing_permission, problem = "", None
+        missing_permission, problem, stale = "", None, None
         try:
             provider = self._provider(provider_id)
             lookup = self._directory.in_background(
@@ -335,7 +338,8 @@ class GroupsService:
                     span = Window(until - HISTORY_DAYS * 86_400, until)
                     pushes = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
                 else:
-                    graph = self._rules.graph().value
+                    cached_graph = self._rules.graph()
+                    graph, stale = cached_graph.value, cached_graph.stale
                     missing_permission = graph.missing_permission
             except CloudflareError as error:
                 problem = error
@@ -360,7 +364,13 @@ class GroupsService:
         if detail.kind == "history":
             return render_history(group, detail, where, pushes=pushes, problem=problem)
         return render_used_by(
-            group, detail, where, uses=found, missing_permission=missing_permission, problem=problem
+            group,
+            detail,
+            where,
+            uses=found,
+            missing_permission=missing_permission,
+            problem=problem,
+            stale=stale,
         )
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:

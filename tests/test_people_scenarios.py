@@ -597,3 +597,19 @@ def test_a_failing_access_list_is_said_plainly_and_back_still_works(
         "Cloudflare is not answering properly right now (HTTP 502)"
     )
     assert bot.click(buttons(detail)["scim_groups_back"])["blocks"] == page["blocks"]
+
+
+def test_a_detail_opened_from_a_shared_page_is_the_clickers_own_and_goes_back_to_their_copy(
+    bot: SlackDriver,
+) -> None:
+    _, hook = bot.send_click(buttons(bot.command(""))["scim_groups_share"])
+    shared = bot.posts_to(hook, 1)[0].body
+
+    _, hook = bot.send_click(used_by(shared, 0))
+    (post,) = bot.posts_to(hook, 1)
+    back = bot.click(buttons(post.body)["scim_groups_back"])
+
+    assert post.body["replace_original"] is False  # the channel's message stays as it is
+    assert post.body["blocks"][0]["text"]["text"] == "Used by: group-00000 · Okta Production"
+    assert "scim_groups_share" in buttons(back)  # the clicker's own copy of the page
+    assert "shared by" not in words(back)

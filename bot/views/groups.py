@@ -57,8 +57,7 @@ def render_listing(
     blocks.extend(notes(listing.stale, refresh_wait))
     for index, group in enumerate(listing.groups):
         blocks.append(_group_section(group))
-        # Only ids a button can carry; and none on a shared page, whose buttons open private copies.
-        if UUID_PATTERN.match(group.id) and not request.shared:
+        if UUID_PATTERN.match(group.id):  # only ids a button can carry
             blocks.extend(_detail_buttons(index, group, request))
     if not listing.groups and listing.page == 1:
         blocks.append(section(_nothing_found(query, provider_name)))

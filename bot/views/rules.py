@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
 from bot.query import Detail, encode_button
 from bot.rules import Use
@@ -19,6 +20,7 @@ from bot.views.blocks import (
     escaped,
     header,
     note,
+    notes,
     plain,
     section,
 )
@@ -44,11 +46,13 @@ def render_used_by(
     uses: tuple[Use, ...],
     missing_permission: str,
     problem: CloudflareError | None,
+    stale: Staleness | None = None,
 ) -> Message:
     """Give back where a group is used, each place with the list its rule stands in, with ◀ Back
     to the page it was opened from; `problem`: why the rules (or the group) could not be read."""
     name = group.display_name if group is not None and group.display_name else detail.group_id
     blocks: list[dict[str, Any]] = [header(f"Used by: {name} · {provider_name}")]
+    blocks.extend(notes(stale, None))
     if group is not None:
         ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
         blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
