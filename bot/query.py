@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
@@ -279,8 +280,9 @@ def _query(parts: _Parts, page_size: int) -> Show | BadInput:
         return _users(parts.provider, parts.users + parts.words, page_size)
     if asked:
         failures, changed = parts.windows.get("failures", 0), parts.windows.get("changed", 0)
+        size = min(page_size, FAILURES_PER_PAGE) if failures else page_size
         return Show(
-            Query(provider=parts.provider, failures=failures, changed=changed), page=1, page_size=page_size
+            Query(provider=parts.provider, failures=failures, changed=changed), page=1, page_size=size
         )
     if "id" in parts.options and "external" in parts.options:
         return BadInput(
@@ -407,9 +409,19 @@ def decode_button(value: str) -> Show | BadInput:
 
 def encode_detail(detail: Detail) -> str:
     """Give back a button value that `decode_detail` turns back into `detail`."""
-    back = json.loads(encode_button(detail.back))
-    state = {"v": BUTTON_VERSION, "d": detail.kind, "g": _compact(detail.group_id), "b": back}
-    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+    return detail_encoder(detail.back)(detail.kind, detail.group_id)
+
+
+def detail_encoder(back: Show) -> Callable[[Literal["history", "used_by"], str], str]:
+    """Give back what encodes the details opened from the page `back`, whose JSON is made once:
+    a page draws two for each group."""
+    head, tail = f'{{"v":{BUTTON_VERSION},"d":"', f'","b":{encode_button(back)}}}'
+
+    def encode(kind: Literal["history", "used_by"], group_id: str) -> str:
+        # `group_id` is a UUID and `kind` one of two words: nothing in them needs escaping.
+        return f'{head}{kind}","g":"{_compact(group_id)}{tail}'
+
+    return encode
 
 
 def decode_detail(value: str) -> Detail | BadInput:

@@ -12,13 +12,18 @@ from hypothesis import strategies as st
 
 from bot.query import (
     BUTTON_VERSION,
+    MAX_WINDOW_SECONDS,
     BadInput,
+    Detail,
     Query,
     Show,
     ShowHelp,
     decode_button,
+    decode_detail,
     encode_button,
+    encode_detail,
     parse_command,
+    window_seconds,
 )
 from tests.fakes import PROVIDER_ID
 
@@ -274,3 +279,131 @@ def test_an_external_id_of_the_longest_length_survives_a_button() -> None:
     show = Show(Query(PROVIDER_ID, external_ids=("x" * 200,)), page=2, page_size=10)
 
     assert decode_button(encode_button(show)) == show
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1m", 60), ("30m", 1_800), ("30 min", 1_800), ("6h", 21_600), ("2 hours", 7_200), ("1D", 86_400),
+     ("90d", 90 * 86_400), ("3days", 259_200)],
+)  # fmt: skip
+def test_a_window_is_a_number_and_a_unit(text: str, seconds: int) -> None:
+    assert window_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0m", "59s", "91d", "1w", "h", "6", "-6h", "6.5h", "123456m"])
+def test_anything_else_is_not_a_window(text: str) -> None:
+    assert window_seconds(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "size"),
+    [
+        ("failures", Query(failures=86_400), 10),
+        ("FAILURES idp:okta", Query("okta", failures=86_400), 10),
+        ("failures:6h", Query(failures=21_600), 10),
+        ("changed:3d", Query(changed=259_200), 20),
+        ("user:a@b.c, B@C.d 00u1", Query(users=("a@b.c", "B@C.d", "00u1")), 4),
+        ("users: a@b.c,a@b.c", Query(users=("a@b.c",)), 4),
+    ],
+)
+def test_the_new_questions_parse_with_their_page_sizes(text: str, query: Query, size: int) -> None:
+    assert parse_command(text, page_size=20) == Show(query, page=1, page_size=size)
+
+
+def test_small_page_sizes_are_kept_for_users_and_failures() -> None:
+    for text in ("user:a@b.c", "failures"):
+        parsed = parse_command(text, page_size=3)
+        assert isinstance(parsed, Show)
+        assert parsed.page_size == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "user:" + ",".join(f"u{n}@x.io" for n in range(51)),
+            "Look up at most 50 users at a time (you gave 51).",
+        ),
+        ("user:" + "x" * 201, "An email or id is at most 200 characters long."),
+        (
+            "user:" + ",".join("u" * 199 + str(n) for n in range(9)),
+            "Those 9 users are too many to look up together",
+        ),
+        ("user:,", "`user:` needs a value after it, like `user:jane@example.com`."),
+        ("changed:", "`changed:` needs a value after it, like `changed:3d`."),
+        ("changed:3d failures", "Ask one thing at a time"),
+        ("id:" + A + " failures", "Ask one thing at a time"),
+    ],
+)
+def test_bad_new_questions_say_what_is_wrong(text: str, reason: str) -> None:
+    assert reason_for(text).startswith(reason)
+
+
+def reason_for(text: str) -> str:
+    parsed = parse_command(text, page_size=10)
+    assert isinstance(parsed, BadInput), parsed
+    return parsed.reason
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        Query(PROVIDER_ID, users=("a@b.c", "00u1")),
+        Query(PROVIDER_ID, failures=86_400, until=1_767_225_600),
+        Query(PROVIDER_ID, changed=60, until=2**33),
+    ],
+)
+def test_the_new_questions_round_trip_through_buttons(query: Query) -> None:
+    show = Show(query, page=3, page_size=4)
+
+    assert decode_button(encode_button(show)) == show
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"f": 86_400},  # a window without its end
+        {"t": 1_767_225_600},  # an end without a window
+        {"f": 59, "t": 1},
+        {"h": MAX_WINDOW_SECONDS + 1, "t": 1},
+        {"f": 60, "h": 60, "t": 1},
+        {"f": 60, "t": 2**33 + 1},
+        {"f": "60", "t": 1},
+        {"u": "a@b.c"},
+        {"u": ["a@b.c"], "q": "x"},
+        {"u": ["a@b.c"], "f": 60, "t": 1},
+    ],
+)
+def test_tampered_new_buttons_are_bad_input(change: dict[str, object]) -> None:
+    assert decode_button(json.dumps({**VALID_BUTTON, **change})) == OUTDATED
+
+
+@given(st.sampled_from(["history", "used_by"]), st.uuids(), st.text(max_size=200), st.booleans())
+def test_details_round_trip_with_the_page_to_go_back_to(
+    kind: str, group: uuid.UUID, search: str, shared: bool
+) -> None:
+    back = Show(Query(PROVIDER_ID, search=search), page=7, page_size=20, shared=shared)
+    detail = Detail(kind, str(group), back)  # type: ignore[arg-type]
+
+    assert decode_detail(encode_detail(detail)) == detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "[]",
+        json.dumps({"v": BUTTON_VERSION, "d": "history", "g": A.replace("-", "")}),  # no page to go back to
+        json.dumps({"v": BUTTON_VERSION, "d": "history", "g": A, "b": VALID_BUTTON}),  # dashes
+        json.dumps({"v": BUTTON_VERSION, "d": "members", "g": A.replace("-", ""), "b": VALID_BUTTON}),
+        json.dumps({"v": 1, "d": "history", "g": A.replace("-", ""), "b": VALID_BUTTON}),
+        json.dumps(
+            {"v": BUTTON_VERSION, "d": "history", "g": f"{A},{A}".replace("-", ""), "b": VALID_BUTTON}
+        ),
+        json.dumps(
+            {"v": BUTTON_VERSION, "d": "history", "g": A.replace("-", ""), "b": {**VALID_BUTTON, "p": 0}}
+        ),
+    ],
+)
+def test_tampered_details_are_bad_input(value: str) -> None:
+    assert decode_detail(value) == OUTDATED

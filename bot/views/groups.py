@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from bot.cloudflare import IdentityProvider, ScimGroup
 from bot.directory import Listing, ProviderChoice
-from bot.query import Detail, Query, Show, encode_detail
+from bot.query import Query, Show, detail_encoder
 from bot.settings import UUID_PATTERN
 from bot.views.blocks import (
     ACTION_HISTORY,
@@ -36,6 +37,7 @@ from bot.views.blocks import (
 )
 
 MAX_CHOICES = 10
+DetailEncoder = Callable[[Literal["history", "used_by"], str], str]
 
 
 def render_listing(
@@ -55,10 +57,11 @@ def render_listing(
     query = request.query
     blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
     blocks.extend(notes(listing.stale, refresh_wait))
+    encode = detail_encoder(request)
     for index, group in enumerate(listing.groups):
         blocks.append(_group_section(group))
         if UUID_PATTERN.match(group.id):  # only ids a button can carry
-            blocks.extend(_detail_buttons(index, group, request))
+            blocks.extend(_detail_buttons(index, group, encode))
     if not listing.groups and listing.page == 1:
         blocks.append(section(_nothing_found(query, provider_name)))
     elif not listing.groups:
@@ -123,16 +126,14 @@ def _group_section(group: ScimGroup) -> dict[str, Any]:
     return section("\n".join(lines))
 
 
-def _detail_buttons(index: int, group: ScimGroup, request: Show) -> list[dict[str, Any]]:
-    buttons = []
-    for action, kind, label in (
-        (ACTION_HISTORY, "history", "History"),
-        (ACTION_USED_BY, "used_by", "Used by"),
-    ):
-        value = encode_detail(Detail(kind, group.id, request))  # type: ignore[arg-type]
-        if len(value) > MAX_BUTTON_VALUE:  # cannot happen within the query's own limits; no button then
-            return []
-        buttons.append({"type": "button", "action_id": action, "text": plain(label), "value": value})
+def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list[dict[str, Any]]:
+    history, used_by = encode("history", group.id), encode("used_by", group.id)
+    if len(used_by) > MAX_BUTTON_VALUE:  # cannot happen within the query's own limits; no buttons then
+        return []
+    buttons = [
+        {"type": "button", "action_id": ACTION_HISTORY, "text": plain("History"), "value": history},
+        {"type": "button", "action_id": ACTION_USED_BY, "text": plain("Used by"), "value": used_by},
+    ]
     return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
 
 
