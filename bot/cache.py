@@ -29,7 +29,7 @@ from cachetools import LRUCache, TTLCache
 from bot import metrics
 from bot.clock import Clock
 from bot.cloudflare import Budget, CloudflareError, RateLimited, Unavailable
-from bot.codec import VERSION, Codec, Seal, Unusable, instant
+from bot.codec import VERSION, Codec, Seal, Unusable, instant, why
 from bot.logs import event
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ class RedisCache(Generic[K, V]):
             stored_at, text = json.loads(self._seal.open(name, raw))
             stored_at, value = instant(stored_at, now=now), self._codec.loads(text)
         except (ValueError, TypeError) as problem:
-            _rejected(name, Unusable("malformed", type(problem).__name__))
+            _rejected(name, Unusable("malformed", why(problem)))
             return None
         except Unusable as unusable:
             _rejected(name, unusable)

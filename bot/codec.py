@@ -25,6 +25,8 @@ VERSION = 2
 V = TypeVar("V")
 # Longer than any id or name Cloudflare stores; a bound on what one forged field may hold.
 MAX_FIELD = 1_024
+# How much of what was wrong with an entry the log keeps.
+DETAIL_LIMIT = 120
 
 
 class Unusable(Exception):
@@ -85,7 +87,12 @@ class Codec(Generic[V]):
                 raise Unusable("malformed", f"version {version!r}")
             return self.decode(payload)
         except (ValueError, TypeError, KeyError, IndexError, RecursionError, OverflowError) as error:
-            raise Unusable("malformed", type(error).__name__) from None
+            raise Unusable("malformed", why(error)) from None
+
+
+def why(error: Exception) -> str:
+    """Give back what was wrong with an entry, for the log: the check that failed, briefly."""
+    return f"{type(error).__name__}: {error}"[:DETAIL_LIMIT]
 
 
 def text(value: object, *, empty: bool = True) -> str:

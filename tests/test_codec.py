@@ -11,7 +11,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cloudflare import GroupPage, IdentityProvider, ScimGroup
-from bot.codec import GROUPS, MAX_FIELD, PAGE, PROVIDERS, ROWS, VERSION, Seal, Unusable, instant, text, whole
+from bot.codec import (
+    GROUPS,
+    MAX_FIELD,
+    PAGE,
+    PROVIDERS,
+    ROWS,
+    VERSION,
+    Seal,
+    Unusable,
+    instant,
+    text,
+    whole,
+    why,
+)
 
 fields = st.text(max_size=40)
 moments = st.none() | st.datetimes(
@@ -178,3 +191,35 @@ def test_field_checks_take_their_bounds_inclusively() -> None:
     for value in (-1, 161, float("nan"), float("inf"), True, "5"):
         with pytest.raises(TypeError):
             instant(value, now=100.0)
+
+
+@pytest.mark.parametrize(
+    ("codec", "payload", "detail"),
+    [
+        (ROWS, [VERSION - 1, []], "version 1"),
+        (ROWS, [VERSION, {"id": "x"}], "TypeError: not a list of rows"),
+        (ROWS, [VERSION, [["id"]]], "TypeError: not a group row"),
+        (ROWS, [VERSION, [[1, "n", "e", None, None]]], "TypeError: not a string field"),
+        (
+            ROWS,
+            [VERSION, [["i", "n", "e", "soon", None]]],
+            "ValueError: not a date this bot could have stored",
+        ),
+        (PAGE, [VERSION, {"page": 1}], "TypeError: not a page"),
+        (PAGE, [VERSION, [0, 100, 45, []]], "TypeError: not a whole number in range"),
+        (PROVIDERS, [VERSION, [{"id": "x"}]], "TypeError: not a list of providers"),
+        (PROVIDERS, [VERSION, [["id", "name", "okta", "yes"]]], "TypeError: not a boolean"),
+    ],
+)
+def test_the_log_says_which_check_an_entry_failed(codec: Any, payload: object, detail: str) -> None:
+    with pytest.raises(Unusable) as refused:
+        codec.loads(json.dumps(payload))
+
+    assert str(refused.value) == f"malformed: {detail}"
+
+
+def test_what_the_log_keeps_of_a_failed_check_is_bounded() -> None:
+    assert why(ValueError("x" * 500)) == "ValueError: " + "x" * 108
+    assert str(Unusable("forged")) == "forged"
+    with pytest.raises(TypeError, match=r"^not a past Unix time$"):
+        instant(-1, now=0)
