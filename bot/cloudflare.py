@@ -291,23 +291,28 @@ class CloudflareClient:
         the newer `cfut_`/`cfat_` prefix) the user endpoint is asked first, then the account one.
         """
         kinds: tuple[TokenKind, ...] = (kind,) if kind else ("user", "account")
-        for tried in kinds:
-            path = "/user/tokens/verify" if tried == "user" else f"/accounts/{self.account_id}/tokens/verify"
+        for tried in kinds[:-1]:
             try:
-                result = self._get(path, []).get("result")
+                return tried, self._token_status(tried)
             except AuthFailed as error:
-                if tried != kinds[-1] and 1000 in error.codes:
-                    continue
-                raise
-            return tried, str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
-        raise AssertionError("unreachable: the last kind returns or raises")
+                if 1000 not in error.codes:  # refused for another reason than the endpoint
+                    raise
+        return kinds[-1], self._token_status(kinds[-1])
+
+    def _token_status(self, kind: TokenKind) -> str:
+        path = "/user/tokens/verify" if kind == "user" else f"/accounts/{self.account_id}/tokens/verify"
+        result = self._get(path).get("result")
+        return str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
 
     def _get(
-        self, path: str, params: Params, usable: Callable[[dict[str, Any]], bool] = lambda body: True
+        self,
+        path: str,
+        params: Params | None = None,
+        usable: Callable[[dict[str, Any]], bool] = lambda body: True,
     ) -> dict[str, Any]:
         """Give back the body of a successful GET, retrying what is worth retrying.
 
@@ -337,7 +342,9 @@ class CloudflareClient:
             self._clock.sleep(delay or 0.0)
             attempt += 1
 
-    def _attempt(self, path: str, params: Params, usable: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def _attempt(
+        self, path: str, params: Params | None, usable: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         """Make one request; raise `_Retryable` or a `CloudflareError` when it fails."""
         calls = CALLS.get()
         if calls is not None:

@@ -452,3 +452,70 @@ def test_a_verify_answer_without_a_result_object_has_an_unknown_status(
     cloudflare.faults.append(("body", {"success": True, "errors": [], "messages": [], "result": None}))
 
     assert client.verify_token("user") == ("user", "unknown")
+
+
+def test_a_known_kind_of_token_refused_is_refused_without_another_try(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.token_kind = "account"
+
+    with pytest.raises(AuthFailed) as refused:
+        client.verify_token("user")
+
+    assert refused.value.codes == (1000,)
+    assert _verify_paths(cloudflare) == ["/user/tokens/verify"]
+
+
+def test_a_verify_answer_without_a_status_has_an_unknown_status(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.faults.append(("body", {"success": True, "errors": [], "messages": [], "result": {"id": "t"}}))
+
+    assert client.verify_token() == ("user", "unknown")
+
+
+def test_any_list_of_the_account_gives_its_items_and_total(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.access_groups = [{"id": f"a{n}", "name": f"Team {n}"} for n in range(30)]
+
+    items, total = client.list_items("/access/groups", [("page", 2), ("per_page", 25)])
+
+    assert [item["id"] for item in items] == [f"a{n}" for n in range(25, 30)]
+    assert total == 30
+    assert cloudflare.calls[-1] == (
+        f"/client/v4/accounts/{ACCOUNT_ID}/access/groups",
+        {"page": ["2"], "per_page": ["25"]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("info", "total"),
+    [
+        ({"total_count": 0}, 0),
+        ({"total_count": -1}, None),
+        ({"total_count": "7"}, None),
+        ({}, None),
+        ("x", None),
+    ],
+)
+def test_a_lists_total_is_kept_only_when_it_is_a_count(
+    client: CloudflareClient, cloudflare: FakeCloudflare, info: object, total: int | None
+) -> None:
+    cloudflare.faults.append(
+        ("body", {"success": True, "errors": [], "result": [{"id": "a"}], "result_info": info})
+    )
+
+    assert client.list_items("/access/groups", []) == (({"id": "a"},), total)
+
+
+def test_a_list_holding_something_that_is_not_an_object_is_retried(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.access_groups = [{"id": "a"}]
+    cloudflare.faults.append(
+        ("body", {"success": True, "errors": [], "result": [{"id": "a"}, "not an object"]})
+    )
+
+    assert client.list_items("/access/groups", [])[0] == ({"id": "a"},)
+    assert len(cloudflare.calls) == 2
