@@ -227,7 +227,8 @@ class RedisCache(Generic[K, V]):
             if stale is None:
                 raise
             return stale
-        return Cached(cached.value, from_cache=cached.from_cache or bool(shared), stale=cached.stale)
+        # Never stale here: a failure was handled above (the inner get takes no stale copy).
+        return Cached(cached.value, from_cache=cached.from_cache or any(shared))
 
     def _name(self, key: K) -> str:
         """Give back the Redis key of `key`: namespaced, versioned, readable."""

@@ -345,3 +345,124 @@ def test_a_forged_user_in_redis_is_never_shown(
 
     assert [user.display_name for user in found.users] == ["User 0001"]
     assert "FORGED" not in SEAL.open(name, client.get(name) or b"")
+
+
+def test_each_key_has_its_own_answer_in_this_process_and_in_redis(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    cache_ = shared(client, clock)
+    other = (IdentityProvider("22222222-2222-4222-8222-222222222222", "Entra", "azureAD", True),)
+
+    assert cache_.get("acct", Loads()).value == OKTA
+    assert cache_.get("other", Loads(other)).value == other
+    assert cache_.get("acct", Loads(())).value == OKTA
+    assert cache_.holds("acct")
+    assert not cache_.holds("nobody")
+    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(OKTA)
+
+
+def test_keys_in_redis_are_readable_and_a_tuple_in_a_key_is_joined_with_commas(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get(("acct", ("b", "a"), 3), Loads())  # type: ignore[arg-type]
+
+    assert client.get(f"scim-groups:v{VERSION}:providers:acct:b,a:3") is not None
+
+
+def test_a_last_good_copy_of_this_process_is_not_shown_when_stale_copies_are_refused(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    cache_ = shared(client, clock)
+    cache_.get("acct", Loads())
+    clock.advance(61)
+    client.delete(NAME)  # expired there too
+
+    with pytest.raises(Unavailable):
+        cache_.get("acct", Loads(DOWN), stale_ok=False)
+    stale = cache_.get("acct", Loads(DOWN))
+    assert stale.stale is not None
+    assert stale.stale.age_seconds == 61
+    assert stale.stale.error is DOWN
+
+
+def test_a_last_good_copy_stored_this_instant_is_no_age_at_all(client: redis.Redis, clock: FakeClock) -> None:
+    shared(client, clock).get("acct", Loads())
+    client.delete(NAME)
+
+    stale = shared(client, clock).get("acct", Loads(DOWN)).stale
+
+    assert stale is not None
+    assert stale.age_seconds == 0.0
+
+
+class SteppingClock(FakeClock):
+    """A clock whose sleeps run `on_sleep` first: what others do while this process waits."""
+
+    def __init__(self, on_sleep: Any) -> None:
+        super().__init__()
+        self.on_sleep = on_sleep
+
+    def sleep(self, seconds: float) -> None:
+        self.on_sleep(len(self.slept))
+        super().sleep(seconds)
+
+
+def test_a_waiter_polls_every_20_ms_and_takes_the_answer_the_lock_owner_stores(client: redis.Redis) -> None:
+    client.set(NAME + ":lock", "another process", px=8_000)
+
+    def owner_stores(polls: int) -> None:
+        if polls == 3:
+            client.set(NAME, SEAL.close(NAME, PROVIDERS.dumps(OKTA)), px=60_000)
+
+    clock = SteppingClock(owner_stores)
+    load = Loads(())
+
+    answer = shared(client, clock).get("acct", load)
+
+    assert (answer.value, answer.from_cache, load.calls) == (OKTA, True, 0)
+    assert clock.slept == [0.02] * 4
+
+
+def test_a_waiter_whose_lock_owner_never_answers_loads_after_the_lock_time(client: redis.Redis) -> None:
+    client.set(NAME + ":lock", "a frozen process", px=60_000)
+    clock = SteppingClock(lambda polls: None)
+    load = Loads()
+
+    answer = shared(client, clock).get("acct", load)
+
+    assert (answer.value, load.calls) == (OKTA, 1)
+    assert 7.9 < sum(clock.slept) < 8.1  # LOCK_SECONDS
+
+
+def test_the_lock_expires_on_its_own_should_its_owner_die(client: redis.Redis, clock: FakeClock) -> None:
+    seen: list[int] = []
+
+    def load() -> tuple[IdentityProvider, ...]:
+        seen.append(client.pttl(NAME + ":lock"))
+        return OKTA
+
+    shared(client, clock).get("acct", load)
+
+    assert 7_000 < seen[0] <= 8_000
+    assert client.get(NAME + ":lock") is None
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_the_budget_and_throttle_name_the_redis_error_they_fell_back_from(
+    redis_server: RedisServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def budget(client: redis.Redis, clock: FakeClock, health: RedisHealth) -> object:
+        local = CallBudget(10, per=10, clock=clock)
+        return SharedCallBudget(client, "acct", calls=10, per=10, local=local, health=health).take()
+
+    def throttle(client: redis.Redis, clock: FakeClock, health: RedisHealth) -> object:
+        local = RefreshThrottle(clock)
+        return SharedRefreshThrottle(client, cooldown=15, local=local, health=health).wait("U0ALICE")
+
+    for make in (budget, throttle):
+        clock = FakeClock()
+        client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2, socket_connect_timeout=0.2)
+        caplog.clear()
+        make(client, clock, RedisHealth(clock))
+        assert [event["error"] for event in events(caplog, "redis_failed")] == ["ConnectionError"]
