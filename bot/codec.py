@@ -23,6 +23,7 @@ from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup, mom
 
 VERSION = 2
 V = TypeVar("V")
+T = TypeVar("T")
 # Longer than any id or name Cloudflare stores; a bound on what one forged field may hold.
 MAX_FIELD = 1_024
 # How much of what was wrong with an entry the log keeps.
@@ -126,32 +127,39 @@ def instant(value: object, *, now: float) -> float:
 
 def _row(row: GroupRow) -> list[Any]:
     group_id, name, external_id, created, last_modified = row
-    return [group_id, name, external_id, _when(created), _when(last_modified)]
+    return [group_id, name, external_id, when(created), when(last_modified)]
 
 
 def _from_row(item: list[Any]) -> GroupRow:
     if not isinstance(item, list) or len(item) != 5:
         raise TypeError("not a group row")
-    return (text(item[0]), text(item[1]), text(item[2]), _moment(item[3]), _moment(item[4]))
+    return (text(item[0]), text(item[1]), text(item[2]), moment(item[3]), moment(item[4]))
 
 
-def _when(moment: datetime | None) -> str | None:
+def when(moment: datetime | None) -> str | None:
+    """Give back a date as stored: RFC 3339, or None."""
     return moment.isoformat() if moment else None
 
 
-def _moment(value: object) -> datetime | None:
+def moment(value: object) -> datetime | None:
+    """Give back a stored date (None stays None), or raise ValueError or TypeError."""
     if value is None:
         return None
-    moment = moment_or_none(text(value))
-    if moment is None:
+    found = moment_or_none(text(value))
+    if found is None:
         raise ValueError("not a date this bot could have stored")
-    return moment
+    return found
+
+
+def many(items: object, decode: Callable[[Any], T], what: str) -> tuple[T, ...]:
+    """Give back each item of a stored list decoded, or raise TypeError naming `what` it is not."""
+    if not isinstance(items, list):
+        raise TypeError(f"not a list of {what}")
+    return tuple(decode(item) for item in items)
 
 
 def _rows(items: object) -> tuple[GroupRow, ...]:
-    if not isinstance(items, list):
-        raise TypeError("not a list of rows")
-    return tuple(_from_row(item) for item in items)
+    return many(items, _from_row, "rows")
 
 
 def _page(item: list[Any]) -> GroupPage:
@@ -166,15 +174,11 @@ def _page(item: list[Any]) -> GroupPage:
     )
 
 
-def _provider(item: list[Any]) -> IdentityProvider:
+def _provider(item: object) -> IdentityProvider:
+    if not isinstance(item, list) or len(item) != 4:
+        raise TypeError("not a provider")
     provider_id, name, kind, scim = item
     return IdentityProvider(text(provider_id), text(name), text(kind), flag(scim))
-
-
-def _providers(items: object) -> tuple[IdentityProvider, ...]:
-    if not isinstance(items, list) or not all(isinstance(item, list) for item in items):
-        raise TypeError("not a list of providers")
-    return tuple(_provider(item) for item in items)
 
 
 ROWS: Codec[tuple[GroupRow, ...]] = Codec(lambda rows: [_row(row) for row in rows], _rows)
@@ -186,5 +190,6 @@ PAGE: Codec[GroupPage] = Codec(
     lambda page: [page.page, page.per_page, page.total_count, ROWS.encode(page.rows)], _page
 )
 PROVIDERS: Codec[tuple[IdentityProvider, ...]] = Codec(
-    lambda providers: [[p.id, p.name, p.type, p.scim_enabled] for p in providers], _providers
+    lambda providers: [[p.id, p.name, p.type, p.scim_enabled] for p in providers],
+    lambda items: many(items, _provider, "providers"),
 )

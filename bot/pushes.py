@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from bot.cache import AnswerCache, Cached, Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, Params, moment_or_none, text_of
-from bot.codec import Codec, text
+from bot.codec import Codec, many, moment, text, when
 from bot.paging import Paged, slack_page
 
 LOGS_PATH = "/access/logs/scim/updates"
@@ -80,7 +80,7 @@ def push_of(item: Mapping[str, Any]) -> ScimPush:
 
 def _encode(push: ScimPush) -> list[Any]:
     return [
-        push.logged_at.isoformat() if push.logged_at else None,
+        when(push.logged_at),
         push.resource_type,
         push.method,
         push.status,
@@ -95,19 +95,12 @@ def _encode(push: ScimPush) -> list[Any]:
 def _decode(item: object) -> ScimPush:
     if not isinstance(item, list) or len(item) != 9:
         raise TypeError("not a push")
-    when = None if item[0] is None else moment_or_none(text(item[0]))
-    if item[0] is not None and when is None:
-        raise ValueError("not a date this bot could have stored")
-    return ScimPush(when, *(text(value) for value in item[1:]))
+    return ScimPush(moment(item[0]), *(text(value) for value in item[1:]))
 
 
-def _decode_rows(items: object) -> tuple[ScimPush, ...]:
-    if not isinstance(items, list):
-        raise TypeError("not a list of pushes")
-    return tuple(_decode(item) for item in items)
-
-
-PUSHES: Codec[tuple[ScimPush, ...]] = Codec(lambda pushes: [_encode(push) for push in pushes], _decode_rows)
+PUSHES: Codec[tuple[ScimPush, ...]] = Codec(
+    lambda pushes: [_encode(push) for push in pushes], lambda items: many(items, _decode, "pushes")
+)
 
 
 @dataclass(frozen=True)

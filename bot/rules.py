@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from bot.cache import AnswerCache, Cached, Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup, text_of
-from bot.codec import Codec, text
+from bot.codec import Codec, many, text
 
 APPS_PERMISSION = "Access: Apps and Policies Read"
 PER_PAGE = 1_000
@@ -218,9 +218,9 @@ def _decode_holder(item: object) -> Holder:
 
 
 def _decode_graph(item: object) -> AccessGraph:
-    if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], list):
+    if not isinstance(item, list) or len(item) != 2:
         raise TypeError("not an Access graph")
-    return AccessGraph(tuple(map(_decode_holder, item[0])), text(item[1]))
+    return AccessGraph(many(item[0], _decode_holder, "holders of rules"), text(item[1]))
 
 
 GRAPH: Codec[AccessGraph] = Codec(

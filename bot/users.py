@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bot.cache import AnswerCache, Cached, Caches
 from bot.cloudflare import CloudflareClient, Params, moment_or_none, text_of
-from bot.codec import Codec, flag, text
+from bot.codec import Codec, flag, many, moment, text, when
 from bot.settings import UUID_PATTERN
 
 MAX_PER_PAGE = 100
@@ -84,18 +84,9 @@ def _encode(user: ScimUser) -> list[Any]:
         user.user_name,
         user.active,
         list(user.emails),
-        user.created.isoformat() if user.created else None,
-        user.last_modified.isoformat() if user.last_modified else None,
+        when(user.created),
+        when(user.last_modified),
     ]
-
-
-def _moment(value: object) -> datetime | None:
-    if value is None:
-        return None
-    moment = moment_or_none(text(value))
-    if moment is None:
-        raise ValueError("not a date this bot could have stored")
-    return moment
 
 
 def _decode(item: object) -> ScimUser:
@@ -111,18 +102,14 @@ def _decode(item: object) -> ScimUser:
         text(user_name),
         None if active is None else flag(active),
         tuple(text(email, empty=False) for email in emails),
-        _moment(created),
-        _moment(changed),
+        moment(created),
+        moment(changed),
     )
 
 
-def _decode_users(items: object) -> tuple[ScimUser, ...]:
-    if not isinstance(items, list):
-        raise TypeError("not a list of users")
-    return tuple(_decode(item) for item in items)
-
-
-USERS: Codec[tuple[ScimUser, ...]] = Codec(lambda users: [_encode(user) for user in users], _decode_users)
+USERS: Codec[tuple[ScimUser, ...]] = Codec(
+    lambda users: [_encode(user) for user in users], lambda items: many(items, _decode, "users")
+)
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,9 @@ def test_field_checks_take_their_bounds_inclusively() -> None:
         ),
         (PAGE, [VERSION, {"page": 1}], "TypeError: not a page"),
         (PAGE, [VERSION, [0, 100, 45, []]], "TypeError: not a whole number in range"),
-        (PROVIDERS, [VERSION, [{"id": "x"}]], "TypeError: not a list of providers"),
+        (PROVIDERS, [VERSION, {"id": "x"}], "TypeError: not a list of providers"),
+        (PROVIDERS, [VERSION, [{"id": "x"}]], "TypeError: not a provider"),
+        (PROVIDERS, [VERSION, [["id", "name", "okta"]]], "TypeError: not a provider"),
         (PROVIDERS, [VERSION, [["id", "name", "okta", "yes"]]], "TypeError: not a boolean"),
     ],
 )

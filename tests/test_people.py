@@ -17,7 +17,7 @@ from bot.directory import Directory
 from bot.paging import Paged, page_of, slack_page
 from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
-from bot.rules import APPS_PERMISSION, Holder, Use
+from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
 from bot.settings import MAX_PAGE_SIZE, CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory, user_of
 from bot.views import render_failures, render_history, render_used_by, render_users
@@ -262,6 +262,7 @@ def test_every_reply_is_within_slacks_limits(name: str) -> None:
 
 
 LONG = "&<>" * 400
+NOT_A_DATE = "ValueError: not a date this bot could have stored"
 
 
 def test_the_largest_page_of_users_fits_slacks_limits() -> None:
@@ -309,3 +310,50 @@ def test_the_largest_history_and_used_by_fit_slacks_limits() -> None:
             problem=None,
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("codec", "payload", "detail"),
+    [
+        (USERS, {"users": []}, "TypeError: not a list of users"),
+        (USERS, [["id", "ext", "name", "user", True, []]], "TypeError: not a user"),
+        (USERS, [["id", "ext", "name", "user", True, "a@b", None, None]], "TypeError: not a list of emails"),
+        (
+            USERS,
+            [["id", "ext", "name", "user", True, ["a"] * 51, None, None]],
+            "TypeError: not a list of emails",
+        ),
+        (USERS, [["id", "ext", "name", "user", True, ["a"] * 50, "soon", None]], NOT_A_DATE),
+        (USERS, [["id", "ext", "name", "user", True, [], None, 5]], "TypeError: not a string field"),
+        (PUSHES, "rows", "TypeError: not a list of pushes"),
+        (PUSHES, [[None, "USER", "PATCH", "FAILURE", "e", "c", "i", "g"]], "TypeError: not a push"),
+        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u"]], NOT_A_DATE),
+        (GRAPH, [[], "", "extra"], "TypeError: not an Access graph"),
+        (GRAPH, ["holders", ""], "TypeError: not a list of holders of rules"),
+        (GRAPH, [[["user", "a1", "n", [], "", "", ""]], ""], "TypeError: not a holder of rules"),
+        (GRAPH, [[["policy", "p1", "n", [], "", ""]], ""], "TypeError: not a holder of rules"),
+        (GRAPH, [[["policy", "p1", "n", "rules", "", "", ""]], ""], "TypeError: not a list of rules"),
+        (
+            GRAPH,
+            [[["policy", "p1", "n", [["sideways", "okta", "v", "", ""]], "", "", ""]], ""],
+            "TypeError: not a rule",
+        ),
+        (
+            GRAPH,
+            [[["policy", "p1", "n", [["include", "okta", "v", ""]], "", "", ""]], ""],
+            "TypeError: not a rule",
+        ),
+        (GRAPH, [[], 5], "TypeError: not a string field"),
+    ],
+)
+def test_the_log_says_which_check_a_stored_entry_failed(codec: Any, payload: object, detail: str) -> None:
+    with pytest.raises(Unusable) as refused:
+        codec.loads(json.dumps([VERSION, payload]))
+
+    assert str(refused.value) == f"malformed: {detail}"
+
+
+def test_the_longest_list_of_emails_a_user_may_have_is_kept() -> None:
+    user = replace(JANE, emails=tuple(f"e{n}@x.io" for n in range(50)))
+
+    assert USERS.loads(USERS.dumps((user,))) == (user,)
