@@ -129,7 +129,7 @@ class Pushes:
         )
 
     def failures(
-        self, identity_provider_id: str, window: Window, *, page: int, page_size: int, refresh: bool = False
+        self, identity_provider_id: str, window: Window, *, page: int, page_size: int, refresh: bool
     ) -> Paged[ScimPush]:
         """Give back Slack page `page` of the provider's failed pushes in `window`, newest first."""
         per_page = (UPSTREAM_ROWS // page_size) * page_size

@@ -5,9 +5,11 @@ Cloudflare has no reverse lookup, so the three lists are read (in parallel, ever
 cached as one graph; a where-used answer then scans it without a call. A rule names an IdP
 group by the provider's own terms (`shared/reference/cloudflare-access-api.md`): Okta by group
 name, Entra (azureAD) by object id — matched to the SCIM `externalId`, which is an inference —
-SAML and OIDC by an attribute or claim value. `{"group": {"id"}}` names an Access group, which is
-followed. Reading policies and applications needs *Access: Apps and Policies Read*; without it
-the graph holds the Access groups alone and says which permission is missing.
+SAML and OIDC by an attribute or claim value (Google Workspace rules name a group by email, and
+Cloudflare takes no SCIM from Google, so they are not matched). `{"group": {"id"}}` names an
+Access group, which is followed. Reading policies and applications needs *Access: Apps and
+Policies Read*; without it the graph holds the Access groups alone and says which permission is
+missing.
 """
 
 from __future__ import annotations
@@ -25,19 +27,13 @@ PER_PAGE = 1_000
 MAX_PAGES = 20
 LISTS = ("include", "require", "exclude")
 # The rule kinds that name an IdP group, and the field that names it.
-GROUP_RULES = {
-    "okta": "name",
-    "azureAD": "id",
-    "saml": "attribute_value",
-    "oidc": "claim_value",
-    "gsuite": "email",
-}
+GROUP_RULES = {"okta": "name", "azureAD": "id", "saml": "attribute_value", "oidc": "claim_value"}
 ListName = Literal["include", "require", "exclude"]
 
 
 @dataclass(frozen=True)
 class Ref:
-    """One rule that names a group: an IdP group (`kind` okta, azureAD, saml, oidc, gsuite) or an
+    """One rule that names a group: an IdP group (`kind` okta, azureAD, saml, oidc) or an
     Access group (`kind` group, `value` its id); in which list it stands."""
 
     where: str  # include, require or exclude
@@ -170,13 +166,13 @@ def uses(graph: AccessGraph, group: ScimGroup, provider: IdentityProvider) -> tu
 
 def _names(ref: Ref, group: ScimGroup, provider: IdentityProvider) -> bool | None:
     """Give back None if `ref` does not name the group, else whether naming it is an inference."""
-    if ref.kind == "group" or (ref.provider_id and ref.provider_id.lower() != provider.id.lower()):
+    if ref.provider_id and ref.provider_id.lower() != provider.id.lower():
         return None
     if ref.kind == "azureAD":
         return True if group.external_id and ref.value.lower() == group.external_id.lower() else None
     if ref.kind == "okta":
         return False if group.display_name and ref.value.casefold() == group.display_name.casefold() else None
-    if ref.kind in ("saml", "oidc", "gsuite"):
+    if ref.kind in ("saml", "oidc"):
         return False if ref.value == group.display_name or ref.value == group.external_id else None
     return None
 

@@ -15,7 +15,7 @@ from bot.cloudflare import CloudflareClient, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
 from bot.paging import Paged, page_of, slack_page
-from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
+from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, PermissionMissing, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
 from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
 from bot.settings import MAX_PAGE_SIZE, CloudflareSettings, Secret
@@ -86,7 +86,8 @@ def test_users_and_pushes_go_through_redis_unchanged() -> None:
         datetime(2026, 1, 1, tzinfo=UTC), "USER", "PATCH", "FAILURE", "é <x>", "c", "i", "", "j@x"
     )
 
-    assert USERS.loads(USERS.dumps((JANE,))) == (JANE,)
+    changed = replace(JANE, last_modified=datetime(2026, 2, 3, 4, 5, tzinfo=UTC))
+    assert USERS.loads(USERS.dumps((JANE, changed))) == (JANE, changed)
     assert PUSHES.loads(PUSHES.dumps((push, ScimPush(None, *[""] * 8)))) == (push, ScimPush(None, *[""] * 8))
 
 
@@ -185,6 +186,7 @@ def test_slack_pages_cut_from_upstream_pages_count_only_what_was_read() -> None:
         True,
     )
     assert (past.items, past.has_next, past.total) == ((), False, None)
+    assert slack_page(Cached((1,), from_cache=True, stale=LOST), 0, 100, 0, 1, 10).stale == LOST
     assert slack_page(nothing, 0, 100, 0, 1, 10).total == 0
 
 
@@ -357,3 +359,10 @@ def test_the_longest_list_of_emails_a_user_may_have_is_kept() -> None:
     user = replace(JANE, emails=tuple(f"e{n}@x.io" for n in range(50)))
 
     assert USERS.loads(USERS.dumps((user,))) == (user,)
+
+
+def test_a_missing_permission_says_which_in_the_log() -> None:
+    error = PermissionMissing("Access: SCIM Logs Read", status=403)
+
+    assert error.describe() == "the API token lacks “Access: SCIM Logs Read”; HTTP 403"
+    assert error.permission == "Access: SCIM Logs Read"

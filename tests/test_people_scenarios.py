@@ -166,8 +166,15 @@ def test_failed_pushes_of_the_last_day_are_listed_newest_first(
     )
     assert footer(message) == "Page 1 of 1 · 2 failed pushes"
     [call] = log_calls(cloudflare)
-    assert call["status"] == ["FAILURE"]
-    assert call["since"] == ["2025-12-31T00:17:00Z"]
+    assert call == {
+        "idp_id": [PROVIDER_ID],
+        "status": ["FAILURE"],
+        "since": ["2025-12-31T00:17:00Z"],
+        "until": ["2026-01-01T00:17:00Z"],
+        "direction": ["desc"],
+        "page": ["1"],
+        "per_page": ["100"],
+    }
 
 
 def test_no_failed_pushes_is_an_answer_too(bot: SlackDriver, people: list[dict[str, Any]]) -> None:

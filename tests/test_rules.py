@@ -41,6 +41,8 @@ def test_rules_that_name_groups_are_read_and_others_left_out() -> None:
             {"okta": "not an object"},
             {"okta": {"name": ""}},  # names nothing
             {"okta": {"name": "a"}, "group": {"id": "b"}},  # two rules in one: not Cloudflare's shape
+            {"gsuite": {"email": "oncall@example.com"}},  # Google: no SCIM, so no match to make
+            {"okta": {"name": "After the odd ones"}},
         ],
         "require": [{"oidc": {"claim_name": "roles", "claim_value": "admins"}}],
         "exclude": [{"group": {"id": "ag-1"}}, {"azureAD": {"id": "obj", "identity_provider_id": "e"}}],
@@ -50,6 +52,7 @@ def test_rules_that_name_groups_are_read_and_others_left_out() -> None:
     assert refs_of(item) == (
         Ref("include", "okta", "Oncall", PROVIDER_ID, ""),
         Ref("include", "saml", "Oncall", "x", "groups"),
+        Ref("include", "okta", "After the odd ones"),
         Ref("require", "oidc", "admins", "", "roles"),
         Ref("exclude", "group", "ag-1"),
         Ref("exclude", "azureAD", "obj", "e", ""),
