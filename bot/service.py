@@ -327,11 +327,12 @@ class GroupsService:
         pushes: tuple[ScimPush, ...] = ()
         found: tuple[Use, ...] = ()
         missing_permission, problem, stale = "", None, None
+        # The group, its provider's name, and its pushes or the Access graph: fetched at once.
+        lookup = self._directory.in_background(
+            lambda: self._directory.lookup(provider_id, "id", (detail.group_id,))
+        )
         try:
             provider = self._provider(provider_id)
-            lookup = self._directory.in_background(
-                lambda: self._directory.lookup(provider_id, "id", (detail.group_id,))
-            )
             try:
                 if detail.kind == "history":
                     until = self._next_minute()
