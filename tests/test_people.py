@@ -366,3 +366,24 @@ def test_a_missing_permission_says_which_in_the_log() -> None:
 
     assert error.describe() == "the API token lacks “Access: SCIM Logs Read”; HTTP 403"
     assert error.permission == "Access: SCIM Logs Read"
+
+
+def test_a_user_with_no_list_of_emails_and_a_known_last_change_is_read() -> None:
+    item = {"id": "u", "emails": None, "meta": {"lastModified": "2026-11-20T08:30:00Z"}}
+
+    assert user_of(item) == ScimUser(
+        "u", "", "", "", None, (), None, datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    )
+    assert USERS.loads(USERS.dumps((user_of(item),))) == (user_of(item),)
+
+
+def test_a_refreshed_user_lookup_asks_cloudflare_again(
+    people: UserDirectory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(1)]
+    people.lookup(PROVIDER_ID, ("user0001@example.com",))
+
+    again = people.lookup(PROVIDER_ID, ("user0001@example.com",), refresh=True)
+
+    assert again.cached.from_cache is False
+    assert len(user_calls(cloudflare)) == 2

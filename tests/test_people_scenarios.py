@@ -620,3 +620,42 @@ def test_a_detail_opened_from_a_shared_page_is_the_clickers_own_and_goes_back_to
     assert post.body["blocks"][0]["text"]["text"] == "Used by: group-00000 · Okta Production"
     assert "scim_groups_share" in buttons(back)  # the clicker's own copy of the page
     assert "shared by" not in words(back)
+
+
+def test_log_answers_are_kept_per_question_and_refresh_asks_again(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    page = bot.command("")
+    first, again = bot.click(history_buttons(page)[3]), bot.click(history_buttons(page)[3])
+    other = bot.click(history_buttons(page)[0])
+    assert len(log_calls(cloudflare)) == 2  # the same group's history kept; another group's asked
+    assert first["blocks"] == again["blocks"]
+    assert "group name taken" in words(first)
+    assert "group name taken" not in words(other)
+
+    failures = bot.command("failures")
+    bot.click(buttons(failures)["scim_groups_refresh"])
+    assert len(log_calls(cloudflare)) == 4
+
+    users = bot.command("user:user0003@example.com")
+    bot.click(buttons(users)["scim_groups_refresh"], user_id="U0BOB")  # Alice refreshed just now
+    assert len(log_calls(cloudflare)) == 6
+
+
+def test_a_missing_permission_is_logged_with_its_status(
+    bot: SlackDriver,
+    people: list[dict[str, Any]],
+    cloudflare: FakeCloudflare,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+
+    bot.command("failures")
+
+    failed = [
+        getattr(r, "fields", {})
+        for r in caplog.records
+        if getattr(r, "fields", {}).get("event") == "cloudflare_failed"
+    ]
+    assert failed[-1]["error"] == "the API token lacks “Access: SCIM Logs Read”; HTTP 403"

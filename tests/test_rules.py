@@ -233,3 +233,69 @@ def test_a_token_refused_for_access_groups_is_a_credentials_failure(
 
     with pytest.raises(AuthFailed):
         access.graph()
+
+
+def test_access_groups_named_before_the_ones_they_name_are_followed_too() -> None:
+    graph = AccessGraph(
+        (
+            access_group("a3", "Deepest", include=[{"group": {"id": "a2"}}]),
+            access_group("a2", "Nested", include=[{"group": {"id": "a1"}}]),
+            access_group("a1", "Direct", include=[{"okta": {"name": "Oncall"}}]),
+        )
+    )
+
+    assert named(uses(graph, GROUP, OKTA)) == [
+        ("Deepest", "include", "Nested", False),
+        ("Direct", "include", "", False),
+        ("Nested", "include", "Direct", False),
+    ]
+
+
+def test_what_excludes_the_group_passes_nothing_on_and_an_inference_carries_through() -> None:
+    entra = {"azureAD": {"id": GROUP.external_id}}
+    graph = AccessGraph(
+        (
+            access_group("a1", "Entra team", include=[entra]),
+            access_group(
+                "a2", "Everyone but them", include=[{"everyone": {}}], exclude=[{"group": {"id": "a1"}}]
+            ),
+            Holder(
+                "policy", "p1", "Uses the excluders", refs_of({"include": [{"group": {"id": "a2"}}]}), "allow"
+            ),
+            Holder("policy", "p2", "Uses the team", refs_of({"require": [{"group": {"id": "a1"}}]}), "allow"),
+        )
+    )
+
+    assert named(uses(graph, GROUP, OKTA)) == [
+        ("Entra team", "include", "", True),
+        ("Everyone but them", "exclude", "Entra team", True),
+        ("Uses the team", "require", "Entra team", True),
+    ]
+
+
+def test_an_application_whose_policies_are_not_a_list_holds_none() -> None:
+    assert holders_of([], [], [{"id": "app", "name": "A", "policies": None}, {"id": "b", "name": "B"}]) == ()
+
+
+def test_a_holder_may_carry_ten_thousand_rules_and_no_more() -> None:
+    rules = [["include", "okta", "v", "", ""]] * 10_000
+    holder = ["policy", "p1", "n", rules, "", "", ""]
+
+    assert len(GRAPH.loads(json.dumps([VERSION, [[holder], ""]])).holders[0].refs) == 10_000
+    with pytest.raises(Unusable):
+        GRAPH.loads(json.dumps([VERSION, [[["policy", "p1", "n", [*rules, rules[0]], "", "", ""]], ""]]))
+
+
+def test_policies_unreadable_alone_still_name_the_permission(
+    access: AccessRules, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.path_faults["/access/policies"] = [("status", 403, 10000, {})]
+    cloudflare.apps = [{"id": "app", "name": "Wiki", "policies": []}]
+
+    assert access.graph().value.missing_permission == APPS_PERMISSION
+
+
+def test_at_most_twenty_pages_of_a_list_are_read(access: AccessRules, cloudflare: FakeCloudflare) -> None:
+    cloudflare.access_groups = [{"id": f"a{n}", "name": "n"} for n in range(21_000)]
+
+    assert len(access.graph().value.holders) == 20_000

@@ -475,3 +475,48 @@ def test_the_budget_and_throttle_name_the_redis_error_they_fell_back_from(
         caplog.clear()
         make(client, clock, RedisHealth(clock))
         assert [event["error"] for event in events(caplog, "redis_failed")] == ["ConnectionError"]
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_when_redis_fails_during_a_request_this_process_answers_as_it_was_asked(
+    redis_server: RedisServer,  # noqa: F811
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    cache_ = shared(client, clock)
+    load = Loads()
+    cache_.get("acct", load)  # kept in this process too
+    redis_server.stop()
+
+    def after_the_pause() -> None:  # so that each call tries Redis again, and meets its error
+        clock.advance(5.1)
+
+    after_the_pause()
+    refreshed = cache_.get("acct", load, refresh=True)
+    calls = load.calls
+    after_the_pause()
+    load.value = DOWN
+    with pytest.raises(Unavailable):
+        cache_.get("acct", load, refresh=True, stale_ok=False)
+    after_the_pause()
+    stale = cache_.get("acct", load, refresh=True)
+
+    assert (refreshed.from_cache, calls) == (False, 2)
+    assert stale.stale is not None
+    assert [event["error"] for event in events(caplog, "redis_failed")] == ["ConnectionError"] * 3
+
+
+def test_this_process_last_good_copy_is_shown_when_redis_has_none(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    cache_ = shared(client, clock)
+    cache_.get("acct", Loads())
+    clock.advance(61)
+    client.delete(NAME, NAME + ":stale")
+
+    stale = cache_.get("acct", Loads(DOWN))
+
+    assert stale.value == OKTA
+    assert stale.stale is not None
+    assert stale.stale.age_seconds == 61
