@@ -167,8 +167,7 @@ class UserDirectory:
                 )
                 found = tuple(user_of(item) for item in items)
             # Filter again here: an upstream that ignored the filter must not pass off other people.
-            wanted = [value for name, value in params if name != "per_page"]
-            return tuple(user for user in found if any(user.answers(str(value)) for value in wanted))
+            return tuple(user for user in found if any(user.answers(str(value)) for _, value in params))
 
         merged: dict[str, ScimUser] = {}
         for found in self._parallel(call, calls):
