@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.cloudflare import (
+    ApiMessage,
     AuthFailed,
     BudgetSpent,
     CallBudget,
@@ -519,3 +520,85 @@ def test_a_list_holding_something_that_is_not_an_object_is_retried(
 
     assert client.list_items("/access/groups", [])[0] == ({"id": "a"},)
     assert len(cloudflare.calls) == 2
+
+
+@pytest.mark.parametrize(("wait", "tries"), [("60", 3), ("61", 1)])
+def test_a_retry_after_of_up_to_a_minute_is_waited_out_and_a_longer_one_is_not(
+    cloudflare: FakeCloudflare, clock: FakeClock, wait: str, tries: int
+) -> None:
+    client = CloudflareClient(settings_for(cloudflare), clock=clock, retry=RetryPolicy(budget=1_000))
+    cloudflare.faults = [("status", 429, 971, {"Retry-After": wait})] * 3
+
+    with pytest.raises(RateLimited):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert len(cloudflare.calls) == tries
+    assert clock.slept == [60.0] * (tries - 1)
+
+
+def test_the_provider_list_is_asked_for_a_thousand_at_a_time(
+    client: CloudflareClient, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.providers = [*cloudflare.providers, "not an object"]  # type: ignore[list-item]
+    cloudflare.faults.append(("none",))
+
+    with pytest.raises(Unavailable):
+        client.list_identity_providers()
+
+    assert cloudflare.calls[0][1] == {"per_page": ["1000"]}
+
+
+def test_an_error_without_a_status_or_codes_says_only_what_happened() -> None:
+    error = Unavailable("Cloudflare could not be reached (ConnectError)")
+
+    assert (error.detail(), str(error)) == ("", "Cloudflare could not be reached (ConnectError)")
+
+
+def test_a_4xx_whose_body_is_not_json_is_unavailable_with_its_status() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(418, content=b"<html>teapot</html>"))
+    client = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=transport,
+    )
+
+    with pytest.raises(Unavailable) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert str(raised.value) == "Cloudflare sent a body that is not JSON; HTTP 418"
+
+
+def test_cloudflares_messages_are_read_whatever_their_shape() -> None:
+    body = {
+        "success": False,
+        "errors": [
+            {"code": "7003", "message": "code as text"},
+            {"code": 7000},
+            "not an object",
+            {"message": 5},
+        ],
+    }
+    transport = httpx.MockTransport(lambda request: httpx.Response(400, json=body))
+    client = CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=transport,
+    )
+
+    with pytest.raises(Rejected) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert raised.value.errors == (
+        ApiMessage(None, "code as text"),
+        ApiMessage(7000, ""),
+        ApiMessage(None, "5"),
+    )
+
+
+def test_the_budget_refills_at_its_rate(clock: FakeClock) -> None:
+    budget = CallBudget(2, clock=clock, per=10)  # one call back every 5 seconds
+    assert (budget.take(), budget.take()) == (0.0, 0.0)
+
+    clock.advance(2.5)
+
+    assert budget.take() == pytest.approx(2.5)
+    clock.advance(2.5)
+    assert budget.take() == 0.0
