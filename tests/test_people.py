@@ -18,7 +18,7 @@ from bot.paging import Paged, page_of, slack_page
 from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, PermissionMissing, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
 from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
-from bot.settings import MAX_PAGE_SIZE, CloudflareSettings, Secret
+from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN, CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory, user_of
 from bot.views import render_failures, render_history, render_used_by, render_users
 from tests.conftest import FakeClock
@@ -387,3 +387,27 @@ def test_a_refreshed_user_lookup_asks_cloudflare_again(
 
     assert again.cached.from_cache is False
     assert len(user_calls(cloudflare)) == 2
+
+
+@pytest.mark.parametrize(
+    "value", ["nobody@example.com", "00U-Unknown", "00000000-0000-4000-8000-0000000000AB"]
+)
+def test_a_value_found_nowhere_costs_one_call_unless_it_is_an_email_in_mixed_case(
+    people: UserDirectory, cloudflare: FakeCloudflare, value: str
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(1)]
+
+    found = people.lookup(PROVIDER_ID, (value,))
+
+    assert found.missing == (value,)
+    assert len(user_calls(cloudflare)) == (2 if UUID_PATTERN.match(value) else 1)  # both kinds of id
+
+
+def test_users_without_ids_are_each_kept(people: UserDirectory, cloudflare: FakeCloudflare) -> None:
+    nameless = [{**make_user(n), "id": "", "externalId": ""} for n in (1, 2)]
+    ext_only = [{**make_user(n), "id": ""} for n in (3, 4)]
+    cloudflare.users[PROVIDER_ID] = nameless + ext_only
+
+    found = people.lookup(PROVIDER_ID, tuple(f"user000{n}@example.com" for n in (1, 2, 3, 4)))
+
+    assert [user.display_name for user in found.users] == ["User 0001", "User 0002", "User 0003", "User 0004"]

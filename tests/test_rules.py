@@ -238,14 +238,16 @@ def test_a_token_refused_for_access_groups_is_a_credentials_failure(
 def test_access_groups_named_before_the_ones_they_name_are_followed_too() -> None:
     graph = AccessGraph(
         (
-            access_group("a3", "Deepest", include=[{"group": {"id": "a2"}}]),
+            access_group("a4", "Deepest", include=[{"group": {"id": "a3"}}]),
+            access_group("a3", "Deeper", include=[{"group": {"id": "a2"}}]),
             access_group("a2", "Nested", include=[{"group": {"id": "a1"}}]),
             access_group("a1", "Direct", include=[{"okta": {"name": "Oncall"}}]),
         )
     )
 
     assert named(uses(graph, GROUP, OKTA)) == [
-        ("Deepest", "include", "Nested", False),
+        ("Deeper", "include", "Nested", False),
+        ("Deepest", "include", "Deeper", False),
         ("Direct", "include", "", False),
         ("Nested", "include", "Direct", False),
     ]
