@@ -166,6 +166,9 @@ def test_a_sealed_entry_opens_only_under_its_own_key_name_and_seal() -> None:
         with pytest.raises(Unusable) as refused:
             seal.open(name, entry)
         assert refused.value.reason == "forged"
+    with pytest.raises(Unusable) as refused:
+        SEAL.open("scim-groups:v2:page:a", b"\xff\xfe" + sealed.encode())
+    assert str(refused.value) == "forged: not UTF-8"
 
 
 def test_the_seal_is_an_hmac_of_the_key_name_and_text() -> None:
