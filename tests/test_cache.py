@@ -60,6 +60,34 @@ def test_concurrent_misses_for_one_key_make_one_load(clock: FakeClock) -> None:
     assert len(loads) == 1
 
 
+def test_callers_that_join_a_load_that_fails_get_its_failure(clock: FakeClock) -> None:
+    answers: SingleFlightCache[str, str] = SingleFlightCache(ttl=10, clock=clock, maxsize=4, stale_maxsize=4)
+    release = threading.Event()
+    down = Unavailable("Cloudflare failed", status=503)
+
+    def load() -> str:
+        release.wait(5)
+        raise down
+
+    outcomes: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcomes.append(answers.get("k", load, stale_ok=False))
+        except Unavailable as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: answers.holds("k"), "the load to start")
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+    assert outcomes == [down] * 4
+
+
 def test_a_failed_load_is_not_cached_and_reaches_every_waiter(clock: FakeClock) -> None:
     answers = cache(clock)
 
