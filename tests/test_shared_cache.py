@@ -520,3 +520,28 @@ def test_this_process_last_good_copy_is_shown_when_redis_has_none(
     assert stale.value == OKTA
     assert stale.stale is not None
     assert stale.stale.age_seconds == 61
+
+
+class StoresJustBeforeTheLock(redis.Redis):
+    """A Redis client that, as this process takes the lock, finds another process has just stored
+    the answer and let go of the lock (the race the re-check after taking the lock is for)."""
+
+    def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(name).endswith(":lock"):
+            super().set(NAME, SEAL.close(NAME, PROVIDERS.dumps(OKTA)), px=60_000)
+        return super().set(name, value, *args, **kwargs)
+
+
+def test_an_answer_stored_by_another_process_just_before_the_lock_is_taken_is_used(
+    redis_server: RedisServer,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    client = StoresJustBeforeTheLock.from_url(
+        redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    load = Loads(())
+
+    answer = shared(client, clock).get("acct", load)
+
+    assert (answer.value, answer.from_cache, load.calls) == (OKTA, True, 0)
+    assert client.get(NAME + ":lock") is None  # taken and let go
