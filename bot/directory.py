@@ -20,6 +20,7 @@ from bot.cache import AnswerCache, Cached, Caches, Staleness
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, IdentityProvider, ScimGroup
 from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag
 from bot.logs import event
+from bot.paging import page_count
 from bot.settings import UUID_PATTERN
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
@@ -59,9 +60,7 @@ class Listing:
     @property
     def page_count(self) -> int | None:
         """Give back how many Slack pages there are, when the total is known exactly."""
-        if self.total is None or self.total_is_lower_bound:
-            return None
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.total_is_lower_bound, self.page_size)
 
 
 @dataclass(frozen=True)

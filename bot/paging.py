@@ -26,9 +26,14 @@ class Paged(Generic[T]):
     @property
     def page_count(self) -> int | None:
         """Give back how many Slack pages there are, when the total is known exactly."""
-        if self.total is None or self.total_is_lower_bound:
-            return None
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.total_is_lower_bound, self.page_size)
+
+
+def page_count(total: int | None, lower_bound: bool, page_size: int) -> int | None:
+    """Give back how many Slack pages of `page_size` hold `total` items, when it is exact."""
+    if total is None or lower_bound:
+        return None
+    return max(1, -(-total // page_size))
 
 
 def page_of(items: tuple[T, ...], cached: Cached[Any], page: int, page_size: int) -> Paged[T]:

@@ -375,32 +375,28 @@ def encode_button(show: Show) -> str:
 
 def decode_button(value: str) -> Show | BadInput:
     """Give back the page a button value leads to, or why it cannot be used."""
-    outdated = OUTDATED
-    try:
-        state = json.loads(value)
-    except (TypeError, ValueError, RecursionError):
-        return outdated
-    if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION:
-        return outdated
+    state = _state(value)
+    if state is None:
+        return OUTDATED
     provider, page, size, shared = state.get("i"), state.get("p"), state.get("n"), state.get("s", 0)
     if not isinstance(provider, str) or not UUID_PATTERN.match(provider):
-        return outdated
+        return OUTDATED
     if not _whole(page, 1, MAX_PAGE) or not _whole(size, 1, MAX_PAGE_SIZE) or shared not in (0, 1):
-        return outdated
+        return OUTDATED
     search, external_ids, users = state.get("q", ""), state.get("x", []), state.get("u", [])
     ids, either_ids = _uuids(state.get("c", "")), _uuids(state.get("a", ""))
     if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH:
-        return outdated
+        return OUTDATED
     if not _values(external_ids) or not _values(users) or ids is None or either_ids is None:
-        return outdated
+        return OUTDATED
     failures, changed, until = state.get("f", 0), state.get("h", 0), state.get("t", 0)
     windows = [window for window in (failures, changed) if window != 0]
     if not all(_whole(window, 60, MAX_WINDOW_SECONDS) for window in windows):
-        return outdated
+        return OUTDATED
     if not _whole(until, 0, 2**33) or bool(windows) != bool(until):  # a window always has its end
-        return outdated
+        return OUTDATED
     if sum(bool(values) for values in [search, ids, external_ids, either_ids, users, *windows]) > 1:
-        return outdated
+        return OUTDATED
     query = Query(
         provider.lower(), search, ids, tuple(external_ids), either_ids, tuple(users), failures, changed, until
     )
@@ -426,17 +422,22 @@ def detail_encoder(back: Show) -> Callable[[Literal["history", "used_by"], str],
 
 def decode_detail(value: str) -> Detail | BadInput:
     """Give back the detail a button value opens, or why it cannot be used."""
-    outdated = OUTDATED
+    state = _state(value)
+    if state is None:
+        return OUTDATED
+    kind, group, back = state.get("d"), _uuids(state.get("g")), decode_button(json.dumps(state.get("b")))
+    if kind not in ("history", "used_by") or group is None or len(group) != 1 or isinstance(back, BadInput):
+        return OUTDATED
+    return Detail(kind, group[0], back)
+
+
+def _state(value: str) -> dict[str, Any] | None:
+    """Give back a button's state, if it is a JSON object of this version."""
     try:
         state = json.loads(value)
     except (TypeError, ValueError, RecursionError):
-        return outdated
-    if not isinstance(state, dict) or state.get("v") != BUTTON_VERSION:
-        return outdated
-    kind, group, back = state.get("d"), _uuids(state.get("g")), decode_button(json.dumps(state.get("b")))
-    if kind not in ("history", "used_by") or group is None or len(group) != 1 or isinstance(back, BadInput):
-        return outdated
-    return Detail(kind, group[0], back)
+        return None
+    return state if isinstance(state, dict) and state.get("v") == BUTTON_VERSION else None
 
 
 def _compact(uuid: str) -> str:

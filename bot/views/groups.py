@@ -7,18 +7,23 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
-from bot.cloudflare import IdentityProvider, ScimGroup
+from bot.cache import Staleness
+from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
 from bot.directory import Listing, ProviderChoice
-from bot.query import Query, Show, detail_encoder
+from bot.query import Detail, Query, Show, detail_encoder, encode_button
 from bot.settings import UUID_PATTERN
+from bot.views.answers import failure_sentence
 from bot.views.blocks import (
+    ACTION_BACK,
     ACTION_HISTORY,
     ACTION_OPEN,
     ACTION_USED_BY,
     FALLBACK_LIMIT,
+    GONE,
     ID_LIMIT,
     MAX_BUTTON_VALUE,
     NAME_LIMIT,
+    SECTION_LIMIT,
     Message,
     button,
     code,
@@ -169,3 +174,37 @@ def _provider_line(provider: IdentityProvider) -> str:
         return f"`{option}` ({kind})"
     shown = f"*{escaped(name, NAME_LIMIT)}* " if name else ""
     return f"{shown}`{escaped(f'idp:{provider.id}', ID_LIMIT)}` ({kind})"
+
+
+def detail_top(
+    heading: str,
+    group: ScimGroup | None,
+    detail: Detail,
+    provider_name: str,
+    problem: CloudflareError | None,
+    stale: Staleness | None = None,
+) -> tuple[str, list[dict[str, Any]], bool]:
+    """Give back the top of a group's detail (History, Used by): the group's name, its header,
+    notes and ids, then the sentence that ends it early — a failure, or the group gone — and
+    whether the detail's own body follows."""
+    name = group.display_name if group is not None and group.display_name else detail.group_id
+    blocks: list[dict[str, Any]] = [header(f"{heading}{name} · {provider_name}"), *notes(stale, None)]
+    if group is not None:
+        ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
+        blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
+    if problem is not None:
+        blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
+    elif group is None:
+        blocks.append(section(GONE))
+    return name, blocks, problem is None and group is not None
+
+
+def back_row(detail: Detail) -> dict[str, Any]:
+    """Give back the row under a detail with ◀ Back to the page it was opened from."""
+    back = {
+        "type": "button",
+        "action_id": ACTION_BACK,
+        "text": plain("◀ Back"),
+        "value": encode_button(detail.back),
+    }
+    return {"type": "actions", "block_id": "scim_groups_detail", "elements": [back]}

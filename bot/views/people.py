@@ -7,15 +7,12 @@ from typing import Any
 from bot.cloudflare import CloudflareError, ScimGroup
 from bot.paging import Paged
 from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, ScimPush
-from bot.query import Detail, Show, encode_button
+from bot.query import Detail, Show
 from bot.users import ScimUser
 from bot.views.answers import failure_sentence
 from bot.views.blocks import (
-    ACTION_BACK,
     FALLBACK_LIMIT,
-    GONE,
     NAME_LIMIT,
-    SECTION_LIMIT,
     Message,
     code,
     codes,
@@ -26,12 +23,11 @@ from bot.views.blocks import (
     note,
     notes,
     paging_buttons,
-    plain,
     section,
     summary,
     window,
 )
-from bot.views.groups import title
+from bot.views.groups import back_row, detail_top, title
 
 EMAILS_SHOWN = 3
 # Five pushes and a user's details must fit one section (3,000 characters).
@@ -152,28 +148,14 @@ def render_history(
 ) -> Message:
     """Give back one group's SCIM pushes of the last days, newest first, with ◀ Back to the page
     it was opened from; `problem`: why the pushes (or the group) could not be read."""
-    name = group.display_name if group is not None and group.display_name else detail.group_id
-    blocks: list[dict[str, Any]] = [header(f"History of {name} · {provider_name}")]
-    if group is not None:
-        ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
-        blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
-    if problem is not None:
-        blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
-    elif group is None:
-        blocks.append(section(GONE))
-    elif not pushes:
+    name, blocks, body = detail_top("History of ", group, detail, provider_name, problem)
+    if body and not pushes:
         blocks.append(section(f"No SCIM pushes about this group in the last {HISTORY_DAYS} days."))
-    else:
+    elif body:
         blocks.extend(section(_push(push, about=False)) for push in pushes)
         newest = f"the newest {len(pushes)} of " if len(pushes) >= GROUP_HISTORY_ROWS else ""
         blocks.append(
             note(f"SCIM pushes about this group: {newest}the last {HISTORY_DAYS} days, newest first.")
         )
-    back = {
-        "type": "button",
-        "action_id": ACTION_BACK,
-        "text": plain("◀ Back"),
-        "value": encode_button(detail.back),
-    }
-    blocks.append({"type": "actions", "block_id": "scim_groups_detail", "elements": [back]})
+    blocks.append(back_row(detail))
     return {"text": escaped(f"History of {name} in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}

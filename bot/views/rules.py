@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
-from bot.query import Detail, encode_button
+from bot.query import Detail
 from bot.rules import Use
-from bot.views.answers import failure_sentence
 from bot.views.blocks import (
-    ACTION_BACK,
     FALLBACK_LIMIT,
-    GONE,
     SECTION_LIMIT,
     Message,
     code,
-    date,
     escaped,
-    header,
     note,
-    notes,
-    plain,
     section,
 )
+from bot.views.groups import back_row, detail_top
 
 # Slack's combined limit on a message's text (about 12,000 characters) bounds the list.
 MAX_USES_SHOWN = 20
@@ -50,20 +42,11 @@ def render_used_by(
 ) -> Message:
     """Give back where a group is used, each place with the list its rule stands in, with ◀ Back
     to the page it was opened from; `problem`: why the rules (or the group) could not be read."""
-    name = group.display_name if group is not None and group.display_name else detail.group_id
-    blocks: list[dict[str, Any]] = [header(f"Used by: {name} · {provider_name}")]
-    blocks.extend(notes(stale, None))
-    if group is not None:
-        ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
-        blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
-    if problem is not None:
-        blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
-    elif group is None:
-        blocks.append(section(GONE))
-    elif not uses:
+    name, blocks, body = detail_top("Used by: ", group, detail, provider_name, problem, stale)
+    if body and not uses:
         places = "Access group" if missing_permission else "Access group, reusable policy or application"
         blocks.append(section(f"No {places} names this group."))
-    else:
+    elif body:
         blocks.extend(section(text) for text in _sections(uses[:MAX_USES_SHOWN]))
         if len(uses) > MAX_USES_SHOWN:
             blocks.append(note(f"And {len(uses) - MAX_USES_SHOWN} more places, not shown."))
@@ -81,14 +64,7 @@ def render_used_by(
                 "so this match is inferred."
             )
         )
-    blocks.append(note(AT_LOGIN))
-    back = {
-        "type": "button",
-        "action_id": ACTION_BACK,
-        "text": plain("◀ Back"),
-        "value": encode_button(detail.back),
-    }
-    blocks.append({"type": "actions", "block_id": "scim_groups_detail", "elements": [back]})
+    blocks.extend([note(AT_LOGIN), back_row(detail)])
     return {"text": escaped(f"Where {name} is used in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}
 
 
