@@ -88,3 +88,27 @@ def test_the_readme_and_help_show_the_same_examples() -> None:
     assert len(examples) >= 5
     for example in examples:
         assert example.replace("_oncall_", "oncall") in README, example
+
+
+def test_the_changelog_names_the_formats_a_deploy_changes() -> None:
+    from bot import __version__
+    from bot.codec import VERSION
+    from bot.query import BUTTON_VERSION
+
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+
+    assert f"(`BUTTON_VERSION` in `bot/query.py`, now {BUTTON_VERSION})" in changelog
+    assert f"(`VERSION` in `bot/codec.py`, now {VERSION}), under keys `scim-groups:v{VERSION}:…`" in changelog
+    assert f"`scim-groups:v{VERSION}:…`" in (ROOT / "docs" / "DEPLOYING.md").read_text()
+    assert re.search(rf"^## {re.escape(__version__)} — \d{{4}}-\d\d-\d\d$", changelog, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["README.md", "SECURITY.md", "CHANGELOG.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))],
+)
+def test_every_relative_link_leads_to_a_file(page: str) -> None:
+    text = (ROOT / page).read_text()
+
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+        assert ((ROOT / page).parent / target).exists(), f"{page} links to {target}, which does not exist"
