@@ -407,3 +407,68 @@ def test_details_round_trip_with_the_page_to_go_back_to(
 )
 def test_tampered_details_are_bad_input(value: str) -> None:
     assert decode_detail(value) == OUTDATED
+
+
+@pytest.mark.parametrize(
+    ("text", "users"),
+    [
+        ("user:a@b.c b@c.d, ,", ("a@b.c", "b@c.d")),  # stray commas after the option are no user
+        ("user:Xa@x.io X", ("Xa@x.io", "X")),
+        ('user:"Q@x.io,"', ("Q@x.io",)),
+    ],
+)
+def test_users_are_the_values_without_their_commas(text: str, users: tuple[str, ...]) -> None:
+    assert parse_command(text, page_size=10) == Show(Query(users=users), page=1, page_size=4)
+
+
+def test_a_user_lookup_keeps_its_provider() -> None:
+    assert parse_command("user:a@b.c idp:okta", page_size=10) == Show(
+        Query("okta", users=("a@b.c",)), page=1, page_size=4
+    )
+
+
+def test_a_quoted_user_of_commas_alone_is_no_user() -> None:
+    assert reason_for('user:","') == "`user:` needs a value after it, like `user:jane@example.com`."
+
+
+def test_an_external_id_of_one_letter_is_looked_up() -> None:
+    assert parse_command("ext:X", page_size=10) == Show(Query(external_ids=("X",)), page=1, page_size=10)
+
+
+# Ten values of 166 characters are exactly 1,700 characters of JSON (["…", "…"]): the most a
+# button may carry. One more character is too many.
+@pytest.mark.parametrize("option", ["user", "external"])
+def test_the_longest_values_a_button_carries_are_accepted_and_one_more_character_is_not(
+    option: str,
+) -> None:
+    fits = [f"{n}".ljust(166, "v") for n in range(10)]
+    assert len(json.dumps(fits)) == 1_700
+
+    accepted = parse_command(f"{option}:" + ",".join(fits), page_size=10)
+    refused = parse_command(f"{option}:" + ",".join(value + "w" for value in fits), page_size=10)
+
+    assert isinstance(accepted, Show), accepted
+    assert isinstance(refused, BadInput)
+    assert "too" in refused.reason
+
+
+def test_fifty_users_are_looked_up_together() -> None:
+    parsed = parse_command("user:" + ",".join(f"u{n}@x.io" for n in range(50)), page_size=10)
+
+    assert isinstance(parsed, Show)
+    assert len(parsed.query.users) == 50
+
+
+def test_asking_two_things_at_once_says_how_to_ask_one() -> None:
+    assert reason_for("changed:3d failures") == (
+        "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their own "
+        "(with `idp:` if you like). To search for a group with one of those words in its name, put it "
+        'in quotes: `"failures"`.'
+    )
+
+
+def test_a_window_that_is_not_one_is_quoted_to_twenty_characters() -> None:
+    assert reason_for("failures:abcdefghijklmnopqrstuvwxyz") == (
+        "`abcdefghijklmnopqrst` is not a window: give a number and a unit (m, h or d) of at most 90 "
+        "days, like `failures:6h`."
+    )
