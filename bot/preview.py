@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -15,22 +16,22 @@ from bot.views import (
     ACTION_OPEN,
     ACTION_PREVIOUS,
     ACTION_REFRESH,
+    ACTION_SHARE,
     ACTION_USED_BY,
     Message,
 )
 
-KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH, "b": ACTION_BACK}
-PROMPT = (
-    "[n]ext  [p]revious  [r]efresh  [h3]istory / [u3]sed by (3rd group)  [b]ack  [1-9] provider  [q]uit > "
-)
-HINT = "n, p, r, h3, u3, b, a digit, or q"
-_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+# The keys the interactive preview takes, and the button each presses.
+KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH, "s": ACTION_SHARE, "b": ACTION_BACK}
+LABELS = {"n": "[n]ext", "p": "[p]revious", "r": "[r]efresh", "s": "[s]hare", "b": "[b]ack"}
+_DATE = re.compile(r"<!date\^(-?\d+)\^([^|>]*)\|([^>]*)>")
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 
 
-def to_text(message: Message, *, bold: Callable[[str], str] = str) -> str:
-    """Give back the message as a person would read it in Slack, in plain text."""
+def to_text(message: Message, *, bold: Callable[[str], str] = str, now: float | None = None) -> str:
+    """Give back the message as a person would read it in Slack, in plain text, at `now`."""
+    at = time.time() if now is None else now
     lines: list[str] = []
     for block in message.get("blocks", []):
         kind = block.get("type")
@@ -38,12 +39,21 @@ def to_text(message: Message, *, bold: Callable[[str], str] = str) -> str:
             title = block["text"]["text"]
             lines += [bold(title), "=" * len(title)]
         elif kind == "section":
-            lines += [_readable(block["text"]["text"], bold), ""]
+            if lines and lines[-1] and not lines[-1].startswith("="):  # a blank line between sections
+                lines.append("")
+            lines.append(_readable(block["text"]["text"], bold, at))
+            # Fields side by side, each as "label value" (Slack shows the label above its value).
+            fields = [
+                _readable(field["text"], bold, at).replace("\n", " ") for field in block.get("fields", [])
+            ]
+            lines += ["  ·  ".join(fields)] if fields else []
         elif kind == "context":
-            lines.append("  ".join(_readable(element["text"], bold) for element in block["elements"]))
+            if lines and lines[-1] and not lines[-1].startswith("="):
+                lines.append("")
+            lines.append("  ".join(_readable(element["text"], bold, at) for element in block["elements"]))
         elif kind == "actions":
             lines.append("  ".join(f"[ {element['text']['text']} ]" for element in block["elements"]))
-    return "\n".join(lines) if lines else _readable(message.get("text", ""), bold)
+    return "\n".join(lines) if lines else _readable(message.get("text", ""), bold, at)
 
 
 def run(
@@ -56,29 +66,78 @@ def run(
     ask: Callable[[str], str] = input,
     bold: Callable[[str], str] = str,
 ) -> int:
-    """Show the answer to `/scim-groups <text>`; on a terminal, page with n / p / r until q."""
+    """Show the answer to `/scim-groups <text>`; on a terminal, press its buttons by key until q.
+
+    Only the keys of the buttons on the page shown are offered; a message without buttons (help,
+    bad input, a failure) ends the preview at once.
+    """
     message = service.answer_command(text)
     _show(message, as_json=as_json, out=out, bold=bold)
-    while interactive:
+    while interactive and (prompt := _prompt(message)):
         try:
-            typed = ask(PROMPT).strip().lower()
-        except (EOFError, KeyboardInterrupt):
+            typed = ask(prompt).strip().lower()
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C: end the line the prompt left open
+            out.write("\n")
             break
         key, number = typed[:1], int(typed[1:]) if typed[1:3].isdigit() else 0
         if key == "q":
             break
-        action = KEYS.get(key) or (f"{ACTION_OPEN}:{int(key) - 1}" if key.isdigit() and key != "0" else "")
-        button = _button(message, action)
-        if key in ("h", "u"):
-            action = ACTION_HISTORY if key == "h" else ACTION_USED_BY
-            found = _buttons(message, action)
-            button = found[number - 1] if 0 < number <= len(found) else None
+        button = _pressed(message, key, number)
         if button is None:
-            out.write("That button is not on this page.\n" if action else f"Type {HINT}.\n")
+            out.write(f"That is not a button on this page: type {_hint(message)}.\n")
             continue
-        message = service.answer_click(button["action_id"], button["value"]).message
+        reply = service.answer_click(button["action_id"], button["value"])
+        if reply.in_channel:  # Share posts a new message; the private copy stays as it was
+            out.write("Posted to the channel for everyone:\n")
+            _show(reply.message, as_json=as_json, out=out, bold=bold)
+            continue
+        message = reply.message
+        if button["action_id"] == ACTION_REFRESH:
+            out.write("↻ Refreshed from Cloudflare.\n")
         _show(message, as_json=as_json, out=out, bold=bold)
     return 0
+
+
+def _offers(message: Message) -> list[tuple[str, str]]:
+    """Give back the keys that press a button of this message, each with its label."""
+    actions = {element.get("action_id", "").split(":")[0] for element in _elements(message)}
+    offers = [(key, LABELS[key]) for key, action in KEYS.items() if action in actions]
+    groups = len(_buttons(message, ACTION_HISTORY))
+    if groups:
+        span = f"1-{groups}" if groups > 1 else "1"
+        offers += [(f"h{span}", f"[h{span}] history"), (f"u{span}", f"[u{span}] used by")]
+    providers = sum(
+        1
+        for element in _elements(message)
+        if element.get("action_id") != ACTION_OPEN
+        and element.get("action_id", "").startswith(f"{ACTION_OPEN}:")
+    )
+    if providers:
+        span = f"1-{providers}" if providers > 1 else "1"
+        offers.append((span, f"[{span}] provider"))
+    return offers
+
+
+def _prompt(message: Message) -> str:
+    """Give back the prompt that offers this message's buttons, or "" when it has none."""
+    offers = _offers(message)
+    return "  ".join([*(label for _, label in offers), "[q]uit"]) + " > " if offers else ""
+
+
+def _hint(message: Message) -> str:
+    return ", ".join([*(key for key, _ in _offers(message)), "q"])
+
+
+def _pressed(message: Message, key: str, number: int) -> dict[str, Any] | None:
+    """Give back the button that `key` (and `number`) press on this message, if it is there."""
+    if key in KEYS:
+        return _button(message, KEYS[key])
+    if key in ("h", "u"):
+        found = _buttons(message, ACTION_HISTORY if key == "h" else ACTION_USED_BY)
+        return found[number - 1] if 0 < number <= len(found) else None
+    if key.isdigit() and key != "0":
+        return _button(message, f"{ACTION_OPEN}:{int(key) - 1}")
+    return None
 
 
 def _show(message: Message, *, as_json: bool, out: TextIO, bold: Callable[[str], str]) -> None:
@@ -91,17 +150,43 @@ def _button(message: Message, action_id: str) -> dict[str, Any] | None:
     return next(iter(_buttons(message, action_id)), None)
 
 
-def _buttons(message: Message, action_id: str) -> list[dict[str, Any]]:
+def _elements(message: Message) -> list[dict[str, Any]]:
     return [
         element
         for block in message.get("blocks", [])
         for element in (block.get("elements", []) if block.get("type") == "actions" else [])
-        if element.get("action_id") == action_id
     ]
 
 
-def _readable(mrkdwn: str, bold: Callable[[str], str]) -> str:
-    text = _DATE.sub(r"\1", mrkdwn)
+def _buttons(message: Message, action_id: str) -> list[dict[str, Any]]:
+    return [element for element in _elements(message) if element.get("action_id") == action_id]
+
+
+def _readable(mrkdwn: str, bold: Callable[[str], str], now: float) -> str:
+    text = _DATE.sub(lambda match: _date(int(match.group(1)), match.group(2), match.group(3), now), mrkdwn)
     text = _MENTION.sub(r"@\1", text)
     text = _BOLD.sub(lambda match: bold(match.group(1)), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _date(timestamp: int, tokens: str, fallback: str, now: float) -> str:
+    """Give back a Slack date as the preview can show it: the fallback (UTC), after how long ago
+    it was when the tokens ask for that, as Slack does."""
+    return f"{ago(now - timestamp)} · {fallback}" if "{ago}" in tokens else fallback
+
+
+def ago(seconds: float) -> str:
+    """Give back how long ago something was, roughly, as Slack's `{ago}` says it."""
+    if seconds < 0:
+        return "in the future"
+    for size, unit in (
+        (365 * 86_400, "year"),
+        (30 * 86_400, "month"),
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+    ):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

@@ -112,3 +112,24 @@ def test_every_relative_link_leads_to_a_file(page: str) -> None:
 
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
         assert ((ROOT / page).parent / target).exists(), f"{page} links to {target}, which does not exist"
+
+
+def test_the_readme_example_is_what_make_demo_prints() -> None:
+    import subprocess
+    import sys
+
+    example = README.split("## An example reply", 1)[1].split("```\n", 2)[1].splitlines()
+    printed = subprocess.run(
+        [sys.executable, "-m", "bot", "preview", "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    ).stdout.splitlines()
+
+    def timeless(line: str) -> str:  # how long ago depends on the day the test runs
+        return re.sub(r"\d+ (minute|hour|day|month|year)s? ago", "N ago", line)
+
+    cut = example.index("…")
+    assert [timeless(line) for line in example[:cut]] == [timeless(line) for line in printed[:cut]]
+    assert example[cut + 1 :] == printed[-2:]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from bot import demo
 from bot.app import build_service
-from bot.preview import run, to_text
+from bot.preview import ago, run, to_text
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,8 +33,9 @@ def test_demo_prints_the_first_page_and_exits_without_a_terminal() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "SCIM groups · Okta (demo directory)"
     assert lines[2] == "ALL EMPLOYEES"
-    assert lines[3] == "External ID `all_employees` · ID `bd97ef8d-7986-43e3-9ee0-c25dda33e4b0`"
-    assert lines[4] == "Last changed 2025-01-02 00:00 UTC"
+    assert re.fullmatch(r"Changed \d+ years? ago · 2025-01-02 00:00 UTC", lines[3]), lines[3]
+    assert lines[4] == "External ID `all_employees`  ·  Cloudflare ID `bd97ef8d-7986-43e3-9ee0-c25dda33e4b0`"
+    assert lines[5] == "[ History ]  [ Used by ]"
     assert "Page 1 of 25 · 249 groups" in lines
     assert lines[-1] == "[ Next ▶ ]  [ ↻ Refresh ]  [ Share in channel ]"
 
@@ -68,7 +70,7 @@ def test_interactive_paging_follows_the_buttons() -> None:
 
     pages = [line for line in out.getvalue().splitlines() if line.startswith("Page ")]
     assert pages == [f"Page {n} of 25 · 249 groups" for n in (1, 2, 3, 2)]
-    assert "Type n, p, r, h3, u3, b, a digit, or q." in out.getvalue()
+    assert "That is not a button on this page: type n, p, r, s, h1-10, u1-10, q." in out.getvalue()
 
 
 def test_previous_on_the_first_page_says_it_is_not_there() -> None:
@@ -78,7 +80,7 @@ def test_previous_on_the_first_page_says_it_is_not_there() -> None:
 
     run(service, "", as_json=False, interactive=True, out=out, ask=lambda prompt: next(keys))
 
-    assert "That button is not on this page." in out.getvalue()
+    assert "That is not a button on this page: type n, r, s, h1-10, u1-10, q." in out.getvalue()
 
 
 def test_to_text_reads_slack_markup_as_a_person_would() -> None:
@@ -128,7 +130,7 @@ def test_a_groups_history_opens_with_h_and_its_number_and_b_goes_back() -> None:
         f"Page {n} of 25 · 249 groups" for n in (1, 2, 2)
     ]
     assert any(line.startswith("History of ") and line.endswith(" · Okta (demo directory)") for line in lines)
-    assert "That button is not on this page." in lines
+    assert "That is not a button on this page: type n, p, r, s, h1-10, u1-10, q." in lines
 
 
 def test_used_by_opens_with_u_and_its_number() -> None:
@@ -143,3 +145,98 @@ def test_used_by_opens_with_u_and_its_number() -> None:
     text = out.getvalue()
     assert "Used by: engineering-oncall · Okta (demo directory)" in text
     assert "• Production access (allow) — include, through Access group On call" in text
+
+
+def answer(text: str, keys: list[str]) -> tuple[str, list[str]]:
+    """Run the interactive demo on `text`, typing `keys`; give back what it wrote and its prompts."""
+    service = build_service(demo.settings(), transport=demo.transport())
+    typed, prompts = iter(keys), []
+    out = io.StringIO()
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        key = next(typed)
+        if key == "^D":
+            raise EOFError
+        return key
+
+    assert run(service, text, as_json=False, interactive=True, out=out, ask=ask) == 0
+    return out.getvalue(), prompts
+
+
+def test_only_the_keys_of_the_buttons_shown_are_offered() -> None:
+    _, prompts = answer("", ["n", "q"])
+
+    assert prompts == [
+        "[n]ext  [r]efresh  [s]hare  [h1-10] history  [u1-10] used by  [q]uit > ",
+        "[n]ext  [p]revious  [r]efresh  [s]hare  [h1-10] history  [u1-10] used by  [q]uit > ",
+    ]
+
+
+def test_digits_are_offered_only_for_a_choice_of_providers() -> None:
+    _, prompts = answer("idp:demo", ["q"])
+
+    assert prompts == ["[1-2] provider  [q]uit > "]
+
+
+def test_s_shares_the_page_and_the_private_copy_keeps_working() -> None:
+    out, prompts = answer("", ["s", "n", "q"])
+
+    assert "Posted to the channel for everyone:" in out
+    shared = out.split("Posted to the channel for everyone:\n", 1)[1].split("Page 2 of 25", 1)[0]
+    assert "Page 1 of 25 · 249 groups\n[ Next ▶ ]  [ ↻ Refresh ]\n" in shared  # no Share on a shared page
+    assert [line for line in out.splitlines() if line.startswith("Page ")] == [
+        "Page 1 of 25 · 249 groups",
+        "Page 1 of 25 · 249 groups",
+        "Page 2 of 25 · 249 groups",
+    ]
+    assert len(prompts) == 3
+
+
+def test_r_says_it_refreshed() -> None:
+    out, _ = answer("", ["r", "q"])
+
+    assert out.count("↻ Refreshed from Cloudflare.") == 1
+    assert out.index("↻ Refreshed from Cloudflare.") < out.rindex("Page 1 of 25 · 249 groups")
+
+
+def test_ctrl_d_ends_the_preview_cleanly_on_a_new_line() -> None:
+    out, prompts = answer("", ["^D"])
+
+    assert len(prompts) == 1
+    assert out.endswith("[ Next ▶ ]  [ ↻ Refresh ]  [ Share in channel ]\n\n")
+
+
+def test_help_and_bad_input_wait_for_no_key() -> None:
+    help_text, help_prompts = answer("help", [])
+    bad, bad_prompts = answer("foo:bar", [])
+
+    assert (help_prompts, bad_prompts) == ([], [])
+    assert "• `/scim-groups help` — this message" in help_text
+    assert bad.endswith("`/scim-groups help` shows examples.\n")
+
+
+def test_dates_say_how_long_ago_they_were_as_slack_does() -> None:
+    message = {
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Changed <!date^1000^{ago} · {date_short_pretty}|1970-01-01>",
+                },
+                "fields": [{"type": "mrkdwn", "text": "*External ID*\n`x`"}],
+            }
+        ]
+    }
+
+    assert to_text(message, now=1000 + 3 * 3_600 + 59) == "Changed 3 hours ago · 1970-01-01\nExternal ID `x`"
+
+
+def test_ago_is_rounded_down_to_its_largest_unit() -> None:
+    spans = [0, 59, 60, 3_599, 3_600, 7_200, 86_399, 86_400, 30 * 86_400, 400 * 86_400, 800 * 86_400, -1]
+
+    assert [ago(seconds) for seconds in spans] == [
+        "just now", "just now", "1 minute ago", "59 minutes ago", "1 hour ago", "2 hours ago",
+        "23 hours ago", "1 day ago", "1 month ago", "1 year ago", "2 years ago", "in the future",
+    ]  # fmt: skip

@@ -472,3 +472,29 @@ def test_a_window_that_is_not_one_is_quoted_to_twenty_characters() -> None:
         "`abcdefghijklmnopqrst` is not a window: give a number and a unit (m, h or d) of at most 90 "
         "days, like `failures:6h`."
     )
+
+
+def test_an_external_id_keeps_the_colons_after_its_option() -> None:
+    assert parse_command("external:urn:okta:group:7", page_size=10) == Show(
+        Query(external_ids=("urn:okta:group:7",)), page=1, page_size=10
+    )
+
+
+def test_options_after_a_quoted_name_still_count() -> None:
+    assert parse_command('"aws:prod" idp:okta', page_size=10) == Show(
+        Query("okta", search="aws:prod"), page=1, page_size=10
+    )
+
+
+@pytest.mark.parametrize("text", ["id card", "external partners", "user research", "idp team"])
+def test_an_option_word_without_its_colon_is_searched_for(text: str) -> None:
+    assert parse_command(text, page_size=10) == Show(Query(search=text), page=1, page_size=10)
+
+
+def test_an_unknown_option_in_capitals_is_named_as_typed() -> None:
+    assert reason_for("AWS:prod").startswith("`AWS:` is not an option.")
+
+
+def test_a_search_of_two_hundred_characters_is_the_longest() -> None:
+    assert parse_command("a" * 200, page_size=10) == Show(Query(search="a" * 200), page=1, page_size=10)
+    assert reason_for("a" * 201) == "Search for at most 200 characters of a group's name."

@@ -40,7 +40,7 @@ from bot.views import (
 from bot.web import MAX_BODY_BYTES
 from tests.fakes import PROVIDER_ID, buttons, texts
 
-OUR_MARKUP = re.compile(r"<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>|<@U[A-Z0-9]+>")
+OUR_MARKUP = re.compile(r"<!date\^\d+\^(\{ago\} · )?\{date_short_pretty\} at \{time\}\|[^<>]*>|<@U[A-Z0-9]+>")
 ESCAPED_OR_PLAIN = re.compile(r"&(?!amp;|lt;|gt;)|[<>]")
 
 
@@ -87,7 +87,7 @@ def check_limits(message: dict[str, Any]) -> None:
 def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
     found = [message["text"]]  # notifications render the fallback as mrkdwn
     for block in message["blocks"]:
-        for holder in [block.get("text"), *block.get("elements", [])]:
+        for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
             if isinstance(holder, dict) and holder.get("type") == "mrkdwn":
                 found.append(holder["text"])
     return found
@@ -154,10 +154,11 @@ def test_shorten_cuts_with_an_ellipsis() -> None:
 def test_a_group_with_no_fields_still_renders() -> None:
     message = render_listing(listing([ScimGroup(id="", display_name="", external_id="")]), QUERY, "Okta")
 
-    assert (
-        message["blocks"][1]["text"]["text"]
-        == "*_(no display name)_*\nExternal ID — · ID —\nLast changed unknown"
-    )
+    assert message["blocks"][1]["text"]["text"] == "*_(no display name)_*\nLast change unknown"
+    assert [field["text"] for field in message["blocks"][1]["fields"]] == [
+        "*External ID*\n—",
+        "*Cloudflare ID*\n—",
+    ]
 
 
 def test_buttons_carry_the_page_they_lead_to() -> None:
@@ -179,7 +180,13 @@ def test_an_empty_directory_says_so() -> None:
     message = render_listing(listing([], total=0), QUERY, "Okta <prod>")
 
     assert message["blocks"][1]["text"]["text"] == "No SCIM groups are synced from *Okta &lt;prod&gt;* yet."
-    assert message["blocks"][2]["elements"][0]["text"] == "Page 1 of 1 · 0 groups"
+    assert [block["type"] for block in message["blocks"]] == [
+        "header",
+        "section",
+        "actions",
+    ]  # no "Page 1 of 1"
+    assert list(buttons(message)) == ["scim_groups_refresh", "scim_groups_share"]
+    assert message["text"] == "No SCIM groups in Okta &lt;prod&gt; yet"
 
 
 def test_a_naive_timestamp_is_taken_as_utc() -> None:
@@ -187,7 +194,9 @@ def test_a_naive_timestamp_is_taken_as_utc() -> None:
 
     text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
 
-    assert text.endswith("<!date^1735776000^{date_short_pretty} at {time}|2025-01-02 00:00 UTC>")
+    assert text.endswith(
+        "Changed <!date^1735776000^{ago} · {date_short_pretty} at {time}|2025-01-02 00:00 UTC>"
+    )
 
 
 def test_failure_messages_escape_cloudflares_text() -> None:
@@ -362,7 +371,7 @@ def test_a_date_before_1970_is_shown_as_text() -> None:
 
     text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
 
-    assert text.endswith("Last changed 1969-07-20 20:17 UTC")
+    assert text.endswith("\nChanged 1969-07-20 20:17 UTC")
 
 
 def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
@@ -417,13 +426,30 @@ def test_the_provider_choice_says_why_and_names_each_provider_once(
     message = render_provider_choice(choice, Show(Query(search="x"), page=1, page_size=10))
 
     assert message["blocks"][0]["text"]["text"] == sentence
-    assert message["blocks"][1]["text"]["text"] == (
-        "Choose one below, or add `idp:` to the command:\n"
-        '• `idp:"Okta Production"` (okta)\n'
-        f'• *Say "hi"* `idp:{odd.id}` (type unknown)'
+    assert [button["text"]["text"] for button in buttons(message).values()] == [
+        "Okta Production (okta)",
+        'Say "hi" (type unknown)',
+    ]
+    assert message["blocks"][2]["elements"][0]["text"] == (
+        "Or name one in the command: `/scim-groups idp:NAME …`, quoted when it has spaces."
     )
-    assert [button["text"]["text"] for button in buttons(message).values()] == ["Okta Production", 'Say "hi"']
+    assert len(message["blocks"]) == 3
     assert message["text"] == sentence.replace("*", "")
+
+
+def test_providers_of_one_name_are_told_apart_by_their_ids() -> None:
+    first = IdentityProvider(PROVIDER_ID, "Okta", "okta", True)
+    second = IdentityProvider(str(uuid.UUID(int=7)), "Okta", "okta", True)
+    unnamed = IdentityProvider(str(uuid.UUID(int=8)), "", "saml", True)
+    choice = ProviderChoice("several", None, (first, second, unnamed))
+
+    message = render_provider_choice(choice, Show(Query(), page=1, page_size=10))
+
+    assert [button["text"]["text"] for button in buttons(message).values()] == [
+        f"Okta {PROVIDER_ID} (okta)",
+        f"Okta {second.id} (okta)",
+        f"Unnamed {unnamed.id} (saml)",
+    ]
 
 
 def test_an_account_without_scim_offers_no_choice() -> None:

@@ -12,6 +12,7 @@ from bot.views.blocks import (
     Message,
     age,
     escaped,
+    note,
     section,
     sentence,
     shorten,
@@ -43,11 +44,11 @@ def render_help() -> Message:
 
 
 def render_bad_input(bad: BadInput) -> Message:
-    """Give back the answer to input that could not be understood: why, then the usage."""
+    """Give back the answer to input that could not be understood: why, and where the examples are."""
     reason = escaped(bad.reason.strip(), REASON_LIMIT) or "That could not be understood."
     return {
         "text": shorten(reason, FALLBACK_LIMIT),
-        "blocks": [section(reason), *render_help()["blocks"]],
+        "blocks": [section(reason), note(f"`{COMMAND} help` shows examples.")],
     }
 
 

@@ -44,6 +44,7 @@ GONE = "Cloudflare no longer knows this group in this identity provider: it may 
 MAX_BUTTON_VALUE = 2_000
 
 HEADER_LIMIT = 150
+BUTTON_TEXT_LIMIT = 75
 NAME_LIMIT = 150
 ID_LIMIT = 100
 FALLBACK_LIMIT = 300
@@ -124,8 +125,9 @@ def window(seconds: int) -> str:
     return f"{count} {unit}{'s' if count != 1 else ''}"
 
 
-def date(moment: datetime | None) -> str:
-    """Give back a date shown in each reader's own time zone (UTC as the fallback)."""
+def date(moment: datetime | None, *, ago: bool = False) -> str:
+    """Give back a date shown in each reader's own time zone (UTC as the fallback); with `ago`,
+    how long ago it was first ("3 hours ago · Today at 14:02"), which Slack keeps current."""
     if moment is None:
         return "unknown"
     if moment.tzinfo is None:
@@ -136,7 +138,19 @@ def date(moment: datetime | None) -> str:
         return "unknown"
     if moment.timestamp() < 0:  # Slack's date token is for Unix time; show older dates as they are
         return fallback
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    tokens = "{ago} · {date_short_pretty} at {time}" if ago else "{date_short_pretty} at {time}"
+    return f"<!date^{int(moment.timestamp())}^{tokens}|{fallback}>"
+
+
+def changed(moment: datetime | None) -> str:
+    """Give back when something last changed, how long ago first; or that it is not known."""
+    shown = date(moment, ago=True)
+    return "Last change unknown" if shown == "unknown" else f"Changed {shown}"
+
+
+def id_fields(external_id: str, cloudflare_id: str) -> list[dict[str, Any]]:
+    """Give back a section's fields with the two ids, each alone on its line to copy it whole."""
+    return [mrkdwn(f"*External ID*\n{code(external_id)}"), mrkdwn(f"*Cloudflare ID*\n{code(cloudflare_id)}")]
 
 
 def code(value: str) -> str:
@@ -177,10 +191,18 @@ def notes(stale: Staleness | None, refresh_wait: float | None) -> list[dict[str,
 
 
 def footer(
-    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None
+    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None, *, counted: bool = True
 ) -> dict[str, Any]:
-    """Give back the line under a page: where it is, how many there are, who shared it."""
+    """Give back the line under a page: where it is, how many there are, who shared it; only
+    the last two when not `counted` (an empty answer has no pages)."""
     pages = paging.page_count
+    if not counted:
+        parts = []
+        if searched is not None:
+            parts.append(f"Searched only the first {searched:,} groups")
+        if shared_by and SLACK_USER_ID.match(shared_by):
+            parts.append(f"Shared by <@{shared_by}>")
+        return {"type": "context", "elements": [mrkdwn(" · ".join(parts))]}
     if pages and paging.page > pages:
         where = f"Past the last page ({pages})"
     else:
@@ -214,11 +236,16 @@ def paging_buttons(paging: Paging, request: Show) -> dict[str, Any]:
     return {"type": "actions", "block_id": "scim_groups_paging", "elements": buttons}
 
 
-def summary(title: str, provider_name: str, paging: Paging) -> str:
-    """Give back the message's fallback text: what it shows, and which page."""
+def summary(title: str, provider_name: str, paging: Paging, *, missing: int = 0) -> str:
+    """Give back the message's fallback text: what it shows, which page, and how many of the
+    values asked for were not found."""
     pages = paging.page_count
-    where = f"page {paging.page} of {pages}" if pages else f"page {paging.page}"
-    return escaped(f"{title} from {provider_name}: {where}", FALLBACK_LIMIT)
+    if pages and paging.page > pages:
+        where = f"past the last page ({pages})"
+    else:
+        where = f"page {paging.page} of {pages}" if pages else f"page {paging.page}"
+    not_found = f" · {missing:,} not found" if missing else ""
+    return escaped(f"{title} from {provider_name}: {where}{not_found}", FALLBACK_LIMIT)
 
 
 def button(action_id: str, label: str, target: Show) -> dict[str, Any]:
@@ -241,9 +268,9 @@ def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def section(text: str) -> dict[str, Any]:
-    """Give back a section of mrkdwn (`text` must already be escaped)."""
-    return {"type": "section", "text": mrkdwn(text)}
+def section(text: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Give back a section of mrkdwn (`text` must already be escaped), with `fields` under it."""
+    return {"type": "section", "text": mrkdwn(text), **({"fields": fields} if fields else {})}
 
 
 def note(text: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
@@ -18,20 +19,22 @@ from bot.views.blocks import (
     ACTION_HISTORY,
     ACTION_OPEN,
     ACTION_USED_BY,
+    BUTTON_TEXT_LIMIT,
+    COMMAND,
     FALLBACK_LIMIT,
     GONE,
-    ID_LIMIT,
     MAX_BUTTON_VALUE,
     NAME_LIMIT,
     SECTION_LIMIT,
     Message,
     button,
-    code,
+    changed,
     codes,
-    date,
     escaped,
     footer,
     header,
+    id_fields,
+    note,
     notes,
     paging_buttons,
     plain,
@@ -67,15 +70,22 @@ def render_listing(
         blocks.append(_group_section(group))
         if UUID_PATTERN.match(group.id):  # only ids a button can carry
             blocks.extend(_detail_buttons(index, group, encode))
-    if not listing.groups and listing.page == 1:
+    empty = not listing.groups and listing.page == 1
+    if empty:
         blocks.append(section(_nothing_found(query, provider_name)))
     elif not listing.groups:
         blocks.append(section("There are no more groups: the page before this one was the last."))
-    if missing and (listing.groups or listing.page > 1):
+    if missing and not empty:
         blocks.append(section(f"Not found: {codes(missing)}."))
-    blocks.append(footer(listing, query, shared_by, searched))
+    if not empty or searched is not None or shared_by:  # an empty answer has no pages to count
+        blocks.append(footer(listing, query, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
-    return {"text": summary(title(query), provider_name, listing), "blocks": blocks}
+    text = (
+        _nothing_said(query, provider_name, len(missing))
+        if empty
+        else summary(title(query), provider_name, listing, missing=len(missing))
+    )
+    return {"text": text, "blocks": blocks}
 
 
 def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
@@ -92,17 +102,18 @@ def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
     blocks: list[dict[str, Any]] = [section(reason)]
     choices = choice.choices[:MAX_CHOICES]
     if choices and choice.reason != "none":
-        lines = [f"• {_provider_line(p)}" for p in choices]
-        blocks.append(section("Choose one below, or add `idp:` to the command:\n" + "\n".join(lines)))
+        # Each provider is named once, on its button; a name two providers share gets its id.
+        names = Counter(p.name for p in choices)
         buttons = [
             button(
                 f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
-                shorten(p.name or p.id or "(unnamed)", 75),
+                _provider_label(p, unique=names[p.name] == 1),
                 Show(replace(request.query, provider=p.id), page=1, page_size=request.page_size),
             )
             for index, p in enumerate(choices)
         ]
         blocks.append({"type": "actions", "block_id": "scim_groups_providers", "elements": buttons})
+        blocks.append(note(f"Or name one in the command: `{COMMAND} idp:NAME …`, quoted when it has spaces."))
     return {"text": shorten(re.sub(r"[*]", "", reason), FALLBACK_LIMIT), "blocks": blocks}
 
 
@@ -123,12 +134,7 @@ def title(query: Query) -> str:
 
 def _group_section(group: ScimGroup) -> dict[str, Any]:
     name = escaped(group.display_name, NAME_LIMIT) if group.display_name else "_(no display name)_"
-    lines = [
-        f"*{name}*",
-        f"External ID {code(group.external_id)} · ID {code(group.id)}",
-        f"Last changed {date(group.last_modified)}",
-    ]
-    return section("\n".join(lines))
+    return section(f"*{name}*\n{changed(group.last_modified)}", id_fields(group.external_id, group.id))
 
 
 def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list[dict[str, Any]]:
@@ -165,15 +171,25 @@ def _nothing_found(query: Query, provider_name: str) -> str:
     )
 
 
-def _provider_line(provider: IdentityProvider) -> str:
-    """Give back the provider as the `idp:` option that picks it, and its type: named once."""
-    kind = escaped(provider.type, 40) or "type unknown"
-    name = provider.name
-    if name and '"' not in name and "`" not in name:
-        option = escaped(f'idp:"{name}"' if " " in name else f"idp:{name}", NAME_LIMIT)
-        return f"`{option}` ({kind})"
-    shown = f"*{escaped(name, NAME_LIMIT)}* " if name else ""
-    return f"{shown}`{escaped(f'idp:{provider.id}', ID_LIMIT)}` ({kind})"
+def _nothing_said(query: Query, provider_name: str, missing: int) -> str:
+    """Give back the fallback text of an empty answer: what was not found."""
+    if query.kind == "browse":
+        said = f"No SCIM groups in {provider_name} yet"
+    elif query.kind == "search":
+        said = f"No group in {provider_name} matches “{query.search}”"
+    elif query.kind == "changed":
+        said = f"No group in {provider_name} changed in the last {window(query.changed)}"
+    else:  # a lookup: every id asked for was not found
+        count = missing or len(query.ids or query.external_ids or query.either_ids)
+        said = f"{count} {'id' if count == 1 else 'ids'} not found in {provider_name}"
+    return escaped(said, FALLBACK_LIMIT)
+
+
+def _provider_label(provider: IdentityProvider, *, unique: bool) -> str:
+    """Give back a provider's button label: its name and type, or its id when the name is not enough."""
+    kind = provider.type or "type unknown"
+    name = provider.name if provider.name and unique else f"{provider.name or 'Unnamed'} {provider.id}"
+    return shorten(f"{name} ({kind})", BUTTON_TEXT_LIMIT)
 
 
 def detail_top(
@@ -190,8 +206,7 @@ def detail_top(
     name = group.display_name if group is not None and group.display_name else detail.group_id
     blocks: list[dict[str, Any]] = [header(f"{heading}{name} · {provider_name}"), *notes(stale, None)]
     if group is not None:
-        ids = f"External ID {code(group.external_id)} · ID {code(group.id)}"
-        blocks.append(section(f"{ids}\nLast changed {date(group.last_modified)}"))
+        blocks.append(section(changed(group.last_modified), id_fields(group.external_id, group.id)))
     if problem is not None:
         blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
     elif group is None:

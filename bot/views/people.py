@@ -14,12 +14,14 @@ from bot.views.blocks import (
     FALLBACK_LIMIT,
     NAME_LIMIT,
     Message,
+    changed,
     code,
     codes,
     date,
     escaped,
     footer,
     header,
+    id_fields,
     note,
     notes,
     paging_buttons,
@@ -54,7 +56,9 @@ def render_users(
         blocks.append(note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
     for index, user in enumerate(page.items):
         history = None if log_problem is not None or index >= len(pushes) else pushes[index]
-        blocks.append(section(_user(user, history)))
+        blocks.append(section(_user(user), id_fields(user.external_id, user.id)))
+        if history is not None:
+            blocks.append(section(_history(history)))
     where = f"*{escaped(provider_name, NAME_LIMIT)}*"
     if not page.items and page.page == 1:
         blocks.append(
@@ -66,9 +70,14 @@ def render_users(
         )
     elif missing:
         blocks.append(section(f"Not found: {codes(missing)}."))
-    blocks.append(footer(page, query, shared_by))
+    empty = not page.items and page.page == 1
+    if not empty or shared_by:
+        blocks.append(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
-    return {"text": summary(title(query), provider_name, page), "blocks": blocks}
+    if empty:
+        said = f"{len(missing)} {'user' if len(missing) == 1 else 'users'} not found in {provider_name}"
+        return {"text": escaped(said, FALLBACK_LIMIT), "blocks": blocks}
+    return {"text": summary(title(query), provider_name, page, missing=len(missing)), "blocks": blocks}
 
 
 def render_failures(
@@ -93,12 +102,17 @@ def render_failures(
                 else "There are no more failed pushes: the page before this one was the last."
             )
         )
-    blocks.append(footer(page, query, shared_by))
+    empty = not page.items and page.page == 1
+    if not empty or shared_by:
+        blocks.append(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
+    if empty:
+        said = f"No failed SCIM pushes from {provider_name} in the last {window(query.failures)}"
+        return {"text": escaped(said, FALLBACK_LIMIT), "blocks": blocks}
     return {"text": summary(title(query), provider_name, page), "blocks": blocks}
 
 
-def _user(user: ScimUser, history: tuple[ScimPush, ...] | None) -> str:
+def _user(user: ScimUser) -> str:
     name = escaped(user.display_name or user.user_name, NAME_LIMIT) or "_(no name)_"
     state = {
         True: "active",
@@ -110,15 +124,16 @@ def _user(user: ScimUser, history: tuple[ScimPush, ...] | None) -> str:
     lines = [
         f"*{name}* — {state[user.active]}",
         (emails + (f" and {more} more" if more > 0 else "")) or "No email",
-        f"External ID {code(user.external_id)} · Cloudflare ID {code(user.id)}",
-        f"Created {date(user.created)} · last changed {date(user.last_modified)}",
+        f"{changed(user.last_modified)} · created {date(user.created)}",
     ]
-    if history is not None:
-        if history:
-            lines.append(f"SCIM pushes, last {HISTORY_DAYS} days (newest first):")
-            lines.extend(f"• {_push(push, about=False)}" for push in history)
-        else:
-            lines.append(f"No SCIM pushes about this user in the last {HISTORY_DAYS} days.")
+    return "\n".join(lines)
+
+
+def _history(pushes: tuple[ScimPush, ...]) -> str:
+    if not pushes:
+        return f"No SCIM pushes about this user in the last {HISTORY_DAYS} days."
+    lines = [f"SCIM pushes, last {HISTORY_DAYS} days (newest first):"]
+    lines.extend(f"• {_push(push, about=False)}" for push in pushes)
     return "\n".join(lines)
 
 
