@@ -78,7 +78,14 @@ def build_service(
     )
     # Entries in Redis are sealed with a key only holders of the Cloudflare credential can derive.
     seal = Seal.from_secret(settings.cloudflare.credential().reveal())
-    caches = Caches(ttl=settings.cache_ttl_seconds, clock=clock, shared=shared, health=health, seal=seal)
+    caches = Caches(
+        ttl=settings.cache_ttl_seconds,
+        serve_stale=settings.serve_stale_seconds,
+        clock=clock,
+        shared=shared,
+        health=health,
+        seal=seal,
+    )
     directory = Directory(client, caches=caches)
     return GroupsService(
         directory,

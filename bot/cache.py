@@ -17,10 +17,10 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import redis
@@ -43,6 +43,7 @@ PASSING_FAILURES = (Unavailable, RateLimited)
 # How long one process may hold the right to load a key for all. Shorter than the 20 s a user
 # waits at most, so that a waiter whose lock owner froze still has time to load for itself.
 LOCK_SECONDS = 8.0
+REFRESH_BEHIND_THREADS = 4
 
 
 class NotCached(Exception):
@@ -77,35 +78,81 @@ class Staleness:
 
 @dataclass(frozen=True)
 class Cached(Generic[V]):
-    """A value, whether it came from the cache, and whether it is a stale copy."""
+    """A value, whether it came from the cache, and whether it is a stale copy.
+
+    `fetched_at`: when it was asked of Cloudflare (Unix time; None when not known). `aging`: it
+    is past its TTL but young enough to answer with at once, while a fresh copy is fetched.
+    """
 
     value: V
     from_cache: bool
     stale: Staleness | None = None
+    # Not part of equality: two reads of one answer are the same answer whenever each was fetched.
+    fetched_at: float | None = field(default=None, compare=False)
+    aging: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Stamped(Generic[V]):
+    """A value a loader found already cached elsewhere (Redis), with when it was fetched."""
+
+    value: V
+    fetched_at: float
 
 
 class SingleFlightCache(Generic[K, V]):
-    """A thread-safe TTL cache where concurrent misses for one key make one load."""
+    """A thread-safe TTL cache where concurrent misses for one key make one load.
 
-    def __init__(self, *, ttl: float, clock: Clock, maxsize: int, stale_maxsize: int) -> None:
+    With `serve_aging_seconds`, a value past its TTL but younger than that is given back at once
+    (marked aging) while one load per key refreshes it on `background`; a load that fails there
+    changes nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        clock: Clock,
+        maxsize: int,
+        stale_maxsize: int,
+        serve_aging_seconds: float = 0.0,
+        background: Executor | None = None,
+    ) -> None:
         self._clock = clock
-        self._entries: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl, timer=clock)
-        # Last good values, kept past their TTL; bounded by count, least recently used first out.
+        self._entries: TTLCache[K, tuple[V, float]] = TTLCache(maxsize=maxsize, ttl=ttl, timer=clock)
+        # Last good values and when they were fetched (Unix time), kept past their TTL; bounded
+        # by count, least recently used first out.
         self._last_good: LRUCache[K, tuple[V, float]] = LRUCache(maxsize=stale_maxsize)
         self._lock = threading.Lock()
         self._loading: dict[K, Future[V]] = {}
+        self._serve_aging = serve_aging_seconds if background is not None else 0.0
+        self._background = background
 
     def get(
-        self, key: K, load: Callable[[], V], *, refresh: bool = False, stale_ok: bool = True
+        self,
+        key: K,
+        load: Callable[[], V | Stamped[V]],
+        *,
+        refresh: bool = False,
+        stale_ok: bool = True,
     ) -> Cached[V]:
-        """Give back the value for `key`: cached, loaded, or (when loading fails) the last good one.
+        """Give back the value for `key`: cached, aging (and refreshed behind), loaded, or (when
+        loading fails) the last good one.
 
         With `refresh`, a cached value is ignored, but a load already under way is joined: it
-        started after the click, so it is as fresh as a new one.
+        started at most one call's time ago, so it is as fresh as a new one.
         """
         with self._lock:
             if not refresh and key in self._entries:
-                return Cached(self._entries[key], from_cache=True)
+                value, fetched_at = self._entries[key]
+                return Cached(value, from_cache=True, fetched_at=fetched_at)
+            if not refresh and (aging := self._aging(key)) is not None:
+                if key not in self._loading:
+                    behind: Future[V] = Future()
+                    self._loading[key] = behind
+                    assert self._background is not None  # else nothing is served aging
+                    self._background.submit(self._refresh_behind, key, behind, load)
+                return aging
             if _CACHED_ONLY.get():
                 raise NotCached
             pending = self._loading.get(key)
@@ -119,7 +166,22 @@ class SingleFlightCache(Generic[K, V]):
             if stale is None:
                 raise
             return stale
-        return Cached(value, from_cache=False)
+        with self._lock:
+            entry = self._entries.get(key)
+        return Cached(value, from_cache=False, fetched_at=entry[1] if entry is not None else None)
+
+    def _aging(self, key: K) -> Cached[V] | None:
+        """Give back the last good value for `key` if it may still answer at once (lock held)."""
+        last = self._last_good.get(key) if self._serve_aging > 0 else None
+        if last is None or self._clock.time() - last[1] > self._serve_aging:
+            return None
+        return Cached(last[0], from_cache=True, fetched_at=last[1], aging=True)
+
+    def _refresh_behind(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> None:
+        try:
+            self._load(key, pending, load)
+        except Exception as error:  # the aging copy stays; the next request tries again
+            event(log, "refresh_behind_failed", logging.WARNING, error=type(error).__name__)
 
     def stale_copy(self, key: K, error: CloudflareError) -> Cached[V] | None:
         """Give back the last good value for `key`, marked stale because of `error`, if there is one."""
@@ -127,24 +189,31 @@ class SingleFlightCache(Generic[K, V]):
             last = self._last_good.get(key)
         if last is None:
             return None
-        return Cached(last[0], from_cache=True, stale=Staleness(self._clock() - last[1], error))
+        age = self._clock.time() - last[1]
+        return Cached(last[0], from_cache=True, stale=Staleness(age, error), fetched_at=last[1])
 
     def holds(self, key: K) -> bool:
         """Give back whether `key` has a fresh value or a load under way."""
         with self._lock:
             return key in self._entries or key in self._loading
 
-    def _load(self, key: K, pending: Future[V], load: Callable[[], V]) -> V:
+    def _load(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> V:
+        started = self._clock.time()
         try:
-            value = load()
+            loaded = load()
         except BaseException as error:
             with self._lock:
                 del self._loading[key]
             pending.set_exception(error)
             raise
+        value, fetched_at = (
+            (loaded.value, loaded.fetched_at) if isinstance(loaded, Stamped) else (loaded, started)
+        )
         with self._lock:
-            self._entries[key] = value
-            self._last_good[key] = (value, self._clock())
+            self._entries[key] = (value, fetched_at)
+            last = self._last_good.get(key)
+            if last is None or last[1] <= fetched_at:  # never replace a newer copy with an older one
+                self._last_good[key] = (value, fetched_at)
             del self._loading[key]
         pending.set_result(value)
         return value
@@ -228,13 +297,13 @@ class RedisCache(Generic[K, V]):
                 raise
             return stale
         # Never stale here: a failure was handled above (the inner get takes no stale copy).
-        return Cached(cached.value, from_cache=cached.from_cache or any(shared))
+        return replace(cached, from_cache=cached.from_cache or any(shared))
 
     def _name(self, key: K) -> str:
         """Give back the Redis key of `key`: namespaced, versioned, readable."""
         return self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
 
-    def _shared(self, key: K, load: Callable[[], V], refresh: bool, shared: list[bool]) -> V:
+    def _shared(self, key: K, load: Callable[[], V], refresh: bool, shared: list[bool]) -> V | Stamped[V]:
         name = self._name(key)
         if not refresh and (stored := self._read(name)) is not None:
             shared.append(True)
@@ -257,25 +326,34 @@ class RedisCache(Generic[K, V]):
         finally:
             self._redis.eval(_RELEASE, 1, name + ":lock", token)
 
-    def _read(self, name: str) -> V | None:
-        """Give back the value stored under `name`, or None when there is none we can trust."""
+    def _read(self, name: str) -> Stamped[V] | None:
+        """Give back the value stored under `name` and when it was fetched, or None when there is
+        none we can trust."""
         raw = self._redis.get(name)
         if raw is None:
             return None
         try:
-            return self._codec.loads(self._seal.open(name, raw))
+            return self._open(name, raw)
         except Unusable as unusable:
             _rejected(name, unusable)
             return None  # a miss: the value loaded next overwrites it
 
-    def _store(self, name: str, value: V) -> V:
-        text = self._codec.dumps(value)
-        stale = json.dumps([self._clock.time(), text], ensure_ascii=False)
+    def _open(self, name: str, raw: str | bytes) -> Stamped[V]:
+        """Give back a stored [fetched at, value] pair, checked, or raise `Unusable`."""
+        try:
+            fetched_at, text = json.loads(self._seal.open(name, raw))
+            return Stamped(self._codec.loads(text), instant(fetched_at, now=self._clock.time()))
+        except (ValueError, TypeError) as problem:
+            raise Unusable("malformed", why(problem)) from None
+
+    def _store(self, name: str, value: V) -> Stamped[V]:
+        fetched_at = self._clock.time()
+        stored = json.dumps([fetched_at, self._codec.dumps(value)], ensure_ascii=False)
         pipe = self._redis.pipeline()
-        pipe.set(name, self._seal.close(name, text), px=self._ttl_ms)
-        pipe.set(name + ":stale", self._seal.close(name + ":stale", stale), px=self._stale_ms)
+        pipe.set(name, self._seal.close(name, stored), px=self._ttl_ms)
+        pipe.set(name + ":stale", self._seal.close(name + ":stale", stored), px=self._stale_ms)
         pipe.execute()
-        return value
+        return Stamped(value, fetched_at)
 
     def _stale(self, key: K, error: CloudflareError) -> Cached[V] | None:
         """Give back the last good copy any process stored, when Cloudflare fails."""
@@ -286,17 +364,15 @@ class RedisCache(Generic[K, V]):
             return None
         if raw is None:
             return None
-        now = self._clock.time()
         try:
-            stored_at, text = json.loads(self._seal.open(name, raw))
-            stored_at, value = instant(stored_at, now=now), self._codec.loads(text)
-        except (ValueError, TypeError) as problem:
-            _rejected(name, Unusable("malformed", why(problem)))
-            return None
+            stored = self._open(name, raw)
         except Unusable as unusable:
             _rejected(name, unusable)
             return None
-        return Cached(value, from_cache=True, stale=Staleness(max(0.0, now - stored_at), error))
+        age = max(0.0, self._clock.time() - stored.fetched_at)
+        return Cached(
+            stored.value, from_cache=True, stale=Staleness(age, error), fetched_at=stored.fetched_at
+        )
 
 
 _LOGGED: set[tuple[str, str]] = set()
@@ -432,11 +508,20 @@ class Caches:
         *,
         ttl: float,
         clock: Clock,
+        serve_stale: float = 0.0,
+        background: Executor | None = None,
         shared: redis.Redis | None = None,
         health: RedisHealth | None = None,
         seal: Seal | None = None,
     ) -> None:
         self.ttl = ttl
+        self._serve_stale = serve_stale
+        # Refreshes behind aging answers: a few at a time, each one call (or one walk) at most.
+        self._background = background or (
+            ThreadPoolExecutor(max_workers=REFRESH_BEHIND_THREADS, thread_name_prefix="refresh-behind")
+            if serve_stale > 0
+            else None
+        )
         self._clock = clock
         self._shared = shared
         self._health = health or RedisHealth(clock)
@@ -446,11 +531,16 @@ class Caches:
         self, name: str, codec: Codec[V], *, maxsize: int, stale_maxsize: int, ttl: float | None = None
     ) -> AnswerCache[Any, V]:
         """Give back a cache for one kind of answer, `name` naming it in Redis; `ttl` caps the
-        cache's TTL for answers that go out of date sooner (a log)."""
-        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
+        cache's TTL for answers that go out of date sooner (a log), which are never shown aging."""
         local: SingleFlightCache[Any, V] = SingleFlightCache(
-            ttl=ttl, clock=self._clock, maxsize=maxsize, stale_maxsize=stale_maxsize
+            ttl=self.ttl if ttl is None else min(ttl, self.ttl),
+            clock=self._clock,
+            maxsize=maxsize,
+            stale_maxsize=stale_maxsize,
+            serve_aging_seconds=self._serve_stale if ttl is None else 0.0,
+            background=self._background,
         )
+        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
         if self._shared is None:
             return local
         if self._seal is None:

@@ -56,6 +56,9 @@ class Listing:
     total_is_lower_bound: bool
     from_cache: bool
     stale: Staleness | None = None
+    # When it was fetched from Cloudflare, and whether it is an aging copy refreshed behind.
+    fetched_at: float | None = None
+    aging: bool = False
 
     @property
     def page_count(self) -> int | None:
@@ -72,6 +75,8 @@ class Found:
     stale: Staleness | None = None
     # Set when a search stopped before the directory's end: how many groups it read.
     searched: int | None = None
+    fetched_at: float | None = None
+    aging: bool = False
 
     def listing(self, page: int, page_size: int) -> Listing:
         """Give back Slack page `page` of these groups."""
@@ -85,6 +90,8 @@ class Found:
             total_is_lower_bound=False,
             from_cache=self.from_cache,
             stale=self.stale,
+            fetched_at=self.fetched_at,
+            aging=self.aging,
         )
 
 
@@ -226,6 +233,8 @@ class Directory:
             total_is_lower_bound=lower_bound,
             from_cache=cached.from_cache,
             stale=cached.stale,
+            fetched_at=cached.fetched_at,
+            aging=cached.aging,
         )
 
     def search(self, identity_provider_id: str, text: str, *, refresh: bool = False) -> Found:
@@ -238,7 +247,9 @@ class Directory:
         exact = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] == needle]
         partial = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] != needle]
         searched = None if walk.complete else len(walk.rows)
-        return Found(tuple(exact + partial), cached.from_cache, cached.stale, searched)
+        return Found(
+            tuple(exact + partial), cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging
+        )
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
@@ -248,7 +259,8 @@ class Directory:
         recent = [row for row in walk.rows if row[4] is not None and row[4].timestamp() >= since]
         recent.sort(key=lambda row: row[4].timestamp() if row[4] else 0.0, reverse=True)
         searched = None if walk.complete else len(walk.rows)
-        return Found(tuple(map(ScimGroup.of, recent)), cached.from_cache, cached.stale, searched)
+        found = tuple(map(ScimGroup.of, recent))
+        return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
@@ -258,7 +270,7 @@ class Directory:
         cached = self._lookups.get(
             key, lambda: self._look_up(identity_provider_id, kind, values), refresh=refresh
         )
-        return Found(cached.value, cached.from_cache, cached.stale)
+        return Found(cached.value, cached.from_cache, cached.stale, None, cached.fetched_at, cached.aging)
 
     def knows_identity_providers(self) -> bool:
         """Give back whether the provider list is cached (or on its way)."""

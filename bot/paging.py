@@ -22,6 +22,9 @@ class Paged(Generic[T]):
     total_is_lower_bound: bool
     from_cache: bool
     stale: Staleness | None = None
+    # When it was fetched from Cloudflare, and whether it is an aging copy refreshed behind.
+    fetched_at: float | None = None
+    aging: bool = False
 
     @property
     def page_count(self) -> int | None:
@@ -48,6 +51,8 @@ def page_of(items: tuple[T, ...], cached: Cached[Any], page: int, page_size: int
         total_is_lower_bound=False,
         from_cache=cached.from_cache,
         stale=cached.stale,
+        fetched_at=cached.fetched_at,
+        aging=cached.aging,
     )
 
 
@@ -68,4 +73,6 @@ def slack_page(
         total_is_lower_bound=more,
         from_cache=upstream.from_cache,
         stale=upstream.stale,
+        fetched_at=upstream.fetched_at,
+        aging=upstream.aging,
     )

@@ -26,6 +26,8 @@ MAX_PAGE_SIZE = 20
 # SCIM pushes are rare and Refresh bypasses the cache, so a minute keeps answers fresh while
 # a busy channel costs the shared 1,200-per-5-minutes quota one call per page per minute.
 DEFAULT_CACHE_TTL_SECONDS = 60.0
+# How long past its TTL an answer is still shown at once, while a fresh one is fetched behind.
+DEFAULT_SERVE_STALE_SECONDS = 900.0
 MAX_CACHE_TTL_SECONDS = 86_400.0
 DEFAULT_PORT = 3000
 # Half of Cloudflare's 1,200 calls per 5 minutes per token: the rest stays for the dashboard
@@ -129,6 +131,7 @@ class Settings:
     cloudflare: CloudflareSettings
     page_size: int = DEFAULT_PAGE_SIZE
     cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    serve_stale_seconds: float = DEFAULT_SERVE_STALE_SECONDS
     upstream_calls_per_5_minutes: int = DEFAULT_UPSTREAM_CALLS
     # Empty: anyone in the workspace may use the bot (anywhere).
     allowed_users: frozenset[str] = frozenset()
@@ -169,6 +172,9 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
             DEFAULT_CACHE_TTL_SECONDS,
             0,
             MAX_CACHE_TTL_SECONDS,
+        ),
+        serve_stale_seconds=_number(
+            env, "SCIM_GROUPS_SERVE_STALE_SECONDS", DEFAULT_SERVE_STALE_SECONDS, 0, MAX_CACHE_TTL_SECONDS
         ),
         upstream_calls_per_5_minutes=_integer(
             env, "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES", DEFAULT_UPSTREAM_CALLS, 10, 100_000

@@ -199,7 +199,7 @@ def test_field_checks_take_their_bounds_inclusively() -> None:
 @pytest.mark.parametrize(
     ("codec", "payload", "detail"),
     [
-        (ROWS, [VERSION - 1, []], "version 1"),
+        (ROWS, [VERSION - 1, []], f"version {VERSION - 1}"),
         (ROWS, [VERSION, {"id": "x"}], "TypeError: not a list of rows"),
         (ROWS, [VERSION, [["id"]]], "TypeError: not a group row"),
         (ROWS, [VERSION, [[1, "n", "e", None, None]]], "TypeError: not a string field"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
 from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
+from tests.test_scenarios import AS_OF
 
 # The fake clock's wall time at the start: 2026-01-01T00:16:40Z.
 NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)
@@ -26,7 +28,10 @@ def words(message: dict[str, Any]) -> str:
 
 
 def footer(message: dict[str, Any]) -> str:
-    return str([b for b in message["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
+    """Give back the last context line, without the time its answer was fetched."""
+    return AS_OF.sub(
+        "", str([b for b in message["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
+    )
 
 
 def headlines(message: dict[str, Any]) -> list[str]:
@@ -130,7 +135,8 @@ def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
         "the users the identity provider pushed to it: check the address, or whether the person is "
         "assigned to the app in the identity provider."
     )
-    assert [b["type"] for b in message["blocks"]] == ["header", "section", "actions"]  # no "Page 1 of 1"
+    assert [b["type"] for b in message["blocks"]] == ["header", "section", "context", "actions"]
+    assert re.fullmatch(r"As of <!date\^\d+\^\{time\}\|\d\d:\d\d UTC>", footer(message))  # no "Page 1 of 1"
     assert message["text"] == "1 user not found in Okta Production"
 
 

@@ -404,7 +404,8 @@ def test_malformed_entries_are_misses_not_failures(
 ) -> None:
     client, clock = redis.Redis.from_url(redis_server.url), FakeClock()
     name = f"scim-groups:v{VERSION}:page:{ACCOUNT_ID}:{PROVIDER_ID}:100:1"
-    client.set(name, SEAL.close(name, MALFORMED[case]), px=60_000)  # sealed: a writer with the key
+    stored = json.dumps([clock.time(), MALFORMED[case]])  # when it was fetched, and the answer
+    client.set(name, SEAL.close(name, stored), px=60_000)  # sealed: a writer with the key
     before = metrics.REDIS_REJECTED.labels("malformed")._value.get()
 
     listing = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)
@@ -412,7 +413,9 @@ def test_malformed_entries_are_misses_not_failures(
     assert [group.display_name for group in listing.groups][:2] == ["group-00000", "group-00001"]
     assert listing.total == 45
     assert metrics.REDIS_REJECTED.labels("malformed")._value.get() > before
-    assert SEAL.open(name, client.get(name) or b"").startswith(f"[{VERSION},[1,100,45,")
+    fetched_at, answer = json.loads(SEAL.open(name, client.get(name) or b""))
+    assert fetched_at == clock.time()
+    assert answer.startswith(f"[{VERSION},[1,100,45,")
 
 
 def test_a_forged_budget_or_refresh_entry_cannot_make_anyone_wait_long(redis_server: RedisServer) -> None:

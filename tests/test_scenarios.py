@@ -46,8 +46,13 @@ def group_names(message: dict[str, Any]) -> list[str]:
     return re.findall(r"^\*(.+)\*$", "\n".join(sections), flags=re.MULTILINE)
 
 
+AS_OF = re.compile(r" · as of <!date\^\d+\^\{time\}\|\d\d:\d\d UTC>")
+
+
 def context(message: dict[str, Any]) -> str:
-    return str(next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"))
+    """Give back the first context line, without the time its answer was fetched (tested on its own)."""
+    line = str(next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"))
+    return AS_OF.sub("", line, count=1)
 
 
 def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_url(bot: SlackDriver) -> None:

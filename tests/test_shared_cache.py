@@ -97,7 +97,7 @@ def test_an_answer_is_stored_sealed_for_the_ttl_and_its_last_good_copy_for_a_day
 ) -> None:
     shared(client, clock).get("acct", Loads())
 
-    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(OKTA)
+    assert answer_in_redis(client, clock) == PROVIDERS.dumps(OKTA)
     assert 59_000 < client.pttl(NAME) <= 60_000
     stored_at, text = json.loads(SEAL.open(NAME + ":stale", client.get(NAME + ":stale") or b""))
     assert stored_at == clock.time()
@@ -142,7 +142,7 @@ def test_a_refresh_asks_cloudflare_even_with_an_answer_in_redis(
     answer = shared(client, clock).get("acct", load, refresh=True)
 
     assert (answer.value, answer.from_cache, load.calls) == ((), False, 1)
-    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(())
+    assert answer_in_redis(client, clock) == PROVIDERS.dumps(())
 
 
 def test_the_last_good_copy_in_redis_is_marked_stale_with_its_age(
@@ -171,12 +171,19 @@ def test_without_stale_ok_a_failure_is_raised_even_with_a_last_good_copy(
         shared(client, clock).get("acct", Loads(DOWN), stale_ok=False)
 
 
+def answer_in_redis(client: redis.Redis, clock: FakeClock) -> str:
+    """Give back the answer stored under NAME, checking it was stored as fetched just now."""
+    fetched_at, answer = json.loads(SEAL.open(NAME, client.get(NAME) or b""))
+    assert fetched_at == clock.time()
+    return str(answer)
+
+
 STALE_COPIES = {
     "forged": lambda text: Seal.from_secret("a guess").close(NAME + ":stale", json.dumps([1.0, text])),
     "stored in the future": lambda text: SEAL.close(NAME + ":stale", json.dumps([9e12, text])),
     "not a pair": lambda text: SEAL.close(NAME + ":stale", json.dumps([1.0])),
     "not JSON": lambda text: SEAL.close(NAME + ":stale", "[1.0,"),
-    "a bad value": lambda text: SEAL.close(NAME + ":stale", json.dumps([1.0, "[2,[[1,2,3,4]]]"])),
+    "a bad value": lambda text: SEAL.close(NAME + ":stale", json.dumps([1.0, f"[{VERSION},[[1,2,3,4]]]"])),
 }
 
 
@@ -367,7 +374,7 @@ def test_each_key_has_its_own_answer_in_this_process_and_in_redis(
     assert cache_.get("acct", Loads(())).value == OKTA
     assert cache_.holds("acct")
     assert not cache_.holds("nobody")
-    assert SEAL.open(NAME, client.get(NAME) or b"") == PROVIDERS.dumps(OKTA)
+    assert answer_in_redis(client, clock) == PROVIDERS.dumps(OKTA)
 
 
 def test_keys_in_redis_are_readable_and_a_tuple_in_a_key_is_joined_with_commas(
@@ -421,7 +428,8 @@ def test_a_waiter_polls_every_20_ms_and_takes_the_answer_the_lock_owner_stores(c
 
     def owner_stores(polls: int) -> None:
         if polls == 3:
-            client.set(NAME, SEAL.close(NAME, PROVIDERS.dumps(OKTA)), px=60_000)
+            stored = json.dumps([1_767_226_600.0, PROVIDERS.dumps(OKTA)])  # fetched as the wait began
+            client.set(NAME, SEAL.close(NAME, stored), px=60_000)
 
     clock = SteppingClock(owner_stores)
     load = Loads(())
@@ -528,7 +536,8 @@ class StoresJustBeforeTheLock(redis.Redis):
 
     def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
         if str(name).endswith(":lock"):
-            super().set(NAME, SEAL.close(NAME, PROVIDERS.dumps(OKTA)), px=60_000)
+            stored = json.dumps([1_767_226_000.0, PROVIDERS.dumps(OKTA)])  # fetched a moment ago
+            super().set(NAME, SEAL.close(NAME, stored), px=60_000)
         return super().set(name, value, *args, **kwargs)
 
 
@@ -545,3 +554,27 @@ def test_an_answer_stored_by_another_process_just_before_the_lock_is_taken_is_us
 
     assert (answer.value, answer.from_cache, load.calls) == (OKTA, True, 0)
     assert client.get(NAME + ":lock") is None  # taken and let go
+
+
+def test_another_process_reads_when_the_answer_was_fetched_not_when_it_read_it(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    fetched_at = clock.time()
+    shared(client, clock).get("acct", Loads())
+    clock.advance(40)
+
+    elsewhere = shared(client, clock).get("acct", Loads(()))  # a process with nothing of its own
+
+    assert (elsewhere.value, elsewhere.from_cache, elsewhere.fetched_at) == (OKTA, True, fetched_at)
+
+
+def test_a_last_good_copy_in_redis_says_when_it_was_fetched(client: redis.Redis, clock: FakeClock) -> None:
+    fetched_at = clock.time()
+    shared(client, clock).get("acct", Loads())
+    client.delete(NAME)  # its TTL ran out (Redis keeps its own time)
+    clock.advance(100)
+
+    stale = shared(client, clock).get("acct", Loads(DOWN))
+
+    assert (stale.value, stale.fetched_at) == (OKTA, fetched_at)
+    assert stale.stale is not None

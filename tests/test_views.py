@@ -40,7 +40,11 @@ from bot.views import (
 from bot.web import MAX_BODY_BYTES
 from tests.fakes import PROVIDER_ID, buttons, texts
 
-OUR_MARKUP = re.compile(r"<!date\^\d+\^(\{ago\} · )?\{date_short_pretty\} at \{time\}\|[^<>]*>|<@U[A-Z0-9]+>")
+# Slack dates (a change: how long ago and when; an answer: fetched at, or how long ago) and mentions.
+OUR_MARKUP = re.compile(
+    r"<!date\^\d+\^((\{ago\} · )?\{date_short_pretty\} at \{time\}|\{time\}|\{ago\})\|[^<>]*>"
+    r"|<@U[A-Z0-9]+>"
+)
 ESCAPED_OR_PLAIN = re.compile(r"&(?!amp;|lt;|gt;)|[<>]")
 
 
@@ -462,3 +466,36 @@ def test_an_account_without_scim_offers_no_choice() -> None:
         "No identity provider of this Cloudflare account has SCIM provisioning enabled, so there are no "
         "SCIM groups to show. An admin can turn it on in Zero Trust → Settings → Authentication."
     )
+
+
+@pytest.mark.parametrize(
+    ("aging", "said"),
+    [
+        (False, "Page 1 of 1 · 1 group · as of <!date^1767226600^{time}|00:16 UTC>"),
+        (True, "Page 1 of 1 · 1 group · as of <!date^1767226600^{ago}|00:16 UTC>"),
+    ],
+)
+def test_the_footer_says_when_the_answer_was_fetched_and_how_long_ago_once_it_is_aging(
+    aging: bool, said: str
+) -> None:
+    group = ScimGroup(id="i", display_name="n", external_id="e")
+
+    message = render_listing(listing([group], fetched_at=1_767_226_600.4, aging=aging), QUERY, "Okta")
+
+    assert message["blocks"][-2]["elements"][0]["text"] == said
+
+
+@pytest.mark.parametrize("fetched_at", [None, -1.0, 2.0**33])
+def test_a_fetch_time_that_is_not_known_or_not_a_time_is_left_out(fetched_at: float | None) -> None:
+    group = ScimGroup(id="i", display_name="n", external_id="e")
+
+    message = render_listing(listing([group], fetched_at=fetched_at), QUERY, "Okta")
+
+    assert message["blocks"][-2]["elements"][0]["text"] == "Page 1 of 1 · 1 group"
+
+
+def test_an_empty_answer_still_says_when_it_was_fetched() -> None:
+    message = render_listing(listing([], total=0, fetched_at=1_767_226_600.0), QUERY, "Okta")
+
+    assert [block["type"] for block in message["blocks"]] == ["header", "section", "context", "actions"]
+    assert message["blocks"][2]["elements"][0]["text"] == "As of <!date^1767226600^{time}|00:16 UTC>"

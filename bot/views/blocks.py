@@ -75,6 +75,10 @@ class Paging(Protocol):
     def total_is_lower_bound(self) -> bool: ...
     @property
     def page_count(self) -> int | None: ...
+    @property
+    def fetched_at(self) -> float | None: ...
+    @property
+    def aging(self) -> bool: ...
 
 
 def escape(text: str) -> str:
@@ -196,13 +200,15 @@ def footer(
     """Give back the line under a page: where it is, how many there are, who shared it; only
     the last two when not `counted` (an empty answer has no pages)."""
     pages = paging.page_count
+    fresh = as_of(paging.fetched_at, aging=paging.aging)
     if not counted:
-        parts = []
+        parts = [fresh] if fresh else []
         if searched is not None:
             parts.append(f"Searched only the first {searched:,} groups")
         if shared_by and SLACK_USER_ID.match(shared_by):
             parts.append(f"Shared by <@{shared_by}>")
-        return {"type": "context", "elements": [mrkdwn(" · ".join(parts))]}
+        line = " · ".join(parts)
+        return {"type": "context", "elements": [mrkdwn(line[:1].upper() + line[1:])]}
     if pages and paging.page > pages:
         where = f"Past the last page ({pages})"
     else:
@@ -216,7 +222,21 @@ def footer(
         count = f" · {paging.total:,} {one if paging.total == 1 else many}"
     partial = "" if searched is None else f" · searched only the first {searched:,} groups"
     by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
-    return {"type": "context", "elements": [mrkdwn(where + count + partial + by)]}
+    when = f" · {fresh}" if fresh else ""
+    return {"type": "context", "elements": [mrkdwn(where + count + partial + when + by)]}
+
+
+def as_of(fetched_at: float | None, *, aging: bool) -> str:
+    """Give back when an answer was fetched from Cloudflare: the time ("as of 14:02", in each
+    reader's time zone), or how long ago when it is an aging copy ("as of 3 minutes ago")."""
+    if fetched_at is None or not 0 <= fetched_at < 2**33:
+        return ""
+    fallback = datetime.fromtimestamp(fetched_at, UTC).strftime("%H:%M UTC")
+    return (
+        f"as of <!date^{int(fetched_at)}^{{ago}}|{fallback}>"
+        if aging
+        else (f"as of <!date^{int(fetched_at)}^{{time}}|{fallback}>")
+    )
 
 
 def paging_buttons(paging: Paging, request: Show) -> dict[str, Any]:

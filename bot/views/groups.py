@@ -77,7 +77,8 @@ def render_listing(
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
         blocks.append(section(f"Not found: {codes(missing)}."))
-    if not empty or searched is not None or shared_by:  # an empty answer has no pages to count
+    # An empty answer has no pages to count, but may still say when it was fetched and by whom.
+    if not empty or searched is not None or shared_by or listing.fetched_at is not None:
         blocks.append(footer(listing, query, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
     text = (

@@ -71,7 +71,7 @@ def render_users(
     elif missing:
         blocks.append(section(f"Not found: {codes(missing)}."))
     empty = not page.items and page.page == 1
-    if not empty or shared_by:
+    if not empty or shared_by or page.fetched_at is not None:
         blocks.append(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
@@ -103,7 +103,7 @@ def render_failures(
             )
         )
     empty = not page.items and page.page == 1
-    if not empty or shared_by:
+    if not empty or shared_by or page.fetched_at is not None:
         blocks.append(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:

@@ -1,0 +1,254 @@
+"""Sporadic use: a command every few minutes finds its answer past the TTL. Up to
+SCIM_GROUPS_SERVE_STALE_SECONDS past it, the answer is shown at once, marked with its age, and
+refreshed behind (one load per key); Refresh still asks Cloudflare; logs are never shown aging."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import pytest
+
+from bot.cache import Caches, NotCached, SingleFlightCache, Stamped, cached_only
+from bot.cloudflare import Unavailable
+from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
+from tests.fakes import FakeCloudflare, buttons
+
+TTL, BOUND = 60.0, 900.0
+START = 1_767_226_600.0  # FakeClock's wall clock at its start
+
+
+class Later(Executor):
+    """An executor that runs what it is given only when the test says so."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.queued.append((fn, args))
+        return Future()
+
+    def run(self) -> None:
+        queued, self.queued = self.queued, []
+        for fn, args in queued:
+            fn(*args)
+
+
+class Loads:
+    """A loader that gives back 0, 1, 2… or raises what it is told to."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail: Exception | None = None
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        return self.calls - 1
+
+
+def aging_cache(clock: FakeClock, later: Later, bound: float = BOUND) -> SingleFlightCache[str, int]:
+    return SingleFlightCache(
+        ttl=TTL, clock=clock, maxsize=8, stale_maxsize=8, serve_aging_seconds=bound, background=later
+    )
+
+
+def test_an_answer_past_its_ttl_is_shown_at_once_and_refreshed_behind_once(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    first = answers.get("k", load)
+    clock.advance(3 * TTL)
+
+    aging = answers.get("k", load)
+    again = answers.get("k", load)  # a second command before the refresh is back
+
+    assert (first.value, first.fetched_at, first.aging) == (0, START, False)
+    assert (aging.value, aging.from_cache, aging.fetched_at, aging.aging) == (0, True, START, True)
+    assert (again.value, again.aging) == (0, True)
+    assert (load.calls, len(later.queued)) == (1, 1)  # one refresh behind, not yet run
+    later.run()
+    fresh = answers.get("k", load)
+    assert (fresh.value, fresh.from_cache, fresh.fetched_at, fresh.aging) == (1, True, START + 3 * TTL, False)
+    assert load.calls == 2
+
+
+def test_the_ack_path_answers_from_an_aging_copy(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+
+    with cached_only():
+        aging = answers.get("k", load)
+
+    assert (aging.value, aging.aging) == (0, True)
+    assert len(later.queued) == 1
+
+
+def test_past_the_bound_the_answer_waits_for_cloudflare(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + BOUND + 1)
+
+    with cached_only(), pytest.raises(NotCached):
+        answers.get("k", load)
+    loaded = answers.get("k", load)
+
+    assert (loaded.value, loaded.from_cache, loaded.aging) == (1, False, False)
+    assert later.queued == []
+
+
+def test_exactly_at_the_bound_the_copy_is_still_shown(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(BOUND)
+
+    assert answers.get("k", load).aging
+
+
+def test_refresh_never_takes_an_aging_copy(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+
+    refreshed = answers.get("k", load, refresh=True)
+
+    assert (refreshed.value, refreshed.from_cache, refreshed.aging) == (1, False, False)
+    assert later.queued == []
+
+
+def test_a_refresh_behind_that_fails_keeps_the_copy_and_the_next_command_tries_again(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+    load.fail = Unavailable("down", status=503)
+
+    answers.get("k", load)
+    later.run()
+    still = answers.get("k", load)
+
+    assert (still.value, still.aging, still.fetched_at) == (0, True, START)
+    assert len(later.queued) == 1  # tried again
+    assert "refresh_behind_failed" in caplog.text
+
+
+def test_without_a_bound_an_expired_answer_is_loaded_as_before(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later, bound=0)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+
+    expired = answers.get("k", load)
+
+    assert (expired.value, expired.from_cache, expired.aging) == (1, False, False)
+    assert later.queued == []
+
+
+def test_an_older_copy_never_replaces_a_newer_one(clock: FakeClock) -> None:
+    later = Later()
+    answers = aging_cache(clock, later)
+    answers.get("k", lambda: 7)  # fetched at START
+    clock.advance(TTL + 1)
+
+    answers.get("k", lambda: Stamped(3, fetched_at=START - 100), refresh=True)  # an older copy, from Redis
+    clock.advance(TTL + 1)
+    aging = answers.get("k", lambda: 9)
+
+    assert (aging.value, aging.fetched_at) == (7, START)
+
+
+def test_answers_from_the_scim_log_are_never_shown_aging(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    caches = Caches(ttl=TTL, clock=clock, serve_stale=BOUND, background=later)
+    logs: Any = caches.make("pushes", codec=None, maxsize=4, stale_maxsize=4, ttl=30)  # type: ignore[arg-type]
+    groups: Any = caches.make("page", codec=None, maxsize=4, stale_maxsize=4)  # type: ignore[arg-type]
+    logs.get("k", load)
+    groups.get("k", load)
+    clock.advance(TTL + 1)
+
+    assert (logs.get("k", load).aging, groups.get("k", load).aging) == (False, True)
+
+
+# --- the real app over HTTP -------------------------------------------------------------------
+
+AGO = re.compile(r"as of <!date\^(\d+)\^\{ago\}\|(\d\d:\d\d) UTC>")
+AT = re.compile(r"as of <!date\^(\d+)\^\{time\}\|(\d\d:\d\d) UTC>")
+
+
+def footer(message: dict[str, Any]) -> str:
+    return str([b for b in message["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
+
+
+def refreshed_behind(bot: SlackDriver) -> dict[str, Any]:
+    """Give back the first answer that is fresh again: the refresh behind has finished."""
+    answers: list[dict[str, Any]] = []
+
+    def fresh() -> bool:
+        answers.append(bot.command())
+        return AT.search(footer(answers[-1])) is not None
+
+    wait_until(fresh, "the refresh behind to finish")
+    return answers[-1]
+
+
+@pytest.fixture
+def sporadic(start_bot: StartBot) -> SlackDriver:
+    return start_bot(SCIM_GROUPS_SERVE_STALE_SECONDS="900")
+
+
+def test_a_command_three_ttls_later_is_answered_in_the_ack_and_says_how_old_it_is(
+    sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    first = sporadic.command()
+    calls = len(cloudflare.calls)
+    clock.advance(3 * TTL)
+
+    response, _ = sporadic.send_command()
+    aging = response.json()  # answered inside the ack, not on the response_url
+    fresh = refreshed_behind(sporadic)
+
+    assert AT.search(footer(first)) is not None
+    assert AT.search(footer(first)).group(1) == str(int(START))  # type: ignore[union-attr]
+    assert aging["blocks"][1:-2] == first["blocks"][1:-2]  # the same groups
+    assert AGO.search(footer(aging)) is not None
+    assert AGO.search(footer(aging)).group(1) == str(int(START))  # type: ignore[union-attr]
+    assert AT.search(footer(fresh)).group(1) == str(int(START + 3 * TTL))  # type: ignore[union-attr]
+    assert len(cloudflare.calls) == 2 * calls  # as many calls as a cold command made before
+
+
+def test_refresh_on_an_aging_answer_asks_cloudflare(
+    sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    sporadic.command()
+    clock.advance(2 * TTL)
+    aging = sporadic.command()
+    refreshed_behind(sporadic)
+    calls = len(cloudflare.group_calls())
+
+    refreshed = sporadic.click(buttons(aging)["scim_groups_refresh"])
+
+    assert len(cloudflare.group_calls()) == calls + 1
+    assert AT.search(footer(refreshed)) is not None
+
+
+def test_the_refresh_behind_runs_while_the_answer_is_already_shown(
+    sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    sporadic.command()
+    clock.advance(2 * TTL)
+    cloudflare.gate = threading.Event()  # Cloudflare holds every answer until the test lets go
+
+    response, _ = sporadic.send_command()
+
+    assert AGO.search(footer(response.json())) is not None
+    cloudflare.gate.set()
