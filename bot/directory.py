@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, IdentityProvider, ScimGroup
@@ -66,11 +66,30 @@ class Listing:
         return page_count(self.total, self.total_is_lower_bound, self.page_size)
 
 
+class Built(Sequence[ScimGroup]):
+    """Groups made from their rows only when read: a broad search shows ten of thousands."""
+
+    def __init__(self, rows: Sequence[GroupRow]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> ScimGroup: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ScimGroup, ...]: ...
+    def __getitem__(self, index: int | slice) -> ScimGroup | tuple[ScimGroup, ...]:
+        if isinstance(index, slice):
+            return tuple(map(ScimGroup.of, self._rows[index]))
+        return ScimGroup.of(self._rows[index])
+
+
 @dataclass(frozen=True)
 class Found:
     """Groups that answer a search or a lookup, in the order to show them."""
 
-    groups: tuple[ScimGroup, ...]
+    groups: Sequence[ScimGroup]
     from_cache: bool
     stale: Staleness | None = None
     # Set when a search stopped before the directory's end: how many groups it read.
@@ -82,7 +101,7 @@ class Found:
         """Give back Slack page `page` of these groups."""
         start = (page - 1) * page_size
         return Listing(
-            groups=self.groups[start : start + page_size],
+            groups=tuple(self.groups[start : start + page_size]),
             page=page,
             page_size=page_size,
             has_next=start + page_size < len(self.groups),
@@ -243,13 +262,13 @@ class Directory:
         cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
         walk = cached.value
         needle = text.casefold()
-        matches = [index for index, name in enumerate(walk.folded_names) if needle in name]
-        exact = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] == needle]
-        partial = [ScimGroup.of(walk.rows[index]) for index in matches if walk.folded_names[index] != needle]
-        searched = None if walk.complete else len(walk.rows)
-        return Found(
-            tuple(exact + partial), cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging
-        )
+        names, rows = walk.folded_names, walk.rows
+        matches = [index for index, name in enumerate(names) if needle in name]
+        exact = [rows[index] for index in matches if names[index] == needle]
+        partial = [rows[index] for index in matches if names[index] != needle]
+        searched = None if walk.complete else len(rows)
+        found = Built(exact + partial)  # only the page shown is built
+        return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
@@ -259,8 +278,9 @@ class Directory:
         recent = [row for row in walk.rows if row[4] is not None and row[4].timestamp() >= since]
         recent.sort(key=lambda row: row[4].timestamp() if row[4] else 0.0, reverse=True)
         searched = None if walk.complete else len(walk.rows)
-        found = tuple(map(ScimGroup.of, recent))
-        return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)
+        return Found(
+            Built(recent), cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging
+        )
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False

@@ -337,3 +337,19 @@ def test_an_upstream_that_ignores_the_filter_passes_off_no_other_group(
     assert [g.display_name for g in by_id.groups] == ["group-00000"]  # a UUID in any case
     assert [g.display_name for g in by_id_upper.groups] == ["group-00000"]
     assert [g.display_name for g in by_external.groups] == ["group-00000"]  # an IdP's id exactly
+
+
+def test_groups_found_are_built_from_their_rows_only_when_read() -> None:
+    from bot.cloudflare import ScimGroup
+    from bot.directory import Built
+
+    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None, None) for n in range(5)]
+    built = Built(rows)
+
+    assert len(built) == 5
+    assert built[1] == ScimGroup(id="id-1", display_name="group-1", external_id="ext-1")
+    assert built[3:10] == (
+        ScimGroup(id="id-3", display_name="group-3", external_id="ext-3"),
+        ScimGroup(id="id-4", display_name="group-4", external_id="ext-4"),
+    )
+    assert [group.id for group in built] == [f"id-{n}" for n in range(5)]
