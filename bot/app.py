@@ -86,7 +86,7 @@ def build_service(
         health=health,
         seal=seal,
     )
-    directory = Directory(client, caches=caches)
+    directory = Directory(client, caches=caches, walk_concurrency=settings.walk_concurrency)
     return GroupsService(
         directory,
         users=UserDirectory(client, caches=caches, parallel=directory.in_parallel),

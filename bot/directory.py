@@ -21,7 +21,7 @@ from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, 
 from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag
 from bot.logs import event
 from bot.paging import page_count
-from bot.settings import UUID_PATTERN
+from bot.settings import DEFAULT_WALK_CONCURRENCY, UUID_PATTERN
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
 # through an upstream that never ends.
@@ -29,8 +29,11 @@ MAX_UPSTREAM_PAGES = 1_000
 # A search reads the whole directory. 250 pages (25,000 groups) bounds what one search may cost
 # of the shared quota (1,200 calls per 5 minutes) against an upstream that never ends.
 MAX_WALK_PAGES = 250
-# Pages fetched at once while reading a whole directory.
-WALK_CONCURRENCY = 8
+# Pages fetched at once while reading a whole directory (SCIM_GROUPS_WALK_CONCURRENCY, at most 20,
+# the Cloudflare client's connections): 20 calls
+# under way at once, each taking ~100 ms or more, stay within Cloudflare's 200 requests per
+# second per client IP; the call budget bounds the total.
+WALK_CONCURRENCY = DEFAULT_WALK_CONCURRENCY
 BACKGROUND_THREADS = 16
 CACHE_ENTRIES = 4_096
 # Stale copies outlive their TTL, so they are bounded by count: pages hold up to 100 groups, a
@@ -190,8 +193,11 @@ def upstream_page_size(page_size: int) -> int:
 class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
-    def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
+    def __init__(
+        self, client: CloudflareClient, *, caches: Caches, walk_concurrency: int = WALK_CONCURRENCY
+    ) -> None:
         self._client = client
+        self._walk_concurrency = walk_concurrency
         self._ttl = caches.ttl
         self._pages: AnswerCache[tuple[str, str, int, int], GroupPage] = caches.make(
             "page", PAGE, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES
@@ -208,8 +214,10 @@ class Directory:
         # Two pools, so that no task ever waits on a task queued behind it in its own pool:
         # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole
         # answers, which may in turn wait on calls in `_pool`.
-        self._pool = ThreadPoolExecutor(max_workers=WALK_CONCURRENCY, thread_name_prefix="cloudflare")
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cloudflare")
         self._background = ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="background")
+        # A walk's pages have a pool of their own: a cold search queues no one else's call.
+        self._walk_pool = ThreadPoolExecutor(max_workers=walk_concurrency, thread_name_prefix="walk")
 
     def browse(
         self, identity_provider_id: str, *, page: int, page_size: int, refresh: bool = False
@@ -319,11 +327,13 @@ class Directory:
         return all(group_id in before for group_id, *_ in upstream.rows)
 
     def _walk(self, identity_provider_id: str, refresh: bool) -> Walk:
-        """Read every page, WALK_CONCURRENCY at a time, until a page is short or empty.
+        """Read every page, `walk_concurrency` at a time, until a page is short or empty.
 
         The end is only ever taken from the pages themselves. Cloudflare's total serves as a
-        hint: no batch reaches past the page that would confirm it, so a right total wastes no
-        call and a wrong one costs at most one more batch. A page that only repeats groups
+        hint: every page up to the one that would confirm it is asked for at once after the
+        first (the pool keeps `walk_concurrency` under way), and none past it, so a right total
+        wastes no call and a wrong one costs at most one more batch. Without a total, pages go
+        in batches of `walk_concurrency`. A page that only repeats groups
         already read is fetched once more (it may have been served wrongly); if it repeats again
         the walk stops there, marked incomplete (a known upstream bug serves one page for every
         page number). A failed page fails the walk (whose last good copy may then be shown): a
@@ -344,18 +354,41 @@ class Directory:
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
         while number <= MAX_WALK_PAGES:
-            stop = number + WALK_CONCURRENCY
-            if number <= confirming:
-                stop = min(stop, confirming + 1)
+            stop = confirming + 1 if number <= confirming else number + self._walk_concurrency
             numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
-            for page in self.in_parallel(fetch, numbers):
-                outcome = _absorb(page, seen, rows)
-                if outcome == "repeat":
-                    outcome = _absorb(fetch(page.page, True), seen, rows)
-                if outcome != "more":
-                    return Walk.of(rows, complete=outcome == "end")
-            number = numbers.stop
+            outcome, number = self._read_pages(fetch, numbers, seen, rows)
+            if outcome != "more":
+                return Walk.of(rows, complete=outcome == "end")
         return Walk.of(rows, complete=False)
+
+    def _read_pages(
+        self, fetch: Callable[..., GroupPage], numbers: range, seen: set[str], rows: list[GroupRow]
+    ) -> tuple[str, int]:
+        """Read pages `numbers` in order into `rows`; give back how it ended and the page to read next.
+
+        The first `walk_concurrency` are asked for at once, the rest only once the first of them
+        is sound: an upstream that serves one page for every number costs one wave, not them all.
+        A page that only repeats is asked for once more; if it then reads right, the pages after
+        it are asked for again (the cache has those already read), else the walk ends there.
+        """
+        pages = self._start(self._walk_pool, fetch, numbers[: self._walk_concurrency])
+        try:
+            for index, number in enumerate(numbers):
+                outcome = _absorb(pages[index].result(), seen, rows)
+                if outcome == "repeat":
+                    for future in pages:  # nothing more until this page reads right
+                        future.cancel()
+                    outcome = _absorb(fetch(number, True), seen, rows)
+                    if outcome == "more":
+                        return outcome, number + 1
+                if outcome != "more":
+                    return outcome, number
+                if index == 0:
+                    pages += self._start(self._walk_pool, fetch, numbers[self._walk_concurrency :])
+        finally:  # the end, or a failed page: pages not yet asked for are not asked for
+            for future in pages:
+                future.cancel()
+        return "more", numbers.stop
 
     def _look_up(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...]
@@ -381,14 +414,19 @@ class Directory:
 
     def in_parallel(self, work: Callable[[A], R], items: Iterable[A]) -> list[R]:
         """Give back `work` done on each item on the pool, in order, in the caller's context."""
+        return [future.result() for future in self._start(self._pool, work, items)]
+
+    @staticmethod
+    def _start(pool: ThreadPoolExecutor, work: Callable[[A], R], items: Iterable[A]) -> list[Future[R]]:
+        """Start `work` on every item on `pool`, in the caller's context; give back the futures."""
         # Each task runs in its own copy of the context, so its Cloudflare calls count for the
         # request that caused them.
-        futures = [self._pool.submit(contextvars.copy_context().run, work, item) for item in items]
-        return [future.result() for future in futures]
+        return [pool.submit(contextvars.copy_context().run, work, item) for item in items]
 
     def close(self) -> None:
         """Finish the work under way (prefetches included) and close the connections."""
         self._background.shutdown(wait=True)
+        self._walk_pool.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         self._client.close()
 

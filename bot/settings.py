@@ -28,6 +28,8 @@ MAX_PAGE_SIZE = 20
 DEFAULT_CACHE_TTL_SECONDS = 60.0
 # How long past its TTL an answer is still shown at once, while a fresh one is fetched behind.
 DEFAULT_SERVE_STALE_SECONDS = 900.0
+# Pages of one directory read at once by a search (bot.directory.WALK_CONCURRENCY explains 20).
+DEFAULT_WALK_CONCURRENCY = 20
 MAX_CACHE_TTL_SECONDS = 86_400.0
 DEFAULT_PORT = 3000
 # Half of Cloudflare's 1,200 calls per 5 minutes per token: the rest stays for the dashboard
@@ -132,6 +134,7 @@ class Settings:
     page_size: int = DEFAULT_PAGE_SIZE
     cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
     serve_stale_seconds: float = DEFAULT_SERVE_STALE_SECONDS
+    walk_concurrency: int = DEFAULT_WALK_CONCURRENCY
     upstream_calls_per_5_minutes: int = DEFAULT_UPSTREAM_CALLS
     # Empty: anyone in the workspace may use the bot (anywhere).
     allowed_users: frozenset[str] = frozenset()
@@ -176,6 +179,7 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         serve_stale_seconds=_number(
             env, "SCIM_GROUPS_SERVE_STALE_SECONDS", DEFAULT_SERVE_STALE_SECONDS, 0, MAX_CACHE_TTL_SECONDS
         ),
+        walk_concurrency=_integer(env, "SCIM_GROUPS_WALK_CONCURRENCY", DEFAULT_WALK_CONCURRENCY, 1, 20),
         upstream_calls_per_5_minutes=_integer(
             env, "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES", DEFAULT_UPSTREAM_CALLS, 10, 100_000
         ),

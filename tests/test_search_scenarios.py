@@ -385,3 +385,48 @@ def test_matches_that_fill_the_last_page_exactly_offer_no_next(
 
     assert len(group_names(page)) == 10
     assert "scim_groups_next" not in buttons(page)
+
+
+def test_a_cold_search_asks_for_every_page_after_the_first_at_once(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = directory(2_000)  # 20 pages, and Cloudflare says so
+    cloudflare.delay_seconds = 0.3  # long enough for calls asked for together to overlap
+    bot.command("idp:okta")  # the provider list and the first page are known from here on
+    cloudflare.most_in_flight = 0
+
+    message = bot.command("oncall")
+
+    assert group_names(message) == ["oncall", "Payments-OnCall"]
+    # Page 1 is the one browsed; page 21, empty, confirms that page 20 (full) was the last.
+    assert sorted(page_calls(cloudflare)[1:]) == list(range(2, 22))
+    assert cloudflare.most_in_flight == 20  # all at once, after page 1 gave the total
+
+
+def test_pages_past_the_first_wave_wait_until_its_first_page_reads_right(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    bot = start_bot(SCIM_GROUPS_WALK_CONCURRENCY="4")
+    cloudflare.groups[PROVIDER_ID] = directory(5_000)
+    cloudflare.same_page_always = True  # the known bug: every page number gets page 1
+
+    bot.command("group-000")
+
+    assert len(cloudflare.group_calls()) <= 1 + 4 + 1  # the first wave, and the repeat asked once more
+
+
+def test_a_page_served_wrongly_once_is_asked_again_and_the_walk_goes_on(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    bot = start_bot(SCIM_GROUPS_WALK_CONCURRENCY="4")
+    cloudflare.groups[PROVIDER_ID] = directory(2_450)
+    cloudflare.wrong_once = {5}  # page 5 comes back as page 4 the first time
+
+    message = bot.command("oncall")
+
+    assert group_names(message) == ["oncall", "ONCALL", "Payments-OnCall", "SRE oncall rota"]
+    assert context(message) == "Page 1 of 1 · 4 matches"  # complete: no "searched only the first"
+    calls = page_calls(cloudflare)
+    assert calls.count(5) == 2
+    assert sorted(set(calls)) == list(range(1, 26))
+    assert len(calls) <= 25 + 1 + 4  # each page once, page 5 twice, and at most a wave asked again
