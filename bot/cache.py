@@ -51,6 +51,9 @@ class NotCached(Exception):
 
 
 _CACHED_ONLY: ContextVar[bool] = ContextVar("cached_only", default=False)
+# Set while a load runs: what it reads from other caches must be fresh, or the answer it makes
+# would be labelled fresh while built from aging parts.
+_LOADING: ContextVar[bool] = ContextVar("loading", default=False)
 
 
 @contextmanager
@@ -146,7 +149,7 @@ class SingleFlightCache(Generic[K, V]):
             if not refresh and key in self._entries:
                 value, fetched_at = self._entries[key]
                 return Cached(value, from_cache=True, fetched_at=fetched_at)
-            if not refresh and (aging := self._aging(key)) is not None:
+            if not refresh and not _LOADING.get() and (aging := self._aging(key)) is not None:
                 if key not in self._loading:
                     behind: Future[V] = Future()
                     self._loading[key] = behind
@@ -199,6 +202,7 @@ class SingleFlightCache(Generic[K, V]):
 
     def _load(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> V:
         started = self._clock.time()
+        loading = _LOADING.set(True)
         try:
             loaded = load()
         except BaseException as error:
@@ -206,6 +210,8 @@ class SingleFlightCache(Generic[K, V]):
                 del self._loading[key]
             pending.set_exception(error)
             raise
+        finally:
+            _LOADING.reset(loading)
         value, fetched_at = (
             (loaded.value, loaded.fetched_at) if isinstance(loaded, Stamped) else (loaded, started)
         )

@@ -15,7 +15,8 @@ import pytest
 from bot.cache import Caches, NotCached, SingleFlightCache, Stamped, cached_only
 from bot.cloudflare import Unavailable
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
-from tests.fakes import FakeCloudflare, buttons
+from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons
+from tests.test_scenarios import group_names
 
 TTL, BOUND = 60.0, 900.0
 START = 1_767_226_600.0  # FakeClock's wall clock at its start
@@ -181,20 +182,20 @@ def test_answers_from_the_scim_log_are_never_shown_aging(clock: FakeClock) -> No
 
 # --- the real app over HTTP -------------------------------------------------------------------
 
-AGO = re.compile(r"as of <!date\^(\d+)\^\{ago\}\|(\d\d:\d\d) UTC>")
-AT = re.compile(r"as of <!date\^(\d+)\^\{time\}\|(\d\d:\d\d) UTC>")
+AGO = re.compile(r"[Aa]s of <!date\^(\d+)\^\{ago\}\|(\d\d:\d\d) UTC>")
+AT = re.compile(r"[Aa]s of <!date\^(\d+)\^\{time\}\|(\d\d:\d\d) UTC>")
 
 
 def footer(message: dict[str, Any]) -> str:
     return str([b for b in message["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
 
 
-def refreshed_behind(bot: SlackDriver) -> dict[str, Any]:
-    """Give back the first answer that is fresh again: the refresh behind has finished."""
+def refreshed_behind(bot: SlackDriver, text: str = "") -> dict[str, Any]:
+    """Give back the first answer to `text` that is fresh again: the refresh behind has finished."""
     answers: list[dict[str, Any]] = []
 
     def fresh() -> bool:
-        answers.append(bot.command())
+        answers.append(bot.command(text))
         return AT.search(footer(answers[-1])) is not None
 
     wait_until(fresh, "the refresh behind to finish")
@@ -252,3 +253,19 @@ def test_the_refresh_behind_runs_while_the_answer_is_already_shown(
 
     assert AGO.search(footer(response.json())) is not None
     cloudflare.gate.set()
+
+
+def test_a_search_refreshed_behind_reads_every_page_afresh(
+    sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    sporadic.command()  # page 1 of the directory, cached on its own
+    sporadic.command("group-0000")  # the whole directory, read once
+    cloudflare.groups[PROVIDER_ID][3]["displayName"] = "renamed-at-3am"
+    clock.advance(3 * TTL)
+
+    aging = sporadic.command("renamed-at-3am")  # the old directory, marked with its age
+    fresh = refreshed_behind(sporadic, "renamed-at-3am")
+
+    assert AGO.search(footer(aging)) is not None
+    assert group_names(aging) == []
+    assert group_names(fresh) == ["renamed-at-3am"]  # the walk did not reuse the aging page 1
