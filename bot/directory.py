@@ -72,11 +72,12 @@ class Listing:
 class Built(Sequence[ScimGroup]):
     """Groups made from their rows only when read: a broad search shows ten of thousands."""
 
-    def __init__(self, rows: Sequence[GroupRow]) -> None:
+    def __init__(self, rows: Sequence[GroupRow], order: Sequence[int] | None = None) -> None:
         self._rows = rows
+        self._order = range(len(rows)) if order is None else order  # which rows, in what order
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._order)
 
     @overload
     def __getitem__(self, index: int) -> ScimGroup: ...
@@ -84,8 +85,8 @@ class Built(Sequence[ScimGroup]):
     def __getitem__(self, index: slice) -> tuple[ScimGroup, ...]: ...
     def __getitem__(self, index: int | slice) -> ScimGroup | tuple[ScimGroup, ...]:
         if isinstance(index, slice):
-            return tuple(map(ScimGroup.of, self._rows[index]))
-        return ScimGroup.of(self._rows[index])
+            return tuple(ScimGroup.of(self._rows[at]) for at in self._order[index])
+        return ScimGroup.of(self._rows[self._order[index]])
 
 
 @dataclass(frozen=True)
@@ -270,12 +271,14 @@ class Directory:
         cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
         walk = cached.value
         needle = text.casefold()
-        names, rows = walk.folded_names, walk.rows
+        names = walk.folded_names
         matches = [index for index, name in enumerate(names) if needle in name]
-        exact = [rows[index] for index in matches if names[index] == needle]
-        partial = [rows[index] for index in matches if names[index] != needle]
-        searched = None if walk.complete else len(rows)
-        found = Built(exact + partial)  # only the page shown is built
+        exact = [index for index in matches if names[index] == needle]  # few, or none
+        if exact:
+            first = set(exact)
+            matches = exact + [index for index in matches if index not in first]
+        searched = None if walk.complete else len(walk.rows)
+        found = Built(walk.rows, matches)  # only the page shown is built
         return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:

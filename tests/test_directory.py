@@ -353,3 +353,15 @@ def test_groups_found_are_built_from_their_rows_only_when_read() -> None:
         ScimGroup(id="id-4", display_name="group-4", external_id="ext-4"),
     )
     assert [group.id for group in built] == [f"id-{n}" for n in range(5)]
+
+
+def test_found_groups_may_be_some_rows_in_another_order() -> None:
+    from bot.directory import Built
+
+    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None, None) for n in range(5)]
+
+    built = Built(rows, [4, 0])
+
+    assert len(built) == 2
+    assert [group.id for group in built] == ["id-4", "id-0"]
+    assert [group.id for group in built[1:]] == ["id-0"]
