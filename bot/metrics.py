@@ -21,7 +21,11 @@ from prometheus_client import (
 REQUESTS = Counter(
     "scim_groups_requests", "Commands and clicks answered, by kind and outcome.", ["kind", "outcome"]
 )
-CACHE = Counter("scim_groups_cache", "Answers by how the cache served them: hit, miss or stale.", ["result"])
+CACHE = Counter(
+    "scim_groups_cache",
+    "Answers by how the cache served them: hit, miss, aging (past its TTL, refreshed behind) or stale.",
+    ["result"],
+)
 UPSTREAM = Counter(
     "scim_groups_upstream_requests", "Calls to Cloudflare, by HTTP status or error.", ["status"]
 )

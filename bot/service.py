@@ -312,7 +312,9 @@ class GroupsService:
     def _note(outcome: Outcome, page: Listing | Paged[ScimUser] | Paged[ScimPush]) -> None:
         """Note what was shown, for the audit line and the metrics."""
         outcome.results = page.total
-        outcome.cache = "stale" if page.stale else "hit" if page.from_cache else "miss"
+        outcome.cache = (
+            "stale" if page.stale else "aging" if page.aging else "hit" if page.from_cache else "miss"
+        )
         outcome.name = "stale" if page.stale else "ok" if page.total else "empty"
 
     def _next_minute(self) -> int:

@@ -4,6 +4,7 @@ refreshed behind (one load per key); Refresh still asks Cloudflare; logs are nev
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -269,3 +270,19 @@ def test_a_search_refreshed_behind_reads_every_page_afresh(
     assert AGO.search(footer(aging)) is not None
     assert group_names(aging) == []
     assert group_names(fresh) == ["renamed-at-3am"]  # the walk did not reuse the aging page 1
+
+
+def test_an_aging_answer_is_audited_and_counted_as_aging(
+    sporadic: SlackDriver, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    sporadic.command()
+    clock.advance(2 * TTL)
+
+    sporadic.command()
+
+    audit = [
+        getattr(r, "fields", {}) for r in caplog.records if getattr(r, "fields", {}).get("event") == "command"
+    ]
+    assert [line["cache"] for line in audit] == ["miss", "aging"]
+    assert audit[1]["upstream_calls"] == 0  # the refresh behind is nobody's answer
