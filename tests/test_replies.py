@@ -133,6 +133,15 @@ PUSHES = (
     ScimPush(None, "", "", "SUCCESS", "", "", "", "", ""),
 )  # fmt: skip
 FAILURES = Query(PROVIDER_ID, failures=86_400, until=1_764_385_200)
+AT = 1_764_385_000.0  # when an answer was fetched
+THREE_EMAILS = ScimUser("a0000000-0000-4000-8000-000000000005", "00u5", "Three", "t@x.io", True,
+                        ("t@x.io", "t2@x.io", "t3@x.io"), None, None)  # fmt: skip
+ODD_PUSHES = (  # a group's push named by its type in lower case, without a name; a long method
+    ScimPush(datetime(2026, 11, 29, 0, 30, tzinfo=UTC), "group", "PATCH", "FAILURE", "x", "", "00g9", "", ""),
+    ScimPush(
+        datetime(2026, 11, 29, 0, 20, tzinfo=UTC), "User", "MERGEPATCH1", "FAILURE", "y", "", "", "", ""
+    ),
+)
 HISTORY = Detail("history", GROUPS[1].id, Show(Query(PROVIDER_ID, search="R&D"), page=2, page_size=4))
 USES = (
     Use(Holder("access_group", "a1", "R&D <all>", ()), "include", inferred=True),
@@ -282,6 +291,42 @@ REPLIES: dict[str, Callable[[], Message]] = {
     ),
     "users: none found": lambda: render_users(
         paged(()), show(USER_QUERY), "Okta", missing=USER_QUERY.users, pushes=(), log_problem=None
+    ),
+    "users: stale, refreshed too soon, shared, fewer push lists than users": lambda: render_users(
+        paged((*USERS[:2], THREE_EMAILS), stale=Staleness(130, LOST), fetched_at=AT),
+        show(USER_QUERY, shared=True),
+        "Okta",
+        missing=(),
+        pushes=(PUSHES[:1],),
+        log_problem=None,
+        shared_by="U0ALICE",
+        refresh_wait=9.0,
+    ),
+    "failures: stale, refreshed too soon, shared, aging, odd pushes": lambda: render_failures(
+        paged((*PUSHES, *ODD_PUSHES), stale=Staleness(30, LOST), fetched_at=AT, aging=True),
+        show(FAILURES, shared=True),
+        "Okta",
+        shared_by="U0ALICE",
+        refresh_wait=5.0,
+    ),
+    "failures: none, as of": lambda: render_failures(paged((), fetched_at=AT), show(FAILURES), "Okta"),
+    "history: twenty pushes, the newest": lambda: render_history(
+        GROUPS[0], HISTORY, "Okta", pushes=PUSHES[1:2] * 20, problem=None
+    ),
+    "used by: stale": lambda: render_used_by(
+        GROUPS[0],
+        replace(HISTORY, kind="used_by"),
+        "Okta",
+        uses=USES[:1],
+        missing_permission="",
+        problem=None,
+        stale=Staleness(400, LOST),
+    ),
+    "search: nothing in the first 25,000": lambda: render_listing(
+        page(()), show(SEARCH), "Okta", searched=25_000
+    ),
+    "failure: rejected, a message one character too long": lambda: render_failure(
+        Rejected("bad", status=400, errors=(ApiMessage(7, "x" * 201),))
     ),
     "failures: a page": lambda: render_failures(
         paged(PUSHES, has_next=True, total=40), show(FAILURES), "Okta"

@@ -82,7 +82,7 @@ def render_listing(
         blocks.append(footer(listing, query, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
     text = (
-        _nothing_said(query, provider_name, len(missing))
+        _nothing_said(query, provider_name)
         if empty
         else summary(title(query), provider_name, listing, missing=len(missing))
     )
@@ -102,7 +102,7 @@ def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
     }[choice.reason]
     blocks: list[dict[str, Any]] = [section(reason)]
     choices = choice.choices[:MAX_CHOICES]
-    if choices and choice.reason != "none":
+    if choices:  # none when no provider has SCIM
         # Each provider is named once, on its button; a name two providers share gets its id.
         names = Counter(p.name for p in choices)
         buttons = [
@@ -172,7 +172,7 @@ def _nothing_found(query: Query, provider_name: str) -> str:
     )
 
 
-def _nothing_said(query: Query, provider_name: str, missing: int) -> str:
+def _nothing_said(query: Query, provider_name: str) -> str:
     """Give back the fallback text of an empty answer: what was not found."""
     if query.kind == "browse":
         said = f"No SCIM groups in {provider_name} yet"
@@ -180,8 +180,8 @@ def _nothing_said(query: Query, provider_name: str, missing: int) -> str:
         said = f"No group in {provider_name} matches “{query.search}”"
     elif query.kind == "changed":
         said = f"No group in {provider_name} changed in the last {window(query.changed)}"
-    else:  # a lookup: every id asked for was not found
-        count = missing or len(query.ids or query.external_ids or query.either_ids)
+    else:  # a lookup: none of the ids asked for was found
+        count = len(query.ids or query.external_ids or query.either_ids)
         said = f"{count} {'id' if count == 1 else 'ids'} not found in {provider_name}"
     return escaped(said, FALLBACK_LIMIT)
 
