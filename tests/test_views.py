@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,13 +28,15 @@ from bot.cloudflare import (
     Unavailable,
 )
 from bot.directory import Listing, ProviderChoice
-from bot.query import BadInput, Query, Show, decode_button, parse_command
+from bot.query import BadInput, Detail, Query, Show, decode_button, parse_command
+from bot.rules import Holder, Use
 from bot.views import (
     escape,
     render_bad_input,
     render_failure,
     render_listing,
     render_provider_choice,
+    render_used_by,
     shorten,
 )
 from bot.web import MAX_BODY_BYTES
@@ -499,3 +501,100 @@ def test_an_empty_answer_still_says_when_it_was_fetched() -> None:
 
     assert [block["type"] for block in message["blocks"]] == ["header", "section", "context", "actions"]
     assert message["blocks"][2]["elements"][0]["text"] == "As of <!date^1767226600^{time}|00:16 UTC>"
+
+
+# --- the parts: windows, dates, lists of ids, Used by's sections ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(60, "1 minute"), (120, "2 minutes"), (5_400, "90 minutes"), (3_600, "1 hour"), (7_200, "2 hours"),
+     (86_400, "24 hours"), (172_800, "2 days")],
+)  # fmt: skip
+def test_a_window_is_said_as_it_was_asked(seconds: int, said: str) -> None:
+    from bot.views.blocks import window
+
+    assert window(seconds) == said
+
+
+def test_dates_slack_cannot_show_are_unknown_and_the_epoch_itself_is_a_slack_date() -> None:
+    from bot.views.blocks import changed, date
+
+    assert date(None) == "unknown"
+    assert date(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))) == "unknown"
+    assert changed(None) == "Last change unknown"
+    assert date(datetime(1970, 1, 1, tzinfo=UTC)) == (
+        "<!date^0^{date_short_pretty} at {time}|1970-01-01 00:00 UTC>"
+    )
+
+
+def test_a_naive_time_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from bot.views.blocks import date
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        shown = date(datetime(2025, 1, 2, 3, 4))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    assert shown == "<!date^1735787040^{date_short_pretty} at {time}|2025-01-02 03:04 UTC>"
+
+
+def test_twenty_ids_are_listed_and_the_twenty_first_is_counted() -> None:
+    from bot.views.blocks import codes
+
+    ids = tuple(f"i{n}" for n in range(21))
+
+    assert codes(ids[:20]) == ", ".join(f"`i{n}`" for n in range(20))
+    assert codes(ids) == ", ".join(f"`i{n}`" for n in range(20)) + " and 1 more"
+
+
+def _places(count: int, name_length: int = 10) -> tuple[Use, ...]:
+    return tuple(
+        Use(Holder("access_group", f"a{n}", f"{n:03d}".ljust(name_length, "n"), ()), "include")
+        for n in range(count)
+    )
+
+
+def _used_by(uses: tuple[Use, ...]) -> dict[str, Any]:
+    group = ScimGroup(id="i", display_name="n", external_id="e")
+    detail = Detail("used_by", "i", Show(Query(PROVIDER_ID), page=1, page_size=10))
+    return render_used_by(group, detail, "Okta", uses=uses, missing_permission="", problem=None)
+
+
+def test_used_by_shows_twenty_places_and_counts_the_rest() -> None:
+    twenty, twenty_one = _used_by(_places(20)), _used_by(_places(21))
+
+    assert "more places" not in json.dumps(twenty)
+    notes = [b["elements"][0]["text"] for b in twenty_one["blocks"] if b["type"] == "context"]
+    assert "And 1 more places, not shown." in notes
+
+
+def test_used_by_fills_a_section_to_slacks_limit_exactly_and_no_further() -> None:
+    from bot.views.rules import _sections
+
+    def place(n: int, app: int, via: int = 0) -> Use:
+        name, decision, domain = ("n" * 75, "allow", "d" * 75) if via else ("n", "", "")
+        holder = Holder("app_policy", f"p{n}", name, (), decision, "a" * app, domain)
+        return Use(holder, "include", via="v" * via)
+
+    # "*Applications*" (14) and eight lines of 363 characters: 2,926 with their newlines; then a
+    # line of 73 fills the section to exactly 3,000, and one of 74 does not fit.
+    long_ones = tuple(place(n, 75, 75) for n in range(8))
+    exact = _sections((*long_ones, place(8, 47)))
+    over = _sections((*long_ones, place(8, 48)))
+
+    assert [len(text) for text in exact] == [3_000]
+    assert [len(text) for text in over] == [2_926, 74]
+
+
+def test_a_policys_decision_is_cut_at_twenty_characters() -> None:
+    holder = Holder("policy", "p", "P", (), "x" * 21)
+
+    text = json.dumps(_used_by((Use(holder, "include"),)), ensure_ascii=False)
+
+    assert "(" + "x" * 19 + "…)" in text
