@@ -53,3 +53,7 @@ def test_an_enterprise_grid_org_is_matched_by_its_enterprise_id_and_a_workspace_
     assert grid.refusal(Caller("U1", "C1", "E1", "E2")) == "team"
     assert workspace.refusal(Caller("U1", "C1", "T1", "")) is None
     assert workspace.refusal(inside) == "team"
+
+
+def test_an_empty_user_id_stays_empty() -> None:
+    assert Caller.from_body({"user_id": "", "channel_id": None}) == Caller("", "", "", "")

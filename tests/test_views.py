@@ -598,3 +598,34 @@ def test_a_policys_decision_is_cut_at_twenty_characters() -> None:
     text = json.dumps(_used_by((Use(holder, "include"),)), ensure_ascii=False)
 
     assert "(" + "x" * 19 + "…)" in text
+
+
+def test_an_empty_shared_answer_says_when_it_was_fetched_and_who_shared_it() -> None:
+    message = render_listing(
+        listing([], total=0, fetched_at=1_767_226_600.0),
+        Show(Query(PROVIDER_ID), page=1, page_size=10, shared=True),
+        "Okta",
+        shared_by="U0ALICE",
+    )
+
+    assert message["blocks"][2]["elements"][0]["text"] == (
+        "As of <!date^1767226600^{time}|00:16 UTC> · Shared by <@U0ALICE>"
+    )
+
+
+def test_the_fetch_time_may_be_the_epoch_itself_and_is_said_in_utc_in_any_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from bot.views.blocks import as_of
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        said = as_of(0.0, aging=False), as_of(1_767_226_600.0, aging=True)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    assert said == ("as of <!date^0^{time}|00:00 UTC>", "as of <!date^1767226600^{ago}|00:16 UTC>")

@@ -195,7 +195,7 @@ def notes(stale: Staleness | None, refresh_wait: float | None) -> list[dict[str,
 
 
 def footer(
-    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None, *, counted: bool = True
+    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None, *, counted: bool
 ) -> dict[str, Any]:
     """Give back the line under a page: where it is, how many there are, who shared it; only
     the last two when not `counted` (an empty answer has no pages)."""
