@@ -411,3 +411,21 @@ def test_users_without_ids_are_each_kept(people: UserDirectory, cloudflare: Fake
     found = people.lookup(PROVIDER_ID, tuple(f"user000{n}@example.com" for n in (1, 2, 3, 4)))
 
     assert [user.display_name for user in found.users] == ["User 0001", "User 0002", "User 0003", "User 0004"]
+
+
+def test_a_page_of_users_or_pushes_keeps_when_its_list_was_fetched_and_whether_it_is_aging() -> None:
+    from bot.cache import Cached
+    from bot.paging import page_of, slack_page
+
+    rows: tuple[str, ...] = ("a", "b", "c")
+    whole = Cached(rows, from_cache=True, fetched_at=1_767_226_000.0, aging=True)
+    cut = page_of(whole.value, whole, page=2, page_size=2)
+    upstream = slack_page(whole, number=0, per_page=3, offset=2, page=2, page_size=2)
+
+    assert (cut.items, cut.fetched_at, cut.aging, cut.total_is_lower_bound) == (
+        ("c",),
+        1_767_226_000.0,
+        True,
+        False,
+    )
+    assert (upstream.items, upstream.fetched_at, upstream.aging) == (("c",), 1_767_226_000.0, True)
