@@ -538,15 +538,15 @@ class Caches:
     ) -> AnswerCache[Any, V]:
         """Give back a cache for one kind of answer, `name` naming it in Redis; `ttl` caps the
         cache's TTL for answers that go out of date sooner (a log), which are never shown aging."""
+        capped = self.ttl if ttl is None else min(ttl, self.ttl)
         local: SingleFlightCache[Any, V] = SingleFlightCache(
-            ttl=self.ttl if ttl is None else min(ttl, self.ttl),
+            ttl=capped,
             clock=self._clock,
             maxsize=maxsize,
             stale_maxsize=stale_maxsize,
             serve_aging_seconds=self._serve_stale if ttl is None else 0.0,
             background=self._background,
         )
-        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
         if self._shared is None:
             return local
         if self._seal is None:
@@ -556,7 +556,7 @@ class Caches:
             client=self._shared,
             local=local,
             codec=codec,
-            ttl=ttl,
+            ttl=capped,
             clock=self._clock,
             health=self._health,
             seal=self._seal,

