@@ -24,7 +24,7 @@ from bot.cache import Caches, RedisHealth, RefreshLimit, SharedCallBudget, Share
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
 from bot.codec import Seal
-from bot.directory import Directory
+from bot.directory import Directory, walk_pages
 from bot.logs import event
 from bot.pushes import Pushes
 from bot.replies import Replies
@@ -86,7 +86,12 @@ def build_service(
         health=health,
         seal=seal,
     )
-    directory = Directory(client, caches=caches, walk_concurrency=settings.walk_concurrency)
+    directory = Directory(
+        client,
+        caches=caches,
+        walk_concurrency=settings.walk_concurrency,
+        walk_pages=walk_pages(settings.upstream_calls_per_5_minutes),
+    )
     return GroupsService(
         directory,
         users=UserDirectory(client, caches=caches, parallel=directory.in_parallel),

@@ -200,6 +200,12 @@ class SingleFlightCache(Generic[K, V]):
         with self._lock:
             return key in self._entries or key in self._loading
 
+    def last(self, key: K) -> Stamped[V] | None:
+        """Give back the last good value for `key` and when it was fetched, however old, if any."""
+        with self._lock:
+            last = self._last_good.get(key)
+        return None if last is None else Stamped(*last)
+
     def _load(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> V:
         started = self._clock.time()
         loading = _LOADING.set(True)
@@ -284,6 +290,10 @@ class RedisCache(Generic[K, V]):
     def holds(self, key: K) -> bool:
         return self._local.holds(key)
 
+    def last(self, key: K) -> Stamped[V] | None:
+        """Give back the last good value for `key` this process or (else) any process stored."""
+        return self._local.last(key) or self._last_shared(key)
+
     def get(
         self, key: K, load: Callable[[], V], *, refresh: bool = False, stale_ok: bool = True
     ) -> Cached[V]:
@@ -363,22 +373,29 @@ class RedisCache(Generic[K, V]):
 
     def _stale(self, key: K, error: CloudflareError) -> Cached[V] | None:
         """Give back the last good copy any process stored, when Cloudflare fails."""
-        name = self._name(key) + ":stale"
-        try:
-            raw = self._redis.get(name)
-        except redis.RedisError:
-            return None
-        if raw is None:
-            return None
-        try:
-            stored = self._open(name, raw)
-        except Unusable as unusable:
-            _rejected(name, unusable)
+        stored = self._last_shared(key)
+        if stored is None:
             return None
         age = max(0.0, self._clock.time() - stored.fetched_at)
         return Cached(
             stored.value, from_cache=True, stale=Staleness(age, error), fetched_at=stored.fetched_at
         )
+
+    def _last_shared(self, key: K) -> Stamped[V] | None:
+        """Give back the last good copy any process stored in Redis, if it can be trusted."""
+        name = self._name(key) + ":stale"
+        try:
+            raw = self._redis.get(name) if self._health.usable() else None
+        except redis.RedisError as error:
+            self._health.failed(error)
+            return None
+        if raw is None:
+            return None
+        try:
+            return self._open(name, raw)
+        except Unusable as unusable:
+            _rejected(name, unusable)
+            return None
 
 
 _LOGGED: set[tuple[str, str]] = set()
@@ -521,6 +538,7 @@ class Caches:
         seal: Seal | None = None,
     ) -> None:
         self.ttl = ttl
+        self.clock = clock
         self._serve_stale = serve_stale
         # Refreshes behind aging answers: a few at a time, each one call (or one walk) at most.
         self._background = background or (
@@ -528,7 +546,6 @@ class Caches:
             if serve_stale > 0
             else None
         )
-        self._clock = clock
         self._shared = shared
         self._health = health or RedisHealth(clock)
         self._seal = seal
@@ -541,7 +558,7 @@ class Caches:
         capped = self.ttl if ttl is None else min(ttl, self.ttl)
         local: SingleFlightCache[Any, V] = SingleFlightCache(
             ttl=capped,
-            clock=self._clock,
+            clock=self.clock,
             maxsize=maxsize,
             stale_maxsize=stale_maxsize,
             serve_aging_seconds=self._serve_stale if ttl is None else 0.0,
@@ -557,7 +574,7 @@ class Caches:
             local=local,
             codec=codec,
             ttl=capped,
-            clock=self._clock,
+            clock=self.clock,
             health=self._health,
             seal=self._seal,
         )

@@ -250,7 +250,14 @@ def _check_cloudflare(
 def _check_optional(client: CloudflareClient, provider_id: str, report: Callable[[Result], None]) -> None:
     """Say which optional permissions the token has: each unlocks more, none is required."""
     probe: Params = [("idp_id", provider_id), ("per_page", 1)]
-    _optional(client, report, LOGS_PERMISSION, LOGS_PATH, probe, "`failures`, History and users' SCIM pushes")
+    _optional(
+        client,
+        report,
+        LOGS_PERMISSION,
+        LOGS_PATH,
+        probe,
+        "`failures`, History, users' SCIM pushes, cheap refreshes of large directories",
+    )
     _optional(
         client,
         report,

@@ -21,7 +21,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup, moment_or_none
 
-VERSION = 3
+VERSION = 4
 V = TypeVar("V")
 T = TypeVar("T")
 # Longer than any id or name Cloudflare stores; a bound on what one forged field may hold.

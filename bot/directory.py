@@ -17,18 +17,41 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
-from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupPage, GroupRow, IdentityProvider, ScimGroup
-from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag
+from bot.catchup import changes_since, merged
+from bot.cloudflare import (
+    MAX_PER_PAGE,
+    CloudflareClient,
+    CloudflareError,
+    GroupPage,
+    GroupRow,
+    IdentityProvider,
+    NotFound,
+    Rejected,
+    ScimGroup,
+)
+from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag, instant
 from bot.logs import event
 from bot.paging import page_count
+from bot.pushes import PermissionMissing
 from bot.settings import DEFAULT_WALK_CONCURRENCY, UUID_PATTERN
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
 # through an upstream that never ends.
 MAX_UPSTREAM_PAGES = 1_000
-# A search reads the whole directory. 250 pages (25,000 groups) bounds what one search may cost
-# of the shared quota (1,200 calls per 5 minutes) against an upstream that never ends.
-MAX_WALK_PAGES = 250
+# A search reads the whole directory once, then brings it up to date from the SCIM update log
+# (bot/catchup.py). What one whole read may cost is bounded by the call budget (`walk_pages`):
+# 1,000 pages, 100,000 groups, at most, and never past an upstream that never ends.
+MAX_WALK_PAGES = 1_000
+# The share of the call budget (SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES) one whole read may
+# spend; the rest stays for everyone else's answers. 600 calls (the default): 500 pages.
+WALK_SHARE = 5 / 6
+# A directory kept up to date from the log is still read whole this often, and whenever the log
+# cannot be read (the token lacks "Access: SCIM Logs Read": asked again after as long).
+FULL_WALK_SECONDS = 3_600.0
+# A directory of this many pages or fewer is read whole: the log would cost as much.
+SMALL_WALK_PAGES = 2
+# Unix times a stored walk may carry (year 5138): a bound, checked again when used.
+LATEST_TIME = 1e11
 # Pages fetched at once while reading a whole directory (SCIM_GROUPS_WALK_CONCURRENCY, at most 20,
 # the Cloudflare client's connections): 20 calls under way at once, each taking ~100 ms or more,
 # stay within Cloudflare's 200 requests per second per client IP; the call budget bounds the total.
@@ -128,17 +151,38 @@ class Walk:
     # False when the walk stopped before the directory's end (the page cap, or an upstream that
     # kept repeating a page).
     complete: bool
+    # When its groups were last brought up to date, and when every page was last read (Unix time;
+    # 0: never, so the next load reads every page).
+    synced_at: float = 0.0
+    walked_at: float = 0.0
 
     @classmethod
-    def of(cls, rows: list[GroupRow], *, complete: bool) -> Walk:
+    def of(
+        cls, rows: list[GroupRow], *, complete: bool, synced_at: float = 0.0, walked_at: float = 0.0
+    ) -> Walk:
         """Give back the walk of these groups."""
-        return cls(tuple(rows), tuple(name.casefold() for _, name, *_ in rows), complete)
+        folded = tuple(name.casefold() for _, name, *_ in rows)
+        return cls(tuple(rows), folded, complete, synced_at, walked_at)
+
+
+def _walk_of(item: list[object]) -> Walk:
+    complete, rows, synced_at, walked_at = item
+    return Walk.of(
+        list(ROWS.decode(rows)),
+        complete=flag(complete),
+        synced_at=instant(synced_at, now=LATEST_TIME),
+        walked_at=instant(walked_at, now=LATEST_TIME),
+    )
 
 
 WALK: Codec[Walk] = Codec(
-    lambda walk: [walk.complete, ROWS.encode(walk.rows)],
-    lambda item: Walk.of(list(ROWS.decode(item[1])), complete=flag(item[0])),
+    lambda walk: [walk.complete, ROWS.encode(walk.rows), walk.synced_at, walk.walked_at], _walk_of
 )
+
+
+def walk_pages(calls_per_5_minutes: int) -> int:
+    """Give back how many pages one whole read of a directory may cost, for this call budget."""
+    return max(1, min(MAX_WALK_PAGES, int(calls_per_5_minutes * WALK_SHARE)))
 
 
 @dataclass(frozen=True)
@@ -196,11 +240,20 @@ class Directory:
     """Groups and identity providers of one Cloudflare account, cached with single flight."""
 
     def __init__(
-        self, client: CloudflareClient, *, caches: Caches, walk_concurrency: int = WALK_CONCURRENCY
+        self,
+        client: CloudflareClient,
+        *,
+        caches: Caches,
+        walk_concurrency: int = WALK_CONCURRENCY,
+        walk_pages: int = MAX_WALK_PAGES,
     ) -> None:
         self._client = client
         self._walk_concurrency = walk_concurrency
+        self._walk_pages = walk_pages
         self._ttl = caches.ttl
+        self._clock = caches.clock
+        # Until when the SCIM update log is taken as unreadable (its permission is missing).
+        self._log_unreadable_until = 0.0
         self._pages: AnswerCache[tuple[str, str, int, int], GroupPage] = caches.make(
             "page", PAGE, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES
         )
@@ -268,8 +321,7 @@ class Directory:
 
     def search(self, identity_provider_id: str, text: str, *, refresh: bool = False) -> Found:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
-        key = (self._client.account_id, identity_provider_id)
-        cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
+        cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
         needle = text.casefold()
         names = walk.folded_names
@@ -284,8 +336,7 @@ class Directory:
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
-        key = (self._client.account_id, identity_provider_id)
-        cached = self._walks.get(key, lambda: self._walk(identity_provider_id, refresh), refresh=refresh)
+        cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
         recent = [row for row in walk.rows if row[4] is not None and row[4].timestamp() >= since]
         recent.sort(key=lambda row: row[4].timestamp() if row[4] else 0.0, reverse=True)
@@ -330,7 +381,42 @@ class Directory:
         before = {group_id for group_id, *_ in previous.rows}
         return all(group_id in before for group_id, *_ in upstream.rows)
 
-    def _walk(self, identity_provider_id: str, refresh: bool) -> Walk:
+    def _read_all(self, identity_provider_id: str, refresh: bool) -> Cached[Walk]:
+        key = (self._client.account_id, identity_provider_id)
+        return self._walks.get(key, lambda: self._load_walk(key, refresh), refresh=refresh)
+
+    def _load_walk(self, key: tuple[str, str], refresh: bool) -> Walk:
+        """Bring the last walk up to date from the log when it can be, else read every page."""
+        now = self._clock.time()
+        last = self._walks.last(key)
+        walk = last.value if last is not None else None
+        if (
+            walk is None
+            or len(walk.rows) <= SMALL_WALK_PAGES * MAX_PER_PAGE
+            or not 0 <= now - walk.walked_at < FULL_WALK_SECONDS
+            or not walk.walked_at <= walk.synced_at <= now
+            or now < self._log_unreadable_until
+        ):
+            return self._walk(key[1], refresh, now)
+        try:
+            # Worth it while asking for the groups again costs less than reading every page.
+            changes = changes_since(
+                self._client,
+                key[1],
+                walk.synced_at,
+                self.in_parallel,
+                most_calls=len(walk.rows) // MAX_PER_PAGE,
+            )
+        except (PermissionMissing, NotFound, Rejected) as error:
+            self._log_unreadable_until = now + FULL_WALK_SECONDS
+            event(log, "catch_up_unavailable", logging.INFO, error=_reason(error))
+            return self._walk(key[1], refresh, now)
+        if changes is None:
+            return self._walk(key[1], refresh, now)
+        rows = merged(walk.rows, changes)
+        return Walk.of(rows, complete=walk.complete, synced_at=now, walked_at=walk.walked_at)
+
+    def _walk(self, identity_provider_id: str, refresh: bool, now: float) -> Walk:
         """Read every page, `walk_concurrency` at a time, until a page is short or empty.
 
         The end is only ever taken from the pages themselves. Cloudflare's total serves as a
@@ -353,17 +439,17 @@ class Directory:
 
         first_page = fetch(1)
         if _absorb(first_page, seen, rows) != "more":
-            return Walk.of(rows, complete=True)
+            return Walk.of(rows, complete=True, synced_at=now, walked_at=now)
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
-        while number <= MAX_WALK_PAGES:
+        while number <= self._walk_pages:
             stop = confirming + 1 if number <= confirming else number + self._walk_concurrency
-            numbers = range(number, min(stop, MAX_WALK_PAGES + 1))
+            numbers = range(number, min(stop, self._walk_pages + 1))
             outcome, number = self._read_pages(fetch, numbers, seen, rows)
             if outcome != "more":
-                return Walk.of(rows, complete=outcome == "end")
-        return Walk.of(rows, complete=False)
+                return Walk.of(rows, complete=outcome == "end", synced_at=now, walked_at=now)
+        return Walk.of(rows, complete=False, synced_at=now, walked_at=now)
 
     def _read_pages(
         self, fetch: Callable[..., GroupPage], numbers: range, seen: set[str], rows: list[GroupRow]
@@ -465,3 +551,8 @@ def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["m
     seen.update(row[0] for row in new)
     rows.extend(new)
     return "more" if len(page.rows) == page.per_page else "end"
+
+
+def _reason(error: CloudflareError) -> str:
+    """Give back why the log could not be read, for the log line."""
+    return error.permission if isinstance(error, PermissionMissing) else type(error).__name__

@@ -112,10 +112,11 @@ class Window:
 
     def params(self) -> Params:
         """Give back the span as the log's `since` and `until` (RFC 3339)."""
-        return [("since", _rfc3339(self.since)), ("until", _rfc3339(self.until))]
+        return [("since", rfc3339(self.since)), ("until", rfc3339(self.until))]
 
 
-def _rfc3339(moment: int) -> str:
+def rfc3339(moment: int) -> str:
+    """Give back a Unix time in whole seconds as the log's RFC 3339 date-time (UTC)."""
     return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -166,13 +167,15 @@ class Pushes:
 
     def _read(self, params: Params, refresh: bool) -> Cached[tuple[ScimPush, ...]]:
         key = (self._client.account_id, *(f"{name}={value}" for name, value in params))
-        return self._rows.get(key, lambda: self._load(params), refresh=refresh)
+        return self._rows.get(key, lambda: read_log(self._client, params), refresh=refresh)
 
-    def _load(self, params: Params) -> tuple[ScimPush, ...]:
-        try:
-            items, _total = self._client.list_items(LOGS_PATH, params)  # the total counts every row
-        except AuthFailed as error:
-            if error.status == 403:
-                raise PermissionMissing(LOGS_PERMISSION, status=403) from None
-            raise
-        return tuple(push_of(item) for item in items)
+
+def read_log(client: CloudflareClient, params: Params) -> tuple[ScimPush, ...]:
+    """Give back one page of the SCIM update log; raise `PermissionMissing` for a 403."""
+    try:
+        items, _total = client.list_items(LOGS_PATH, params)  # the total counts every row
+    except AuthFailed as error:
+        if error.status == 403:
+            raise PermissionMissing(LOGS_PERMISSION, status=403) from None
+        raise
+    return tuple(push_of(item) for item in items)

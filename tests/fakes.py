@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +27,7 @@ from tests.fake_access import (
     envelope,
     failure,
     listing_answer,
+    make_update,
     paging,
     updates_answer,
     users_answer,
@@ -181,6 +183,23 @@ class FakeCloudflare:
             {"id": provider_id, "name": name, "type": kind, "config": {}, "scim_config": {"enabled": scim}}
         )
         self.groups[provider_id] = groups
+
+    def push(self, provider_id: str, group: dict[str, Any], *, at: float, method: str = "PATCH") -> None:
+        """Do what an identity provider's SCIM push does to `group` (POST adds it, PUT or PATCH
+        replaces the group with its id, DELETE removes it) and log it as Cloudflare does, at Unix
+        time `at`."""
+        with self._lock:
+            groups = [old for old in self.groups[provider_id] if old["id"] != group["id"]]
+            if method == "DELETE":
+                self.groups[provider_id] = groups
+            elif method == "POST":
+                self.groups[provider_id] = [*groups, group]
+            else:
+                self.groups[provider_id] = [
+                    group if old["id"] == group["id"] else old for old in self.groups[provider_id]
+                ]
+            logged_at = datetime.fromtimestamp(at, UTC)
+            self.updates.append(make_update(provider_id, logged_at, group=group, method=method))
 
     def group_calls(self) -> list[dict[str, list[str]]]:
         """Give back the query of every list-groups call so far."""

@@ -79,7 +79,8 @@ def test_check_passes_when_everything_is_right(
         "0123456789abcdef0123456789abcdef (1 found)",
         "✓ The default identity provider is Okta Production (okta), SCIM enabled",
         "✓ Read the first page of SCIM groups from Okta Production: 45 shown, 45 in all",
-        "✓ Optional: the token has “Access: SCIM Logs Read” (`failures`, History and users' SCIM pushes)",
+        "✓ Optional: the token has “Access: SCIM Logs Read” (`failures`, History, users' SCIM pushes, "
+        "cheap refreshes of large directories)",
         "✓ Optional: the token has “Access: Apps and Policies Read” (Used by: applications and policies)",
         "",
         "All checks passed: the bot is ready.",
@@ -96,7 +97,8 @@ def test_check_names_a_missing_optional_permission_without_failing(
     assert status == 0, out
     assert (
         "○ Optional: the token does not have “Access: SCIM Logs Read”\n"
-        "    → Add it to the token for `failures`, History and users' SCIM pushes; everything else works "
+        "    → Add it to the token for `failures`, History, users' SCIM pushes, cheap refreshes of large "
+        "directories; everything else works "
         "without it.\n"
     ) in out
     assert out.endswith("All checks passed: the bot is ready.\n")

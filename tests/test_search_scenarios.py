@@ -7,13 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.directory import MAX_WALK_PAGES, WALK_CONCURRENCY
+from bot.directory import MAX_WALK_PAGES, WALK_CONCURRENCY, walk_pages
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
-from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
+from tests.fakes import ACCOUNT_ID, PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
 from tests.test_scenarios import context, group_names
 
 AZURE_ID = "0b5c3a52-8f3e-4a55-9d0e-3c2b1a0f9e8d"
 GOOGLE_ID = "7d6c5b4a-3f2e-4d1c-8b0a-9f8e7d6c5b4a"
+LOG_PATH = f"/client/v4/accounts/{ACCOUNT_ID}/access/logs/scim/updates"
 
 
 def directory(count: int) -> list[dict[str, object]]:
@@ -67,8 +68,11 @@ def test_a_second_search_is_served_from_the_cached_directory(
     assert group_names(bot.command("group-0099")) == [f"group-0099{n}" for n in range(10)]
     assert len(cloudflare.group_calls()) == calls
     clock.advance(61)
+    before = len(cloudflare.calls)
     bot.command("oncall")
-    assert len(cloudflare.group_calls()) > calls
+    # Past the TTL it is brought up to date from the SCIM update log: nothing changed, one call.
+    assert len(cloudflare.group_calls()) == calls
+    assert [path for path, _ in cloudflare.calls[before:]].count(LOG_PATH) == 1
 
 
 def test_refresh_on_a_search_reads_the_directory_again(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
@@ -123,16 +127,30 @@ def test_search_against_an_upstream_that_repeats_pages_ends(
 
 
 def test_search_against_an_upstream_that_never_ends_stops_and_says_so(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    start_bot: StartBot, cloudflare: FakeCloudflare
 ) -> None:
+    bot = start_bot(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="120")  # a whole read: 100 pages
     cloudflare.endless = True
     cloudflare.omit_totals = True
 
     message = bot.command("group-00042")
 
     assert group_names(message)[0] == "group-00042"
-    assert context(message).endswith("· searched only the first 25,000 groups")
-    assert len(cloudflare.group_calls()) == MAX_WALK_PAGES
+    assert context(message).endswith("· searched only the first 10,000 groups")
+    assert len(cloudflare.group_calls()) == 100
+
+
+def test_a_whole_read_spends_five_sixths_of_the_call_budget_at_most() -> None:
+    assert [walk_pages(calls) for calls in (10, 120, 600, 1_200, 1_201, 100_000)] == [
+        8,
+        100,
+        500,
+        1_000,
+        1_000,
+        1_000,
+    ]
+    assert walk_pages(1) == 1
+    assert MAX_WALK_PAGES == 1_000
 
 
 def test_a_search_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver) -> None:

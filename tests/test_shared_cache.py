@@ -28,7 +28,7 @@ from bot.settings import CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
-from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
 from tests.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("redis_server")
@@ -578,3 +578,58 @@ def test_a_last_good_copy_in_redis_says_when_it_was_fetched(client: redis.Redis,
 
     assert (stale.value, stale.fetched_at) == (OKTA, fetched_at)
     assert stale.stale is not None
+
+
+def test_the_last_copy_is_this_process_own_else_any_process_stored_in_redis(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    writer, reader = shared(client, clock), shared(client, clock)
+    writer.get("acct", Loads())
+    fetched = clock.time()
+    clock.advance(86_000)  # past the TTL, within the day a last good copy is kept
+
+    from_redis = reader.last("acct")
+    client.set(NAME + ":stale", "forged")
+
+    assert from_redis is not None
+    assert (from_redis.value, from_redis.fetched_at) == (OKTA, fetched)
+    assert shared(client, clock).last("acct") is None  # nothing trusted: no copy
+    assert writer.last("acct") is not None  # this process's own, whatever Redis holds
+    assert reader.last("other") is None
+
+
+def test_the_last_copy_is_none_while_redis_fails(clock: FakeClock) -> None:
+    down = redis.Redis(port=1, socket_timeout=0.1, socket_connect_timeout=0.1)
+    health = RedisHealth(clock)
+
+    assert shared(down, clock, health=health).last("acct") is None
+    assert not health.usable()  # left alone for its pause
+
+
+def test_a_directory_another_process_read_is_brought_up_to_date_here(
+    client: redis.Redis, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    first, second = (
+        Directory(
+            CloudflareClient(settings, clock=clock),
+            caches=Caches(ttl=60, clock=clock, shared=client, seal=SEAL),
+        )
+        for _ in range(2)
+    )
+    first.search(PROVIDER_ID, "")
+    cloudflare.push(PROVIDER_ID, make_group(3, "changed"), at=clock.time())
+    clock.advance(61)
+    client.delete(f"scim-groups:v{VERSION}:walk:{ACCOUNT_ID}:{PROVIDER_ID}")  # Redis's own TTL, run out
+    before = len(cloudflare.calls)
+
+    found = second.search(PROVIDER_ID, "")
+    first.close()
+    second.close()
+
+    assert [path.rsplit("/", 1)[-1] for path, _ in cloudflare.calls[before:]] == ["updates", "groups"]
+    assert found.groups[3].display_name == "changed"
+    assert len(found.groups) == 1_000

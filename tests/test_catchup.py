@@ -1,0 +1,315 @@
+"""A directory read before is brought up to date from the SCIM update log: only the groups the
+log names are asked for again (50 a call), deleted ones are dropped, new ones added; every page
+is read again when the log cannot say (no permission, too many changes) and once an hour."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.cache import Caches
+from bot.cloudflare import CloudflareClient, Unavailable
+from bot.codec import VERSION, Unusable
+from bot.directory import FULL_WALK_SECONDS, WALK, Directory, Walk
+from bot.settings import CloudflareSettings, Secret
+from tests.conftest import FakeClock
+from tests.fake_access import LOGS_PERMISSION, make_update
+from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+
+TTL = 60.0
+LOG_PATH = f"/client/v4/accounts/{ACCOUNT_ID}/access/logs/scim/updates"
+GROUPS_PATH = f"/client/v4/accounts/{ACCOUNT_ID}/access/identity_providers/{PROVIDER_ID}/scim/groups"
+
+
+@pytest.fixture
+def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Directory]:
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID,
+        identity_provider_id=PROVIDER_ID,
+        base_url=cloudflare.base_url,
+        api_token=Secret(API_TOKEN),
+    )
+    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock))
+    yield directory
+    directory.close()
+
+
+def read(
+    directory: Directory, cloudflare: FakeCloudflare, *, refresh: bool = False
+) -> tuple[list[str], list[Any]]:
+    """Search every group; give back their names in order, and the calls the search made."""
+    before = len(cloudflare.calls)
+    found = directory.search(PROVIDER_ID, "", refresh=refresh)
+    return [group.display_name for group in found.groups], cloudflare.calls[before:]
+
+
+def paths(calls: list[Any]) -> list[str]:
+    return [path for path, _ in calls]
+
+
+def renamed(number: int, name: str) -> dict[str, Any]:
+    return make_group(number, name)
+
+
+def test_a_directory_past_its_ttl_is_brought_up_to_date_from_the_log(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    names, first = read(directory, cloudflare)
+    cloudflare.push(PROVIDER_ID, renamed(5, "renamed"), at=clock.time() + 10)
+    cloudflare.push(PROVIDER_ID, make_group(7), at=clock.time() + 20, method="DELETE")
+    cloudflare.push(PROVIDER_ID, make_group(1_000), at=clock.time() + 30, method="POST")
+    clock.advance(TTL + 1)
+
+    now, calls = read(directory, cloudflare)
+
+    assert len(first) == 11
+    assert set(paths(first)) == {GROUPS_PATH}
+    assert now == [*names[:5], "renamed", names[6], *names[8:], "group-01000"]
+    assert paths(calls) == [LOG_PATH, GROUPS_PATH]
+    assert calls[0][1] == {
+        "idp_id": [PROVIDER_ID],
+        "resource_type": ["GROUP"],
+        "status": ["SUCCESS"],
+        "since": ["2026-01-01T00:11:40Z"],  # five minutes before the first read began (00:16:40)
+        "direction": ["asc"],
+        "per_page": ["1000"],
+    }
+    assert calls[1][1] == {
+        "page": ["1"],
+        "per_page": ["100"],
+        "cf_resource_id": sorted(make_group(n)["id"] for n in (5, 7, 1_000)),
+    }
+
+
+def test_the_next_window_starts_where_the_last_one_read_up_to(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    clock.advance(TTL + 1)
+    read(directory, cloudflare)
+    clock.advance(TTL + 1)
+
+    _, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH]  # nothing changed: one call
+    assert calls[0][1]["since"] == ["2026-01-01T00:12:41Z"]  # the second read (00:17:41), less five minutes
+
+
+def test_a_change_logged_late_within_the_overlap_is_seen(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    # Logged as at 4 minutes before the read began; the row reached the log only after it.
+    cloudflare.push(PROVIDER_ID, renamed(3, "late"), at=clock.time() - 240)
+    clock.advance(TTL + 1)
+
+    names, _ = read(directory, cloudflare)
+
+    assert names[3] == "late"
+
+
+@pytest.mark.parametrize(("changed", "group_calls"), [(1, 1), (50, 1), (51, 2), (100, 2)])
+def test_fifty_changed_groups_are_asked_for_in_one_call(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock, changed: int, group_calls: int
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(2_000)]
+    read(directory, cloudflare)
+    for number in range(changed):
+        cloudflare.push(PROVIDER_ID, renamed(number * 7, f"changed-{number}"), at=clock.time())
+    clock.advance(TTL + 1)
+
+    names, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * group_calls
+    assert all(len(query["cf_resource_id"]) <= 50 for _, query in calls[1:])
+    assert [names[number * 7] for number in range(changed)] == [f"changed-{n}" for n in range(changed)]
+    assert len(names) == 2_000
+
+
+def test_a_group_logged_without_its_cloudflare_id_is_asked_for_by_its_idp_id(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    cloudflare.push(PROVIDER_ID, renamed(9, "by external id"), at=clock.time())
+    cloudflare.updates[-1]["cf_resource_id"] = ""
+    clock.advance(TTL + 1)
+
+    names, calls = read(directory, cloudflare)
+
+    assert names[9] == "by external id"
+    assert paths(calls) == [LOG_PATH, GROUPS_PATH]
+    assert calls[1][1]["idp_resource_id"] == ["ext-00009"]
+
+
+def test_a_group_deleted_and_created_again_under_its_idp_id_is_there_once(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    again = {**make_group(4, "again"), "id": "0f0f0f0f-0000-4000-8000-000000000004"}
+    cloudflare.push(PROVIDER_ID, make_group(4), at=clock.time(), method="DELETE")
+    cloudflare.push(PROVIDER_ID, again, at=clock.time(), method="POST")
+    cloudflare.updates[-1]["cf_resource_id"] = ""  # logged by its IdP id alone
+    clock.advance(TTL + 1)
+
+    names, calls = read(directory, cloudflare)
+
+    assert names.count("again") == 1
+    assert "group-00004" not in names
+    assert names[-1] == "again"
+    assert len(names) == 1_000
+    assert paths(calls) == [LOG_PATH, GROUPS_PATH, GROUPS_PATH]
+
+
+def test_an_upstream_that_ignores_the_filter_passes_off_no_other_group(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    names, _ = read(directory, cloudflare)
+    cloudflare.ignore_filters = True
+    cloudflare.push(PROVIDER_ID, renamed(2, "changed"), at=clock.time())
+    cloudflare.push(PROVIDER_ID, make_group(500), at=clock.time(), method="DELETE")
+    clock.advance(TTL + 1)
+
+    now, _ = read(directory, cloudflare)
+
+    # The first 100 groups came back for any filter: only group 2 was asked for; 500 is gone.
+    assert now == [*names[:2], "changed", *names[3:500], *names[501:]]
+
+
+def test_refresh_asks_the_log_too(directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    cloudflare.push(PROVIDER_ID, renamed(1, "changed"), at=clock.time())
+
+    names, calls = read(directory, cloudflare, refresh=True)
+
+    assert names[1] == "changed"
+    assert paths(calls) == [LOG_PATH, GROUPS_PATH]
+
+
+def test_a_small_directory_is_read_whole_the_log_would_cost_as_much(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(200)]
+    read(directory, cloudflare)
+    clock.advance(TTL + 1)
+
+    _, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [GROUPS_PATH] * 3
+
+
+def test_every_page_is_read_again_once_an_hour(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    for _ in range(int(FULL_WALK_SECONDS // (TTL + 1))):
+        clock.advance(TTL + 1)
+        _, calls = read(directory, cloudflare)
+        assert paths(calls) == [LOG_PATH]
+    clock.advance(TTL + 1)  # past the hour since every page was read
+
+    _, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [GROUPS_PATH] * 11
+
+
+def test_without_the_log_permission_every_page_is_read_and_the_log_left_alone_for_an_hour(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+    read(directory, cloudflare)
+    clock.advance(TTL + 1)
+
+    with caplog.at_level(logging.INFO, logger="bot.directory"):
+        _, refused = read(directory, cloudflare)
+    clock.advance(TTL + 1)
+    _, later = read(directory, cloudflare)
+    cloudflare.missing_permissions = set()
+    clock.advance(FULL_WALK_SECONDS - TTL - 1)
+    _, after_an_hour = read(directory, cloudflare)
+
+    assert paths(refused) == [LOG_PATH] + [GROUPS_PATH] * 11
+    assert [record.getMessage() for record in caplog.records] == [
+        'catch_up_unavailable error="Access: SCIM Logs Read"'
+    ]
+    assert paths(later) == [GROUPS_PATH] * 11
+    assert paths(after_an_hour) == [LOG_PATH]
+
+
+def test_a_log_too_full_for_one_call_means_every_page_is_read(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    cloudflare.updates = [
+        make_update(PROVIDER_ID, _at(clock.time()), group=make_group(n % 10)) for n in range(1_000)
+    ]
+    clock.advance(TTL + 1)
+
+    _, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
+
+
+def test_more_changes_than_pages_means_every_page_is_read(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(300)]
+    read(directory, cloudflare)
+    for number in range(151):  # four calls to ask for them; three pages hold them all
+        cloudflare.push(PROVIDER_ID, renamed(number, f"changed-{number}"), at=clock.time())
+    clock.advance(TTL + 1)
+
+    names, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 4  # three pages and the empty one
+    assert names[150] == "changed-150"
+
+
+def test_when_the_log_fails_the_last_copy_is_shown_marked(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    names, _ = read(directory, cloudflare)
+    cloudflare.path_faults["/logs/"] = [("status", 503, 1002, {})] * 3
+    clock.advance(TTL + 1)
+
+    found = directory.search(PROVIDER_ID, "")
+
+    assert [group.display_name for group in found.groups] == names
+    assert found.stale is not None
+    assert isinstance(found.stale.error, Unavailable)
+    assert len(cloudflare.group_calls()) == 11  # no page read again
+
+
+def test_a_walk_keeps_when_it_was_read_through_the_shared_cache() -> None:
+    row = ("id-1", "name", "ext-1", None, None)
+    walk = Walk.of([row], complete=False, synced_at=5.5, walked_at=2.0)
+
+    again = WALK.loads(WALK.dumps(walk))
+
+    assert (again.rows, again.complete, again.synced_at, again.walked_at) == ((row,), False, 5.5, 2.0)
+
+
+@pytest.mark.parametrize("synced_at", [-1, float("nan"), float("inf"), "5", True, None, 1e12])
+def test_a_stored_walk_with_an_impossible_time_is_not_used(synced_at: object) -> None:
+    for stored in ([True, [], synced_at, 0.0], [True, [], 0.0, synced_at]):
+        with pytest.raises(Unusable):
+            WALK.loads(json.dumps([VERSION, stored]))
+
+
+def _at(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
