@@ -18,6 +18,7 @@ or else an exponential backoff with full jitter, and never past the call's time 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -460,8 +461,13 @@ def text_of(value: object) -> str:
 def moment_or_none(value: object) -> datetime | None:
     """Give back an RFC 3339 date as an aware UTC datetime, or None when it is not one that can be
     shown (no date, malformed, or beyond what Python's dates hold once moved to UTC)."""
-    if not isinstance(value, str):
-        return None
+    return _moment(value) if isinstance(value, str) else None
+
+
+# Directories share dates (groups made in one sync, changed in another): one object for each of
+# the recent ones, not one per group, and parsed once (docs/PERFORMANCE.md).
+@functools.lru_cache(maxsize=4_096)
+def _moment(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
         return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)

@@ -161,7 +161,7 @@ class Walk:
         cls, rows: list[GroupRow], *, complete: bool, synced_at: float = 0.0, walked_at: float = 0.0
     ) -> Walk:
         """Give back the walk of these groups."""
-        folded = tuple(name.casefold() for _, name, *_ in rows)
+        folded = tuple(map(_folded, (row[1] for row in rows)))
         return cls(tuple(rows), folded, complete, synced_at, walked_at)
 
 
@@ -338,8 +338,8 @@ class Directory:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
-        recent = [row for row in walk.rows if row[4] is not None and row[4].timestamp() >= since]
-        recent.sort(key=lambda row: row[4].timestamp() if row[4] else 0.0, reverse=True)
+        stamped = [(row[4].timestamp(), row) for row in walk.rows if row[4] is not None]
+        recent = [row for at, row in sorted(stamped, key=lambda pair: pair[0], reverse=True) if at >= since]
         searched = None if walk.complete else len(walk.rows)
         return Found(
             Built(recent), cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging
@@ -551,6 +551,12 @@ def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["m
     seen.update(row[0] for row in new)
     rows.extend(new)
     return "more" if len(page.rows) == page.per_page else "end"
+
+
+def _folded(name: str) -> str:
+    """Give back `name` casefolded: the name itself when it already is (one string, not two)."""
+    folded = name.casefold()
+    return name if folded == name else folded
 
 
 def _reason(error: CloudflareError) -> str:

@@ -141,7 +141,40 @@ def test_a_refresh_behind_that_fails_keeps_the_copy_and_the_next_command_tries_a
 
     assert (still.value, still.aging, still.fetched_at) == (0, True, START)
     assert len(later.queued) == 1  # tried again
-    assert "refresh_behind_failed" in caplog.text
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "refresh_behind_failed error=Unavailable")
+    ]
+
+
+def test_a_refresh_behind_that_succeeds_logs_nothing(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+    answers.get("k", load)  # shown aging; its refresh queued
+
+    later.run()
+    fresh = answers.get("k", load)
+
+    assert (fresh.value, fresh.from_cache, fresh.aging) == (1, True, False)
+    assert load.calls == 2
+    assert caplog.records == []
+
+
+def test_a_stale_copy_says_when_it_was_fetched(clock: FakeClock) -> None:
+    answers = aging_cache(clock, Later(), bound=0)
+    answers.get("k", Loads())
+    clock.advance(TTL + 5)
+    down = Loads()
+    down.fail = Unavailable("down", status=503)
+
+    stale = answers.get("k", down)
+
+    assert (stale.value, stale.fetched_at, stale.aging) == (0, START, False)
+    assert stale.stale is not None
+    assert stale.stale.age_seconds == TTL + 5
 
 
 def test_without_a_bound_an_expired_answer_is_loaded_as_before(clock: FakeClock) -> None:

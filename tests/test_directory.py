@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,8 @@ from bot.directory import (
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+
+START = 1_767_226_600.0  # FakeClock's wall clock at its start
 
 
 @pytest.fixture
@@ -365,3 +369,61 @@ def test_found_groups_may_be_some_rows_in_another_order() -> None:
     assert len(built) == 2
     assert [group.id for group in built] == ["id-4", "id-0"]
     assert [group.id for group in built[1:]] == ["id-0"]
+
+
+def changed_at(number: int, moment: str | None) -> dict[str, Any]:
+    group = make_group(number)
+    group["meta"] = {"lastModified": moment} if moment else {}
+    return group
+
+
+def test_changed_gives_the_groups_changed_at_or_after_a_moment_newest_first(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [
+        changed_at(0, "2026-11-01T00:00:00Z"),
+        changed_at(1, "2026-11-03T00:00:00Z"),
+        changed_at(2, None),  # never said: not listed
+        changed_at(3, "2026-10-31T23:59:59Z"),  # a second too early
+        changed_at(4, "2026-11-02T00:00:00Z"),
+    ]
+    since = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+
+    found = directory.changed(PROVIDER_ID, since)
+
+    assert [group.display_name for group in found.groups] == ["group-00001", "group-00004", "group-00000"]
+    assert (found.from_cache, found.stale, found.searched, found.aging) == (False, None, None, False)
+    assert found.fetched_at == START
+
+
+def test_changed_reads_the_cached_directory_and_refresh_reads_it_again(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [changed_at(0, "2026-11-01T00:00:00Z")]
+    directory.changed(PROVIDER_ID, 0)
+    clock.advance(10)
+
+    cached = directory.changed(PROVIDER_ID, 0)
+    cloudflare.groups[PROVIDER_ID].append(changed_at(1, "2026-11-02T00:00:00Z"))
+    again = directory.changed(PROVIDER_ID, 0, refresh=True)
+
+    assert (cached.from_cache, cached.fetched_at, len(cached.groups)) == (True, START, 1)
+    assert (again.from_cache, again.fetched_at, len(again.groups)) == (False, START + 10, 2)
+    assert len(cloudflare.group_calls()) == 2
+
+
+def test_changed_says_how_many_groups_it_read_when_it_stopped_early(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [changed_at(n, "2026-11-01T00:00:00Z") for n in range(300)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    directory = Directory(
+        CloudflareClient(settings, clock=clock), caches=Caches(ttl=60, clock=clock), walk_pages=2
+    )
+
+    found = directory.changed(PROVIDER_ID, 0)
+    directory.close()
+
+    assert (found.searched, len(found.groups)) == (200, 200)
