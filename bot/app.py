@@ -24,7 +24,7 @@ from bot.cache import Caches, RedisHealth, RefreshLimit, SharedCallBudget, Share
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
 from bot.codec import Seal
-from bot.directory import Directory, walk_pages
+from bot.directory import Directory
 from bot.logs import event
 from bot.pushes import Pushes
 from bot.replies import Replies
@@ -33,6 +33,7 @@ from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService, RefreshThrottle
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
 from bot.users import UserDirectory
 from bot.views import render_too_slow
+from bot.walks import walk_pages
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment

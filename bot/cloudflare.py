@@ -169,7 +169,6 @@ class ScimGroup:
     id: str
     display_name: str
     external_id: str
-    created: datetime | None = None
     last_modified: datetime | None = None
 
     @classmethod
@@ -179,13 +178,13 @@ class ScimGroup:
 
     def row(self) -> GroupRow:
         """Give back the group's fields as a row."""
-        return (self.id, self.display_name, self.external_id, self.created, self.last_modified)
+        return (self.id, self.display_name, self.external_id, self.last_modified)
 
 
 # A group's fields as a plain tuple, in ScimGroup's order. Pages, and so whole directories, are
 # held as rows: the garbage collector stops tracking a tuple of strings and datetimes, where it
 # walks every ScimGroup object in each full collection, holding the GIL (docs/PERFORMANCE.md).
-GroupRow = tuple[str, str, str, datetime | None, datetime | None]
+GroupRow = tuple[str, str, str, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -482,7 +481,6 @@ def _row(item: Mapping[str, Any]) -> GroupRow:
         text_of(item.get("id")),
         text_of(item.get("displayName")),
         text_of(item.get("externalId")),
-        moment_or_none(meta.get("created")),
         moment_or_none(meta.get("lastModified")),
     )
 

@@ -126,14 +126,14 @@ def instant(value: object, *, now: float) -> float:
 
 
 def _row(row: GroupRow) -> list[Any]:
-    group_id, name, external_id, created, last_modified = row
-    return [group_id, name, external_id, when(created), when(last_modified)]
+    group_id, name, external_id, last_modified = row
+    return [group_id, name, external_id, when(last_modified)]
 
 
 def _from_row(item: list[Any]) -> GroupRow:
-    if not isinstance(item, list) or len(item) != 5:
+    if not isinstance(item, list) or len(item) != 4:
         raise TypeError("not a group row")
-    return (text(item[0]), text(item[1]), text(item[2]), moment(item[3]), moment(item[4]))
+    return (text(item[0]), text(item[1]), text(item[2]), moment(item[3]))
 
 
 def when(moment: datetime | None) -> str | None:

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness
-from bot.catchup import changes_since, merged
 from bot.cloudflare import (
     MAX_PER_PAGE,
     CloudflareClient,
-    CloudflareError,
     GroupPage,
     GroupRow,
     IdentityProvider,
@@ -29,29 +27,26 @@ from bot.cloudflare import (
     Rejected,
     ScimGroup,
 )
-from bot.codec import GROUPS, PAGE, PROVIDERS, ROWS, Codec, flag, instant
+from bot.codec import GROUPS, PAGE, PROVIDERS
 from bot.logs import event
 from bot.paging import page_count
 from bot.pushes import PermissionMissing
 from bot.settings import DEFAULT_WALK_CONCURRENCY, UUID_PATTERN
+from bot.walks import (
+    FULL_WALK_SECONDS,
+    MAX_WALK_PAGES,
+    SMALL_WALK_PAGES,
+    WALK,
+    Walk,
+    absorb,
+    changes_since,
+    merged,
+    reason,
+)
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
 # through an upstream that never ends.
 MAX_UPSTREAM_PAGES = 1_000
-# A search reads the whole directory once, then brings it up to date from the SCIM update log
-# (bot/catchup.py). What one whole read may cost is bounded by the call budget (`walk_pages`):
-# 1,000 pages, 100,000 groups, at most, and never past an upstream that never ends.
-MAX_WALK_PAGES = 1_000
-# The share of the call budget (SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES) one whole read may
-# spend; the rest stays for everyone else's answers. 600 calls (the default): 500 pages.
-WALK_SHARE = 5 / 6
-# A directory kept up to date from the log is still read whole this often, and whenever the log
-# cannot be read (the token lacks "Access: SCIM Logs Read": asked again after as long).
-FULL_WALK_SECONDS = 3_600.0
-# A directory of this many pages or fewer is read whole: the log would cost as much.
-SMALL_WALK_PAGES = 2
-# Unix times a stored walk may carry (year 5138): a bound, checked again when used.
-LATEST_TIME = 1e11
 # Pages fetched at once while reading a whole directory (SCIM_GROUPS_WALK_CONCURRENCY, at most 20,
 # the Cloudflare client's connections): 20 calls under way at once, each taking ~100 ms or more,
 # stay within Cloudflare's 200 requests per second per client IP; the call budget bounds the total.
@@ -140,49 +135,6 @@ class Found:
             fetched_at=self.fetched_at,
             aging=self.aging,
         )
-
-
-@dataclass(frozen=True)
-class Walk:
-    """A provider's whole group list, with the names folded once for every search after."""
-
-    rows: tuple[GroupRow, ...]
-    folded_names: tuple[str, ...]
-    # False when the walk stopped before the directory's end (the page cap, or an upstream that
-    # kept repeating a page).
-    complete: bool
-    # When its groups were last brought up to date, and when every page was last read (Unix time;
-    # 0: never, so the next load reads every page).
-    synced_at: float = 0.0
-    walked_at: float = 0.0
-
-    @classmethod
-    def of(
-        cls, rows: list[GroupRow], *, complete: bool, synced_at: float = 0.0, walked_at: float = 0.0
-    ) -> Walk:
-        """Give back the walk of these groups."""
-        folded = tuple(map(_folded, (row[1] for row in rows)))
-        return cls(tuple(rows), folded, complete, synced_at, walked_at)
-
-
-def _walk_of(item: list[object]) -> Walk:
-    complete, rows, synced_at, walked_at = item
-    return Walk.of(
-        list(ROWS.decode(rows)),
-        complete=flag(complete),
-        synced_at=instant(synced_at, now=LATEST_TIME),
-        walked_at=instant(walked_at, now=LATEST_TIME),
-    )
-
-
-WALK: Codec[Walk] = Codec(
-    lambda walk: [walk.complete, ROWS.encode(walk.rows), walk.synced_at, walk.walked_at], _walk_of
-)
-
-
-def walk_pages(calls_per_5_minutes: int) -> int:
-    """Give back how many pages one whole read of a directory may cost, for this call budget."""
-    return max(1, min(MAX_WALK_PAGES, int(calls_per_5_minutes * WALK_SHARE)))
 
 
 @dataclass(frozen=True)
@@ -338,7 +290,7 @@ class Directory:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
-        stamped = [(row[4].timestamp(), row) for row in walk.rows if row[4] is not None]
+        stamped = [(row[3].timestamp(), row) for row in walk.rows if row[3] is not None]
         recent = [row for at, row in sorted(stamped, key=lambda pair: pair[0], reverse=True) if at >= since]
         searched = None if walk.complete else len(walk.rows)
         return Found(
@@ -409,7 +361,7 @@ class Directory:
             )
         except (PermissionMissing, NotFound, Rejected) as error:
             self._log_unreadable_until = now + FULL_WALK_SECONDS
-            event(log, "catch_up_unavailable", logging.INFO, error=_reason(error))
+            event(log, "catch_up_unavailable", logging.INFO, error=reason(error))
             return self._walk(key[1], refresh, now)
         if changes is None:
             return self._walk(key[1], refresh, now)
@@ -438,7 +390,7 @@ class Directory:
             ).value
 
         first_page = fetch(1)
-        if _absorb(first_page, seen, rows) != "more":
+        if absorb(first_page, seen, rows) != "more":
             return Walk.of(rows, complete=True, synced_at=now, walked_at=now)
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
@@ -464,11 +416,11 @@ class Directory:
         pages = self._start(self._walk_pool, fetch, numbers[: self._walk_concurrency])
         try:
             for index, number in enumerate(numbers):
-                outcome = _absorb(pages[index].result(), seen, rows)
+                outcome = absorb(pages[index].result(), seen, rows)
                 if outcome == "repeat":
                     for future in pages:  # nothing more until this page reads right
                         future.cancel()
-                    outcome = _absorb(fetch(number, True), seen, rows)
+                    outcome = absorb(fetch(number, True), seen, rows)
                     if outcome == "more":
                         return outcome, number + 1
                 if outcome != "more":
@@ -540,25 +492,3 @@ class Directory:
             self._upstream(identity_provider_id, number, per_page, False)
         except Exception as error:  # a failed prefetch costs nothing: the click will try again
             event(log, "prefetch_failed", logging.DEBUG, error=type(error).__name__)
-
-
-def _absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["more", "end", "repeat"]:
-    """Add the page's new groups; give back whether another page may follow ("more"), this was
-    the last ("end"), or every group on it was read before ("repeat": nothing was added)."""
-    new = [row for row in page.rows if not row[0] or row[0] not in seen]  # row[0]: the group's id
-    if page.rows and not new:
-        return "repeat"
-    seen.update(row[0] for row in new)
-    rows.extend(new)
-    return "more" if len(page.rows) == page.per_page else "end"
-
-
-def _folded(name: str) -> str:
-    """Give back `name` casefolded: the name itself when it already is (one string, not two)."""
-    folded = name.casefold()
-    return name if folded == name else folded
-
-
-def _reason(error: CloudflareError) -> str:
-    """Give back why the log could not be read, for the log line."""
-    return error.permission if isinstance(error, PermissionMissing) else type(error).__name__

@@ -15,8 +15,9 @@ import pytest
 from bot.cache import Caches
 from bot.cloudflare import CloudflareClient, Unavailable
 from bot.codec import VERSION, Unusable
-from bot.directory import FULL_WALK_SECONDS, WALK, Directory, Walk
+from bot.directory import Directory
 from bot.settings import CloudflareSettings, Secret
+from bot.walks import FULL_WALK_SECONDS, WALK, Walk
 from tests.conftest import FakeClock
 from tests.fake_access import LOGS_PERMISSION, make_update
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -296,7 +297,7 @@ def test_when_the_log_fails_the_last_copy_is_shown_marked(
 
 
 def test_a_walk_keeps_when_it_was_read_through_the_shared_cache() -> None:
-    row = ("id-1", "name", "ext-1", None, None)
+    row = ("id-1", "name", "ext-1", None)
     walk = Walk.of([row], complete=False, synced_at=5.5, walked_at=2.0)
 
     again = WALK.loads(WALK.dumps(walk))

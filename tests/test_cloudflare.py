@@ -60,7 +60,6 @@ def test_a_page_of_groups_is_parsed_into_typed_groups(client: CloudflareClient) 
         id="00000000-0000-0000-0000-000000000015",
         display_name="group-00020",
         external_id="ext-00020",
-        created=datetime(2025, 1, 1, tzinfo=UTC),
         last_modified=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
 

@@ -347,7 +347,7 @@ def test_groups_found_are_built_from_their_rows_only_when_read() -> None:
     from bot.cloudflare import ScimGroup
     from bot.directory import Built
 
-    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None, None) for n in range(5)]
+    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None) for n in range(5)]
     built = Built(rows)
 
     assert len(built) == 5
@@ -362,7 +362,7 @@ def test_groups_found_are_built_from_their_rows_only_when_read() -> None:
 def test_found_groups_may_be_some_rows_in_another_order() -> None:
     from bot.directory import Built
 
-    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None, None) for n in range(5)]
+    rows = [(f"id-{n}", f"group-{n}", f"ext-{n}", None) for n in range(5)]
 
     built = Built(rows, [4, 0])
 

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.directory import MAX_WALK_PAGES, WALK_CONCURRENCY, walk_pages
+from bot.directory import WALK_CONCURRENCY
+from bot.walks import MAX_WALK_PAGES, walk_pages
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import ACCOUNT_ID, PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
 from tests.test_scenarios import context, group_names

@@ -114,7 +114,6 @@ groups = st.builds(
     id=group_text,
     display_name=group_text,
     external_id=group_text,
-    created=st.none(),
     last_modified=st.none() | st.datetimes(timezones=st.just(UTC)),
 )
 

@@ -1,4 +1,5 @@
-"""Bringing a directory read before up to date from the SCIM update log, instead of reading it all.
+"""A provider's whole group list (a walk): what is kept of it, where paging it ends, and how a
+walk read before is brought up to date from the SCIM update log instead of read again.
 
 Reading 100,000 groups costs 1,000 calls; the log says in one call which groups the identity
 provider changed since the last read. Only those are asked for again, by Cloudflare id (50 a
@@ -6,7 +7,8 @@ call), or by the IdP's id when a row has no Cloudflare id; a group asked for and
 was deleted. Only successful pushes change a group, so only they are read (a misconfigured IdP
 retrying a failing push all night would otherwise fill the log). The window starts a few
 minutes before the last read, for rows the log writes late. When the log cannot say (more
-changes than one call gives back), the caller reads the whole directory again.
+changes than one call gives back, or than reading every page would cost), the caller reads the
+whole directory again.
 """
 
 from __future__ import annotations
@@ -14,10 +16,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, GroupRow
-from bot.pushes import read_log, rfc3339
+from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, CloudflareError, GroupPage, GroupRow
+from bot.codec import ROWS, Codec, flag, instant
+from bot.pushes import PermissionMissing, read_log, rfc3339
 
+# What one whole read may cost is bounded by the call budget (`walk_pages`): 1,000 pages,
+# 100,000 groups, at most, and never past an upstream that never ends.
+MAX_WALK_PAGES = 1_000
+# The share of the call budget (SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES) one whole read may
+# spend; the rest stays for everyone else's answers. 600 calls (the default): 500 pages.
+WALK_SHARE = 5 / 6
+# A directory kept up to date from the log is still read whole this often, and whenever the log
+# cannot be read (the token lacks "Access: SCIM Logs Read": asked again after as long).
+FULL_WALK_SECONDS = 3_600.0
+# A directory of this many pages or fewer is read whole: the log would cost as much.
+SMALL_WALK_PAGES = 2
+# Unix times a stored walk may carry (year 5138): a bound, checked again when used.
+LATEST_TIME = 1e11
 # The most rows one call to the log gives back; a window with more is read as "walk again".
 LOG_ROWS = 1_000
 # The most ids one call to the group list filters on.
@@ -109,3 +126,68 @@ def merged(rows: Sequence[GroupRow], changes: Changes) -> list[GroupRow]:
 
 def _chunks(values: list[str]) -> list[tuple[str, ...]]:
     return [tuple(values[at : at + IDS_PER_CALL]) for at in range(0, len(values), IDS_PER_CALL)]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """A provider's whole group list, with the names folded once for every search after."""
+
+    rows: tuple[GroupRow, ...]
+    folded_names: tuple[str, ...]
+    # False when the walk stopped before the directory's end (the page cap, or an upstream that
+    # kept repeating a page).
+    complete: bool
+    # When its groups were last brought up to date, and when every page was last read (Unix time;
+    # 0: never, so the next load reads every page).
+    synced_at: float = 0.0
+    walked_at: float = 0.0
+
+    @classmethod
+    def of(
+        cls, rows: list[GroupRow], *, complete: bool, synced_at: float = 0.0, walked_at: float = 0.0
+    ) -> Walk:
+        """Give back the walk of these groups."""
+        folded = tuple(map(_folded, (row[1] for row in rows)))
+        return cls(tuple(rows), folded, complete, synced_at, walked_at)
+
+
+def _walk_of(item: list[object]) -> Walk:
+    complete, rows, synced_at, walked_at = item
+    return Walk.of(
+        list(ROWS.decode(rows)),
+        complete=flag(complete),
+        synced_at=instant(synced_at, now=LATEST_TIME),
+        walked_at=instant(walked_at, now=LATEST_TIME),
+    )
+
+
+WALK: Codec[Walk] = Codec(
+    lambda walk: [walk.complete, ROWS.encode(walk.rows), walk.synced_at, walk.walked_at], _walk_of
+)
+
+
+def walk_pages(calls_per_5_minutes: int) -> int:
+    """Give back how many pages one whole read of a directory may cost, for this call budget."""
+    return max(1, min(MAX_WALK_PAGES, int(calls_per_5_minutes * WALK_SHARE)))
+
+
+def absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["more", "end", "repeat"]:
+    """Add the page's new groups; give back whether another page may follow ("more"), this was
+    the last ("end"), or every group on it was read before ("repeat": nothing was added)."""
+    new = [row for row in page.rows if not row[0] or row[0] not in seen]  # row[0]: the group's id
+    if page.rows and not new:
+        return "repeat"
+    seen.update(row[0] for row in new)
+    rows.extend(new)
+    return "more" if len(page.rows) == page.per_page else "end"
+
+
+def _folded(name: str) -> str:
+    """Give back `name` casefolded: the name itself when it already is (one string, not two)."""
+    folded = name.casefold()
+    return name if folded == name else folded
+
+
+def reason(error: CloudflareError) -> str:
+    """Give back why the log could not be read, for the log line."""
+    return error.permission if isinstance(error, PermissionMissing) else type(error).__name__
