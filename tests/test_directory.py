@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +21,9 @@ from bot.directory import (
     upstream_page_size,
 )
 from bot.settings import CloudflareSettings, Secret
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+from tests.test_cold_path import Later
 
 START = 1_767_226_600.0  # FakeClock's wall clock at its start
 
@@ -427,3 +429,53 @@ def test_changed_says_how_many_groups_it_read_when_it_stopped_early(
     directory.close()
 
     assert (found.searched, len(found.groups)) == (200, 200)
+
+
+def test_a_lookup_says_when_it_was_fetched_and_whether_it_is_aging(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(3)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    caches = Caches(ttl=60, clock=clock, serve_stale=900, background=Later())
+    directory = Directory(CloudflareClient(settings, clock=clock), caches=caches)
+    ids = (make_group(1)["id"],)
+
+    fresh = directory.lookup(PROVIDER_ID, "id", ids)
+    clock.advance(61)
+    aging = directory.lookup(PROVIDER_ID, "id", ids)
+    directory.close()
+
+    assert (fresh.fetched_at, fresh.aging, fresh.searched) == (START, False, None)
+    assert (aging.fetched_at, aging.aging, aging.from_cache) == (START, True, True)
+    assert [group.id for group in aging.groups] == list(ids)
+
+
+@pytest.mark.parametrize("work", ["prefetch", "walk", "background"])
+def test_close_waits_for_the_work_under_way(
+    directory: Directory, cloudflare: FakeCloudflare, work: str
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    directory.browse(PROVIDER_ID, page=1, page_size=10)  # page 1 cached: nothing prefetched yet
+    cloudflare.gate.clear()
+    started: dict[str, Callable[[], object]] = {
+        "prefetch": lambda: directory.browse(PROVIDER_ID, page=9, page_size=10),  # prefetches page 2
+        # Page 1 is cached: the walk's later pages are the calls under way, on its own pool.
+        "walk": lambda: threading.Thread(
+            target=directory.search, args=(PROVIDER_ID, "x"), daemon=True
+        ).start(),
+        "background": lambda: directory.in_background(lambda: directory.lookup(PROVIDER_ID, "id", ("x",))),
+    }
+    started[work]()
+    wait_until(lambda: cloudflare.in_flight > 0, f"the {work}'s call to reach Cloudflare")
+    closer = threading.Thread(target=directory.close)
+    closer.start()
+
+    closer.join(timeout=0.3)
+    closed_early = not closer.is_alive()
+    cloudflare.gate.set()
+    closer.join(timeout=10)
+
+    assert not closed_early, f"close() returned while the {work} was under way"
+    assert not closer.is_alive()
