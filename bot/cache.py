@@ -206,6 +206,23 @@ class SingleFlightCache(Generic[K, V]):
             last = self._last_good.get(key)
         return None if last is None else Stamped(*last)
 
+    def knows(self, key: K) -> bool:
+        """Give back whether `key` has a value here (fresh or not) or a load under way."""
+        with self._lock:
+            return key in self._entries or key in self._last_good or key in self._loading
+
+    @property
+    def serves_aging(self) -> bool:
+        """Give back whether values past their TTL may answer at once."""
+        return self._serve_aging > 0
+
+    def adopt(self, key: K, copy: Stamped[V]) -> None:
+        """Keep `copy` (fetched elsewhere) as the last good value for `key`, unless one as new is here."""
+        with self._lock:
+            last = self._last_good.get(key)
+            if last is None or last[1] < copy.fetched_at:
+                self._last_good[key] = (copy.value, copy.fetched_at)
+
     def _load(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> V:
         started = self._clock.time()
         loading = _LOADING.set(True)
@@ -299,6 +316,10 @@ class RedisCache(Generic[K, V]):
     ) -> Cached[V]:
         if not self._health.usable():
             return self._local.get(key, load, refresh=refresh, stale_ok=stale_ok)
+        # Another process's copy may answer at once (aging), as this process's own would.
+        adopt = not refresh and self._local.serves_aging and not self._local.knows(key)
+        if adopt and (copy := self._last_shared(key)) is not None:
+            self._local.adopt(key, copy)
         shared: list[bool] = []
         try:
             cached = self._local.get(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from bot.cache import (
     SharedCallBudget,
     SharedRefreshThrottle,
     SingleFlightCache,
+    Stamped,
 )
 from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider, Unavailable
 from bot.codec import PROVIDERS, VERSION, Seal
@@ -29,6 +31,7 @@ from bot.users import USERS, ScimUser, UserDirectory
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
+from tests.test_cold_path import Later
 from tests.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("redis_server")
@@ -62,8 +65,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def shared(client: redis.Redis, clock: FakeClock, **options: Any) -> RedisCache[str, Any]:
-    local: SingleFlightCache[str, Any] = SingleFlightCache(ttl=60, clock=clock, maxsize=8, stale_maxsize=8)
+def shared(
+    client: redis.Redis, clock: FakeClock, *, background: Executor | None = None, **options: Any
+) -> RedisCache[str, Any]:
+    local: SingleFlightCache[str, Any] = SingleFlightCache(
+        ttl=60,
+        clock=clock,
+        maxsize=8,
+        stale_maxsize=8,
+        serve_aging_seconds=900 if background is not None else 0,
+        background=background,
+    )
     return RedisCache(
         "providers",
         client=client,
@@ -633,3 +645,57 @@ def test_a_directory_another_process_read_is_brought_up_to_date_here(
     assert [path.rsplit("/", 1)[-1] for path, _ in cloudflare.calls[before:]] == ["updates", "groups"]
     assert found.groups[3].display_name == "changed"
     assert len(found.groups) == 1_000
+
+
+OTHER = (IdentityProvider("22222222-2222-4222-8222-222222222222", "Entra", "azureAD", True),)
+
+
+def test_a_process_that_never_read_an_answer_shows_the_copy_another_stored_and_refreshes_it(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    fetched = clock.time()
+    clock.advance(120)
+    client.delete(NAME)  # Redis's own TTL, run out
+    later, load = Later(), Loads(OTHER)
+    reader = shared(client, clock, background=later)
+
+    aging = reader.get("acct", load)
+    again = reader.get("acct", load)
+    later.run()
+    fresh = reader.get("acct", load)
+
+    assert (aging.value, aging.aging, aging.fetched_at, aging.from_cache) == (OKTA, True, fetched, True)
+    assert (again.value, again.aging) == (OKTA, True)
+    assert (fresh.value, fresh.aging, fresh.fetched_at) == (OTHER, False, fetched + 120)
+    assert load.calls == 1
+
+
+def test_a_copy_another_process_stored_past_the_bound_is_not_shown_but_loaded_over(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    shared(client, clock).get("acct", Loads())
+    clock.advance(901)
+    client.delete(NAME)
+    later, load = Later(), Loads(OTHER)
+    reader = shared(client, clock, background=later)
+
+    answer = reader.get("acct", load)
+
+    assert (answer.value, answer.aging, answer.from_cache) == (OTHER, False, False)
+    assert later.queued == []
+    assert reader.last("acct") == Stamped(OTHER, clock.time())
+
+
+def test_a_process_with_its_own_copy_does_not_ask_redis_for_another(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    later = Later()
+    reader = shared(client, clock, background=later)
+    reader.get("acct", Loads())
+    clock.advance(120)
+    client.set(NAME + ":stale", "not this one")
+
+    aging = reader.get("acct", Loads(OTHER))
+
+    assert (aging.value, aging.aging) == (OKTA, True)
