@@ -479,3 +479,43 @@ def test_close_waits_for_the_work_under_way(
 
     assert not closed_early, f"close() returned while the {work} was under way"
     assert not closer.is_alive()
+
+
+def small_pool_directory(cloudflare: FakeCloudflare, clock: FakeClock, concurrency: int) -> Directory:
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    client = CloudflareClient(settings, clock=clock)
+    return Directory(client, caches=Caches(ttl=60, clock=clock), walk_concurrency=concurrency)
+
+
+def test_a_page_read_wrongly_once_mid_walk_loses_no_group_after_it(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(2_450)]
+    cloudflare.wrong_once = {5}  # page 5 comes back as page 4 the first time
+    directory = small_pool_directory(cloudflare, clock, 4)
+
+    found = directory.search(PROVIDER_ID, "")
+    directory.close()
+
+    assert [group.display_name for group in found.groups] == [f"group-{n:05d}" for n in range(2_450)]
+    assert found.searched is None
+
+
+def test_each_provider_has_its_own_directory_read_once_per_ttl(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    other = "0b5c3a52-8f3e-4a55-9d0e-3c2b1a0f9e8d"
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(3)]
+    cloudflare.groups[other] = [make_group(n, f"other-{n}") for n in range(2)]
+
+    first = directory.search(PROVIDER_ID, "")
+    second = directory.search(other, "")
+    again = directory.search(PROVIDER_ID, "")
+
+    assert [group.display_name for group in first.groups] == ["group-00000", "group-00001", "group-00002"]
+    assert [group.display_name for group in second.groups] == ["other-0", "other-1"]
+    assert (first.from_cache, second.from_cache, again.from_cache) == (False, False, True)
+    assert [group.display_name for group in again.groups] == [group.display_name for group in first.groups]
+    assert len(cloudflare.group_calls()) == 2
