@@ -340,7 +340,8 @@ class Directory:
     def _load_walk(self, key: tuple[str, str], refresh: bool) -> Walk:
         """Bring the last walk up to date from the log when it can be, else read every page."""
         now = self._clock.time()
-        last = self._walks.last(key)
+        # With the cache off (a TTL of 0) nothing is kept to build on: every search reads it all.
+        last = self._walks.last(key) if self._ttl > 0 else None
         walk = last.value if last is not None else None
         if (
             walk is None

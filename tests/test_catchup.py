@@ -314,3 +314,22 @@ def test_a_stored_walk_with_an_impossible_time_is_not_used(synced_at: object) ->
 
 def _at(moment: float) -> datetime:
     return datetime.fromtimestamp(moment, UTC)
+
+
+def test_with_the_cache_off_every_search_reads_every_page(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID,
+        identity_provider_id=PROVIDER_ID,
+        base_url=cloudflare.base_url,
+        api_token=Secret(API_TOKEN),
+    )
+    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=0, clock=clock))
+    read(directory, cloudflare)
+
+    _, calls = read(directory, cloudflare)
+    directory.close()
+
+    assert paths(calls) == [GROUPS_PATH] * 11
