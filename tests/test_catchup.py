@@ -333,3 +333,18 @@ def test_with_the_cache_off_every_search_reads_every_page(
     directory.close()
 
     assert paths(calls) == [GROUPS_PATH] * 11
+
+
+def test_a_log_cloudflare_does_not_know_means_every_page_is_read_and_says_why(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    cloudflare.path_faults["/logs/"] = [("status", 404, 7003, {})]
+    clock.advance(TTL + 1)
+
+    with caplog.at_level(logging.INFO, logger="bot.directory"):
+        _, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
+    assert [record.getMessage() for record in caplog.records] == ["catch_up_unavailable error=NotFound"]

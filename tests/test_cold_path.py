@@ -319,3 +319,22 @@ def test_an_aging_answer_is_audited_and_counted_as_aging(
     ]
     assert [line["cache"] for line in audit] == ["miss", "aging"]
     assert audit[1]["upstream_calls"] == 0  # the refresh behind is nobody's answer
+
+
+def test_a_copy_from_elsewhere_is_kept_only_when_newer_than_this_process_own(clock: FakeClock) -> None:
+    answers = aging_cache(clock, Later())
+    answers.get("k", Loads())  # 0, fetched at START
+
+    answers.adopt("k", Stamped(7, START - 1))
+    older = answers.last("k")
+    answers.adopt("k", Stamped(8, START))
+    same = answers.last("k")
+    answers.adopt("k", Stamped(9, START + 1))
+    newer = answers.last("k")
+    answers.adopt("other", Stamped(5, START - 100))
+
+    assert (older, same, newer) == (Stamped(0, START), Stamped(0, START), Stamped(9, START + 1))
+    assert answers.last("other") == Stamped(5, START - 100)
+    assert answers.knows("k")
+    assert answers.knows("other")
+    assert not answers.knows("nobody")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.cache import Caches
-from bot.cloudflare import CloudflareClient, IdentityProvider
+from bot.cloudflare import CloudflareClient, IdentityProvider, Unavailable
 from bot.directory import (
     MAX_UPSTREAM_PAGES,
     Directory,
@@ -519,3 +519,45 @@ def test_each_provider_has_its_own_directory_read_once_per_ttl(
     assert (first.from_cache, second.from_cache, again.from_cache) == (False, False, True)
     assert [group.display_name for group in again.groups] == [group.display_name for group in first.groups]
     assert len(cloudflare.group_calls()) == 2
+
+
+def test_changed_keeps_the_directory_order_among_groups_changed_at_the_same_moment(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [changed_at(n, "2026-11-01T00:00:00Z") for n in (3, 1, 2)]
+    cloudflare.groups[PROVIDER_ID].append(changed_at(0, "2026-11-02T00:00:00Z"))
+
+    found = directory.changed(PROVIDER_ID, 0)
+
+    assert [group.display_name for group in found.groups] == [
+        "group-00000",
+        "group-00003",
+        "group-00001",
+        "group-00002",
+    ]
+
+
+def test_changed_says_whether_its_directory_is_aging_or_a_stale_copy(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [changed_at(0, "2026-11-01T00:00:00Z")]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    aging_caches = Caches(ttl=60, clock=clock, serve_stale=900, background=Later())
+    aging_directory = Directory(CloudflareClient(settings, clock=clock), caches=aging_caches)
+    plain = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=60, clock=clock))
+    aging_directory.changed(PROVIDER_ID, 0)
+    plain.changed(PROVIDER_ID, 0)
+    clock.advance(61)
+    cloudflare.failure = (503, 1002, "down")
+
+    aging = aging_directory.changed(PROVIDER_ID, 0)
+    stale = plain.changed(PROVIDER_ID, 0)
+    aging_directory.close()
+    plain.close()
+
+    assert (aging.aging, aging.stale, aging.fetched_at) == (True, None, START)
+    assert stale.aging is False
+    assert stale.stale is not None
+    assert isinstance(stale.stale.error, Unavailable)  # its age counts the retries' waits too

@@ -694,8 +694,37 @@ def test_a_process_with_its_own_copy_does_not_ask_redis_for_another(
     reader = shared(client, clock, background=later)
     reader.get("acct", Loads())
     clock.advance(120)
-    client.set(NAME + ":stale", "not this one")
+    client.set(NAME + ":stale", "not this one")  # read, it would be counted as forged
+    before = metrics.REDIS_REJECTED.labels("forged")._value.get()
 
     aging = reader.get("acct", Loads(OTHER))
 
     assert (aging.value, aging.aging) == (OKTA, True)
+    assert metrics.REDIS_REJECTED.labels("forged")._value.get() == before
+
+
+def test_a_fresh_answer_whose_last_copy_was_pushed_out_reads_no_other_from_redis(
+    client: redis.Redis, clock: FakeClock
+) -> None:
+    local: SingleFlightCache[str, Any] = SingleFlightCache(
+        ttl=60, clock=clock, maxsize=8, stale_maxsize=1, serve_aging_seconds=900, background=Later()
+    )
+    reader = RedisCache(
+        "providers",
+        client=client,
+        local=local,
+        codec=PROVIDERS,
+        ttl=60,
+        clock=clock,
+        health=RedisHealth(clock),
+        seal=SEAL,
+    )
+    reader.get("acct", Loads())
+    reader.get("other", Loads(OTHER))  # pushes acct's last copy out; its fresh answer stays
+    client.set(NAME + ":stale", "not this one")
+    before = metrics.REDIS_REJECTED.labels("forged")._value.get()
+
+    again = reader.get("acct", Loads(OTHER))
+
+    assert (again.value, again.from_cache) == (OKTA, True)
+    assert metrics.REDIS_REJECTED.labels("forged")._value.get() == before
