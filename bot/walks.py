@@ -73,7 +73,7 @@ def changes_since(
             ("idp_id", identity_provider_id),
             ("resource_type", "GROUP"),
             ("status", "SUCCESS"),
-            ("since", rfc3339(max(0, math.floor(since - OVERLAP_SECONDS)))),
+            ("since", rfc3339(math.floor(since - OVERLAP_SECONDS))),
             ("direction", "asc"),
             ("per_page", LOG_ROWS),
         ],

@@ -265,6 +265,36 @@ def test_a_log_too_full_for_one_call_means_every_page_is_read(
     assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
 
 
+def test_as_many_calls_as_pages_still_catch_up(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(300)]
+    read(directory, cloudflare)
+    for number in range(150):  # three calls to ask for them; three pages hold them all
+        cloudflare.push(PROVIDER_ID, renamed(number, f"changed-{number}"), at=clock.time())
+    clock.advance(TTL + 1)
+
+    names, calls = read(directory, cloudflare)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 3
+    assert names[149] == "changed-149"
+
+
+def test_a_group_deleted_and_logged_by_its_idp_id_alone_is_dropped(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    names, _ = read(directory, cloudflare)
+    cloudflare.push(PROVIDER_ID, make_group(6), at=clock.time(), method="DELETE")
+    cloudflare.updates[-1]["cf_resource_id"] = ""
+    clock.advance(TTL + 1)
+
+    now, calls = read(directory, cloudflare)
+
+    assert now == [*names[:6], *names[7:]]
+    assert calls[1][1]["idp_resource_id"] == ["ext-00006"]
+
+
 def test_more_changes_than_pages_means_every_page_is_read(
     directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:

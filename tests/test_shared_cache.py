@@ -610,12 +610,21 @@ def test_the_last_copy_is_this_process_own_else_any_process_stored_in_redis(
     assert reader.last("other") is None
 
 
-def test_the_last_copy_is_none_while_redis_fails(clock: FakeClock) -> None:
+def test_the_last_copy_is_none_while_redis_fails(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     down = redis.Redis(port=1, socket_timeout=0.1, socket_connect_timeout=0.1)
     health = RedisHealth(clock)
+    cache = shared(down, clock, health=health)
+    before = metrics.REDIS_ERRORS._value.get()
 
-    assert shared(down, clock, health=health).last("acct") is None
+    first = cache.last("acct")
+    again = cache.last("acct")  # within the pause: Redis is not asked
+
+    assert (first, again) == (None, None)
     assert not health.usable()  # left alone for its pause
+    assert metrics.REDIS_ERRORS._value.get() == before + 1
+    assert [record.getMessage() for record in caplog.records] == [
+        "redis_failed error=ConnectionError pause_s=5.0"
+    ]
 
 
 def test_a_directory_another_process_read_is_brought_up_to_date_here(
