@@ -561,3 +561,15 @@ def test_changed_says_whether_its_directory_is_aging_or_a_stale_copy(
     assert stale.aging is False
     assert stale.stale is not None
     assert isinstance(stale.stale.error, Unavailable)  # its age counts the retries' waits too
+
+
+def test_a_walk_one_page_at_a_time_reads_every_page_once(cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(450)]
+    directory = small_pool_directory(cloudflare, clock, 1)
+
+    found = directory.search(PROVIDER_ID, "")
+    directory.close()
+
+    assert len(found.groups) == 450
+    assert pages_called(cloudflare) == [1, 2, 3, 4, 5]
+    assert cloudflare.most_in_flight == 1
