@@ -362,7 +362,7 @@ class Directory:
             )
         except (PermissionMissing, NotFound, Rejected) as error:
             self._log_unreadable_until = now + FULL_WALK_SECONDS
-            event(log, "catch_up_unavailable", logging.INFO, error=reason(error))
+            event(log, "catch_up_unavailable", error=reason(error))
             return self._walk(key[1], refresh, now)
         if changes is None:
             return self._walk(key[1], refresh, now)

@@ -261,8 +261,43 @@ def test_a_log_too_full_for_one_call_means_every_page_is_read(
     clock.advance(TTL + 1)
 
     _, calls = read(directory, cloudflare)
+    cloudflare.updates = []
+    clock.advance(TTL + 1)
+    _, after = read(directory, cloudflare)
 
     assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
+    assert paths(after) == [LOG_PATH]  # the read it fell back to counts as the latest
+
+
+@pytest.mark.parametrize("why", ["no permission", "too many changes"])
+def test_refresh_that_falls_back_to_every_page_reads_them_from_cloudflare(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock, why: str
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    if why == "no permission":
+        cloudflare.missing_permissions = {LOGS_PERMISSION}
+    else:
+        cloudflare.updates = [make_update(PROVIDER_ID, _at(clock.time()), group=make_group(1))] * 1_000
+    clock.advance(10)  # the pages read a moment ago are still cached
+
+    _, calls = read(directory, cloudflare, refresh=True)
+
+    assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
+
+
+def test_every_page_is_read_again_exactly_an_hour_after_the_last_whole_read(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    read(directory, cloudflare)
+    clock.advance(FULL_WALK_SECONDS - 1)
+    _, before_the_hour = read(directory, cloudflare)
+    clock.advance(1)
+    _, at_the_hour = read(directory, cloudflare, refresh=True)  # Refresh: the hour decides how
+
+    assert paths(before_the_hour) == [LOG_PATH]
+    assert paths(at_the_hour) == [GROUPS_PATH] * 11
 
 
 def test_as_many_calls_as_pages_still_catch_up(

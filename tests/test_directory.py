@@ -563,7 +563,9 @@ def test_changed_says_whether_its_directory_is_aging_or_a_stale_copy(
     assert isinstance(stale.stale.error, Unavailable)  # its age counts the retries' waits too
 
 
-def test_a_walk_one_page_at_a_time_reads_every_page_once(cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+def test_a_walk_one_page_at_a_time_reads_every_page_once(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(450)]
     directory = small_pool_directory(cloudflare, clock, 1)
 
