@@ -391,22 +391,19 @@ class Directory:
             ).value
 
         first_page = fetch(1)
-        if absorb(first_page, seen, rows) != "more":
-            return Walk.of(rows, complete=True, synced_at=now, walked_at=now)
+        outcome = absorb(first_page, seen, rows)  # "more" or "end": nothing was read before it
         # The page that shows the total right: the short last page, or the empty one after a full one.
         confirming = (first_page.total_count or 0) // MAX_PER_PAGE + 1
         number = 2
-        while number <= self._walk_pages:
+        while outcome == "more" and number <= self._walk_pages:
             stop = confirming + 1 if number <= confirming else number + self._walk_concurrency
             numbers = range(number, min(stop, self._walk_pages + 1))
             outcome, number = self._read_pages(fetch, numbers, seen, rows)
-            if outcome != "more":
-                return Walk.of(rows, complete=outcome == "end", synced_at=now, walked_at=now)
-        return Walk.of(rows, complete=False, synced_at=now, walked_at=now)
+        return Walk.of(rows, complete=outcome == "end", synced_at=now, walked_at=now)
 
     def _read_pages(
         self, fetch: Callable[..., GroupPage], numbers: range, seen: set[str], rows: list[GroupRow]
-    ) -> tuple[str, int]:
+    ) -> tuple[Literal["more", "end", "repeat"], int]:
         """Read pages `numbers` in order into `rows`; give back how it ended and the page to read next.
 
         The first `walk_concurrency` are asked for at once, the rest only once the first of them

@@ -413,3 +413,45 @@ def test_a_log_cloudflare_does_not_know_means_every_page_is_read_and_says_why(
 
     assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
     assert [record.getMessage() for record in caplog.records] == ["catch_up_unavailable error=NotFound"]
+
+
+def test_a_directory_brought_up_to_date_is_as_complete_as_it_was(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID,
+        identity_provider_id=PROVIDER_ID,
+        base_url=cloudflare.base_url,
+        api_token=Secret(API_TOKEN),
+    )
+    whole = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock))
+    capped = Directory(
+        CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock), walk_pages=5
+    )
+    for directory in (whole, capped):
+        directory.search(PROVIDER_ID, "")
+    cloudflare.push(PROVIDER_ID, make_group(1_000), at=clock.time(), method="POST")
+    clock.advance(TTL + 1)
+
+    complete, partial = (directory.search(PROVIDER_ID, "") for directory in (whole, capped))
+    whole.close()
+    capped.close()
+
+    assert (complete.searched, len(complete.groups)) == (None, 1_001)
+    assert (partial.searched, len(partial.groups)) == (501, 501)  # the first 500, and the new one
+
+
+def test_a_walk_never_builds_on_stale_pages(
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]  # small: read whole
+    read(directory, cloudflare)
+    clock.advance(TTL + 1)
+    cloudflare.failure = (503, 1002, "down")
+
+    found = directory.search(PROVIDER_ID, "")
+
+    assert found.stale is not None  # the walk failed: its own last copy, marked
+    assert isinstance(found.stale.error, Unavailable)
+    assert len(found.groups) == 250
