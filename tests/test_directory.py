@@ -575,3 +575,26 @@ def test_a_walk_one_page_at_a_time_reads_every_page_once(
     assert len(found.groups) == 450
     assert pages_called(cloudflare) == [1, 2, 3, 4, 5]
     assert cloudflare.most_in_flight == 1
+
+
+def test_a_walk_whose_total_ends_on_page_two_asks_for_page_two_alone(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(150)]
+
+    found = directory.search(PROVIDER_ID, "")
+
+    assert len(found.groups) == 150
+    assert pages_called(cloudflare) == [1, 2]
+
+
+def test_a_walk_keeps_every_group_without_an_id_on_any_page(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(150)]
+    for number in (5, 120):
+        cloudflare.groups[PROVIDER_ID][number]["id"] = ""
+
+    found = directory.search(PROVIDER_ID, "")
+
+    assert [group.display_name for group in found.groups] == [f"group-{n:05d}" for n in range(150)]
