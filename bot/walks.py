@@ -137,15 +137,12 @@ class Walk:
     # False when the walk stopped before the directory's end (the page cap, or an upstream that
     # kept repeating a page).
     complete: bool
-    # When its groups were last brought up to date, and when every page was last read (Unix time;
-    # 0: never, so the next load reads every page).
-    synced_at: float = 0.0
-    walked_at: float = 0.0
+    # When its groups were last brought up to date, and when every page was last read (Unix time).
+    synced_at: float
+    walked_at: float
 
     @classmethod
-    def of(
-        cls, rows: list[GroupRow], *, complete: bool, synced_at: float = 0.0, walked_at: float = 0.0
-    ) -> Walk:
+    def of(cls, rows: list[GroupRow], *, complete: bool, synced_at: float, walked_at: float) -> Walk:
         """Give back the walk of these groups."""
         folded = tuple(map(_folded, (row[1] for row in rows)))
         return cls(tuple(rows), folded, complete, synced_at, walked_at)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.cache import Caches
-from bot.cloudflare import CloudflareClient, Unavailable
+from bot.cloudflare import CloudflareClient, GroupRow, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
 from bot.settings import CloudflareSettings, Secret
@@ -375,6 +375,16 @@ def test_a_stored_walk_with_an_impossible_time_is_not_used(synced_at: object) ->
     for stored in ([True, [], synced_at, 0.0], [True, [], 0.0, synced_at]):
         with pytest.raises(Unusable):
             WALK.loads(json.dumps([VERSION, stored]))
+
+
+def test_a_name_already_folded_is_kept_once() -> None:
+    rows: list[GroupRow] = [("id-1", "oncall", "e", None), ("id-2", "OnCall", "e", None)]
+
+    walk = Walk.of(rows, complete=True, synced_at=0, walked_at=0)
+
+    assert walk.folded_names == ("oncall", "oncall")
+    assert walk.folded_names[0] is rows[0][1]  # the same string: a directory's names are not held twice
+    assert walk.folded_names[1] is not rows[1][1]
 
 
 def _at(moment: float) -> datetime:
