@@ -10,14 +10,16 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 
+from bot import web
 from tests.conftest import SlackDriver
 from tests.fakes import (
     SIGNING_SECRET,
@@ -264,3 +266,23 @@ def test_the_signer_of_the_fakes_matches_slacks_documented_example() -> None:
     signature = slack_signature("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body.encode())
 
     assert signature == "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def test_the_front_takes_any_wsgi_answer_whole_and_closes_it() -> None:
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            return iter([b"one ", b"two"])
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Body:
+        start_response("201 Created", [("X-Thing", "yes")])(b"")  # WSGI's legacy write(): accepted
+        return Body()
+
+    answer = web.Front(app, signing_secret=None)._call({})
+
+    assert answer == (201, [(b"x-thing", b"yes")], b"one two")
+    assert closed == [True]
