@@ -286,3 +286,15 @@ def test_the_front_takes_any_wsgi_answer_whole_and_closes_it() -> None:
 
     assert answer == (201, [(b"x-thing", b"yes")], b"one two")
     assert closed == [True]
+
+
+def test_a_bug_behind_the_front_is_one_log_line_and_a_plain_500(caplog: pytest.LogCaptureFixture) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise RuntimeError("a bug of ours, holding xoxb-secret")
+
+    answer = web.Front(app, signing_secret=None)._call({})
+
+    assert answer == (500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal error.\n")
+    assert [record.getMessage() for record in caplog.records] == [
+        "internal_error while answering an HTTP request"
+    ]
