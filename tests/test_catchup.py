@@ -465,3 +465,23 @@ def test_a_walk_never_builds_on_stale_pages(
     assert found.stale is not None  # the walk failed: its own last copy, marked
     assert isinstance(found.stale.error, Unavailable)
     assert len(found.groups) == 250
+
+
+def test_a_cache_of_a_second_is_brought_up_to_date_like_any_other(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID,
+        identity_provider_id=PROVIDER_ID,
+        base_url=cloudflare.base_url,
+        api_token=Secret(API_TOKEN),
+    )
+    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=1, clock=clock))
+    read(directory, cloudflare)
+    clock.advance(2)
+
+    _, calls = read(directory, cloudflare)
+    directory.close()
+
+    assert paths(calls) == [LOG_PATH]
