@@ -279,12 +279,12 @@ def test_the_front_takes_any_wsgi_answer_whole_and_closes_it() -> None:
             closed.append(True)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Body:
-        start_response("201 Created", [("X-Thing", "yes")])(b"")  # WSGI's legacy write(): accepted
+        start_response("404 Not Found", [("X-Thing", "yes")])(b"")  # WSGI's legacy write(): accepted
         return Body()
 
     answer = web.Front(app, signing_secret=None)._call({})
 
-    assert answer == (201, [(b"x-thing", b"yes")], b"one two")
+    assert answer == (404, [(b"x-thing", b"yes")], b"one two")
     assert closed == [True]
 
 
