@@ -338,3 +338,46 @@ def test_a_copy_from_elsewhere_is_kept_only_when_newer_than_this_process_own(clo
     assert answers.knows("k")
     assert answers.knows("other")
     assert not answers.knows("nobody")
+
+
+def test_a_refresh_while_a_refresh_behind_is_queued_waits_for_it(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+    answers.get("k", load)  # shown aging; its refresh queued, not yet run
+    joined: list[Any] = []
+    joiner = threading.Thread(target=lambda: joined.append(answers.get("k", load, refresh=True)), daemon=True)
+    joiner.start()
+
+    joiner.join(timeout=0.2)
+    waited = joiner.is_alive()
+    later.run()
+    joiner.join(timeout=10)
+
+    assert waited, "the Refresh did not wait for the load under way"
+    assert [cached.value for cached in joined] == [1]
+    assert load.calls == 2  # the first load and the one behind: the Refresh made none of its own
+
+
+def test_a_bound_of_a_second_still_shows_a_copy_past_a_shorter_ttl(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers: SingleFlightCache[str, int] = SingleFlightCache(
+        ttl=0.5, clock=clock, maxsize=8, stale_maxsize=8, serve_aging_seconds=1, background=later
+    )
+    answers.get("k", load)
+    clock.advance(0.75)
+
+    aging = answers.get("k", load)
+
+    assert (aging.value, aging.aging) == (0, True)
+
+
+def test_of_two_loads_fetched_at_one_moment_the_later_is_kept(clock: FakeClock) -> None:
+    answers = aging_cache(clock, Later())
+    load = Loads()
+    answers.get("k", load)
+
+    answers.get("k", load, refresh=True)  # the clock has not moved
+
+    assert answers.last("k") == Stamped(1, START)
