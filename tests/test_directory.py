@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from bot.cache import Caches
-from bot.cloudflare import CloudflareClient, IdentityProvider, Unavailable
+from bot.cloudflare import CloudflareClient, IdentityProvider, ScimGroup, Unavailable
 from bot.directory import (
     MAX_UPSTREAM_PAGES,
     Directory,
+    Found,
+    Listing,
     ProviderChoice,
     choose_provider,
     upstream_page_size,
@@ -598,3 +600,35 @@ def test_a_walk_keeps_every_group_without_an_id_on_any_page(
     found = directory.search(PROVIDER_ID, "")
 
     assert [group.display_name for group in found.groups] == [f"group-{n:05d}" for n in range(150)]
+
+
+def test_the_last_upstream_page_before_the_cap_is_read_and_offers_no_next(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.endless = True  # every page full, for ever
+
+    last = directory.browse(PROVIDER_ID, page=MAX_UPSTREAM_PAGES * 10, page_size=10)
+    past = directory.browse(PROVIDER_ID, page=MAX_UPSTREAM_PAGES * 10 + 1, page_size=10)
+
+    # The page before is read too, to see that the last does not merely repeat it; none after.
+    assert pages_called(cloudflare) == [MAX_UPSTREAM_PAGES - 1, MAX_UPSTREAM_PAGES]
+    assert (len(last.groups), last.has_next, last.from_cache) == (10, False, False)
+    assert (past.groups, past.has_next, past.from_cache, past.stale) == ((), False, True, None)
+
+
+def test_a_page_of_found_groups_says_exactly_what_is_known() -> None:
+    groups = tuple(ScimGroup(id=f"id-{n}", display_name=f"g{n}", external_id="") for n in range(3))
+    found = Found(groups, from_cache=False, fetched_at=START, aging=True)
+
+    assert found.listing(2, 2) == Listing(
+        groups=groups[2:],
+        page=2,
+        page_size=2,
+        has_next=False,
+        total=3,
+        total_is_lower_bound=False,
+        from_cache=False,
+        stale=None,
+        fetched_at=START,
+        aging=True,
+    )
