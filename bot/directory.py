@@ -42,6 +42,7 @@ from bot.walks import (
     changes_since,
     merged,
     reason,
+    with_ids,
 )
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
@@ -434,16 +435,7 @@ class Directory:
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...]
     ) -> tuple[ScimGroup, ...]:
         def by(field: Literal["id", "external"]) -> list[ScimGroup]:
-            page = self._client.list_groups(
-                identity_provider_id,
-                page=1,
-                per_page=MAX_PER_PAGE,
-                cf_resource_ids=values if field == "id" else (),
-                idp_resource_ids=values if field == "external" else (),
-            )
-            # Filter again here: an upstream that ignored the filter must not pass off other groups.
-            wanted = {value.lower() for value in values} if field == "id" else set(values)
-            return [g for g in page.groups if (g.id.lower() if field == "id" else g.external_id) in wanted]
+            return list(map(ScimGroup.of, with_ids(self._client, identity_provider_id, field, values)))
 
         if kind != "any":
             return tuple(by(kind))

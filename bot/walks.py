@@ -90,20 +90,27 @@ def changes_since(
         return None
 
     def ask(batch: Batch) -> list[GroupRow]:
-        field, values = batch
-        page = client.list_groups(
-            identity_provider_id,
-            page=1,
-            per_page=MAX_PER_PAGE,
-            cf_resource_ids=values if field == "id" else (),
-            idp_resource_ids=values if field == "external" else (),
-        )
-        # Filter again: an upstream that ignored the filter must not pass off other groups.
-        wanted = set(values)
-        return [row for row in page.rows if (row[0].lower() if field == "id" else row[2]) in wanted]
+        return with_ids(client, identity_provider_id, *batch)
 
     rows = tuple(row for found in in_parallel(ask, batches) for row in found)
     return Changes(frozenset(ids), frozenset(external), rows)
+
+
+def with_ids(
+    client: CloudflareClient, identity_provider_id: str, field: str, values: tuple[str, ...]
+) -> list[GroupRow]:
+    """Give back the groups with these Cloudflare ids (`field` "id") or IdP ids ("external"),
+    50 at most: one call."""
+    page = client.list_groups(
+        identity_provider_id,
+        page=1,
+        per_page=MAX_PER_PAGE,
+        cf_resource_ids=values if field == "id" else (),
+        idp_resource_ids=values if field == "external" else (),
+    )
+    # Filter again: an upstream that ignored the filter must not pass off other groups.
+    wanted = {value.lower() for value in values} if field == "id" else set(values)
+    return [row for row in page.rows if (row[0].lower() if field == "id" else row[2]) in wanted]
 
 
 def merged(rows: Sequence[GroupRow], changes: Changes) -> list[GroupRow]:

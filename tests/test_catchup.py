@@ -27,15 +27,21 @@ LOG_PATH = f"/client/v4/accounts/{ACCOUNT_ID}/access/logs/scim/updates"
 GROUPS_PATH = f"/client/v4/accounts/{ACCOUNT_ID}/access/identity_providers/{PROVIDER_ID}/scim/groups"
 
 
-@pytest.fixture
-def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Directory]:
+def make_directory(
+    cloudflare: FakeCloudflare, clock: FakeClock, *, ttl: float = TTL, **options: Any
+) -> Directory:
     settings = CloudflareSettings(
         account_id=ACCOUNT_ID,
         identity_provider_id=PROVIDER_ID,
         base_url=cloudflare.base_url,
         api_token=Secret(API_TOKEN),
     )
-    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock))
+    return Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=ttl, clock=clock), **options)
+
+
+@pytest.fixture
+def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Directory]:
+    directory = make_directory(cloudflare, clock)
     yield directory
     directory.close()
 
@@ -395,13 +401,7 @@ def test_with_the_cache_off_every_search_reads_every_page(
     cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
-    settings = CloudflareSettings(
-        account_id=ACCOUNT_ID,
-        identity_provider_id=PROVIDER_ID,
-        base_url=cloudflare.base_url,
-        api_token=Secret(API_TOKEN),
-    )
-    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=0, clock=clock))
+    directory = make_directory(cloudflare, clock, ttl=0)
     read(directory, cloudflare)
 
     _, calls = read(directory, cloudflare)
@@ -429,16 +429,7 @@ def test_a_directory_brought_up_to_date_is_as_complete_as_it_was(
     cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
-    settings = CloudflareSettings(
-        account_id=ACCOUNT_ID,
-        identity_provider_id=PROVIDER_ID,
-        base_url=cloudflare.base_url,
-        api_token=Secret(API_TOKEN),
-    )
-    whole = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock))
-    capped = Directory(
-        CloudflareClient(settings, clock=clock), caches=Caches(ttl=TTL, clock=clock), walk_pages=5
-    )
+    whole, capped = make_directory(cloudflare, clock), make_directory(cloudflare, clock, walk_pages=5)
     for directory in (whole, capped):
         directory.search(PROVIDER_ID, "")
     cloudflare.push(PROVIDER_ID, make_group(1_000), at=clock.time(), method="POST")
@@ -471,13 +462,7 @@ def test_a_cache_of_a_second_is_brought_up_to_date_like_any_other(
     cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(1_000)]
-    settings = CloudflareSettings(
-        account_id=ACCOUNT_ID,
-        identity_provider_id=PROVIDER_ID,
-        base_url=cloudflare.base_url,
-        api_token=Secret(API_TOKEN),
-    )
-    directory = Directory(CloudflareClient(settings, clock=clock), caches=Caches(ttl=1, clock=clock))
+    directory = make_directory(cloudflare, clock, ttl=1)
     read(directory, cloudflare)
     clock.advance(2)
 

@@ -66,13 +66,18 @@ def clock() -> FakeClock:
 
 
 def shared(
-    client: redis.Redis, clock: FakeClock, *, background: Executor | None = None, **options: Any
+    client: redis.Redis,
+    clock: FakeClock,
+    *,
+    background: Executor | None = None,
+    stale_maxsize: int = 8,
+    **options: Any,
 ) -> RedisCache[str, Any]:
     local: SingleFlightCache[str, Any] = SingleFlightCache(
         ttl=60,
         clock=clock,
         maxsize=8,
-        stale_maxsize=8,
+        stale_maxsize=stale_maxsize,
         serve_aging_seconds=900 if background is not None else 0,
         background=background,
     )
@@ -715,19 +720,7 @@ def test_a_process_with_its_own_copy_does_not_ask_redis_for_another(
 def test_a_fresh_answer_whose_last_copy_was_pushed_out_reads_no_other_from_redis(
     client: redis.Redis, clock: FakeClock
 ) -> None:
-    local: SingleFlightCache[str, Any] = SingleFlightCache(
-        ttl=60, clock=clock, maxsize=8, stale_maxsize=1, serve_aging_seconds=900, background=Later()
-    )
-    reader = RedisCache(
-        "providers",
-        client=client,
-        local=local,
-        codec=PROVIDERS,
-        ttl=60,
-        clock=clock,
-        health=RedisHealth(clock),
-        seal=SEAL,
-    )
+    reader = shared(client, clock, background=Later(), stale_maxsize=1)
     reader.get("acct", Loads())
     reader.get("other", Loads(OTHER))  # pushes acct's last copy out; its fresh answer stays
     client.set(NAME + ":stale", "not this one")
