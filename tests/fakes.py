@@ -82,6 +82,7 @@ class FakeCloudflare:
     # Permissions the token lacks (LOGS_PERMISSION, APPS_PERMISSION): their endpoints answer 403.
     missing_permissions: set[str] = field(default_factory=set)
     providers: list[dict[str, Any]] = field(default_factory=list)
+    account_id: str = ACCOUNT_ID  # the one account this fake serves
     token: str = API_TOKEN
     token_kind: str = "user"  # or "account": which verify endpoint knows the token
     token_status: str = "active"
@@ -232,7 +233,7 @@ class FakeCloudflare:
         # endpoint; either endpoint answers any other token 401, code 1000.
         verify = {
             "/client/v4/user/tokens/verify": "user",
-            f"/client/v4/accounts/{ACCOUNT_ID}/tokens/verify": "account",
+            f"/client/v4/accounts/{self.account_id}/tokens/verify": "account",
         }
         if url.path in verify:
             if (
@@ -252,7 +253,7 @@ class FakeCloudflare:
             status, code, message = self.failure
             return status, failure(code, message)
         parts = url.path.removeprefix("/client/v4").strip("/").split("/")
-        if len(parts) < 4 or parts[0] != "accounts" or parts[1] != ACCOUNT_ID or parts[2] != "access":
+        if len(parts) < 4 or parts[0] != "accounts" or parts[1] != self.account_id or parts[2] != "access":
             return 404, failure(
                 7003,
                 "Could not route to /" + "/".join(parts) + ", perhaps your object identifier is invalid?",

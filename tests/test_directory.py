@@ -92,6 +92,60 @@ def test_a_full_page_without_totals_is_a_lower_bound(
     )
 
 
+def test_a_full_page_believes_a_larger_total(directory: Directory, cloudflare: FakeCloudflare) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+
+    listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert (listing.has_next, listing.total, listing.total_is_lower_bound, listing.page_count) == (
+        True,
+        250,
+        False,
+        25,
+    )
+
+
+def test_an_empty_directory_without_a_total_counts_zero(
+    directory: Directory, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = []
+    cloudflare.omit_totals = True
+
+    listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert (listing.groups, listing.has_next, listing.total, listing.total_is_lower_bound) == (
+        (),
+        False,
+        0,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reported", "total"),
+    [
+        (200, 200),  # the directory shrank to two pages: believed
+        (150, 150),
+        (201, None),  # more than the pages before hold, yet this one is empty: not believed
+        (250, None),
+    ],
+)
+def test_an_empty_page_past_the_end_believes_only_a_total_that_agrees_with_it(
+    directory: Directory, cloudflare: FakeCloudflare, reported: int, total: int | None
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(150)]
+    cloudflare.reported_total = reported
+
+    listing = directory.browse(PROVIDER_ID, page=21, page_size=10)  # upstream page 3, empty
+
+    assert (listing.groups, listing.has_next, listing.total, listing.total_is_lower_bound) == (
+        (),
+        False,
+        total,
+        False,
+    )
+
+
 def test_a_page_that_repeats_the_one_before_is_the_end(
     directory: Directory, cloudflare: FakeCloudflare
 ) -> None:
@@ -156,6 +210,12 @@ ALL = (OKTA, OKTA_STAGING, GOOGLE)
             "44444444-4444-4444-8444-444444444444",
             IdentityProvider("44444444-4444-4444-8444-444444444444", "", "", True),
         ),
+        (  # a default id configured in capitals is Cloudflare's id, in Cloudflare's case
+            (),
+            None,
+            "4444AAAA-4444-4444-8444-444444444444",
+            IdentityProvider("4444aaaa-4444-4444-8444-444444444444", "", "", True),
+        ),
         ((OKTA, GOOGLE), None, None, OKTA),
         (ALL, None, None, ProviderChoice("several", None, (OKTA, OKTA_STAGING))),
         ((GOOGLE,), None, None, ProviderChoice("none", None, ())),
@@ -198,15 +258,23 @@ def test_the_next_upstream_page_is_fetched_before_the_click_that_needs_it(
     assert pages_called(cloudflare) == [1, 2]
 
 
-def test_no_page_is_prefetched_that_nobody_is_near(directory: Directory, cloudflare: FakeCloudflare) -> None:
+@pytest.mark.parametrize(
+    ("pages", "called"),
+    [
+        (range(1, 9), [1]),  # Slack pages 1 to 8: more than two pages from upstream page 2
+        ([21], [2, 3]),  # the last upstream page: nothing after it (2 only to see 3 is no repeat)
+    ],
+)
+def test_no_page_is_prefetched_that_nobody_is_near(
+    directory: Directory, cloudflare: FakeCloudflare, pages: range, called: list[int]
+) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
 
-    for page in range(1, 9):
+    for page in pages:
         directory.browse(PROVIDER_ID, page=page, page_size=10)
-    directory.browse(PROVIDER_ID, page=21, page_size=10)  # the last upstream page: nothing after it
     directory.close()
 
-    assert pages_called(cloudflare) == [1, 2, 3]  # page 2 only to check that 3 is no repeat
+    assert pages_called(cloudflare) == called
 
 
 def test_a_prefetched_page_expires_like_any_other(

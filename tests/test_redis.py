@@ -137,6 +137,32 @@ def directory_for(cloudflare: FakeCloudflare, redis_server: RedisServer) -> Iter
         directory.close()
 
 
+def test_two_accounts_sharing_one_redis_each_see_their_own_identity_providers(
+    cloudflare: FakeCloudflare, redis_server: RedisServer
+) -> None:
+    other = FakeCloudflare(account_id="fedcba9876543210fedcba9876543210")
+    other.add_provider("22222222-2222-4222-8222-222222222222", "Entra", [])
+    clock = SystemClock()
+    made: list[Directory] = []
+    for fake in (cloudflare, other):
+        settings = CloudflareSettings(
+            account_id=fake.account_id, base_url=fake.base_url, api_token=Secret(API_TOKEN)
+        )
+        shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        caches = Caches(ttl=60, clock=clock, shared=shared, seal=SEAL)
+        made.append(Directory(CloudflareClient(settings, clock=clock), caches=caches))
+    try:
+        first, second = (directory.identity_providers() for directory in made)
+        knows = [directory.knows_identity_providers() for directory in made]
+    finally:
+        for directory in made:
+            directory.close()
+        other.close()
+
+    assert ([p.name for p in first], [p.name for p in second]) == (["Okta Production"], ["Entra"])
+    assert knows == [True, True]
+
+
 def test_a_cold_answer_in_one_process_is_warm_in_another(
     directory_for: Directories, cloudflare: FakeCloudflare
 ) -> None:

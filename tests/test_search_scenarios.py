@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -211,6 +212,22 @@ def test_a_pasted_id_is_looked_up_as_either_kind(bot: SlackDriver, cloudflare: F
         ("page", "per_page", "cf_resource_id"),
         ("page", "per_page", "idp_resource_id"),
     }
+
+
+def test_calls_made_on_other_threads_count_in_the_answers_audit_line(
+    bot: SlackDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    bot.command()  # the provider list, and the first page fetched beside it
+    bot.command("00000000-0000-0000-0000-000000000001")  # by either id: two calls at once
+
+    audit = [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "fields", {}).get("event") == "command"
+    ]
+    assert [(line["query"], line["upstream_calls"]) for line in audit] == [("browse", 2), ("any", 2)]
 
 
 def test_a_lookup_never_shows_groups_cloudflare_should_have_filtered_out(
