@@ -276,13 +276,7 @@ class Directory:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
-        needle = text.casefold()
-        names = walk.folded_names
-        matches = [index for index, name in enumerate(names) if needle in name]
-        exact = [index for index in matches if names[index] == needle]  # few, or none
-        if exact:
-            first = set(exact)
-            matches = exact + [index for index in matches if index not in first]
+        matches = walk.names.find(text.casefold())
         searched = None if walk.complete else len(walk.rows)
         found = Built(walk.rows, matches)  # only the page shown is built
         return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from bot.cache import Caches
-from bot.cloudflare import CloudflareClient, GroupRow, Unavailable
+from bot.cloudflare import CloudflareClient, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
 from bot.settings import CloudflareSettings, Secret
-from bot.walks import FULL_WALK_SECONDS, WALK, Walk
+from bot.walks import FULL_WALK_SECONDS, WALK, Names, Walk
 from tests.conftest import FakeClock
 from tests.fake_access import LOGS_PERMISSION, make_update
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -383,14 +383,51 @@ def test_a_stored_walk_with_an_impossible_time_is_not_used(synced_at: object) ->
             WALK.loads(json.dumps([VERSION, stored]))
 
 
-def test_a_name_already_folded_is_kept_once() -> None:
-    rows: list[GroupRow] = [("id-1", "oncall", "e", None), ("id-2", "OnCall", "e", None)]
+def naive_find(names: list[str], needle: str) -> list[int]:
+    """What a search finds, written the slow, obvious way."""
+    folded = [name.casefold() for name in names]
+    matches = [index for index, name in enumerate(folded) if needle in name]
+    return [i for i in matches if folded[i] == needle] + [i for i in matches if folded[i] != needle]
 
-    walk = Walk.of(rows, complete=True, synced_at=0, walked_at=0)
 
-    assert walk.folded_names == ("oncall", "oncall")
-    assert walk.folded_names[0] is rows[0][1]  # the same string: a directory's names are not held twice
-    assert walk.folded_names[1] is not rows[1][1]
+@pytest.mark.parametrize(
+    "needle",
+    [
+        "oncall",  # whole names (first, second to last, consecutive) go first
+        "on",  # in most names: one pass over them all
+        "call",  # after a line break inside a name: still that name
+        "sre",  # the last name, a whole match
+        "ps",
+        "zzz",
+        "s",
+    ],
+)
+def test_a_search_finds_what_a_name_by_name_search_finds(needle: str) -> None:
+    names = ["OnCall", "payments-oncall", "on\ncall", "ONCALL", "oncall", "eng", "oncall rota", "SRE"]
+    names += [f"team-{n}" for n in range(40)] + ["ops", "sre"]
+
+    assert list(Names(names).find(needle)) == naive_find(names, needle)
+
+
+def test_a_search_over_many_names_finds_the_few_that_match_and_the_many() -> None:
+    names = [f"group-{n:05d}" for n in range(20_000)]
+    names[7] = "Payments-OnCall"
+    found = Names(names)
+
+    assert list(found.find("group-0001")) == list(range(10, 20))  # one name in eight or fewer
+    assert list(found.find("group")) == [n for n in range(20_000) if n != 7]  # nearly all
+    assert list(found.find("payments-oncall")) == [7]
+    assert list(found.find("")) == list(range(20_000))
+
+
+def test_the_same_words_again_are_not_searched_again() -> None:
+    found = Names(["oncall", "sre"])
+
+    first = found.find("on")
+    assert found.find("on") is first
+    assert list(found.find("sre")) == [1]
+    assert found.find("on") is not first  # only the last search is kept
+    assert list(found.find("on")) == [0]
 
 
 def _at(moment: float) -> datetime:
