@@ -26,6 +26,7 @@ from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBu
 from bot.codec import Seal
 from bot.directory import Directory
 from bot.logs import event
+from bot.pacing import REQUESTS_PER_SECOND, Pacer
 from bot.pushes import Pushes
 from bot.replies import Replies
 from bot.rules import AccessRules
@@ -74,8 +75,10 @@ def build_service(
         refreshes = SharedRefreshThrottle(
             shared, cooldown=REFRESH_COOLDOWN_SECONDS, local=refreshes, health=health
         )
+    # Cloudflare's limit per IP address, shared by the Procfile's processes (they share one IP).
+    pacer = Pacer(REQUESTS_PER_SECOND // settings.web_concurrency, clock=clock)
     client = CloudflareClient(
-        settings.cloudflare, transport=transport, clock=clock, budget=budget, timeout=timeout
+        settings.cloudflare, transport=transport, clock=clock, budget=budget, pacer=pacer, timeout=timeout
     )
     # Entries in Redis are sealed with a key only holders of the Cloudflare credential can derive.
     seal = Seal.from_secret(settings.cloudflare.credential().reveal())

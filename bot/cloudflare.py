@@ -35,6 +35,7 @@ import httpx
 from bot import metrics
 from bot.clock import Clock, SystemClock
 from bot.logs import event
+from bot.pacing import Pacer
 from bot.settings import CloudflareSettings
 
 log = logging.getLogger(__name__)
@@ -224,12 +225,14 @@ class CloudflareClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         budget: Budget | None = None,
+        pacer: Pacer | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.account_id = settings.account_id
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
         self._budget = budget
+        self._pacer = pacer
         self._jitter = jitter
         self._http = httpx.Client(
             base_url=settings.base_url,
@@ -324,6 +327,8 @@ class CloudflareClient:
         while True:
             if self._budget is not None and (wait := self._budget.take()):
                 raise BudgetSpent("the bot's own limit on Cloudflare calls is reached", retry_after=wait)
+            if self._pacer is not None:
+                self._pacer.wait()
             try:
                 return self._attempt(path, params, usable)
             except _Retryable as retryable:

@@ -24,6 +24,7 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
+from bot.pacing import Pacer
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -390,6 +391,36 @@ def test_the_call_budget_refuses_without_calling_and_refills(
     clock.advance(100)
     client.list_groups(PROVIDER_ID, page=1, per_page=10)
     assert len(cloudflare.calls) == 4
+
+
+def test_no_more_calls_than_paced_start_in_any_one_second(clock: FakeClock) -> None:
+    pacer, started = Pacer(3, clock=clock), []
+    for _ in range(7):
+        pacer.wait()
+        started.append(clock() - 1_000)
+
+    assert started == [0, 0, 0, 1, 1, 1, 2]
+    assert clock.slept == [1.0, 1.0]
+
+
+def test_calls_spread_out_are_never_held(clock: FakeClock) -> None:
+    pacer = Pacer(3, clock=clock)
+    for _ in range(10):
+        pacer.wait()
+        clock.advance(0.4)
+
+    assert clock.slept == []
+
+
+def test_each_call_and_retry_of_the_client_is_paced(cloudflare: FakeCloudflare, clock: FakeClock) -> None:
+    client = CloudflareClient(settings_for(cloudflare), clock=clock, pacer=Pacer(2, clock=clock))
+    cloudflare.faults.append(("status", 503, 10000, {"Retry-After": "0"}))
+
+    client.list_groups(PROVIDER_ID, page=1, per_page=10)  # a 503, then the page: two calls
+    client.list_groups(PROVIDER_ID, page=2, per_page=10)
+
+    assert len(cloudflare.calls) == 3
+    assert clock.slept == [0.0, 1.0]  # the Retry-After of 0, then the third call's second
 
 
 def _verify_paths(cloudflare: FakeCloudflare) -> list[str]:

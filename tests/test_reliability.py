@@ -159,6 +159,20 @@ def test_the_call_budget_protects_the_shared_quota(start_bot: StartBot, cloudfla
     assert len(cloudflare.calls) == 10
 
 
+def test_calls_are_paced_to_cloudflares_limit_per_ip_shared_by_the_processes(
+    start_bot: StartBot, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
+    bot = start_bot(WEB_CONCURRENCY="64")  # 200 requests a second: 3 for each process
+
+    bot.command()  # the provider list and page 1: two calls in this second
+    search = bot.command("group-0024")  # pages 2 and 3 (1 is cached): the second waits a second
+
+    assert group_names(search) == [f"group-{n:05d}" for n in range(240, 250)]
+    assert clock.slept == [1.0]
+    assert len(cloudflare.calls) == 4
+
+
 def test_refresh_is_throttled_per_user(
     bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
