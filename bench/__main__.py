@@ -170,6 +170,11 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
                 results.add("warm search", bot.command(f"idp:{providers[samples]} group-0001")[1])
             for _ in range(samples):  # every group matches: only the page shown is built
                 results.add("warm broad search", bot.command(f"idp:{providers[samples]} group")[1])
+            for n in range(samples):  # other words each time: the last search kept is no help
+                words = "roup" if n % 2 else "grou"
+                results.add(
+                    "warm broad search, new words", bot.command(f"idp:{providers[samples]} {words}")[1]
+                )
             results.numbers["RSS after all the above (MB)"] = rss_mb(worker)
             calls = len(cloudflare.calls)
             for _ in range(100):
@@ -452,7 +457,7 @@ def large_rows(latency: float) -> list[str]:
 
 
 TIMED = ["ack", "cold first page", "warm command", "Next click", "cold search", "warm search",
-         "warm broad search",
+         "warm broad search", "warm broad search, new words",
          "ack, 50 at once, Cloudflare 2 s", "ack, 50 at once on new connections",
          "ack with 32 slow clients held open", "sporadic browse", "sporadic search"]  # fmt: skip
 
