@@ -397,6 +397,7 @@ def naive_find(names: list[str], needle: str) -> list[int]:
         "on",  # in most names: one pass over them all
         "call",  # after a line break inside a name: still that name
         "sre",  # the last name, a whole match
+        "team",  # most names, after a name with a space in it
         "ps",
         "zzz",
         "s",
@@ -407,6 +408,12 @@ def test_a_search_finds_what_a_name_by_name_search_finds(needle: str) -> None:
     names += [f"team-{n}" for n in range(40)] + ["ops", "sre"]
 
     assert list(Names(names).find(needle)) == naive_find(names, needle)
+
+
+def test_whole_names_go_first_after_a_group_with_no_name() -> None:
+    names = ["", "sre", "payments-sre", "SRE"]
+
+    assert list(Names(names).find("sre")) == [1, 3, 2]
 
 
 def test_a_search_over_many_names_finds_the_few_that_match_and_the_many() -> None:
