@@ -76,33 +76,20 @@ def test_a_short_page_is_the_end_whatever_the_total_says(
     assert (listing.has_next, listing.total, listing.page_count) == (False, 130, 13)
 
 
-def test_a_full_page_without_totals_is_a_lower_bound(
-    directory: Directory, cloudflare: FakeCloudflare
+@pytest.mark.parametrize(
+    ("omit_totals", "expected"),
+    [(True, (True, 100, True, None)), (False, (True, 250, False, 25))],
+    ids=["without totals: a lower bound", "a larger total: believed"],
+)
+def test_a_full_page_counts_what_it_can(
+    directory: Directory, cloudflare: FakeCloudflare, omit_totals: bool, expected: tuple[object, ...]
 ) -> None:
-    cloudflare.omit_totals = True
-    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(130)]
-
-    listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
-
-    assert (listing.has_next, listing.total, listing.total_is_lower_bound, listing.page_count) == (
-        True,
-        100,
-        True,
-        None,
-    )
-
-
-def test_a_full_page_believes_a_larger_total(directory: Directory, cloudflare: FakeCloudflare) -> None:
+    cloudflare.omit_totals = omit_totals
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
 
     listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
 
-    assert (listing.has_next, listing.total, listing.total_is_lower_bound, listing.page_count) == (
-        True,
-        250,
-        False,
-        25,
-    )
+    assert (listing.has_next, listing.total, listing.total_is_lower_bound, listing.page_count) == expected
 
 
 def test_an_empty_directory_without_a_total_counts_zero(
