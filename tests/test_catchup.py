@@ -411,9 +411,9 @@ def test_a_search_finds_what_a_name_by_name_search_finds(needle: str) -> None:
 
 
 def test_whole_names_go_first_after_a_group_with_no_name() -> None:
-    names = ["", "sre", "payments-sre", "SRE"]
+    names = ["", "sre", "payments-sre", "SRE", "sre team", "Sre"]  # three whole, the last one too
 
-    assert list(Names(names).find("sre")) == [1, 3, 2]
+    assert list(Names(names).find("sre")) == [1, 3, 5, 2, 4]
 
 
 def test_a_search_over_many_names_finds_the_few_that_match_and_the_many() -> None:
