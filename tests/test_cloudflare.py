@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -391,6 +393,32 @@ def test_the_call_budget_refuses_without_calling_and_refills(
     clock.advance(100)
     client.list_groups(PROVIDER_ID, page=1, per_page=10)
     assert len(cloudflare.calls) == 4
+
+
+def test_a_page_of_one_group_may_be_asked_for(client: CloudflareClient) -> None:
+    page = client.list_groups(PROVIDER_ID, page=3, per_page=1)
+
+    assert [group.display_name for group in page.groups] == ["group-00002"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"per_page": 0}, "per_page must be 1..100, not 0"),
+        ({"per_page": 101}, "per_page must be 1..100, not 101"),
+        (
+            {"per_page": 10, "cf_resource_ids": ("a",), "idp_resource_ids": ("b",)},
+            "Cloudflare cannot combine cf_resource_id and idp_resource_id",
+        ),
+    ],
+)
+def test_a_request_cloudflare_would_refuse_is_not_sent(
+    client: CloudflareClient, cloudflare: FakeCloudflare, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        client.list_groups(PROVIDER_ID, page=1, **options)
+
+    assert cloudflare.calls == []
 
 
 def test_no_more_calls_than_paced_start_in_any_one_second(clock: FakeClock) -> None:
