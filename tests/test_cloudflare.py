@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.cloudflare import (
     ApiMessage,
@@ -28,7 +31,7 @@ from bot.cloudflare import (
 )
 from bot.pacing import Pacer
 from bot.settings import CloudflareSettings, Secret
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
 
 # A copy of shared/fixtures/: the example response from Cloudflare's API page.
@@ -660,3 +663,164 @@ def test_the_budget_refills_at_its_rate(clock: FakeClock) -> None:
     assert budget.take() == pytest.approx(2.5)
     clock.advance(2.5)
     assert budget.take() == 0.0
+
+
+def mock_client(
+    answer: Any,
+    *,
+    clock: FakeClock | None = None,
+    retry: RetryPolicy | None = None,
+    budget: CallBudget | None = None,
+    jitter: float = 1.0,
+) -> CloudflareClient:
+    """A client whose every request is answered by `answer(request)` (a response, or it raises)."""
+    return CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=httpx.MockTransport(answer),
+        clock=clock,
+        retry=retry or RetryPolicy(attempts=1),
+        budget=budget,
+        jitter=lambda: jitter,
+    )
+
+
+def raising(error: type[httpx.RequestError]) -> Any:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise error("refused by the test", request=request)
+
+    return answer
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (raising(httpx.ReadTimeout), "Cloudflare did not answer in time (ReadTimeout)"),
+        (raising(httpx.ConnectError), "Cloudflare could not be reached (ConnectError)"),
+        (
+            lambda request: httpx.Response(200, json={"success": True, "result": {"not": "a list"}}),
+            "Cloudflare sent a malformed answer; HTTP 200",
+        ),
+        (
+            lambda request: httpx.Response(200, content=b"<html>maintenance</html>"),
+            "Cloudflare sent an answer that is not its envelope; HTTP 200",
+        ),
+        (
+            lambda request: httpx.Response(503, json={"success": False, "errors": []}),
+            "Cloudflare failed; HTTP 503",
+        ),
+    ],
+    ids=["timeout", "connection", "malformed", "not the envelope", "5xx"],
+)
+def test_each_way_cloudflare_is_unavailable_says_what_happened(answer: Any, said: str) -> None:
+    with pytest.raises(Unavailable) as raised:
+        mock_client(answer).list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert str(raised.value) == said
+
+
+def test_a_spent_budget_says_it_is_the_bots_own_limit(clock: FakeClock) -> None:
+    client = mock_client(
+        lambda request: httpx.Response(200, json={"success": True, "result": []}),
+        budget=CallBudget(1, per=300, clock=clock),
+    )
+    client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    with pytest.raises(BudgetSpent) as raised:
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert str(raised.value) == "the bot's own limit on Cloudflare calls is reached"
+
+
+def test_each_call_is_counted_by_its_outcome_and_timed_on_the_clients_clock(clock: FakeClock) -> None:
+    outcomes = iter([raising(httpx.ReadTimeout), raising(httpx.ConnectError), lambda r: httpx.Response(502)])
+    names = ("timeout", "connection_error", "502")
+    before = [sample("scim_groups_upstream_requests_total", status=name) for name in names]
+    timed = sample("scim_groups_upstream_latency_seconds_count")
+    took = sample("scim_groups_upstream_latency_seconds_sum")
+    client = mock_client(lambda request: next(outcomes)(request), clock=clock)
+
+    for _ in names:
+        with pytest.raises(Unavailable):
+            client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    after = [sample("scim_groups_upstream_requests_total", status=name) for name in names]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+    assert sample("scim_groups_upstream_latency_seconds_count") - timed == 3
+    assert sample("scim_groups_upstream_latency_seconds_sum") == took  # the fake clock never moved
+
+
+def test_each_retry_is_logged_with_its_attempt_and_wait(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = iter([httpx.Response(503), httpx.Response(429, headers={"Retry-After": "0"})])
+    client = mock_client(
+        lambda request: next(answers, httpx.Response(200, json={"success": True, "result": []})),
+        clock=clock,
+        retry=RetryPolicy(attempts=3, first_backoff=0.5),
+        jitter=1 / 3,
+    )
+
+    with caplog.at_level("INFO", logger="bot.cloudflare"):
+        client.list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    retries = [r.fields for r in caplog.records if r.fields.get("event") == "cloudflare_retry"]  # type: ignore[attr-defined]
+    assert retries == [
+        {"event": "cloudflare_retry", "attempt": 1, "delay_s": 0.17, "after": "Cloudflare failed; HTTP 503"},
+        {
+            "event": "cloudflare_retry",
+            "attempt": 2,
+            "delay_s": 0.0,
+            "after": "Cloudflare rate limit reached; HTTP 429",
+        },
+    ]
+    assert clock.slept == [pytest.approx(1 / 6), 0.0]
+
+
+def test_a_retry_that_ends_exactly_at_the_budget_is_made(clock: FakeClock) -> None:
+    answers = iter([httpx.Response(503)])
+    client = mock_client(
+        lambda request: next(answers, httpx.Response(200, json={"success": True, "result": []})),
+        clock=clock,
+        retry=RetryPolicy(attempts=2, first_backoff=1.0, budget=1.0),
+    )
+
+    assert client.list_groups(PROVIDER_ID, page=1, per_page=10).rows == ()
+    assert clock.slept == [1.0]
+
+
+@pytest.mark.parametrize(("reported", "kept"), [(0, 0), (-1, None), (7, 7), ("7", None)])
+def test_a_group_pages_total_is_kept_only_when_it_is_a_count(reported: object, kept: int | None) -> None:
+    body = {"success": True, "result": [], "result_info": {"total_count": reported}}
+    client = mock_client(lambda request: httpx.Response(200, json=body))
+
+    assert client.list_groups(PROVIDER_ID, page=1, per_page=10).total_count == kept
+
+
+def test_every_request_asks_for_json() -> None:
+    accepted: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        accepted.append(request.headers.get("accept"))
+        return httpx.Response(200, json={"success": True, "result": []})
+
+    mock_client(answer).list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert accepted == ["application/json"]
+
+
+def test_one_client_holds_at_most_twenty_connections_to_cloudflare(
+    cloudflare: FakeCloudflare, client: CloudflareClient
+) -> None:
+    cloudflare.gate.clear()  # every call waits at Cloudflare until the gate opens
+    with ThreadPoolExecutor(24) as pool:
+        pages = [pool.submit(client.list_groups, PROVIDER_ID, page=1, per_page=10) for _ in range(24)]
+        wait_until(lambda: cloudflare.in_flight == 20, "twenty calls to reach Cloudflare")
+        time.sleep(0.2)  # room for a twenty-first, had the pool let one out
+        assert cloudflare.in_flight == 20
+        cloudflare.gate.set()
+        assert all(len(page.result(timeout=10).rows) == 10 for page in pages)
+    assert len(cloudflare.calls) == 24
