@@ -20,17 +20,25 @@ from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics, web
 from bot.access import AccessPolicy
-from bot.cache import Caches, RedisHealth, RefreshLimit, SharedCallBudget, SharedRefreshThrottle
+from bot.cache import Caches
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
 from bot.codec import Seal
 from bot.directory import Directory
+from bot.limits import (
+    REFRESH_COOLDOWN_SECONDS,
+    RedisHealth,
+    RefreshLimit,
+    RefreshThrottle,
+    SharedCallBudget,
+    SharedRefreshThrottle,
+)
 from bot.logs import event
 from bot.pacing import REQUESTS_PER_SECOND, Pacer
 from bot.pushes import Pushes
 from bot.replies import Replies
 from bot.rules import AccessRules
-from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService, RefreshThrottle, Reply
+from bot.service import GroupsService, Reply
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
 from bot.users import UserDirectory
 from bot.views import render_too_slow

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from cachetools import TTLCache
-
 from bot import metrics
 from bot.access import Caller
-from bot.cache import NotCached, RefreshLimit, cached_only, is_cached_only
+from bot.cache import NotCached, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider, ScimGroup
 from bot.directory import Directory, Listing, LookupKind, ProviderChoice, choose_provider
+from bot.limits import RefreshLimit, RefreshThrottle
 from bot.logs import event
 from bot.paging import Paged, page_of
 from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, Pushes, ScimPush, Window
@@ -51,7 +49,6 @@ from bot.views import (
 
 log = logging.getLogger(__name__)
 
-REFRESH_COOLDOWN_SECONDS = 15.0
 NOBODY = Caller(user_id="", channel_id="", team_id="", enterprise_id="")
 
 
@@ -432,25 +429,3 @@ class GroupsService:
             event(log, "scim_log_failed", logging.WARNING, error=error.describe())
             return UsersAnswer(page, found.missing, (), error)
         return UsersAnswer(page, found.missing, pushes, None)
-
-
-class RefreshThrottle:
-    """One Refresh per user per REFRESH_COOLDOWN_SECONDS.
-
-    Refresh bypasses the cache, so it is the one button that spends the shared Cloudflare quota
-    on every click.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._last: TTLCache[str, float] = TTLCache(maxsize=10_000, ttl=REFRESH_COOLDOWN_SECONDS, timer=clock)
-        self._lock = threading.Lock()
-
-    def wait(self, user_id: str) -> float | None:
-        """Record a refresh and give back None, or give back how long until the user may refresh."""
-        with self._lock:
-            last = self._last.get(user_id)
-            if last is not None:
-                return max(1.0, last + REFRESH_COOLDOWN_SECONDS - self._clock())
-            self._last[user_id] = self._clock()
-            return None

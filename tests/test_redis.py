@@ -23,16 +23,13 @@ from bot import metrics
 from bot.cache import (
     Caches,
     RedisCache,
-    RedisHealth,
-    SharedCallBudget,
-    SharedRefreshThrottle,
     SingleFlightCache,
 )
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider
 from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
-from bot.service import RefreshThrottle
+from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRefreshThrottle
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import (

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bot import demo
 from bot.app import ANSWER_DEADLINE_SECONDS, ANSWER_THREADS, build_service
-from bot.service import REFRESH_COOLDOWN_SECONDS, GroupsService
+from bot.limits import REFRESH_COOLDOWN_SECONDS
+from bot.service import GroupsService
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import (
     API_TOKEN,

@@ -16,16 +16,13 @@ from bot import cache, metrics
 from bot.cache import (
     Caches,
     RedisCache,
-    RedisHealth,
-    SharedCallBudget,
-    SharedRefreshThrottle,
     SingleFlightCache,
     Stamped,
 )
 from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider, Unavailable
 from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
-from bot.service import RefreshThrottle
+from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRefreshThrottle
 from bot.settings import CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory
 from tests.conftest import FakeClock
