@@ -6,11 +6,12 @@ same front served in-process, where the log can be read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -311,3 +312,71 @@ def test_a_bug_behind_the_front_is_one_log_line_and_a_plain_500(caplog: pytest.L
     assert [record.getMessage() for record in caplog.records] == [
         "internal_error while answering an HTTP request"
     ]
+
+
+def unreachable(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    raise AssertionError("the request reached the app")
+
+
+def test_the_front_starts_and_stops_with_the_server_posting_what_is_owed_on_the_way_out() -> None:
+    owed: list[str] = ["a reply still owed to Slack"]
+    told = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    said: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return told.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        said.append(message["type"])
+
+    front = web.Front(unreachable, signing_secret=None, on_shutdown=owed.clear)
+    asyncio.run(front({"type": "lifespan"}, receive, send))
+
+    assert said == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert owed == []
+
+
+def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read() -> None:
+    said: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body was read")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        said.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/slack/events",
+        "headers": [(b"content-length", b"101")],
+    }
+    asyncio.run(web.Front(unreachable, signing_secret=None, max_body_bytes=100)(scope, receive, send))
+
+    assert [(message["type"], message.get("status")) for message in said] == [
+        ("http.response.start", 413),
+        ("http.response.body", None),
+    ]
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
+    said: list[MutableMapping[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"x" * 100, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        said.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/elsewhere", "headers": [(b"content-length", b"100")],
+        "http_version": "1.1", "scheme": "http", "query_string": b"", "root_path": "",
+        "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    asyncio.run(web.Front(app, signing_secret=None, max_body_bytes=100)(scope, receive, send))
+
+    assert (said[0]["status"], said[1]["body"]) == (200, b"x" * 100)
