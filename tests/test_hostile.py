@@ -11,7 +11,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -336,27 +336,83 @@ def test_the_front_starts_and_stops_with_the_server_posting_what_is_owed_on_the_
     assert owed == []
 
 
-def test_a_body_declared_too_large_is_refused_before_any_of_it_is_read() -> None:
-    said: list[MutableMapping[str, Any]] = []
+async def never_read() -> dict[str, Any]:
+    raise AssertionError("the body was read")
+
+
+async def two_seconds_late() -> dict[str, Any]:
+    await asyncio.sleep(2)
+    return {"type": "http.request", "body": b"x" * 10, "more_body": False}
+
+
+def chunks(*sizes: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Give back a receive() that sends a body in chunks of these sizes."""
+    left = list(sizes)
 
     async def receive() -> dict[str, Any]:
-        raise AssertionError("the body was read")
+        size = left.pop(0)
+        return {"type": "http.request", "body": b"x" * size, "more_body": bool(left)}
+
+    return receive
+
+
+# Each case, on a front that takes 100 bytes within 0.05 s: the declared length, how the body
+# arrives, and the status and reason of its refusal.
+OUTSIZED: dict[str, tuple[bytes | None, Callable[[], Awaitable[dict[str, Any]]], int, str]] = {
+    "declared too large": (b"101", never_read, 413, "body_too_large"),
+    "too large, no length declared": (None, chunks(60, 41), 413, "body_too_large"),
+    "longer than declared": (b"50", chunks(60, 41), 413, "body_too_large"),
+    "too slow": (b"10", two_seconds_late, 408, "body_too_slow"),
+}
+
+
+@pytest.mark.parametrize("case", OUTSIZED, ids=list(OUTSIZED))
+def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
+    case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    length, receive, status, reason = OUTSIZED[case]
+    said: list[MutableMapping[str, Any]] = []
 
     async def send(message: MutableMapping[str, Any]) -> None:
         said.append(message)
 
+    headers = [] if length is None else [(b"content-length", length)]
     scope = {
         "type": "http",
         "method": "POST",
         "path": "/slack/events",
-        "headers": [(b"content-length", b"101")],
+        "headers": headers,
+        "client": ("1.2.3.4", 5),
     }
-    asyncio.run(web.Front(unreachable, signing_secret=None, max_body_bytes=100)(scope, receive, send))
+    front = web.Front(unreachable, signing_secret=None, max_body_bytes=100, body_seconds=0.05)
+    asyncio.run(front(scope, receive, send))
 
-    assert [(message["type"], message.get("status")) for message in said] == [
-        ("http.response.start", 413),
-        ("http.response.body", None),
+    assert [(message["type"], message.get("status"), message.get("body")) for message in said] == [
+        ("http.response.start", status, None),
+        ("http.response.body", None, web.ANSWERS[status]),
     ]
+    assert [record.fields for record in caplog.records] == [  # type: ignore[attr-defined]
+        {"event": "http_refused", "status": status, "reason": reason, "client": "1.2.3.4"}
+    ]
+
+
+def test_a_client_gone_before_its_body_ends_gets_nothing() -> None:
+    said: list[MutableMapping[str, Any]] = []
+    told: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"x", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return told.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        said.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/slack/events", "headers": []}
+    asyncio.run(web.Front(unreachable, signing_secret=None)(scope, receive, send))
+
+    assert said == []
 
 
 def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
@@ -367,7 +423,7 @@ def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
         return [environ["wsgi.input"].read()]
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"x" * 100, "more_body": False}
+        return {"type": "http.request", "body": b"x" * 100}  # more_body left out: False, says ASGI
 
     async def send(message: MutableMapping[str, Any]) -> None:
         said.append(message)
