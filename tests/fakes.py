@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +39,7 @@ API_TOKEN = "cf-token-Zq8xSECRET"
 SIGNING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BOT_TOKEN = "xoxb-1111-2222-SECRETbot"
 RESPONSE_URL_USES = 5
+RESPONSE_URL_SECONDS = 30 * 60  # and for 30 minutes from when Slack made it
 APP_TOKEN = "xapp-1-A0SCIM-SECRETapp"
 
 
@@ -349,10 +350,11 @@ class Post:
 class FakeSlack:
     """Slack's Web API (auth.test, apps.connections.open) and response_url sinks, on loopback."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.posts: list[Post] = []
         self.bot_token = BOT_TOKEN
-        self.expired_hooks: set[str] = set()
+        self.clock = clock  # what a response_url's 30 minutes are counted on
+        self.issued: dict[str, float] = {}  # when each response_url was made
         self.hook_status: dict[str, int] = {}
         self.api_calls: list[str] = []  # Web API methods called, in order
         self.uses: dict[str, int] = {}  # posts to each response_url so far
@@ -383,7 +385,9 @@ class FakeSlack:
         self.api_url = f"{self.url}/api/"
 
     def response_url(self, hook: str) -> str:
-        """Give back a response_url whose posts land in this fake under `hook`."""
+        """Give back a response_url whose posts land in this fake under `hook`: good for
+        RESPONSE_URL_USES posts within RESPONSE_URL_SECONDS of now (its first making)."""
+        self.issued.setdefault(hook, self.clock())
         return f"{self.url}/hooks/{hook}"
 
     def wait_for_posts(self, count: int, timeout: float = 10.0) -> list[Post]:
@@ -439,11 +443,11 @@ class FakeSlack:
                 self.uses[hook] = self.uses.get(hook, 0) + 1
                 if self.uses[hook] > RESPONSE_URL_USES:  # a response_url is good for 5 uses
                     return 404, "expired_url"
+                if self.clock() - self.issued.get(hook, self.clock()) > RESPONSE_URL_SECONDS:
+                    return 404, "expired_url"
             if hang:
                 self.release.wait(timeout=60)
                 return 200, "ok"
-            if hook in self.expired_hooks:
-                return 404, "expired_url"
             if hook in self.hook_status:
                 return self.hook_status[hook], "internal_error"
             with self._changed:

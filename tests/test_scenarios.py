@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from bot.app import ANSWER_THREADS
@@ -448,10 +449,12 @@ def test_a_tampered_button_gets_a_clear_answer(bot: SlackDriver) -> None:
 
 
 def test_an_expired_response_url_is_logged_and_the_app_keeps_answering(
-    bot: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+    bot: SlackDriver, slack: FakeSlack, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = bot.command()
-    slack.expired_hooks.add("T0ACME/2/hook")
+    slack.clock = clock
+    slack.response_url("T0ACME/2/hook")  # made by Slack now, the click sent with it 30 minutes on
+    clock.advance(30 * 60 + 1)
 
     response, _ = bot.send_click(buttons(first)["scim_groups_next"])
     assert response.status_code == 200
@@ -488,3 +491,16 @@ def test_a_date_that_cannot_be_shown_is_unknown_and_the_page_still_renders(
 
     assert group_names(message)[:2] == ["group-00000", "group-00001"]
     assert message["blocks"][1]["text"]["text"] == "*group-00000*\nLast change unknown"
+
+
+def test_the_fake_response_url_keeps_slacks_limits(slack: FakeSlack, clock: FakeClock) -> None:
+    slack.clock = clock
+    five, late = slack.response_url("five"), slack.response_url("late")
+    clock.advance(30 * 60)
+
+    statuses = [httpx.post(five, json={"text": "x"}).status_code for _ in range(6)]
+    on_time = httpx.post(late, json={"text": "x"}).status_code
+    clock.advance(1)
+
+    assert (statuses, on_time) == ([200] * 5 + [404], 200)
+    assert httpx.post(late, json={"text": "x"}).text == "expired_url"
