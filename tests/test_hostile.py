@@ -382,7 +382,8 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
         "method": "POST",
         "path": "/slack/events",
         "headers": headers,
-        "client": ("1.2.3.4", 5),
+        # A server may not know the client's address (ASGI makes it optional): logged as "".
+        **({} if case == "too slow" else {"client": ("1.2.3.4", 5)}),
     }
     front = web.Front(unreachable, signing_secret=None, max_body_bytes=100, body_seconds=0.05)
     asyncio.run(front(scope, receive, send))
@@ -392,7 +393,12 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
         ("http.response.body", None, web.ANSWERS[status]),
     ]
     assert [record.fields for record in caplog.records] == [  # type: ignore[attr-defined]
-        {"event": "http_refused", "status": status, "reason": reason, "client": "1.2.3.4"}
+        {
+            "event": "http_refused",
+            "status": status,
+            "reason": reason,
+            "client": "" if case == "too slow" else "1.2.3.4",
+        }
     ]
 
 
