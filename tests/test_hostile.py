@@ -392,13 +392,16 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
         ("http.response.start", status, None),
         ("http.response.body", None, web.ANSWERS[status]),
     ]
-    assert [record.fields for record in caplog.records] == [  # type: ignore[attr-defined]
-        {
-            "event": "http_refused",
-            "status": status,
-            "reason": reason,
-            "client": "" if case == "too slow" else "1.2.3.4",
-        }
+    assert [(record.levelname, record.fields) for record in caplog.records] == [  # type: ignore[attr-defined]
+        (
+            "WARNING",
+            {
+                "event": "http_refused",
+                "status": status,
+                "reason": reason,
+                "client": "" if case == "too slow" else "1.2.3.4",
+            },
+        )
     ]
 
 
@@ -425,7 +428,7 @@ def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
     said: list[MutableMapping[str, Any]] = []
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [])
+        start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["wsgi.input"].read()]
 
     async def receive() -> dict[str, Any]:
@@ -441,4 +444,8 @@ def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
     }  # fmt: skip
     asyncio.run(web.Front(app, signing_secret=None, max_body_bytes=100)(scope, receive, send))
 
-    assert (said[0]["status"], said[1]["body"]) == (200, b"x" * 100)
+    assert (said[0]["status"], said[0]["headers"], said[1]["body"]) == (
+        200,
+        [(b"content-type", b"text/plain")],
+        b"x" * 100,
+    )
