@@ -175,6 +175,31 @@ JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
         401,
         "bad_timestamp",
     ),
+    "a signature without a timestamp": (
+        b"text=x",
+        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "X-Slack-Request-Timestamp"},
+        401,
+        "unsigned",
+    ),
+    "a timestamp without a signature": (
+        b"text=x",
+        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "X-Slack-Signature"},
+        401,
+        "unsigned",
+    ),
+    # Up to 12 digits is a timestamp (then too far off: refused with the signature); 13 is not.
+    "timestamp of 12 digits": (
+        b"text=x",
+        signed(b"text=x", **{"X-Slack-Request-Timestamp": "9" * 12}),
+        401,
+        "bad_signature",
+    ),
+    "timestamp of 13 digits": (
+        b"text=x",
+        signed(b"text=x", **{"X-Slack-Request-Timestamp": "9" * 13}),
+        401,
+        "bad_timestamp",
+    ),
     "signed invalid UTF-8": (b"text=\xff\xfe\xfd", signed(b"text=\xff\xfe\xfd"), 400, "not_utf8"),
     "signed JSON body": (
         b'{"type": "block_actions"}',
