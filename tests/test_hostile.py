@@ -207,6 +207,12 @@ JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
         400,
         "not_form",
     ),
+    "signed, no content type": (
+        b"text=x",
+        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "Content-Type"},
+        400,
+        "not_form",
+    ),
     "signed payload not JSON": (b"payload=%7Bnot", signed(b"payload=%7Bnot"), 400, "bad_payload"),
     "signed payload a list": (b"payload=%5B1%5D", signed(b"payload=%5B1%5D"), 400, "bad_payload"),
 }
@@ -474,3 +480,11 @@ def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
         [(b"content-type", b"text/plain")],
         b"x" * 100,
     )
+
+
+def test_a_form_with_a_charset_in_its_content_type_is_a_form(bot: SlackDriver, slack: FakeSlack) -> None:
+    body = urlencode(command_form("", slack.response_url("charset")))
+    headers = {**signed_headers(body), "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+    assert post(bot, body.encode(), headers).status_code == 200
+    assert slack.wait_for_hook("charset").body["response_type"] == "ephemeral"
