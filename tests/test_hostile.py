@@ -381,8 +381,8 @@ def chunks(*sizes: int) -> Callable[[], Awaitable[dict[str, Any]]]:
     left = list(sizes)
 
     async def receive() -> dict[str, Any]:
-        size = left.pop(0)
-        return {"type": "http.request", "body": b"x" * size, "more_body": bool(left)}
+        size = left.pop(0)  # 0: a message without a body (ASGI: the body defaults to b"")
+        return {"type": "http.request", "more_body": bool(left), **({"body": b"x" * size} if size else {})}
 
     return receive
 
@@ -391,7 +391,7 @@ def chunks(*sizes: int) -> Callable[[], Awaitable[dict[str, Any]]]:
 # arrives, and the status and reason of its refusal.
 OUTSIZED: dict[str, tuple[bytes | None, Callable[[], Awaitable[dict[str, Any]]], int, str]] = {
     "declared too large": (b"101", never_read, 413, "body_too_large"),
-    "too large, no length declared": (None, chunks(60, 41), 413, "body_too_large"),
+    "too large, no length declared": (None, chunks(0, 60, 41), 413, "body_too_large"),
     "longer than declared": (b"50", chunks(60, 41), 413, "body_too_large"),
     "too slow": (b"10", two_seconds_late, 408, "body_too_slow"),
 }
