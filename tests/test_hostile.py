@@ -462,8 +462,13 @@ def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["wsgi.input"].read()]
 
+    told: list[dict[str, Any]] = [
+        {"type": "http.request", "more_body": True},  # no body: b"", says ASGI
+        {"type": "http.request", "body": b"x" * 100},  # more_body left out: False, says ASGI
+    ]
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"x" * 100}  # more_body left out: False, says ASGI
+        return told.pop(0)
 
     async def send(message: MutableMapping[str, Any]) -> None:
         said.append(message)
