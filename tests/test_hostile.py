@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager
@@ -493,3 +495,34 @@ def test_a_form_with_a_charset_in_its_content_type_is_a_form(bot: SlackDriver, s
 
     assert post(bot, body.encode(), headers).status_code == 200
     assert slack.wait_for_hook("charset").body["response_type"] == "ephemeral"
+
+
+def test_the_servers_signals_stop_it_gracefully_and_only_from_the_main_thread() -> None:
+    serving = web.server(web.Front(unreachable, signing_secret=None))
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with serving.capture_signals():
+            caught = {number: signal.getsignal(number) for number in before}
+        for number, handler in before.items():
+            signal.signal(number, handler)
+        elsewhere: list[object] = []
+
+        def from_a_thread() -> None:
+            with serving.capture_signals():
+                elsewhere.append(signal.getsignal(signal.SIGTERM))
+
+        thread = threading.Thread(target=from_a_thread)
+        thread.start()
+        thread.join(timeout=10)
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+    assert caught == {number: serving.handle_exit for number in before}
+    assert elsewhere == [before[signal.SIGTERM]]  # a thread may not set them: left alone
+
+
+def test_python_m_bots_server_runs_the_fronts_lifespan_and_waits_its_grace() -> None:
+    config = web.server(web.Front(unreachable, signing_secret=None), graceful_seconds=7).config
+
+    assert (config.lifespan, config.timeout_graceful_shutdown, config.access_log) == ("on", 7, False)
