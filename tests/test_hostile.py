@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from bot import web
+from bot.web import Receive
 from tests.conftest import SlackDriver
 from tests.fakes import (
     SIGNING_SECRET,
@@ -378,7 +379,7 @@ async def two_seconds_late() -> dict[str, Any]:
     return {"type": "http.request", "body": b"x" * 10, "more_body": False}
 
 
-def chunks(*sizes: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+def chunks(*sizes: int) -> Receive:
     """Give back a receive() that sends a body in chunks of these sizes."""
     left = list(sizes)
 
@@ -391,11 +392,12 @@ def chunks(*sizes: int) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 # Each case, on a front that takes 100 bytes within 0.05 s: the declared length, how the body
 # arrives, and the status and reason of its refusal.
-OUTSIZED: dict[str, tuple[bytes | None, Callable[[], Awaitable[dict[str, Any]]], int, str]] = {
-    "declared too large": (b"101", never_read, 413, "body_too_large"),
-    "too large, no length declared": (None, chunks(0, 60, 41), 413, "body_too_large"),
-    "longer than declared": (b"50", chunks(60, 41), 413, "body_too_large"),
-    "too slow": (b"10", two_seconds_late, 408, "body_too_slow"),
+# (Each receive() is made afresh for each run: one that sends chunks is spent once they are sent.)
+OUTSIZED: dict[str, tuple[bytes | None, Callable[[], Receive], int, str]] = {
+    "declared too large": (b"101", lambda: never_read, 413, "body_too_large"),
+    "too large, no length declared": (None, partial(chunks, 0, 60, 41), 413, "body_too_large"),
+    "longer than declared": (b"50", partial(chunks, 60, 41), 413, "body_too_large"),
+    "too slow": (b"10", lambda: two_seconds_late, 408, "body_too_slow"),
 }
 
 
@@ -403,7 +405,7 @@ OUTSIZED: dict[str, tuple[bytes | None, Callable[[], Awaitable[dict[str, Any]]],
 def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
     case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    length, receive, status, reason = OUTSIZED[case]
+    length, make_receive, status, reason = OUTSIZED[case]
     said: list[MutableMapping[str, Any]] = []
 
     async def send(message: MutableMapping[str, Any]) -> None:
@@ -419,7 +421,7 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
         **({} if case == "too slow" else {"client": ("1.2.3.4", 5)}),
     }
     front = web.Front(unreachable, signing_secret=None, max_body_bytes=100, body_seconds=0.05)
-    asyncio.run(front(scope, receive, send))
+    asyncio.run(front(scope, make_receive(), send))
 
     assert [(message["type"], message.get("status"), message.get("body")) for message in said] == [
         ("http.response.start", status, None),
