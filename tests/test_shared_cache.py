@@ -337,6 +337,18 @@ def test_the_refresh_throttle_says_how_long_is_left_to_the_millisecond(client: r
     assert throttle.wait("U0ALICE") == 1.0  # never "refresh again in 0 seconds"
 
 
+def test_the_refresh_throttle_of_one_process_counts_down_per_user(clock: FakeClock) -> None:
+    throttle = RefreshThrottle(clock)
+
+    assert throttle.wait("U0ALICE") is None
+    clock.advance(10)
+    assert (throttle.wait("U0ALICE"), throttle.wait("U0BOB")) == (5.0, None)
+    clock.advance(4.5)
+    assert throttle.wait("U0ALICE") == 1.0  # half a second left: never "again in 0 seconds"
+    clock.advance(0.5)
+    assert throttle.wait("U0ALICE") is None
+
+
 def test_the_refresh_throttle_falls_back_to_this_process_per_user(
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
