@@ -434,6 +434,15 @@ def test_no_more_calls_than_paced_start_in_any_one_second(clock: FakeClock) -> N
     assert clock.slept == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("per_second", [1, 0])  # 0: more processes than 200 a second can share
+def test_a_pacer_of_one_a_second_or_less_starts_one_a_second(clock: FakeClock, per_second: int) -> None:
+    pacer = Pacer(per_second, clock=clock)
+    for _ in range(3):
+        pacer.wait()
+
+    assert clock.slept == [1.0, 1.0]
+
+
 def test_calls_spread_out_are_never_held(clock: FakeClock) -> None:
     pacer = Pacer(3, clock=clock)
     for _ in range(10):
