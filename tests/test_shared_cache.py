@@ -349,6 +349,15 @@ def test_the_refresh_throttle_of_one_process_counts_down_per_user(clock: FakeClo
     assert throttle.wait("U0ALICE") is None
 
 
+def test_the_refresh_throttle_of_one_process_remembers_ten_thousand_users_at_most(clock: FakeClock) -> None:
+    throttle = RefreshThrottle(clock)
+    for user in range(10_001):
+        throttle.wait(f"U{user}")
+
+    assert throttle.wait("U1") == 15.0
+    assert throttle.wait("U0") is None  # the oldest, forgotten: memory stays bounded
+
+
 def test_the_refresh_throttle_falls_back_to_this_process_per_user(
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
