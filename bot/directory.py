@@ -40,6 +40,7 @@ from bot.walks import (
     Walk,
     absorb,
     changes_since,
+    give_back_memory,
     merged,
     reason,
     with_ids,
@@ -394,7 +395,10 @@ class Directory:
             stop = confirming + 1 if number <= confirming else number + self._walk_concurrency
             numbers = range(number, min(stop, self._walk_pages + 1))
             outcome, number = self._read_pages(fetch, numbers, seen, rows)
-        return Walk.of(rows, complete=outcome == "end", synced_at=now, walked_at=now)
+        walk = Walk.of(rows, complete=outcome == "end", synced_at=now, walked_at=now)
+        if len(rows) > SMALL_WALK_PAGES * MAX_PER_PAGE:  # what reading it freed, back to the system
+            give_back_memory()
+        return walk
 
     def _read_pages(
         self, fetch: Callable[..., GroupPage], numbers: range, seen: set[str], rows: list[GroupRow]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from bot.cloudflare import CloudflareClient, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
 from bot.settings import CloudflareSettings, Secret
-from bot.walks import FULL_WALK_SECONDS, WALK, Names, Walk
+from bot.walks import FULL_WALK_SECONDS, WALK, Names, Walk, give_back_memory
 from tests.conftest import FakeClock
 from tests.fake_access import LOGS_PERMISSION, make_update
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -514,3 +515,7 @@ def test_a_cache_of_a_second_is_brought_up_to_date_like_any_other(
     directory.close()
 
     assert paths(calls) == [LOG_PATH]
+
+
+def test_the_heap_a_whole_read_freed_can_be_given_back_where_the_c_library_allows() -> None:
+    assert give_back_memory() is (platform.libc_ver()[0] == "glibc")
