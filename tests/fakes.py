@@ -110,6 +110,7 @@ class FakeCloudflare:
     call_times: list[float] = field(default_factory=list)  # when each call arrived (perf_counter)
     in_flight: int = 0  # calls being answered now
     most_in_flight: int = 0  # the most calls ever answered at once
+    connections: int = 0  # connections open now, busy or idle
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -121,6 +122,16 @@ class FakeCloudflare:
             # Headers and body go out as separate writes: without this, Nagle's algorithm holds
             # the body for the client's delayed ACK (~40 ms), as no real server would.
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake.connections -= 1
+                super().finish()
 
             def do_GET(self) -> None:
                 fault = fake._next_fault(self.path)

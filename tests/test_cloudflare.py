@@ -821,7 +821,7 @@ def test_every_request_asks_for_json() -> None:
     assert accepted == ["application/json"]
 
 
-def test_one_client_holds_at_most_twenty_connections_to_cloudflare(
+def test_one_client_holds_at_most_twenty_connections_to_cloudflare_and_keeps_ten(
     cloudflare: FakeCloudflare, client: CloudflareClient
 ) -> None:
     cloudflare.gate.clear()  # every call waits at Cloudflare until the gate opens
@@ -833,3 +833,5 @@ def test_one_client_holds_at_most_twenty_connections_to_cloudflare(
         cloudflare.gate.set()
         assert all(len(page.result(timeout=10).rows) == 10 for page in pages)
     assert len(cloudflare.calls) == 24
+    # Once the burst is over, ten stay open for the next one; the others are closed.
+    wait_until(lambda: cloudflare.connections == 10, "the client to keep ten idle connections", 5)
