@@ -22,7 +22,7 @@ from bot import __version__, listeners, logs, metrics, web
 from bot.access import AccessPolicy
 from bot.cache import Caches
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import DEFAULT_TIMEOUT, QUOTA_WINDOW_SECONDS, Budget, CallBudget, CloudflareClient
+from bot.cloudflare import DEFAULT_TIMEOUT, CloudflareClient
 from bot.codec import Seal
 from bot.directory import Directory
 from bot.limits import (
@@ -34,7 +34,7 @@ from bot.limits import (
     SharedRefreshThrottle,
 )
 from bot.logs import event
-from bot.pacing import REQUESTS_PER_SECOND, Pacer
+from bot.pacing import QUOTA_WINDOW_SECONDS, REQUESTS_PER_SECOND, Budget, CallBudget, Pacer
 from bot.pushes import Pushes
 from bot.replies import Replies
 from bot.rules import AccessRules

@@ -22,20 +22,19 @@ import functools
 import logging
 import math
 import random
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import httpx
 
 from bot import metrics
 from bot.clock import Clock, SystemClock
 from bot.logs import event
-from bot.pacing import Pacer
+from bot.pacing import Budget, Pacer
 from bot.settings import CloudflareSettings
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,6 @@ MAX_PER_PAGE = 100
 AUTH_CODES = frozenset({6003, 6103, 6111, 9106, 9109, 10000})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
-# Cloudflare's quota: 1,200 calls per 5 minutes per token, shared with the dashboard.
-QUOTA_WINDOW_SECONDS = 300.0
 # Cloudflare blocks for 5 minutes once its quota is spent; a longer Retry-After is taken as an hour.
 MAX_RETRY_AFTER = 3_600.0
 
@@ -67,37 +64,6 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     # Seconds one call may take, waits included: room inside the 20 s a user waits at most.
     budget: float = 15.0
-
-
-class Budget(Protocol):
-    """Says whether one more call to Cloudflare may go out now."""
-
-    def take(self) -> float:
-        """Spend one call and give back 0, or give back the seconds until one is free."""
-        ...
-
-
-class CallBudget:
-    """A token bucket on upstream calls, shared by every thread of the process."""
-
-    def __init__(self, calls: int, *, clock: Clock, per: float = QUOTA_WINDOW_SECONDS) -> None:
-        self._capacity = float(calls)
-        self._rate = calls / per
-        self._tokens = float(calls)
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Spend one call and give back 0, or give back the seconds until one is free."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self._rate
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from cachetools import TTLCache
 
 from bot import metrics
 from bot.clock import Clock
-from bot.cloudflare import Budget
 from bot.codec import VERSION
 from bot.logs import event
+from bot.pacing import Budget
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from bot.cloudflare import (
     ApiMessage,
     AuthFailed,
     BudgetSpent,
-    CallBudget,
     CloudflareClient,
     NotFound,
     RateLimited,
@@ -29,7 +28,7 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
-from bot.pacing import Pacer
+from bot.pacing import CallBudget, Pacer
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group

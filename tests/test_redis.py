@@ -26,10 +26,11 @@ from bot.cache import (
     SingleFlightCache,
 )
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider
+from bot.cloudflare import CloudflareClient, IdentityProvider
 from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
 from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRefreshThrottle
+from bot.pacing import CallBudget
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import (

@@ -19,10 +19,11 @@ from bot.cache import (
     SingleFlightCache,
     Stamped,
 )
-from bot.cloudflare import CallBudget, CloudflareClient, IdentityProvider, Unavailable
+from bot.cloudflare import CloudflareClient, IdentityProvider, Unavailable
 from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
 from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRefreshThrottle
+from bot.pacing import CallBudget
 from bot.settings import CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory
 from tests.conftest import FakeClock
