@@ -49,7 +49,7 @@ typecheck: $(STAMP) ## mypy --strict
 unit: $(STAMP) ## pytest
 	$(PY) -m pytest -n 4
 
-bench: $(STAMP) ## the benchmark (about seven minutes); docs/PERFORMANCE.md keeps its results
+bench: $(STAMP) ## the benchmark (about twelve minutes); docs/PERFORMANCE.md keeps its results
 	$(PY) -m bench
 
 # Not part of `make test` (it takes a while). MUTANTS narrows it, e.g. make mutate MUTANTS='bot.query*'.
