@@ -14,7 +14,6 @@ whole directory again.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 from array import array
 from bisect import bisect_right
@@ -186,8 +185,9 @@ class Names:
 
 # glibc keeps the heap a whole read frees (its pages as JSON: ~5 MB of a 100,000-group worker's
 # resident memory) unless asked to give it back. Other C libraries (musl, macOS) have no such call.
+# The process's own symbols hold the C library's: no search for it (find_library runs ldconfig).
 try:
-    _MALLOC_TRIM: Callable[[int], int] | None = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    _MALLOC_TRIM: Callable[[int], int] | None = ctypes.CDLL(None).malloc_trim
 except (OSError, AttributeError):
     _MALLOC_TRIM = None
 
