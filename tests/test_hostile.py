@@ -151,6 +151,11 @@ def signed(body: bytes, **changes: str) -> Callable[[], dict[str, str]]:
     return partial(signed_bytes, body, **changes)
 
 
+def signed_without(body: bytes, header: str) -> Callable[[], dict[str, str]]:
+    """Give back a maker of Slack's headers for `body`, one of them left out."""
+    return lambda: {name: value for name, value in signed_bytes(body).items() if name != header}
+
+
 # Each case: the body, a maker of its headers, the status and the reason logged.
 JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
     "unsigned invalid UTF-8": (b"text=\xff\xfe\xfd", UNSIGNED.copy, 401, "unsigned"),
@@ -180,13 +185,13 @@ JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
     ),
     "a signature without a timestamp": (
         b"text=x",
-        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "X-Slack-Request-Timestamp"},
+        signed_without(b"text=x", "X-Slack-Request-Timestamp"),
         401,
         "unsigned",
     ),
     "a timestamp without a signature": (
         b"text=x",
-        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "X-Slack-Signature"},
+        signed_without(b"text=x", "X-Slack-Signature"),
         401,
         "unsigned",
     ),
@@ -212,7 +217,7 @@ JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
     ),
     "signed, no content type": (
         b"text=x",
-        lambda: {k: v for k, v in signed_bytes(b"text=x").items() if k != "Content-Type"},
+        signed_without(b"text=x", "Content-Type"),
         400,
         "not_form",
     ),
@@ -352,21 +357,38 @@ def unreachable(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     raise AssertionError("the request reached the app")
 
 
-def test_the_front_starts_and_stops_with_the_server_posting_what_is_owed_on_the_way_out() -> None:
-    owed: list[str] = ["a reply still owed to Slack"]
-    told = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    said: list[str] = []
+def telling(*messages: dict[str, Any]) -> Receive:
+    """Give back an ASGI receive() that gives these messages, one a call."""
+    left = list(messages)
 
     async def receive() -> dict[str, Any]:
-        return told.pop(0)
+        return left.pop(0)
+
+    return receive
+
+
+def served(front: web.Front, scope: dict[str, Any], receive: Receive) -> list[MutableMapping[str, Any]]:
+    """Give back every message `front` sends for one ASGI connection."""
+    said: list[MutableMapping[str, Any]] = []
 
     async def send(message: MutableMapping[str, Any]) -> None:
-        said.append(message["type"])
+        said.append(message)
 
+    asyncio.run(front(scope, receive, send))
+    return said
+
+
+def test_the_front_starts_and_stops_with_the_server_posting_what_is_owed_on_the_way_out() -> None:
+    owed: list[str] = ["a reply still owed to Slack"]
     front = web.Front(unreachable, signing_secret=None, on_shutdown=owed.clear)
-    asyncio.run(front({"type": "lifespan"}, receive, send))
+    said = served(
+        front, {"type": "lifespan"}, telling({"type": "lifespan.startup"}, {"type": "lifespan.shutdown"})
+    )
 
-    assert said == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [message["type"] for message in said] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
     assert owed == []
 
 
@@ -380,14 +402,13 @@ async def two_seconds_late() -> dict[str, Any]:
 
 
 def chunks(*sizes: int) -> Receive:
-    """Give back a receive() that sends a body in chunks of these sizes."""
-    left = list(sizes)
-
-    async def receive() -> dict[str, Any]:
-        size = left.pop(0)  # 0: a message without a body (ASGI: the body defaults to b"")
-        return {"type": "http.request", "more_body": bool(left), **({"body": b"x" * size} if size else {})}
-
-    return receive
+    """Give back a receive() that sends a body in chunks of these sizes (0: a message without a
+    body, which ASGI reads as b"")."""
+    last = len(sizes) - 1
+    return telling(
+        *({"type": "http.request", "more_body": n < last, **({"body": b"x" * size} if size else {})}
+          for n, size in enumerate(sizes))
+    )  # fmt: skip
 
 
 # Each case, on a front that takes 100 bytes within 0.05 s: the declared length, how the body
@@ -406,11 +427,6 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
     case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     length, make_receive, status, reason = OUTSIZED[case]
-    said: list[MutableMapping[str, Any]] = []
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        said.append(message)
-
     headers = [] if length is None else [(b"content-length", length)]
     scope = {
         "type": "http",
@@ -421,7 +437,7 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
         **({} if case == "too slow" else {"client": ("1.2.3.4", 5)}),
     }
     front = web.Front(unreachable, signing_secret=None, max_body_bytes=100, body_seconds=0.05)
-    asyncio.run(front(scope, make_receive(), send))
+    said = served(front, scope, make_receive())
 
     assert [(message["type"], message.get("status"), message.get("body")) for message in said] == [
         ("http.response.start", status, None),
@@ -441,48 +457,27 @@ def test_a_body_too_large_or_too_slow_is_refused_without_reaching_the_app(
 
 
 def test_a_client_gone_before_its_body_ends_gets_nothing() -> None:
-    said: list[MutableMapping[str, Any]] = []
-    told: list[dict[str, Any]] = [
-        {"type": "http.request", "body": b"x", "more_body": True},
-        {"type": "http.disconnect"},
-    ]
-
-    async def receive() -> dict[str, Any]:
-        return told.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        said.append(message)
-
     scope = {"type": "http", "method": "POST", "path": "/slack/events", "headers": []}
-    asyncio.run(web.Front(unreachable, signing_secret=None)(scope, receive, send))
+    gone = telling({"type": "http.request", "body": b"x", "more_body": True}, {"type": "http.disconnect"})
 
-    assert said == []
+    assert served(web.Front(unreachable, signing_secret=None), scope, gone) == []
 
 
 def test_a_body_of_exactly_the_limit_is_read_and_answered() -> None:
-    said: list[MutableMapping[str, Any]] = []
-
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["wsgi.input"].read()]
 
-    told: list[dict[str, Any]] = [
+    receive = telling(
         {"type": "http.request", "more_body": True},  # no body: b"", says ASGI
         {"type": "http.request", "body": b"x" * 100},  # more_body left out: False, says ASGI
-    ]
-
-    async def receive() -> dict[str, Any]:
-        return told.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        said.append(message)
-
+    )
     scope = {
         "type": "http", "method": "POST", "path": "/elsewhere", "headers": [(b"content-length", b"100")],
         "http_version": "1.1", "scheme": "http", "query_string": b"", "root_path": "",
         "server": ("127.0.0.1", 80),
     }  # fmt: skip
-    asyncio.run(web.Front(app, signing_secret=None, max_body_bytes=100)(scope, receive, send))
+    said = served(web.Front(app, signing_secret=None, max_body_bytes=100), scope, receive)
 
     assert (said[0]["status"], said[0]["headers"], said[1]["body"]) == (
         200,
