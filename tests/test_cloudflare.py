@@ -54,6 +54,37 @@ def client(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[CloudflareC
     client.close()
 
 
+def mock_client(
+    answer: Any,
+    *,
+    clock: FakeClock | None = None,
+    retry: RetryPolicy | None = None,
+    budget: CallBudget | None = None,
+    jitter: float = 1.0,
+) -> CloudflareClient:
+    """A client that tries once (unless `retry` says otherwise), every request answered by
+    `answer(request)`: a response, or it raises."""
+    return CloudflareClient(
+        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
+        transport=httpx.MockTransport(answer),
+        clock=clock,
+        retry=retry or RetryPolicy(attempts=1),
+        budget=budget,
+        jitter=lambda: jitter,
+    )
+
+
+def raising(error: type[httpx.RequestError]) -> Any:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise error("refused by the test", request=request)
+
+    return answer
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_a_page_of_groups_is_parsed_into_typed_groups(client: CloudflareClient) -> None:
     page = client.list_groups(PROVIDER_ID, page=2, per_page=20)
 
@@ -71,11 +102,7 @@ def test_a_page_of_groups_is_parsed_into_typed_groups(client: CloudflareClient) 
 
 def test_the_seed_example_response_parses() -> None:
     body = FIXTURE.read_text()
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
-    client = CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=transport,
-    )
+    client = mock_client(lambda request: httpx.Response(200, content=body))
 
     page = client.list_groups(PROVIDER_ID, page=1, per_page=20)
 
@@ -191,11 +218,7 @@ def test_wrong_token_is_auth_failed_without_the_token_in_the_message(
     ],
 )
 def test_unreadable_answers_are_unavailable(status: int, content: bytes) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=content))
-    client = CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=transport,
-    )
+    client = mock_client(lambda request: httpx.Response(status, content=content))
 
     with pytest.raises(Unavailable):
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
@@ -221,11 +244,7 @@ def test_the_groups_request_follows_the_contract() -> None:
         seen.append(str(request.url))
         return httpx.Response(200, content=json.dumps({"success": True, "result": [make_group(1)]}))
 
-    client = CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=httpx.MockTransport(answer),
-    )
-    client.list_groups(PROVIDER_ID, page=3, per_page=100)
+    mock_client(answer).list_groups(PROVIDER_ID, page=3, per_page=100)
 
     assert seen == [
         f"https://api.cloudflare.com/client/v4/accounts/{ACCOUNT_ID}/access/identity_providers/"
@@ -624,11 +643,7 @@ def test_an_error_without_a_status_or_codes_says_only_what_happened() -> None:
 
 
 def test_a_4xx_whose_body_is_not_json_is_unavailable_with_its_status() -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(418, content=b"<html>teapot</html>"))
-    client = CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=transport,
-    )
+    client = mock_client(lambda request: httpx.Response(418, content=b"<html>teapot</html>"))
 
     with pytest.raises(Unavailable) as raised:
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
@@ -646,11 +661,7 @@ def test_cloudflares_messages_are_read_whatever_their_shape() -> None:
             {"message": 5},
         ],
     }
-    transport = httpx.MockTransport(lambda request: httpx.Response(400, json=body))
-    client = CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=transport,
-    )
+    client = mock_client(lambda request: httpx.Response(400, json=body))
 
     with pytest.raises(Rejected) as raised:
         client.list_groups(PROVIDER_ID, page=1, per_page=10)
@@ -671,36 +682,6 @@ def test_the_budget_refills_at_its_rate(clock: FakeClock) -> None:
     assert budget.take() == pytest.approx(2.5)
     clock.advance(2.5)
     assert budget.take() == 0.0
-
-
-def mock_client(
-    answer: Any,
-    *,
-    clock: FakeClock | None = None,
-    retry: RetryPolicy | None = None,
-    budget: CallBudget | None = None,
-    jitter: float = 1.0,
-) -> CloudflareClient:
-    """A client whose every request is answered by `answer(request)` (a response, or it raises)."""
-    return CloudflareClient(
-        CloudflareSettings(account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, api_token=Secret("t")),
-        transport=httpx.MockTransport(answer),
-        clock=clock,
-        retry=retry or RetryPolicy(attempts=1),
-        budget=budget,
-        jitter=lambda: jitter,
-    )
-
-
-def raising(error: type[httpx.RequestError]) -> Any:
-    def answer(request: httpx.Request) -> httpx.Response:
-        raise error("refused by the test", request=request)
-
-    return answer
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.parametrize(
