@@ -59,8 +59,13 @@ class ScimPush:
 
     @property
     def failed(self) -> bool:
-        """Give back whether Cloudflare refused the push."""
-        return self.status.upper() != "SUCCESS"
+        """Give back whether Cloudflare says it refused the push (a row without a status: no)."""
+        return self.status.upper() == "FAILURE"
+
+    @property
+    def succeeded(self) -> bool:
+        """Give back whether Cloudflare says it took the push."""
+        return self.status.upper() == "SUCCESS"
 
 
 def push_of(item: Mapping[str, Any]) -> ScimPush:

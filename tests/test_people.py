@@ -135,6 +135,22 @@ def test_a_log_row_is_read_without_its_request_body() -> None:
     assert not ScimPush(None, "", "", "success", "", "", "", "", "").failed
 
 
+@pytest.mark.parametrize("status", [None, "", "PENDING", 3])
+def test_a_log_row_is_failed_only_when_cloudflare_says_failure(status: object) -> None:
+    row = {"resource_type": "GROUP", "request_method": "PATCH", "resource_group_name": "g"}
+    if status is not None:
+        row["status"] = status
+
+    push = push_of(row)
+    group = ScimGroup("c", "g", "e")
+    detail = Detail("history", "c", Show(Query("browse"), 1, 10))
+    shown = json.dumps(render_history(group, detail, "Okta", pushes=(push,), problem=None))
+
+    assert not push.failed and not push.succeeded
+    assert "outcome not reported" in shown
+    assert "failed" not in shown and "succeeded" not in shown
+
+
 def test_a_window_is_sent_as_rfc3339_in_utc() -> None:
     assert Window(1_767_225_600, 1_767_312_000).params() == [
         ("since", "2026-01-01T00:00:00Z"),

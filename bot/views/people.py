@@ -138,7 +138,7 @@ def _history(pushes: tuple[ScimPush, ...]) -> str:
 
 
 def _push(push: ScimPush, *, about: bool) -> str:
-    outcome = "✅ succeeded" if not push.failed else "❌ failed"
+    outcome = "❌ failed" if push.failed else "✅ succeeded" if push.succeeded else "(outcome not reported)"
     what = ""
     if about:
         if push.group_name or push.resource_type.upper() == "GROUP":
