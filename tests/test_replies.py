@@ -369,6 +369,9 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "changed: none": lambda: render_listing(
         page(()), show(Query(PROVIDER_ID, changed=1_800, until=1_764_385_200)), "Okta"
     ),
+    "browse: an empty page shared by an id the footer drops": lambda: render_listing(
+        page(()), show(BROWSE, shared=True), "Okta", shared_by="<!channel>"
+    ),
     "id: many missing, none found": lambda: render_listing(
         page(()), show(Query(PROVIDER_ID, ids=MISSING)), "Okta", missing=MISSING
     ),

@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -75,7 +76,12 @@ def check_limits(message: dict[str, Any]) -> None:
     block_ids = [block["block_id"] for block in blocks if "block_id" in block]
     assert len(block_ids) == len(set(block_ids))
     for block in blocks:
-        Block.parse(block).to_dict()  # type: ignore[union-attr]  # slack_sdk's own limit checks
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()  # slack_sdk's own limit checks
+        parsed.to_dict()
+        for empty in _empty_texts(block):  # Slack refuses a text object with no text
+            raise AssertionError(f"an empty text in {block}: {empty}")
         if block["type"] == "header":
             assert len(block["text"]["text"]) <= 150
         if block["type"] == "section":
@@ -88,6 +94,17 @@ def check_limits(message: dict[str, Any]) -> None:
         assert 1 <= len(button["text"]["text"]) <= 75
         assert len(button["value"]) <= 2_000
         assert len(button["action_id"]) <= 255
+
+
+def _empty_texts(item: object) -> Iterator[object]:
+    if isinstance(item, dict):
+        if isinstance(item.get("text"), str) and not item["text"].strip():
+            yield item
+        for value in item.values():
+            yield from _empty_texts(value)
+    elif isinstance(item, list):
+        for value in item:
+            yield from _empty_texts(value)
 
 
 def mrkdwn_texts(message: dict[str, Any]) -> list[str]:

@@ -196,9 +196,10 @@ def notes(stale: Staleness | None, refresh_wait: float | None) -> list[dict[str,
 
 def footer(
     paging: Paging, query: Query, shared_by: str | None, searched: int | None = None, *, counted: bool
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """Give back the line under a page: where it is, how many there are, who shared it; only
-    the last two when not `counted` (an empty answer has no pages)."""
+    the last two when not `counted` (an empty answer has no pages), and no line when there is
+    nothing to say (Slack refuses an empty one)."""
     pages = paging.page_count
     fresh = as_of(paging.fetched_at, aging=paging.aging)
     if not counted:
@@ -208,7 +209,7 @@ def footer(
         if shared_by and SLACK_USER_ID.match(shared_by):
             parts.append(f"Shared by <@{shared_by}>")
         line = " · ".join(parts)
-        return {"type": "context", "elements": [mrkdwn(line[:1].upper() + line[1:])]}
+        return [{"type": "context", "elements": [mrkdwn(line[:1].upper() + line[1:])]}] if line else []
     if pages and paging.page > pages:
         where = f"Past the last page ({pages})"
     else:
@@ -223,7 +224,7 @@ def footer(
     partial = "" if searched is None else f" · searched only the first {searched:,} groups"
     by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
     when = f" · {fresh}" if fresh else ""
-    return {"type": "context", "elements": [mrkdwn(where + count + partial + when + by)]}
+    return [{"type": "context", "elements": [mrkdwn(where + count + partial + when + by)]}]
 
 
 def as_of(fetched_at: float | None, *, aging: bool) -> str:

@@ -78,8 +78,7 @@ def render_listing(
     if missing and not empty:
         blocks.append(section(f"Not found: {codes(missing)}."))
     # An empty answer has no pages to count, but may still say when it was fetched and by whom.
-    if not empty or searched is not None or shared_by or listing.fetched_at is not None:
-        blocks.append(footer(listing, query, shared_by, searched, counted=not empty))
+    blocks.extend(footer(listing, query, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
     text = (
         _nothing_said(query, provider_name)

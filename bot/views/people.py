@@ -71,8 +71,7 @@ def render_users(
     elif missing:
         blocks.append(section(f"Not found: {codes(missing)}."))
     empty = not page.items and page.page == 1
-    if not empty or shared_by or page.fetched_at is not None:
-        blocks.append(footer(page, query, shared_by, counted=not empty))
+    blocks.extend(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"{len(missing)} {'user' if len(missing) == 1 else 'users'} not found in {provider_name}"
@@ -103,8 +102,7 @@ def render_failures(
             )
         )
     empty = not page.items and page.page == 1
-    if not empty or shared_by or page.fetched_at is not None:
-        blocks.append(footer(page, query, shared_by, counted=not empty))
+    blocks.extend(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"No failed SCIM pushes from {provider_name} in the last {window(query.failures)}"
