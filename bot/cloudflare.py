@@ -155,6 +155,19 @@ GroupRow = tuple[str, str, str, datetime | None]
 
 
 @dataclass(frozen=True)
+class ListPage:
+    """One page of a list endpoint: its items, and the totals `result_info` gave (None: not sent)."""
+
+    items: tuple[Mapping[str, Any], ...]
+    total_count: int | None
+    total_pages: int | None
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+@dataclass(frozen=True)
 class GroupPage:
     """One upstream page of groups and what Cloudflare said about paging (maybe wrong)."""
 
@@ -240,10 +253,15 @@ class CloudflareClient:
     def list_items(self, path: str, params: Params) -> tuple[tuple[Mapping[str, Any], ...], int | None]:
         """Give back one page of a list endpoint of the account (`path` follows /accounts/{id}):
         its items, each an object, and the total Cloudflare reports (what it counts varies)."""
+        listed = self.list_page(path, params)
+        return listed.items, listed.total_count
+
+    def list_page(self, path: str, params: Params) -> ListPage:
+        """Give back one page of a list endpoint of the account, with what `result_info` says."""
         body = self._get(f"/accounts/{self.account_id}{path}", params, usable=_list_of_objects)
         info = body.get("result_info")
-        total = info.get("total_count") if isinstance(info, dict) else None
-        return tuple(body["result"]), total if isinstance(total, int) and total >= 0 else None
+        info = info if isinstance(info, dict) else {}
+        return ListPage(tuple(body["result"]), _count(info.get("total_count")), _count(info.get("total_pages")))
 
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""

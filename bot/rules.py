@@ -251,16 +251,28 @@ class AccessRules:
         return AccessGraph(holders_of(groups or (), policies or (), apps or ()), missing)
 
     def _all(self, path: str) -> tuple[Mapping[str, Any], ...] | None:
-        """Give back every item of one list (None: the token may not read policies or apps)."""
+        """Give back every item of one list (None: the token may not read policies or apps).
+
+        Cloudflare documents no largest `per_page` for these lists, so a page shorter than asked
+        for is not taken for the end: `result_info`'s totals say where it is, and without them an
+        empty page (or one that repeats the page before) does.
+        """
         items: tuple[Mapping[str, Any], ...] = ()
+        before: list[object] = []
         for page in range(1, MAX_PAGES + 1):  # a few thousand rules fit in one or two pages
             try:
-                found, _ = self._client.list_items(path, [("page", page), ("per_page", PER_PAGE)])
+                listed = self._client.list_page(path, [("page", page), ("per_page", PER_PAGE)])
             except AuthFailed as error:
                 if error.status == 403 and path != "/access/groups":  # this permission alone is missing
                     return None
                 raise
-            items += found
-            if len(found) < PER_PAGE:
+            ids = [item.get("id") for item in listed.items]
+            if not listed.items or ids == before:
+                break
+            items, before = items + listed.items, ids
+            if listed.total_pages is not None:
+                if page >= listed.total_pages:
+                    break
+            elif listed.total_count is not None and len(items) >= listed.total_count:
                 break
         return items

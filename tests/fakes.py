@@ -80,6 +80,8 @@ class FakeCloudflare:
     access_groups: list[dict[str, Any]] = field(default_factory=list)
     policies: list[dict[str, Any]] = field(default_factory=list)
     apps: list[dict[str, Any]] = field(default_factory=list)
+    # The most Access groups, policies or apps one page holds, whatever per_page asks for.
+    access_page_cap: int = 1_000
     # Permissions the token lacks (LOGS_PERMISSION, APPS_PERMISSION): their endpoints answer 403.
     missing_permissions: set[str] = field(default_factory=set)
     providers: list[dict[str, Any]] = field(default_factory=list)
@@ -290,7 +292,13 @@ class FakeCloudflare:
             return updates_answer(self.updates, query)
         listings = {"groups": self.access_groups, "policies": self.policies, "apps": self.apps}
         if len(rest) == 1 and rest[0] in listings:
-            return listing_answer(listings[rest[0]], query)
+            return listing_answer(
+                listings[rest[0]],
+                query,
+                cap=self.access_page_cap,
+                totals=not self.omit_totals,
+                same_page=self.same_page_always,
+            )
         return 404, failure(7003, "No route for that URI")
 
     def _authenticated(self, request: BaseHTTPRequestHandler) -> bool:

@@ -196,6 +196,33 @@ def test_every_page_of_a_long_list_is_read(access: AccessRules, cloudflare: Fake
     assert lists_called(cloudflare) == [("apps", "1"), ("groups", "1"), ("groups", "2"), ("policies", "1")]
 
 
+@pytest.mark.parametrize("totals", [True, False])
+def test_a_list_that_caps_its_pages_below_what_was_asked_is_read_to_its_end(
+    access: AccessRules, cloudflare: FakeCloudflare, totals: bool
+) -> None:
+    cloudflare.access_groups = [{"id": f"a{n}", "name": f"Team {n}", "include": []} for n in range(250)]
+    cloudflare.access_page_cap = 100  # per_page=1000 answered 100 at a time, without a word
+    cloudflare.omit_totals = not totals
+
+    graph = access.graph().value
+
+    assert len(graph.holders) == 250
+    pages = [page for name, page in lists_called(cloudflare) if name == "groups"]
+    # With result_info's totals the third page is known to be the last; without, an empty one says so.
+    assert pages == (["1", "2", "3"] if totals else ["1", "2", "3", "4"])
+
+
+def test_a_list_that_answers_the_same_page_for_every_number_is_read_once(
+    access: AccessRules, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.access_groups = [{"id": f"a{n}", "name": f"Team {n}", "include": []} for n in range(3)]
+    cloudflare.same_page_always = True
+    cloudflare.omit_totals = True
+
+    assert len(access.graph().value.holders) == 3
+    assert [page for name, page in lists_called(cloudflare) if name == "groups"] == ["1", "2"]
+
+
 def test_the_graph_is_cached_and_refreshed_on_demand(
     access: AccessRules, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
