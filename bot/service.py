@@ -19,7 +19,7 @@ from bot.access import Caller
 from bot.cache import NotCached, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Directory, Listing, LookupKind, ProviderChoice, choose_provider
+from bot.directory import Directory, Found, Listing, LookupKind, ProviderChoice, choose_provider
 from bot.limits import RefreshLimit, RefreshThrottle
 from bot.logs import event
 from bot.paging import Paged, page_of
@@ -326,12 +326,20 @@ class GroupsService:
         pushes: tuple[ScimPush, ...] = ()
         found: tuple[Use, ...] = ()
         missing_permission, problem, stale = "", None, None
-        # The group, its provider's name, and its pushes or the Access graph: fetched at once.
-        lookup = self._directory.in_background(
-            lambda: self._directory.lookup(provider_id, "id", (detail.group_id,))
-        )
+
+        def look_up() -> Found:
+            return self._directory.lookup(provider_id, "id", (detail.group_id,))
+
+        # The group, its provider's name, and its pushes or the Access graph: fetched at once,
+        # unless the provider list is at hand to check the provider first (a button may be forged).
+        listed = self._directory.knows_identity_providers()
+        lookup = None if listed else self._directory.in_background(look_up)
         try:
             provider = self._provider(provider_id)
+            if isinstance(provider, ProviderChoice):  # not a SCIM provider of this account
+                outcome.name, outcome.provider = "provider_choice", provider.reason
+                return render_provider_choice(provider, detail.back)
+            lookup = lookup or self._directory.in_background(look_up)
             try:
                 if detail.kind == "history":
                     until = self._next_minute()
@@ -345,8 +353,7 @@ class GroupsService:
                 problem = error
             group = next(iter(lookup.result().groups), None)
             if detail.kind == "used_by" and problem is None and group is not None:
-                known = provider if isinstance(provider, IdentityProvider) else None
-                found = uses(graph, group, known or IdentityProvider(provider_id, "", "", True))
+                found = uses(graph, group, provider)
         except CloudflareError as error:
             problem = problem or error
         except Exception:

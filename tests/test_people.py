@@ -137,7 +137,7 @@ def test_a_log_row_is_read_without_its_request_body() -> None:
 
 @pytest.mark.parametrize("status", [None, "", "PENDING", 3])
 def test_a_log_row_is_failed_only_when_cloudflare_says_failure(status: object) -> None:
-    row = {"resource_type": "GROUP", "request_method": "PATCH", "resource_group_name": "g"}
+    row: dict[str, object] = {"resource_type": "GROUP", "request_method": "PATCH", "resource_group_name": "g"}
     if status is not None:
         row["status"] = status
 

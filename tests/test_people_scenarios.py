@@ -397,6 +397,23 @@ def test_a_forged_history_button_changes_nothing(
     assert len(cloudflare.calls) == calls
 
 
+@pytest.mark.parametrize("action", ["history", "used_by"])
+def test_a_detail_button_naming_a_provider_without_scim_reads_none_of_its_data(
+    bot: SlackDriver, cloudflare: FakeCloudflare, action: str
+) -> None:
+    legacy = "77777777-7777-4777-8777-777777777777"
+    cloudflare.add_provider(legacy, "Legacy SAML", [make_group(1)], scim=False, kind="saml")
+    bot.command()  # the provider list is known now, as it is once anyone has asked
+    group, provider = make_group(1)["id"].replace("-", ""), legacy
+    forged = {"v": 2, "d": action, "g": group, "b": {"v": 2, "i": provider, "p": 1, "n": 10}}
+    calls = len(cloudflare.calls)
+
+    message = bot.click({"action_id": f"scim_groups_{action}", "value": json.dumps(forged)})
+
+    assert "does not have SCIM provisioning enabled" in message["blocks"][0]["text"]["text"]
+    assert cloudflare.calls[calls:] == []
+
+
 def used_by(message: dict[str, Any], index: int) -> dict[str, Any]:
     found: list[dict[str, Any]] = [
         element
