@@ -261,7 +261,9 @@ class CloudflareClient:
         body = self._get(f"/accounts/{self.account_id}{path}", params, usable=_list_of_objects)
         info = body.get("result_info")
         info = info if isinstance(info, dict) else {}
-        return ListPage(tuple(body["result"]), _count(info.get("total_count")), _count(info.get("total_pages")))
+        return ListPage(
+            tuple(body["result"]), _count(info.get("total_count")), _count(info.get("total_pages"))
+        )
 
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""

@@ -35,7 +35,8 @@ class ScimUser:
     user_name: str
     # False: deactivated by the identity provider; None: Cloudflare did not say.
     active: bool | None
-    emails: tuple[str, ...]
+    # None: Cloudflare sent something that is not a list of emails, so they are not known.
+    emails: tuple[str, ...] | None
     created: datetime | None
     last_modified: datetime | None
 
@@ -45,7 +46,7 @@ class ScimUser:
         return (
             value == self.external_id
             or folded == self.id.casefold()
-            or folded in (email.casefold() for email in (*self.emails, self.user_name) if email)
+            or folded in (email.casefold() for email in (*(self.emails or ()), self.user_name) if email)
         )
 
 
@@ -54,14 +55,9 @@ def user_of(item: Mapping[str, Any]) -> ScimUser:
     meta = item.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     emails = item.get("emails")
-    addresses = (
-        [email.get("value") for email in emails if isinstance(email, dict)]
-        if isinstance(emails, list)
-        else []
-    )
-    primary = [
-        email.get("value") for email in emails or [] if isinstance(email, dict) and email.get("primary")
-    ]
+    listed = [email for email in emails if isinstance(email, dict)] if isinstance(emails, list) else []
+    primary = [email.get("value") for email in listed if email.get("primary") is True]
+    addresses = [email.get("value") for email in listed]
     ordered = dict.fromkeys(value for value in (*primary, *addresses) if isinstance(value, str) and value)
     active = item.get("active")
     return ScimUser(
@@ -70,7 +66,7 @@ def user_of(item: Mapping[str, Any]) -> ScimUser:
         display_name=text_of(item.get("displayName")),
         user_name=text_of(item.get("userName")),
         active=active if isinstance(active, bool) else None,
-        emails=tuple(ordered),
+        emails=tuple(ordered) if emails is None or isinstance(emails, list) else None,
         created=moment_or_none(meta.get("created")),
         last_modified=moment_or_none(meta.get("lastModified")),
     )
@@ -83,7 +79,7 @@ def _encode(user: ScimUser) -> list[Any]:
         user.display_name,
         user.user_name,
         user.active,
-        list(user.emails),
+        None if user.emails is None else list(user.emails),
         when(user.created),
         when(user.last_modified),
     ]
@@ -93,7 +89,7 @@ def _decode(item: object) -> ScimUser:
     if not isinstance(item, list) or len(item) != 8:
         raise TypeError("not a user")
     user_id, external_id, name, user_name, active, emails, created, changed = item
-    if not isinstance(emails, list) or len(emails) > 50:
+    if emails is not None and (not isinstance(emails, list) or len(emails) > 50):
         raise TypeError("not a list of emails")
     return ScimUser(
         text(user_id),
@@ -101,7 +97,7 @@ def _decode(item: object) -> ScimUser:
         text(name),
         text(user_name),
         None if active is None else flag(active),
-        tuple(text(email, empty=False) for email in emails),
+        None if emails is None else tuple(text(email, empty=False) for email in emails),
         moment(created),
         moment(changed),
     )

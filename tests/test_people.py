@@ -61,9 +61,11 @@ def test_a_user_is_read_with_the_primary_email_first_and_an_unknown_state_as_unk
     assert user == ScimUser(
         JANE.id, "00u3", "Jane", "jane@example.com", None, JANE.emails, JANE.created, None
     )
+    # Emails that are not a list are not known; no list at all is no email.
     assert user_of({"emails": "none", "meta": "none", "active": False}) == ScimUser(
-        "", "", "", "", False, (), None, None
+        "", "", "", "", False, None, None, None
     )
+    assert user_of({}).emails == ()
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,21 @@ def test_a_deactivated_user_is_said_to_be_deactivated(bot: SlackDriver, people: 
     assert "No SCIM pushes about this user in the last 7 days." in words(message)
 
 
+def test_a_user_with_fields_of_unexpected_types_is_shown_with_those_unknown(
+    bot: SlackDriver, people: list[dict[str, Any]]
+) -> None:
+    odd = people[5]
+    odd.update({"emails": 5, "displayName": 7, "active": "yes", "meta": ["not", "an", "object"]})
+
+    message = bot.command(f"user:{odd['id']}")
+
+    shown = "\n".join(texts(message))
+    assert "Emails unknown" in shown
+    assert "active or not: not reported" in shown
+    assert odd["externalId"] in shown  # the rest of the answer stands
+    assert "Something went wrong" not in shown
+
+
 def test_several_users_by_email_cloudflare_id_and_idp_id_come_in_the_order_asked(
     bot: SlackDriver, people: list[dict[str, Any]]
 ) -> None:

@@ -117,11 +117,17 @@ def _user(user: ScimUser) -> str:
         False: "*deactivated* by the identity provider",
         None: "active or not: not reported",
     }
-    emails = ", ".join(escaped(email, NAME_LIMIT) for email in user.emails[:EMAILS_SHOWN])
-    more = len(user.emails) - EMAILS_SHOWN
+    known = user.emails or ()
+    emails = ", ".join(escaped(email, NAME_LIMIT) for email in known[:EMAILS_SHOWN])
+    more = len(known) - EMAILS_SHOWN
     lines = [
         f"*{name}* — {state[user.active]}",
-        (emails + (f" and {more} more" if more > 0 else "")) or "No email",
+        (emails + (f" and {more} more" if more > 0 else ""))
+        or (
+            "No email"
+            if user.emails is not None
+            else "Emails unknown: Cloudflare sent them in a form the bot cannot read"
+        ),
         f"{changed(user.last_modified)} · created {date(user.created)}",
     ]
     return "\n".join(lines)
