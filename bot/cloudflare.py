@@ -97,7 +97,9 @@ class CloudflareError(Exception):
     def detail(self) -> str:
         """Give back the HTTP status and Cloudflare's codes and messages, on one line."""
         parts = [f"HTTP {self.status}"] if self.status is not None else []
-        parts.extend(f"{error.code}: {error.message}" for error in self.errors)
+        parts.extend(f"{error.code}: {error.message[:200]}" for error in self.errors[:5])
+        if len(self.errors) > 5:
+            parts.append(f"and {len(self.errors) - 5} more")
         return "; ".join(parts)
 
 

@@ -18,9 +18,15 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMATS = ("text", "json")
 
 
+# Log fields may carry outside text (Cloudflare's messages, at DEBUG names): each is cut to this.
+FIELD_LIMIT = 500
+
+
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, /, **fields: Any) -> None:
-    """Log one event: `name key=value …` as text, or every field as its own key in JSON."""
+    """Log one event: `name key=value …` as text, or every field as its own key in JSON; a
+    string field is cut to FIELD_LIMIT characters."""
     if logger.isEnabledFor(level):
+        fields = {key: _cut(value) for key, value in fields.items()}
         text = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
         logger.log(level, "%s %s", name, text, extra={"fields": {"event": name, **fields}})
 
@@ -55,13 +61,22 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
 
 
+def _cut(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > FIELD_LIMIT:
+        return value[: FIELD_LIMIT - 1] + "…"
+    if isinstance(value, list | tuple):
+        return [_cut(item) for item in value]
+    return value
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
-        return (
-            value
-            if value and " " not in value and "=" not in value and '"' not in value
-            else json.dumps(value)
-        )
+        # Quoted (so escaped) unless it is one plain word: a control character or a line break
+        # from outside text never reaches the terminal or the log file raw.
+        plain = value.isprintable() and " " not in value and "=" not in value and '"' not in value
+        return value if value and plain else json.dumps(value)
+    if isinstance(value, list):
+        return json.dumps(value, default=str)
     return str(value)
 
 

@@ -216,6 +216,8 @@ class GroupsService:
         if outcome.cache != "none":
             metrics.CACHE.labels(outcome.cache).inc()
         fields = {"action": action} if action else {}
+        # What was asked names people and groups: at DEBUG only (README, LOG_LEVEL).
+        event(log, "asked", logging.DEBUG, user=caller.user_id, text=outcome.text)
         event(
             log,
             kind,
@@ -224,7 +226,6 @@ class GroupsService:
             team=caller.team_id,
             **fields,
             query=outcome.query,
-            text=outcome.text[:200],
             provider=outcome.provider,
             results=outcome.results,
             cache=outcome.cache,

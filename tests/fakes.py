@@ -101,7 +101,8 @@ class FakeCloudflare:
     delay_seconds: float = 0.0
     failure: tuple[int, int, str] | None = None
     # Faults for the next requests, one each: ("status", status, code, {header: value}),
-    # ("malformed",) (a 200 whose JSON is cut short), ("body", {...}) (a 200 with that body),
+    # ("malformed",) (a 200 whose JSON is cut short), ("body", {...}[, status]) (that body, 200
+    # unless a status is given),
     # ("truncated",) (the connection closed mid-body) or ("hang", seconds).
     faults: list[tuple[Any, ...]] = field(default_factory=list)
     # The same, for the next requests for groups only; and for the paths holding a fragment.
@@ -158,8 +159,8 @@ class FakeCloudflare:
                     headers = fault[3]
                 elif fault and fault[0] == "malformed":
                     payload = b'{"success": true, "result": [{"id": "x"'
-                elif fault and fault[0] == "body":
-                    status, payload = 200, json.dumps(fault[1]).encode()
+                elif fault and fault[0] == "body":  # ("body", {...}) or ("body", {...}, status)
+                    status, payload = (fault[2] if len(fault) > 2 else 200), json.dumps(fault[1]).encode()
                 elif fault and fault[0] == "hang":
                     time.sleep(fault[1])
                 try:

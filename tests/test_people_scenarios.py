@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from bot.logs import FIELD_LIMIT, event
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
 from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
 from tests.test_scenarios import AS_OF
+from tests.test_views import check_limits
 
 # The fake clock's wall time at the start: 2026-01-01T00:16:40Z.
 NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)
@@ -276,6 +278,23 @@ def test_a_failing_log_is_retried_then_said_plainly(
 
     assert "Cloudflare is not answering properly right now (HTTP 502)" in words(message)
     assert len(log_calls(cloudflare)) == 3  # tried three times
+
+
+def test_a_log_refusal_with_many_long_errors_is_cut_to_slacks_limits(
+    bot: SlackDriver, cloudflare: FakeCloudflare, people: list[dict[str, Any]]
+) -> None:
+    errors = [{"code": 7_000 + n, "message": f"error {n} " + "&<>" * 80} for n in range(40)]
+    refusal = {"success": False, "errors": errors, "messages": [], "result": None}
+    cloudflare.path_faults["/logs/scim/updates"] = [("body", refusal, 400)]
+
+    message = bot.command("user:user0003@example.com")
+
+    check_limits(message)
+    shown = "\n".join(texts(message))
+    assert "SCIM pushes are not shown" in shown
+    assert "error 0" in shown
+    assert "(and 37 more)" in shown
+    assert "error 39" not in shown
 
 
 def test_a_failing_log_costs_a_user_answer_only_its_pushes(
@@ -626,7 +645,7 @@ def test_a_log_that_never_answers_still_gets_an_answer_within_the_deadline(
 def test_the_audit_line_names_the_new_questions(
     bot: SlackDriver, people: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot")
+    caplog.set_level(logging.DEBUG, logger="bot")
 
     bot.command("user:user0003@example.com")
     bot.command("failures:6h")
@@ -642,8 +661,28 @@ def test_the_audit_line_names_the_new_questions(
     assert ("failures", "ok") in kinds
     assert ("used_by", "empty") in kinds
     user_line = next(fields for fields in audits if fields.get("query") == "user")
-    assert user_line["text"] == "user0003@example.com"
     assert user_line["results"] == 1
+    # Nobody's address or group name reaches an INFO line; at DEBUG, what was asked is there.
+    infos = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+    assert not [line for line in infos if "user0003" in line or "Okta Production" in line]
+    asked = [getattr(r, "fields", {}) for r in caplog.records if r.levelno == logging.DEBUG]
+    assert {"event": "asked", "user": "U0ALICE", "text": "user0003@example.com"} in asked
+
+
+def test_a_log_field_is_cut_and_outside_text_is_never_written_raw(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    hostile = "\x1b]52;c;Zm9v\x07\x1b[2Jname\nforged=line"
+
+    event(logging.getLogger("bot.test"), "probe", logging.INFO, short=hostile, long="x" * 1_000_000)
+
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert len(line) < 2 * FIELD_LIMIT
+    assert line.isprintable()
+    assert "\n" not in line
+    assert "\x1b" not in line
+    fields = getattr(caplog.records[0], "fields", {})
+    assert fields["short"] == hostile
+    assert len(fields["long"]) == FIELD_LIMIT
 
 
 @pytest.mark.usefixtures("rules")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 

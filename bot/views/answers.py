@@ -18,6 +18,9 @@ from bot.views.blocks import (
     shorten,
 )
 
+# Of Cloudflare's messages about one refused request, the first few say enough.
+MESSAGES_SHOWN = 3
+
 
 def render_help() -> Message:
     """Give back the usage message."""
@@ -109,8 +112,10 @@ def failure_sentence(error: CloudflareError) -> str:
             "check CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_IDENTITY_PROVIDER_ID."
         )
     if isinstance(error, Rejected):
-        detail = "; ".join(shorten(e.message, 200) for e in error.errors if e.message)
-        detail = f": {detail}" if detail else ""
+        messages = [e.message for e in error.errors if e.message]
+        detail = "; ".join(shorten(message, 200) for message in messages[:MESSAGES_SHOWN])
+        more = len(messages) - MESSAGES_SHOWN
+        detail = f": {detail}{f' (and {more} more)' if more > 0 else ''}" if detail else ""
         return f"Cloudflare refused the request{code}{detail}. An admin should check the bot's settings."
     status = f" (HTTP {error.status})" if error.status else ""
     return f"Cloudflare is not answering properly right now{status}{code}; please try again in a minute."

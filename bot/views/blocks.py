@@ -50,6 +50,7 @@ ID_LIMIT = 100
 FALLBACK_LIMIT = 300
 REASON_LIMIT = 500
 SECTION_LIMIT = 3_000
+CONTEXT_LIMIT = 3_000  # one element of a context block
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MAX_MISSING_SHOWN = 20
 # What a page counts, by kind of question: one, many.
@@ -295,8 +296,8 @@ def section(text: str, fields: list[dict[str, Any]] | None = None) -> dict[str, 
 
 
 def note(text: str) -> dict[str, Any]:
-    """Give back a context line of plain words (escaped here)."""
-    return {"type": "context", "elements": [mrkdwn(escape(text))]}
+    """Give back a context line of plain words (escaped here, cut to Slack's limit)."""
+    return {"type": "context", "elements": [mrkdwn(escaped(text, CONTEXT_LIMIT))]}
 
 
 def sentence(text: str) -> Message:
