@@ -123,9 +123,11 @@ class SingleFlightCache(Generic[K, V]):
         background: Executor | None = None,
     ) -> None:
         self._clock = clock
+        # Values and when they were fetched, on the monotonic clock: a step of the wall clock
+        # (NTP, a VM resumed) changes no copy's age. Shown times are made from the age at once.
         self._entries: TTLCache[K, tuple[V, float]] = TTLCache(maxsize=maxsize, ttl=ttl, timer=clock)
-        # Last good values and when they were fetched (Unix time), kept past their TTL; bounded
-        # by count, least recently used first out.
+        # Last good values and when they were fetched, kept past their TTL; bounded by count,
+        # least recently used first out.
         self._last_good: LRUCache[K, tuple[V, float]] = LRUCache(maxsize=stale_maxsize)
         self._lock = threading.Lock()
         self._loading: dict[K, Future[V]] = {}
@@ -148,8 +150,8 @@ class SingleFlightCache(Generic[K, V]):
         """
         with self._lock:
             if not refresh and key in self._entries:
-                value, fetched_at = self._entries[key]
-                return Cached(value, from_cache=True, fetched_at=fetched_at)
+                value, fetched = self._entries[key]
+                return Cached(value, from_cache=True, fetched_at=self._wall(fetched))
             if not refresh and not _LOADING.get() and (aging := self._aging(key)) is not None:
                 if key not in self._loading:
                     behind: Future[V] = Future()
@@ -172,14 +174,22 @@ class SingleFlightCache(Generic[K, V]):
             return stale
         with self._lock:
             entry = self._entries.get(key)
-        return Cached(value, from_cache=False, fetched_at=entry[1] if entry is not None else None)
+        return Cached(value, from_cache=False, fetched_at=self._wall(entry[1]) if entry is not None else None)
+
+    def _wall(self, fetched: float) -> float:
+        """Give back the Unix time of a moment on the monotonic clock: now, less its age."""
+        return self._clock.time() - max(0.0, self._clock() - fetched)
+
+    def _monotonic(self, fetched_at: float) -> float:
+        """Give back the monotonic moment of a Unix time (another host's clock may run ahead)."""
+        return self._clock() - max(0.0, self._clock.time() - fetched_at)
 
     def _aging(self, key: K) -> Cached[V] | None:
         """Give back the last good value for `key` if it may still answer at once (lock held)."""
         last = self._last_good.get(key) if self._serve_aging > 0 else None
-        if last is None or self._clock.time() - last[1] > self._serve_aging:
+        if last is None or self._clock() - last[1] > self._serve_aging:
             return None
-        return Cached(last[0], from_cache=True, fetched_at=last[1], aging=True)
+        return Cached(last[0], from_cache=True, fetched_at=self._wall(last[1]), aging=True)
 
     def _refresh_behind(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> None:
         try:
@@ -193,8 +203,8 @@ class SingleFlightCache(Generic[K, V]):
             last = self._last_good.get(key)
         if last is None:
             return None
-        age = self._clock.time() - last[1]
-        return Cached(last[0], from_cache=True, stale=Staleness(age, error), fetched_at=last[1])
+        age = max(0.0, self._clock() - last[1])
+        return Cached(last[0], from_cache=True, stale=Staleness(age, error), fetched_at=self._wall(last[1]))
 
     def holds(self, key: K) -> bool:
         """Give back whether `key` has a fresh value or a load under way."""
@@ -205,7 +215,7 @@ class SingleFlightCache(Generic[K, V]):
         """Give back the last good value for `key` and when it was fetched, however old, if any."""
         with self._lock:
             last = self._last_good.get(key)
-        return None if last is None else Stamped(*last)
+        return None if last is None else Stamped(last[0], self._wall(last[1]))
 
     def knows(self, key: K) -> bool:
         """Give back whether `key` has a value here (fresh or not) or a load under way."""
@@ -219,13 +229,14 @@ class SingleFlightCache(Generic[K, V]):
 
     def adopt(self, key: K, copy: Stamped[V]) -> None:
         """Keep `copy` (fetched elsewhere) as the last good value for `key`, unless one as new is here."""
+        fetched = self._monotonic(copy.fetched_at)
         with self._lock:
             last = self._last_good.get(key)
-            if last is None or last[1] < copy.fetched_at:
-                self._last_good[key] = (copy.value, copy.fetched_at)
+            if last is None or last[1] < fetched:
+                self._last_good[key] = (copy.value, fetched)
 
     def _load(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> V:
-        started = self._clock.time()
+        started = self._clock()
         loading = _LOADING.set(True)
         try:
             loaded = load()
@@ -236,14 +247,17 @@ class SingleFlightCache(Generic[K, V]):
             raise
         finally:
             _LOADING.reset(loading)
-        value, fetched_at = (
-            (loaded.value, loaded.fetched_at) if isinstance(loaded, Stamped) else (loaded, started)
+        # A copy another process stored is as old as it is; one read here, as old as this load.
+        value, fetched = (
+            (loaded.value, self._monotonic(loaded.fetched_at))
+            if isinstance(loaded, Stamped)
+            else (loaded, started)
         )
         with self._lock:
-            self._entries[key] = (value, fetched_at)
+            self._entries[key] = (value, fetched)
             last = self._last_good.get(key)
-            if last is None or last[1] <= fetched_at:  # never replace a newer copy with an older one
-                self._last_good[key] = (value, fetched_at)
+            if last is None or last[1] <= fetched:  # never replace a newer copy with an older one
+                self._last_good[key] = (value, fetched)
             del self._loading[key]
         pending.set_result(value)
         return value

@@ -49,12 +49,13 @@ class FakeClock:
     def __init__(self) -> None:
         self.now = 1_000.0
         self.slept: list[float] = []
+        self.wall_step = 0.0  # how far the wall clock was stepped (NTP, a VM resumed)
 
     def __call__(self) -> float:
         return self.now
 
     def time(self) -> float:
-        return 1_767_225_600.0 + self.now  # 2026-01-01T00:00:00Z at the start
+        return 1_767_225_600.0 + self.now + self.wall_step  # 2026-01-01T00:00:00Z at the start
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)

@@ -324,6 +324,7 @@ def test_an_aging_answer_is_audited_and_counted_as_aging(
 def test_a_copy_from_elsewhere_is_kept_only_when_newer_than_this_process_own(clock: FakeClock) -> None:
     answers = aging_cache(clock, Later())
     answers.get("k", Loads())  # 0, fetched at START
+    clock.advance(10)
 
     answers.adopt("k", Stamped(7, START - 1))
     older = answers.last("k")
@@ -338,6 +339,38 @@ def test_a_copy_from_elsewhere_is_kept_only_when_newer_than_this_process_own(clo
     assert answers.knows("k")
     assert answers.knows("other")
     assert not answers.knows("nobody")
+
+
+def test_a_backward_step_of_the_wall_clock_pins_no_old_copy(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)  # 0, fetched at START
+    clock.advance(TTL + 1)
+    clock.wall_step = -3_600  # the wall clock goes back an hour
+
+    aging = answers.get("k", load)  # shown aging, refreshed behind
+    later.run()
+    fresh = answers.get("k", load)
+    clock.advance(TTL + 1)
+    again = answers.get("k", load)  # the new copy is the one that ages, never the old one
+
+    assert aging.value == 0
+    assert aging.fetched_at == START - 3_600  # shown as TTL + 1 seconds old, never in the future
+    assert fresh.value == 1
+    assert fresh.from_cache
+    assert again.value == 1
+    assert again.aging
+    assert again.fetched_at is not None
+    assert again.fetched_at <= clock.time()
+    assert answers.last("k") == Stamped(1, clock.time() - TTL - 1)
+
+
+def test_a_copy_from_a_host_whose_clock_runs_ahead_is_as_new_as_now(clock: FakeClock) -> None:
+    answers = aging_cache(clock, Later())
+
+    answers.adopt("k", Stamped(7, clock.time() + 600))
+
+    assert answers.last("k") == Stamped(7, clock.time())
 
 
 def test_a_refresh_while_a_refresh_behind_is_queued_waits_for_it(clock: FakeClock) -> None:
