@@ -131,6 +131,9 @@ class SingleFlightCache(Generic[K, V]):
         self._last_good: LRUCache[K, tuple[V, float]] = LRUCache(maxsize=stale_maxsize)
         self._lock = threading.Lock()
         self._loading: dict[K, Future[V]] = {}
+        # Why the last refresh behind an aging value failed, until a load succeeds: the copy then
+        # says so (a passing failure), or is not shown at all (credentials refused, say).
+        self._behind_failed: dict[K, Exception] = {}
         self._serve_aging = serve_aging_seconds if background is not None else 0.0
         self._background = background
 
@@ -187,14 +190,24 @@ class SingleFlightCache(Generic[K, V]):
     def _aging(self, key: K) -> Cached[V] | None:
         """Give back the last good value for `key` if it may still answer at once (lock held)."""
         last = self._last_good.get(key) if self._serve_aging > 0 else None
-        if last is None or self._clock() - last[1] > self._serve_aging:
+        age = self._clock() - last[1] if last is not None else 0.0
+        if last is None or age > self._serve_aging:
             return None
-        return Cached(last[0], from_cache=True, fetched_at=self._wall(last[1]), aging=True)
+        failed = self._behind_failed.get(key)
+        if failed is not None and not isinstance(failed, PASSING_FAILURES):
+            return None  # an older copy would hide why Cloudflare refused: ask again, and say it
+        stale = Staleness(max(0.0, age), failed) if isinstance(failed, PASSING_FAILURES) else None
+        return Cached(last[0], from_cache=True, stale=stale, fetched_at=self._wall(last[1]), aging=True)
 
     def _refresh_behind(self, key: K, pending: Future[V], load: Callable[[], V | Stamped[V]]) -> None:
         try:
             self._load(key, pending, load)
-        except Exception as error:  # the aging copy stays; the next request tries again
+        except Exception as error:  # the aging copy stays, now saying why; the next request tries again
+            with self._lock:
+                self._behind_failed.pop(key, None)
+                self._behind_failed[key] = error
+                while len(self._behind_failed) > self._last_good.maxsize:  # as many as copies kept
+                    del self._behind_failed[next(iter(self._behind_failed))]
             event(log, "refresh_behind_failed", logging.WARNING, error=type(error).__name__)
 
     def stale_copy(self, key: K, error: CloudflareError) -> Cached[V] | None:
@@ -259,6 +272,7 @@ class SingleFlightCache(Generic[K, V]):
             if last is None or last[1] <= fetched:  # never replace a newer copy with an older one
                 self._last_good[key] = (value, fetched)
             del self._loading[key]
+            self._behind_failed.pop(key, None)
         pending.set_result(value)
         return value
 

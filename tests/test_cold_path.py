@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.cache import Caches, NotCached, SingleFlightCache, Stamped, cached_only
-from bot.cloudflare import Unavailable
+from bot.cache import Caches, NotCached, SingleFlightCache, Staleness, Stamped, cached_only
+from bot.cloudflare import AuthFailed, RateLimited, Unavailable
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
-from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons
+from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, texts
 from tests.test_scenarios import group_names
 
 TTL, BOUND = 60.0, 900.0
@@ -140,10 +140,42 @@ def test_a_refresh_behind_that_fails_keeps_the_copy_and_the_next_command_tries_a
     still = answers.get("k", load)
 
     assert (still.value, still.aging, still.fetched_at) == (0, True, START)
+    assert still.stale == Staleness(TTL + 1, load.fail)  # and it says why it is old
     assert len(later.queued) == 1  # tried again
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "refresh_behind_failed error=Unavailable")
     ]
+
+
+def test_a_copy_says_it_is_stale_only_until_a_refresh_succeeds(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+    load.fail = RateLimited("slow down", status=429)
+    answers.get("k", load)
+    later.run()  # fails
+    load.fail = None
+    answers.get("k", load)
+    later.run()  # succeeds
+    clock.advance(TTL + 1)
+
+    aging = answers.get("k", load)
+
+    assert (aging.value, aging.aging, aging.stale) == (2, True, None)  # the third load, fine
+
+
+def test_a_refresh_behind_refused_for_its_credentials_shows_no_copy(clock: FakeClock) -> None:
+    later, load = Later(), Loads()
+    answers = aging_cache(clock, later)
+    answers.get("k", load)
+    clock.advance(TTL + 1)
+    load.fail = AuthFailed("revoked", status=403)
+    answers.get("k", load)
+    later.run()
+
+    with pytest.raises(AuthFailed):  # asked again at once, and the refusal is the answer
+        answers.get("k", load)
 
 
 def test_a_refresh_behind_that_succeeds_logs_nothing(
@@ -259,6 +291,29 @@ def test_a_command_three_ttls_later_is_answered_in_the_ack_and_says_how_old_it_i
     assert AGO.search(footer(aging)).group(1) == str(int(START))  # type: ignore[union-attr]
     assert AT.search(footer(fresh)).group(1) == str(int(START + 3 * TTL))  # type: ignore[union-attr]
     assert len(cloudflare.calls) == 2 * calls  # as many calls as a cold command made before
+
+
+def test_an_aging_answer_says_so_once_cloudflare_failed_to_refresh_it(
+    sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    sporadic.command()
+    clock.advance(3 * TTL)
+    cloudflare.failure = (503, 7_000, "Service unavailable")
+    answers: list[dict[str, Any]] = []
+
+    def warned() -> bool:
+        answers.append(sporadic.command())
+        return "not answering" in "\n".join(texts(answers[-1]))
+
+    wait_until(warned, "an answer that says the refresh behind it failed")
+
+    first, last = answers[0], answers[-1]
+    assert "not answering" not in "\n".join(texts(first))  # before the refresh behind failed
+    note = last["blocks"][1]["elements"][0]["text"]
+    assert note.startswith("⚠️ This is a copy from 3 minutes ago: Cloudflare is not answering properly")
+    assert AGO.search(footer(last)) is not None
+    cloudflare.failure = None
+    assert "not answering" not in "\n".join(texts(refreshed_behind(sporadic)))
 
 
 def test_refresh_on_an_aging_answer_asks_cloudflare(
