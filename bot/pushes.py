@@ -159,20 +159,18 @@ class Pushes:
         *,
         limit: int = HISTORY_ROWS,
         refresh: bool = False,
-    ) -> tuple[ScimPush, ...]:
-        """Give back the newest pushes (`limit` at most) about one user or group in `window`."""
-        params: Params = [
-            ("idp_id", identity_provider_id),
-            ("cf_resource_id", cf_resource_id),
-            *window.params(),
-            ("direction", "desc"),
-            ("per_page", limit),
-        ]
-        return self._read(params, refresh).value
+    ) -> Cached[tuple[ScimPush, ...]]:
+        """Give back the newest pushes (`limit` at most) about one user or group in `window`, with
+        whether they are an older copy (Cloudflare failing)."""
+        what: Params = [("idp_id", identity_provider_id), ("cf_resource_id", cf_resource_id)]
+        params: Params = [*what, *window.params(), ("direction", "desc"), ("per_page", limit)]
+        # Kept without its window, which moves every minute: the last copy, a few minutes older,
+        # is then still there to show (marked) when the log fails.
+        return self._read(params, refresh, key=[*what, ("recent", limit)])
 
-    def _read(self, params: Params, refresh: bool) -> Cached[tuple[ScimPush, ...]]:
-        key = (self._client.account_id, *(f"{name}={value}" for name, value in params))
-        return self._rows.get(key, lambda: read_log(self._client, params), refresh=refresh)
+    def _read(self, params: Params, refresh: bool, key: Params | None = None) -> Cached[tuple[ScimPush, ...]]:
+        named = (self._client.account_id, *(f"{name}={value}" for name, value in key or params))
+        return self._rows.get(named, lambda: read_log(self._client, params), refresh=refresh)
 
 
 def read_log(client: CloudflareClient, params: Params) -> tuple[ScimPush, ...]:

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot import metrics
 from bot.access import Caller
-from bot.cache import NotCached, cached_only, is_cached_only
+from bot.cache import Cached, NotCached, Staleness, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider, ScimGroup
 from bot.directory import Directory, Found, Listing, LookupKind, ProviderChoice, choose_provider
@@ -80,6 +81,8 @@ class UsersAnswer:
     missing: tuple[str, ...]
     pushes: tuple[tuple[ScimPush, ...], ...]
     log_problem: CloudflareError | None
+    # Set when the pushes shown are an older copy (the log failing): the oldest one's staleness.
+    pushes_stale: Staleness | None = None
 
 
 # What was found for a request, before it is drawn.
@@ -287,6 +290,7 @@ class GroupsService:
                 missing=answer.missing,
                 pushes=answer.pushes,
                 log_problem=answer.log_problem,
+                pushes_stale=answer.pushes_stale,
                 shared_by=shared_by,
                 refresh_wait=refresh_wait,
             )
@@ -326,7 +330,9 @@ class GroupsService:
         provider: IdentityProvider | ProviderChoice | None = None
         pushes: tuple[ScimPush, ...] = ()
         found: tuple[Use, ...] = ()
-        missing_permission, problem, stale = "", None, None
+        missing_permission, problem = "", None
+        copy: Cached[Any] | None = None  # the pushes or the graph: how fresh they are
+        group_stale: Staleness | None = None
 
         def look_up() -> Found:
             return self._directory.lookup(provider_id, "id", (detail.group_id,))
@@ -345,14 +351,16 @@ class GroupsService:
                 if detail.kind == "history":
                     until = self._next_minute()
                     span = Window(until - HISTORY_DAYS * 86_400, until)
-                    pushes = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
+                    recent = self._pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
+                    pushes, copy = recent.value, recent
                 else:
                     cached_graph = self._rules.graph()
-                    graph, stale = cached_graph.value, cached_graph.stale
+                    graph, copy = cached_graph.value, cached_graph
                     missing_permission = graph.missing_permission
             except CloudflareError as error:
                 problem = error
-            group = next(iter(lookup.result().groups), None)
+            looked_up = lookup.result()
+            group, group_stale = next(iter(looked_up.groups), None), looked_up.stale
             if detail.kind == "used_by" and problem is None and group is not None:
                 found = uses(graph, group, provider)
         except CloudflareError as error:
@@ -369,8 +377,16 @@ class GroupsService:
             outcome.name, outcome.results = ("ok" if results else "empty"), results
         named = isinstance(provider, IdentityProvider) and provider.name
         where = provider.name if isinstance(provider, IdentityProvider) and named else "its identity provider"
+        # An older copy of the group or of what is shown about it makes the answer an older copy.
+        stale = copy.stale if copy is not None else None
+        stale = stale or group_stale
+        fetched_at = copy.fetched_at if copy is not None else None
+        if stale is not None:
+            outcome.name = "stale"
         if detail.kind == "history":
-            return render_history(group, detail, where, pushes=pushes, problem=problem)
+            return render_history(
+                group, detail, where, pushes=pushes, problem=problem, stale=stale, fetched_at=fetched_at
+            )
         return render_used_by(
             group,
             detail,
@@ -379,6 +395,8 @@ class GroupsService:
             missing_permission=missing_permission,
             problem=problem,
             stale=stale,
+            fetched_at=fetched_at,
+            aging=copy is not None and copy.aging,
         )
 
     def _provider(self, asked: str | None) -> IdentityProvider | ProviderChoice:
@@ -428,12 +446,15 @@ class GroupsService:
         until = self._next_minute()
         span = Window(until - HISTORY_DAYS * 86_400, until)
 
-        def history(user: ScimUser) -> tuple[ScimPush, ...]:
-            return self._pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else ()
+        def history(user: ScimUser) -> Cached[tuple[ScimPush, ...]] | None:
+            return self._pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else None
 
         try:
-            pushes = tuple(self._directory.in_parallel(history, page.items))
+            histories = self._directory.in_parallel(history, page.items)
         except CloudflareError as error:  # the users are still an answer
             event(log, "scim_log_failed", logging.WARNING, error=error.describe())
             return UsersAnswer(page, found.missing, (), error)
-        return UsersAnswer(page, found.missing, pushes, None)
+        pushes = tuple(cached.value if cached is not None else () for cached in histories)
+        stale = [cached.stale for cached in histories if cached is not None and cached.stale is not None]
+        oldest = max(stale, key=lambda staleness: staleness.age_seconds, default=None)
+        return UsersAnswer(page, found.missing, pushes, None, oldest)

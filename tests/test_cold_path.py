@@ -316,6 +316,27 @@ def test_an_aging_answer_says_so_once_cloudflare_failed_to_refresh_it(
     assert "not answering" not in "\n".join(texts(refreshed_behind(sporadic)))
 
 
+def test_used_by_from_an_aging_access_graph_says_how_old_it_is(
+    sporadic: SlackDriver, clock: FakeClock
+) -> None:
+    used_by = next(
+        element
+        for block in sporadic.command()["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "scim_groups_used_by"
+    )
+    first = sporadic.click(used_by)
+    clock.advance(3 * TTL)
+
+    aging = sporadic.click(used_by)
+
+    assert AT.search(footer(first)) is not None
+    assert AT.search(footer(first)).group(1) == str(int(START))  # type: ignore[union-attr]
+    assert AGO.search(footer(aging)) is not None
+    assert AGO.search(footer(aging)).group(1) == str(int(START))  # type: ignore[union-attr]
+
+
 def test_refresh_on_an_aging_answer_asks_cloudflare(
     sporadic: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:

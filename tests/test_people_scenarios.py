@@ -398,6 +398,37 @@ def test_every_group_has_a_history_that_goes_back_to_the_exact_page(
     assert back["blocks"] == second_page["blocks"]
 
 
+def test_a_history_shown_from_an_older_copy_while_the_log_fails_says_so(
+    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    group = make_group(3)
+    cloudflare.updates = [make_update(PROVIDER_ID, ago(hours=3), group=group, method="PUT")]
+    button = history_buttons(bot.command("group-00003"))[0]
+    first = bot.click(button)
+    clock.advance(120)  # past the log's 30 seconds
+    cloudflare.path_faults["/logs/scim/updates"] = [("status", 503, 7_000, {})] * 10
+
+    again = bot.click(button)
+
+    shown = "\n".join(texts(again))
+    assert "not answering" not in "\n".join(texts(first))
+    assert "This is a copy from 2 minutes ago: Cloudflare is not answering properly (HTTP 503)" in shown
+    assert "PUT ✅ succeeded" in shown  # the copy is still shown
+
+
+def test_a_users_pushes_shown_from_an_older_copy_while_the_log_fails_say_so(
+    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    bot.command("user:user0003@example.com")
+    clock.advance(120)  # past the user's TTL and the log's 30 seconds
+    cloudflare.path_faults["/logs/scim/updates"] = [("status", 503, 7_000, {})] * 10
+
+    shown = "\n".join(texts(bot.command("user:user0003@example.com")))
+
+    assert "SCIM pushes: This is a copy from 2 minutes ago: Cloudflare is not answering properly" in shown
+    assert "PUT ✅ succeeded" in shown
+
+
 def test_a_history_without_the_logs_permission_names_it_and_still_goes_back(
     bot: SlackDriver, cloudflare: FakeCloudflare
 ) -> None:

@@ -170,8 +170,9 @@ def codes(values: tuple[str, ...]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def stale_note(stale: Staleness) -> str:
-    """Give back why an answer is an older copy, and how old."""
+def stale_note(stale: Staleness, *, refresh: bool = True) -> str:
+    """Give back why an answer is an older copy, and how old; and how to try again (`refresh`:
+    the answer has a Refresh button)."""
     error = stale.error
     if isinstance(error, BudgetSpent):
         why = "the bot has used its share of the Cloudflare API quota for the moment"
@@ -179,12 +180,15 @@ def stale_note(stale: Staleness) -> str:
         why = "Cloudflare is rate-limiting the bot"
     else:
         why = f"Cloudflare is not answering properly{f' (HTTP {error.status})' if error.status else ''}"
-    return f"⚠️ This is a copy from {age(stale.age_seconds)} ago: {why}. Refresh to try again."
+    again = "Refresh to try again" if refresh else "Open it again in a minute to try again"
+    return f"⚠️ This is a copy from {age(stale.age_seconds)} ago: {why}. {again}."
 
 
-def notes(stale: Staleness | None, refresh_wait: float | None) -> list[dict[str, Any]]:
+def notes(
+    stale: Staleness | None, refresh_wait: float | None, *, refresh: bool = True
+) -> list[dict[str, Any]]:
     """Give back the notes above an answer: a stale copy, a refresh asked for too soon."""
-    blocks = [note(stale_note(stale))] if stale is not None else []
+    blocks = [note(stale_note(stale, refresh=refresh))] if stale is not None else []
     if refresh_wait is not None:
         blocks.append(
             note(
@@ -239,6 +243,13 @@ def as_of(fetched_at: float | None, *, aging: bool) -> str:
         if aging
         else (f"as of <!date^{int(fetched_at)}^{{time}}|{fallback}>")
     )
+
+
+def fetched(fetched_at: float | None, *, aging: bool) -> list[dict[str, Any]]:
+    """Give back the line under a detail saying when it was fetched ("As of 14:02", or how long
+    ago for a copy past its TTL); none when that is not known."""
+    shown = as_of(fetched_at, aging=aging)
+    return [{"type": "context", "elements": [mrkdwn(shown[:1].upper() + shown[1:])]}] if shown else []
 
 
 def paging_buttons(paging: Paging, request: Show) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
 from bot.paging import Paged
 from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, ScimPush
@@ -19,6 +20,7 @@ from bot.views.blocks import (
     codes,
     date,
     escaped,
+    fetched,
     footer,
     header,
     id_fields,
@@ -26,6 +28,7 @@ from bot.views.blocks import (
     notes,
     paging_buttons,
     section,
+    stale_note,
     summary,
     window,
 )
@@ -44,14 +47,18 @@ def render_users(
     missing: tuple[str, ...],
     pushes: tuple[tuple[ScimPush, ...], ...],
     log_problem: CloudflareError | None,
+    pushes_stale: Staleness | None = None,
     shared_by: str | None = None,
     refresh_wait: float | None = None,
 ) -> Message:
     """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
-    page's users), or why those could not be read (`log_problem`)."""
+    page's users), or why those could not be read (`log_problem`), or why they are an older
+    copy (`pushes_stale`)."""
     query = request.query
     blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
+    if pushes_stale is not None and page.items and log_problem is None:
+        blocks.append(note(f"SCIM pushes: {stale_note(pushes_stale).removeprefix('⚠️ ')}"))
     if page.items and log_problem is not None:
         blocks.append(note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
     for index, user in enumerate(page.items):
@@ -164,10 +171,13 @@ def render_history(
     *,
     pushes: tuple[ScimPush, ...],
     problem: CloudflareError | None,
+    stale: Staleness | None = None,
+    fetched_at: float | None = None,
 ) -> Message:
     """Give back one group's SCIM pushes of the last days, newest first, with ◀ Back to the page
-    it was opened from; `problem`: why the pushes (or the group) could not be read."""
-    name, blocks, body = detail_top("History of ", group, detail, provider_name, problem)
+    it was opened from; `problem`: why the pushes (or the group) could not be read; `stale`: why
+    they are an older copy."""
+    name, blocks, body = detail_top("History of ", group, detail, provider_name, problem, stale)
     if body and not pushes:
         blocks.append(section(f"No SCIM pushes about this group in the last {HISTORY_DAYS} days."))
     elif body:
@@ -176,5 +186,7 @@ def render_history(
         blocks.append(
             note(f"SCIM pushes about this group: {newest}the last {HISTORY_DAYS} days, newest first.")
         )
+    if body:
+        blocks.extend(fetched(fetched_at, aging=False))
     blocks.append(back_row(detail))
     return {"text": escaped(f"History of {name} in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}

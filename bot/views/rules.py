@@ -12,6 +12,7 @@ from bot.views.blocks import (
     Message,
     code,
     escaped,
+    fetched,
     note,
     section,
 )
@@ -39,6 +40,8 @@ def render_used_by(
     missing_permission: str,
     problem: CloudflareError | None,
     stale: Staleness | None = None,
+    fetched_at: float | None = None,
+    aging: bool = False,
 ) -> Message:
     """Give back where a group is used, each place with the list its rule stands in, with ◀ Back
     to the page it was opened from; `problem`: why the rules (or the group) could not be read."""
@@ -64,7 +67,10 @@ def render_used_by(
                 "so this match is inferred."
             )
         )
-    blocks.extend([note(AT_LOGIN), back_row(detail)])
+    blocks.append(note(AT_LOGIN))
+    if body:
+        blocks.extend(fetched(fetched_at, aging=aging))
+    blocks.append(back_row(detail))
     return {"text": escaped(f"Where {name} is used in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}
 
 
