@@ -204,7 +204,10 @@ def detail_top(
     notes and ids, then the sentence that ends it early — a failure, or the group gone — and
     whether the detail's own body follows."""
     name = group.display_name if group is not None and group.display_name else detail.group_id
-    blocks: list[dict[str, Any]] = [header(f"{heading}{name} · {provider_name}"), *notes(stale, None, refresh=False)]
+    blocks: list[dict[str, Any]] = [
+        header(f"{heading}{name} · {provider_name}"),
+        *notes(stale, None, refresh=False),
+    ]
     if group is not None:
         blocks.append(section(changed(group.last_modified), id_fields(group.external_id, group.id)))
     if problem is not None:
