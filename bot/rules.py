@@ -14,6 +14,7 @@ missing.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -131,35 +132,37 @@ def holders_of(
 
 def uses(graph: AccessGraph, group: ScimGroup, provider: IdentityProvider) -> tuple[Use, ...]:
     """Give back every place `group` of `provider` is used: Access groups first, then policies and
-    applications, each naming it directly or through an Access group (followed to any depth)."""
-    direct: dict[str, Use] = {}  # by holder id, for the Access groups that name it
+    applications, each naming it directly or through an Access group (followed to any depth, in
+    time linear in the rules). A match that rests on an inference stays one through every group
+    it passes."""
     found: list[Use] = []
+    # Access groups that hold the group, directly or through others, each with how it does.
+    reaching: dict[str, Use] = {}
+    # For each Access group, the Access groups whose include or require names it (what excludes
+    # a group passes nothing on).
+    named_by: dict[str, list[tuple[Holder, Ref]]] = {}
     for holder in graph.holders:
         for ref in holder.refs:
             inferred = _names(ref, group, provider)
             if inferred is not None:
                 found.append(Use(holder, ref.where, inferred=inferred))
                 if holder.kind == "access_group":
-                    direct.setdefault(holder.id, found[-1])
-    reaching = dict(direct)  # Access groups that hold the group, directly or through others
-    changed = True
-    while changed:
-        changed = False
-        for holder in graph.holders:
-            if holder.kind != "access_group" or holder.id in reaching:
-                continue
-            for ref in holder.refs:
-                if ref.kind == "group" and ref.value in reaching and ref.where != "exclude":
-                    reaching[holder.id] = Use(holder, ref.where, reaching[ref.value].holder.name)
-                    found.append(reaching[holder.id])
-                    changed = True
-                    break
+                    reaching.setdefault(holder.id, found[-1])
+            elif ref.kind == "group" and holder.kind == "access_group" and ref.where != "exclude":
+                named_by.setdefault(ref.value, []).append((holder, ref))
+    waiting = deque(reaching)
+    while waiting:
+        through = reaching[waiting.popleft()]
+        for holder, ref in named_by.get(through.holder.id, ()):
+            if holder.id not in reaching:
+                reaching[holder.id] = Use(holder, ref.where, through.holder.name, through.inferred)
+                found.append(reaching[holder.id])
+                waiting.append(holder.id)
     for holder in graph.holders:
         for ref in holder.refs:
             if ref.kind == "group" and ref.value in reaching and holder.id not in reaching:
-                found.append(
-                    Use(holder, ref.where, reaching[ref.value].holder.name, reaching[ref.value].inferred)
-                )
+                via = reaching[ref.value]
+                found.append(Use(holder, ref.where, via.holder.name, via.inferred))
     order = {"access_group": 0, "policy": 1, "app_policy": 2}
     return tuple(sorted(found, key=lambda use: (order[use.holder.kind], use.holder.app, use.holder.name)))
 

@@ -302,6 +302,38 @@ def test_what_excludes_the_group_passes_nothing_on_and_an_inference_carries_thro
     ]
 
 
+def test_an_entra_match_stays_inferred_through_every_nested_access_group() -> None:
+    graph = AccessGraph(
+        (
+            access_group("a1", "Entra team", include=[{"azureAD": {"id": GROUP.external_id}}]),
+            access_group("a2", "Team of teams", include=[{"group": {"id": "a1"}}]),
+            access_group("a3", "Everyone", require=[{"group": {"id": "a2"}}]),
+            Holder("policy", "p1", "Uses everyone", refs_of({"include": [{"group": {"id": "a3"}}]}), "allow"),
+        )
+    )
+
+    assert named(uses(graph, GROUP, OKTA)) == [
+        ("Entra team", "include", "", True),
+        ("Everyone", "require", "Team of teams", True),
+        ("Team of teams", "include", "Entra team", True),
+        ("Uses everyone", "include", "Everyone", True),
+    ]
+
+
+def test_a_long_chain_of_access_groups_is_followed_to_its_end_each_through_the_one_it_names() -> None:
+    chain = [access_group("g0", "g0", include=[{"okta": {"name": "Oncall"}}])]
+    chain += [
+        access_group(f"g{n}", f"g{n}", include=[{"group": {"id": f"g{n - 1}"}}]) for n in range(1, 2_000)
+    ]
+    chain.reverse()  # each named before the one it names: one pass in list order would find one
+
+    found = {use.holder.id: use.via for use in uses(AccessGraph(tuple(chain)), GROUP, OKTA)}
+
+    assert len(found) == 2_000
+    assert found["g0"] == ""
+    assert all(found[f"g{n}"] == f"g{n - 1}" for n in range(1, 2_000))
+
+
 def test_an_application_whose_policies_are_not_a_list_holds_none() -> None:
     assert holders_of([], [], [{"id": "app", "name": "A", "policies": None}, {"id": "b", "name": "B"}]) == ()
 
