@@ -44,6 +44,9 @@ Params = list[tuple[str, str | int | float | bool | None]]
 TokenKind = Literal["user", "account"]
 
 MAX_PER_PAGE = 100
+# The most of any one text field (a name, an id, a message) the bot keeps. Cloudflare documents
+# no bound; identity providers keep names to a few hundred characters (Okta 255, Entra 256).
+MAX_TEXT = 16_384
 # Codes that mean "who you are" is wrong, whatever the HTTP status says.
 AUTH_CODES = frozenset({6003, 6103, 6111, 9106, 9109, 10000})
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -446,8 +449,8 @@ def _list_of_objects(body: dict[str, Any]) -> bool:
 
 
 def text_of(value: object) -> str:
-    """Give back `value` if it is a string, else the empty string."""
-    return value if isinstance(value, str) else ""
+    """Give back `value` if it is a string (its first MAX_TEXT characters), else the empty string."""
+    return value[:MAX_TEXT] if isinstance(value, str) else ""
 
 
 def moment_or_none(value: object) -> datetime | None:

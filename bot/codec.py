@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from bot.cloudflare import GroupPage, GroupRow, IdentityProvider, ScimGroup, moment_or_none
+from bot.cloudflare import MAX_TEXT, GroupPage, GroupRow, IdentityProvider, ScimGroup, moment_or_none
 
 VERSION = 4
 V = TypeVar("V")
 T = TypeVar("T")
-# Longer than any id or name Cloudflare stores; a bound on what one forged field may hold.
-MAX_FIELD = 1_024
+# As long as any field the bot keeps from Cloudflare: whatever it stored, it can read back.
+MAX_FIELD = MAX_TEXT
+# How far ahead of this host's clock another host's may run and its entries still be read (they
+# count as fetched now). A clock further off is broken, not skewed.
+MAX_CLOCK_SKEW = 86_400.0
 # How much of what was wrong with an entry the log keeps.
 DETAIL_LIMIT = 120
 
@@ -118,9 +121,14 @@ def flag(value: object) -> bool:
 
 
 def instant(value: object, *, now: float) -> float:
-    """Give back `value` if it is a Unix time no later than `now`, else raise TypeError."""
+    """Give back `value` if it is a Unix time no later than `now` (give or take another host's
+    clock, MAX_CLOCK_SKEW), else raise TypeError."""
     # NaN and infinities fail the comparison too.
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= now + 60:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 <= value <= now + MAX_CLOCK_SKEW
+    ):
         raise TypeError("not a past Unix time")
     return float(value)
 

@@ -26,7 +26,7 @@ from bot.cache import (
     SingleFlightCache,
 )
 from bot.clock import Clock, SystemClock
-from bot.cloudflare import CloudflareClient, IdentityProvider
+from bot.cloudflare import MAX_TEXT, CloudflareClient, IdentityProvider
 from bot.codec import PROVIDERS, VERSION, Seal
 from bot.directory import Directory
 from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRefreshThrottle
@@ -40,6 +40,7 @@ from tests.fakes import (
     FakeCloudflare,
     FakeSlack,
     command_form,
+    make_group,
     signed_headers,
 )
 from tests.test_processes import free_port, serving
@@ -172,6 +173,26 @@ def test_a_cold_answer_in_one_process_is_warm_in_another(
     assert warm.groups == cold.groups
     assert (cold.from_cache, warm.from_cache) == (False, True)
     assert len(cloudflare.group_calls()) == 1
+
+
+def test_long_names_and_a_writer_whose_clock_runs_ahead_are_read_back_and_counted_as_nothing(
+    directory_for: Directories, cloudflare: FakeCloudflare
+) -> None:
+    long_name = "Ü" * 5_000  # longer than the 1,024 the bot once took for a forgery
+    endless = "x" * (MAX_TEXT + 10)  # past anything the bot keeps: cut when read, then stored
+    cloudflare.groups[PROVIDER_ID][:2] = [make_group(0, long_name), make_group(1, endless)]
+    ahead, behind = FakeClock(), FakeClock()
+    ahead.wall_step = 600  # the writer's clock runs ten minutes ahead
+    rejected = [metrics.REDIS_REJECTED.labels(reason)._value.get() for reason in ("forged", "malformed")]
+
+    directory_for(ahead).browse(PROVIDER_ID, page=1, page_size=10)
+    read = directory_for(behind).browse(PROVIDER_ID, page=1, page_size=10)
+
+    assert read.from_cache  # from Redis: no second call
+    assert len(cloudflare.group_calls()) == 1
+    assert [group.display_name for group in read.groups[:2]] == [long_name, endless[:MAX_TEXT]]
+    assert read.fetched_at == behind.time()  # counted as fetched now, never in the future
+    assert [metrics.REDIS_REJECTED.labels(r)._value.get() for r in ("forged", "malformed")] == rejected
 
 
 def test_a_burst_split_across_processes_makes_one_call(
