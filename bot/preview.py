@@ -20,6 +20,7 @@ from bot.views import (
     ACTION_USED_BY,
     Message,
 )
+from bot.views.rich import visible
 
 # The keys the interactive preview takes, and the button each presses.
 KEYS = {"n": ACTION_NEXT, "p": ACTION_PREVIOUS, "r": ACTION_REFRESH, "s": ACTION_SHARE, "b": ACTION_BACK}
@@ -41,19 +42,47 @@ def to_text(message: Message, *, bold: Callable[[str], str] = str, now: float | 
         elif kind == "section":
             if lines and lines[-1] and not lines[-1].startswith("="):  # a blank line between sections
                 lines.append("")
-            lines.append(_readable(block["text"]["text"], bold, at))
+            lines.append(_shown(block["text"], bold, at))
             # Fields side by side, each as "label value" (Slack shows the label above its value).
-            fields = [
-                _readable(field["text"], bold, at).replace("\n", " ") for field in block.get("fields", [])
-            ]
+            fields = [_shown(field, bold, at).replace("\n", " ") for field in block.get("fields", [])]
             lines += ["  ·  ".join(fields)] if fields else []
+        elif kind == "rich_text":
+            if lines and lines[-1] and not lines[-1].startswith("="):
+                lines.append("")
+            lines.append(_rich(block, bold, at))
         elif kind == "context":
             if lines and lines[-1] and not lines[-1].startswith("="):
                 lines.append("")
-            lines.append("  ".join(_readable(element["text"], bold, at) for element in block["elements"]))
+            lines.append("  ".join(_shown(element, bold, at) for element in block["elements"]))
         elif kind == "actions":
             lines.append("  ".join(f"[ {element['text']['text']} ]" for element in block["elements"]))
-    return "\n".join(lines) if lines else _readable(message.get("text", ""), bold, at)
+    text = "\n".join(lines) if lines else _readable(message.get("text", ""), bold, at)
+    # What the bot shows makes invisible characters visible; this keeps the terminal safe from
+    # anything that still carries one (an escape sequence would clear it or set its clipboard).
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
+def _shown(text: dict[str, Any], bold: Callable[[str], str], now: float) -> str:
+    """Give back a text object as Slack shows it: mrkdwn read, plain text as it is."""
+    return _readable(text["text"], bold, now) if text.get("type") == "mrkdwn" else str(text["text"])
+
+
+def _rich(block: dict[str, Any], bold: Callable[[str], str], now: float) -> str:
+    """Give back a rich_text block as Slack shows it: styled text, dates, bulleted lists."""
+    lines: list[str] = []
+    for part in block.get("elements", []):
+        listed = part.get("type") == "rich_text_list"
+        for item in part["elements"] if listed else [part]:
+            line = ""
+            for element in item.get("elements", []):
+                if element.get("type") == "date":
+                    line += _date(element["timestamp"], element["format"], element["fallback"], now)
+                    continue
+                text, style = str(element.get("text", "")), element.get("style", {})
+                text = f"`{text}`" if style.get("code") else text
+                line += bold(text) if style.get("bold") else text
+            lines.append(("• " if listed else "") + line)
+    return "\n".join(lines)
 
 
 def run(

@@ -579,10 +579,43 @@ def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def rich_text(block: dict[str, Any]) -> str:
+    """Give back a rich_text block written as mrkdwn would say it (`*bold*`, `` `code` ``, Slack's
+    date token), for tests to read: its text is shown verbatim, so nothing in it is escaped."""
+    lines: list[str] = []
+    for part in block.get("elements", []):
+        items = part["elements"] if part["type"] == "rich_text_list" else [part]
+        bullet = "• " if part["type"] == "rich_text_list" else ""
+        for item in items:
+            line = ""
+            for element in item.get("elements", []):
+                if element["type"] == "date":
+                    line += f"<!date^{element['timestamp']}^{element['format']}|{element['fallback']}>"
+                    continue
+                text, style = element.get("text", ""), element.get("style", {})
+                text = f"`{text}`" if style.get("code") else text
+                line += f"*{text}*" if style.get("bold") else text
+            lines.append(bullet + line)
+    return "\n".join(lines)
+
+
+def block_text(block: dict[str, Any]) -> str:
+    """Give back what a section, context or rich_text block says (rich text as `rich_text` writes it)."""
+    if block.get("type") == "rich_text":
+        return rich_text(block)
+    if block.get("type") == "context":
+        return "  ".join(str(element.get("text", "")) for element in block["elements"])
+    return str(block["text"]["text"])
+
+
 def texts(message: dict[str, Any]) -> Iterator[str]:
-    """Give back every piece of text in the message, the fallback `text` included."""
+    """Give back every piece of text in the message, the fallback `text` included (a rich_text
+    block as one piece, see `rich_text`)."""
     yield message.get("text", "")
     for block in message.get("blocks", []):
+        if block.get("type") == "rich_text":
+            yield rich_text(block)
+            continue
         for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
             if isinstance(holder, dict):
                 text = holder.get("text")

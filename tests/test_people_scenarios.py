@@ -13,7 +13,7 @@ import pytest
 from bot.logs import FIELD_LIMIT, event
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
-from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
+from tests.fakes import PROVIDER_ID, FakeCloudflare, block_text, buttons, make_group, texts
 from tests.test_scenarios import AS_OF
 from tests.test_views import check_limits
 
@@ -37,8 +37,10 @@ def footer(message: dict[str, Any]) -> str:
 
 
 def headlines(message: dict[str, Any]) -> list[str]:
-    """Give back the first line of each section but a user's pushes (a section of its own)."""
-    firsts = [b["text"]["text"].splitlines()[0] for b in message["blocks"] if b["type"] == "section"]
+    """Give back the first line of each section or rich text but a user's pushes (a block of its own)."""
+    firsts = [
+        block_text(b).splitlines()[0] for b in message["blocks"] if b["type"] in ("section", "rich_text")
+    ]
     return [line for line in firsts if not line.startswith(("SCIM pushes, last", "No SCIM pushes about"))]
 
 
@@ -75,19 +77,17 @@ def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
     message = bot.command("user:User0003@Example.COM")
 
     assert message["blocks"][0]["text"]["text"] == "SCIM users · Okta Production"
-    user, pushes = message["blocks"][1], message["blocks"][2]["text"]["text"].splitlines()
-    assert user["text"]["text"].splitlines() == [
+    user, pushes = block_text(message["blocks"][1]), block_text(message["blocks"][2]).splitlines()
+    assert user.splitlines() == [
         "*User 0003* — active",
         "user0003@example.com",
         "Changed <!date^1795163400^{ago} · {date_short_pretty} at {time}|2026-11-20 08:30 UTC> · created "
         "<!date^1740819600^{date_short_pretty} at {time}|2025-03-01 09:00 UTC>",
-    ]
-    assert [field["text"] for field in user["fields"]] == [
-        "*External ID*\n`00u000003`",
-        f"*Cloudflare ID*\n`{people[3]['id']}`",
+        f"External ID `00u000003`  ·  Cloudflare ID `{people[3]['id']}`",
     ]
     assert pushes[0] == "SCIM pushes, last 7 days (newest first):"
-    assert pushes[1].endswith("· PATCH ❌ failed: userName &lt;must&gt; be unique &amp; set")
+    assert pushes[1].startswith("• <!date^")
+    assert pushes[1].endswith("· PATCH ❌ failed: userName <must> be unique & set")
     assert pushes[2].endswith("· PUT ✅ succeeded")
     assert len(pushes) == 3  # the failure of 8 days ago is not shown
     assert footer(message) == "Page 1 of 1 · 1 user found"
@@ -104,7 +104,7 @@ def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
 def test_a_deactivated_user_is_said_to_be_deactivated(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
     message = bot.command(f"user:{people[4]['externalId']}")
 
-    assert message["blocks"][1]["text"]["text"].splitlines()[0] == (
+    assert block_text(message["blocks"][1]).splitlines()[0] == (
         "*User 0004* — *deactivated* by the identity provider"
     )
     assert "No SCIM pushes about this user in the last 7 days." in words(message)
@@ -147,12 +147,12 @@ def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
 ) -> None:
     message = bot.command("user:ghost@example.com")
 
-    assert message["blocks"][1]["text"]["text"] == (
+    assert block_text(message["blocks"][1]) == (
         "No SCIM user in *Okta Production* has the email or id `ghost@example.com`. Cloudflare only knows "
         "the users the identity provider pushed to it: check the address, or whether the person is "
         "assigned to the app in the identity provider."
     )
-    assert [b["type"] for b in message["blocks"]] == ["header", "section", "context", "actions"]
+    assert [b["type"] for b in message["blocks"]] == ["header", "rich_text", "context", "actions"]
     assert re.fullmatch(r"As of <!date\^\d+\^\{time\}\|\d\d:\d\d UTC>", footer(message))  # no "Page 1 of 1"
     assert message["text"] == "1 user not found in Okta Production"
 
@@ -187,7 +187,7 @@ def test_without_the_logs_permission_users_are_shown_and_the_permission_is_named
         "permission that this needs: an admin can add it to the token in the Cloudflare dashboard. "
         "Everything else keeps working."
     )
-    assert message["blocks"][2]["text"]["text"].splitlines()[0] == "*User 0003* — active"
+    assert block_text(message["blocks"][2]).splitlines()[0] == "*User 0003* — active"
     assert "SCIM pushes, last" not in words(message)
 
 
@@ -197,12 +197,11 @@ def test_failed_pushes_of_the_last_day_are_listed_newest_first(
     message = bot.command("failures")
 
     assert message["blocks"][0]["text"]["text"] == "Failed SCIM pushes, last 24 hours · Okta Production"
-    lines = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    lines = [block_text(b) for b in message["blocks"] if b["type"] == "rich_text"]
     assert len(lines) == 2
     assert lines[0].endswith("· PATCH of group *group-00003* (`ext-00003`) ❌ failed: group name taken")
     assert lines[1].endswith(
-        "· PATCH of user *user0003@example.com* (`00u000003`) ❌ failed: "
-        "userName &lt;must&gt; be unique &amp; set"
+        "· PATCH of user *user0003@example.com* (`00u000003`) ❌ failed: userName <must> be unique & set"
     )
     assert footer(message) == "Page 1 of 1 · 2 failed pushes"
     [call] = log_calls(cloudflare)
@@ -220,7 +219,7 @@ def test_failed_pushes_of_the_last_day_are_listed_newest_first(
 def test_no_failed_pushes_is_an_answer_too(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
     message = bot.command("failures:10m")
 
-    assert message["blocks"][1]["text"]["text"] == (
+    assert block_text(message["blocks"][1]) == (
         "No failed SCIM pushes from *Okta Production* in the last 10 minutes."
     )
 
@@ -241,7 +240,7 @@ def test_failures_are_paged_over_the_same_window_however_late_the_click(
     second = bot.click(buttons(first)["scim_groups_next"])
 
     assert footer(first) == "Page 1 of 2 · 12 failed pushes"
-    assert [b["text"]["text"].rsplit(": ", 1)[1] for b in second["blocks"] if b["type"] == "section"] == [
+    assert [block_text(b).rsplit(": ", 1)[1] for b in second["blocks"] if b["type"] == "rich_text"] == [
         "error 11",
         "error 12",
     ]
@@ -258,11 +257,11 @@ def test_without_the_logs_permission_failures_get_one_sentence_naming_it(
         {
             "type": "section",
             "text": {
-                "type": "mrkdwn",
+                "type": "plain_text",
                 "text": "The bot's API token does not have the “Access: SCIM Logs Read” permission that this "
                 "needs: an admin can add it to the token in the Cloudflare dashboard. Everything else "
                 "keeps working.",
-                "verbatim": True,
+                "emoji": False,
             },
         }
     ]
@@ -307,7 +306,7 @@ def test_a_failing_log_costs_a_user_answer_only_its_pushes(
     assert message["blocks"][1]["elements"][0]["text"].startswith(
         "SCIM pushes are not shown. Cloudflare is not answering properly right now (HTTP 502)"
     )
-    assert message["blocks"][2]["text"]["text"].splitlines()[0] == "*User 0003* — active"
+    assert block_text(message["blocks"][2]).splitlines()[0] == "*User 0003* — active"
 
 
 def test_groups_changed_in_a_window_are_listed_newest_first(
@@ -320,7 +319,7 @@ def test_groups_changed_in_a_window_are_listed_newest_first(
     message = bot.command("changed:3d")
 
     assert message["blocks"][0]["text"]["text"] == "Groups changed in the last 3 days · Okta Production"
-    names = [b["text"]["text"].splitlines()[0] for b in message["blocks"] if b["type"] == "section"]
+    names = [block_text(b).splitlines()[0] for b in message["blocks"] if b["type"] == "rich_text"]
     assert names == ["*group-00009*", "*group-00005*", "*group-00012*"]
     assert footer(message) == "Page 1 of 1 · 3 groups"
 
@@ -328,10 +327,7 @@ def test_groups_changed_in_a_window_are_listed_newest_first(
 def test_no_group_changed_is_said_plainly(bot: SlackDriver) -> None:
     message = bot.command("changed:30m")
 
-    assert (
-        message["blocks"][1]["text"]["text"]
-        == "No group in *Okta Production* changed in the last 30 minutes."
-    )
+    assert block_text(message["blocks"][1]) == "No group in *Okta Production* changed in the last 30 minutes."
 
 
 @pytest.mark.parametrize(
@@ -385,15 +381,13 @@ def test_every_group_has_a_history_that_goes_back_to_the_exact_page(
     back = bot.click(buttons(history)["scim_groups_back"])
 
     assert history["blocks"][0]["text"]["text"] == "History of group-00013 · Okta Production"
-    sections = [b["text"]["text"] for b in history["blocks"] if b["type"] == "section"]
-    assert sections[0].startswith("Changed <!date^")
-    assert [field["text"] for field in history["blocks"][1]["fields"]] == [
-        "*External ID*\n`ext-00013`",
-        f"*Cloudflare ID*\n`{group['id']}`",
-    ]
-    assert sections[1].endswith("· PATCH ❌ failed: members &lt;too&gt; many")
-    assert sections[2].endswith("· PUT ✅ succeeded")
-    assert len(sections) == 3
+    top, pushes = (block_text(b) for b in history["blocks"] if b["type"] == "rich_text")
+    assert top.startswith("Changed <!date^")
+    assert top.endswith(f"\nExternal ID `ext-00013`  ·  Cloudflare ID `{group['id']}`")
+    lines = pushes.splitlines()
+    assert lines[0].endswith("· PATCH ❌ failed: members <too> many")
+    assert lines[1].endswith("· PUT ✅ succeeded")
+    assert len(lines) == 2
     assert list(buttons(history)) == ["scim_groups_back"]
     assert back["blocks"] == second_page["blocks"]
 
@@ -571,15 +565,13 @@ def test_used_by_names_every_access_group_policy_and_application_with_its_list(
     detail = bot.click(used_by(page, 0))
 
     assert detail["blocks"][0]["text"]["text"] == "Used by: group-00003 · Okta Production"
-    assert detail["blocks"][2]["text"]["text"] == (
+    assert [block_text(block) for block in detail["blocks"][2:5]] == [
         "*Access groups*\n"
         "• *All of eng* — include, through Access group *Engineers*\n"
-        "• *Engineers* — include\n"
-        "*Reusable policies*\n"
-        "• *Prod admins* (allow) — include, through Access group *All of eng*\n"
-        "*Applications*\n"
-        "• *Grafana* (`grafana.example.com`) — policy *SRE only* (allow): require"
-    )
+        "• *Engineers* — include",
+        "*Reusable policies*\n• *Prod admins* (allow) — include, through Access group *All of eng*",
+        "*Applications*\n• *Grafana* (`grafana.example.com`) — policy *SRE only* (allow): require",
+    ]
     assert "Access checks the groups the identity provider sends at login" in words(detail)
     assert "†" not in words(detail)
     assert sorted(access_calls(cloudflare)) == ["apps", "groups", "policies"]
@@ -607,7 +599,7 @@ def test_without_the_apps_permission_access_groups_are_still_shown_and_the_permi
 
     detail = bot.click(used_by(bot.command("group-00003"), 0))
 
-    assert detail["blocks"][2]["text"]["text"] == (
+    assert block_text(detail["blocks"][2]) == (
         "*Access groups*\n• *All of eng* — include, through Access group *Engineers*\n• *Engineers* — include"
     )
     assert (
@@ -619,7 +611,7 @@ def test_without_the_apps_permission_access_groups_are_still_shown_and_the_permi
 def test_a_group_used_nowhere_is_said_so(bot: SlackDriver) -> None:
     detail = bot.click(used_by(bot.command(""), 0))
 
-    assert detail["blocks"][2]["text"]["text"] == (
+    assert block_text(detail["blocks"][2]) == (
         "No Access group, reusable policy or application names this group."
     )
 
@@ -725,7 +717,7 @@ def test_a_failing_access_list_is_said_plainly_and_back_still_works(
 
     detail = bot.click(used_by(page, 0))
 
-    assert detail["blocks"][2]["text"]["text"].startswith(
+    assert block_text(detail["blocks"][2]).startswith(
         "Cloudflare is not answering properly right now (HTTP 502)"
     )
     assert bot.click(buttons(detail)["scim_groups_back"])["blocks"] == page["blocks"]

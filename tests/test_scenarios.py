@@ -16,6 +16,7 @@ import pytest
 
 from bot.app import ANSWER_THREADS
 from bot.query import BUTTON_VERSION
+from bot.views.rich import visible
 from tests.conftest import FakeClock, SlackDriver, wait_until
 from tests.fakes import (
     API_TOKEN,
@@ -24,12 +25,14 @@ from tests.fakes import (
     SIGNING_SECRET,
     FakeCloudflare,
     FakeSlack,
+    block_text,
     buttons,
     command_form,
     make_group,
     signed_headers,
     texts,
 )
+from tests.test_views import mrkdwn_texts
 
 OTHER_PROVIDER = "00000000-0000-4000-8000-00000000beef"
 GROUPS_0_TO_9 = [f"group-{n:05d}" for n in range(10)]
@@ -41,10 +44,23 @@ def forged_button(action_id: str, **state: object) -> dict[str, Any]:
     return {"action_id": action_id, "value": json.dumps(value)}
 
 
+def rich_elements(message: dict[str, Any]) -> list[str]:
+    """Give back the text of every rich text element in the message."""
+    found: list[str] = []
+    for block in message["blocks"]:
+        for part in block.get("elements", []) if block["type"] == "rich_text" else []:
+            for item in part["elements"] if part["type"] == "rich_text_list" else [part]:
+                found += [element.get("text", "") for element in item["elements"]]
+    return found
+
+
 def group_names(message: dict[str, Any]) -> list[str]:
-    """Give back the names of the groups shown: each is the bold first line of its section."""
-    sections = [block["text"]["text"] for block in message["blocks"] if block["type"] == "section"]
-    return re.findall(r"^\*(.+)\*$", "\n".join(sections), flags=re.MULTILINE)
+    """Give back the names of the groups shown: each is the bold first line of its block."""
+    return [
+        block["elements"][0]["elements"][0]["text"]
+        for block in message["blocks"]
+        if block["type"] == "rich_text" and block["elements"][0]["elements"][0].get("style") == {"bold": True}
+    ]
 
 
 AS_OF = re.compile(r" · as of <!date\^\d+\^\{time\}\|\d\d:\d\d UTC>")
@@ -66,13 +82,12 @@ def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_
     assert message["response_type"] == "ephemeral"
     assert message["blocks"][0] == {
         "type": "header",
-        "text": {"type": "plain_text", "text": "SCIM groups · Okta Production", "emoji": True},
+        "text": {"type": "plain_text", "text": "SCIM groups · Okta Production", "emoji": False},
     }
     assert group_names(message) == [f"group-{n:05d}" for n in range(10)]
-    assert [field["text"] for field in message["blocks"][1]["fields"]] == [
-        "*External ID*\n`ext-00000`",
-        "*Cloudflare ID*\n`00000000-0000-0000-0000-000000000001`",
-    ]
+    assert block_text(message["blocks"][1]).endswith(
+        "External ID `ext-00000`  ·  Cloudflare ID `00000000-0000-0000-0000-000000000001`"
+    )
     assert context(message) == "Page 1 of 5 · 45 groups"
     assert set(buttons(message)) == {
         "scim_groups_next",
@@ -257,10 +272,39 @@ def test_hostile_group_names_stay_inert(bot: SlackDriver, cloudflare: FakeCloudf
 
     message = bot.command()
 
-    everything = "\n".join(texts(message))
-    assert "&lt;!channel&gt;" in everything
-    assert "&lt;@U0BOSS&gt; &amp; &lt;!here&gt;" in everything
-    assert re.findall(r"<(?!!date\^)", everything) == []
+    # Each name is a rich text element of its own, shown as it is: Slack parses none of it.
+    assert group_names(message) == hostile
+    assert "<!everyone>" in rich_elements(message)
+    assert not [text for text in mrkdwn_texts(message) if any(name in text for name in hostile)]
+
+
+HOSTILE = {
+    "forged line": "eng-oncall\nChanged 1 minute ago",
+    "forged share": "*Shared by @admin* — _see_ https://evil.example ~now~",
+    "code span": "ops` *bold* `",
+    "bidi": "gro\u202eup",
+    "zero width": "eng\u200boncall",
+    "controls": "nul\x00esc\x1b[2J",
+    "shortcode": ":rotating_light: urgent",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_identity_provider_text_cannot_reshape_a_message_and_what_cannot_be_seen_is_shown(
+    bot: SlackDriver, cloudflare: FakeCloudflare, name: str
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(0, name)]
+    cloudflare.groups[PROVIDER_ID][0]["externalId"] = name
+
+    shared = bot.click(buttons(bot.command())["scim_groups_share"])
+
+    shown = visible(name)
+    assert group_names(shared) == [shown]  # one bold element, the whole name
+    assert shown.isprintable()
+    assert rich_elements(shared).count(shown) == 2  # the name, and the id in its code span
+    assert not [text for text in mrkdwn_texts(shared) if name in text or shown in text]
+    header = shared["blocks"][0]["text"]
+    assert header["emoji"] is False  # a :shortcode: in a header stays text
 
 
 def test_long_names_are_cut_with_an_ellipsis(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
@@ -490,7 +534,7 @@ def test_a_date_that_cannot_be_shown_is_unknown_and_the_page_still_renders(
     message = bot.command()
 
     assert group_names(message)[:2] == ["group-00000", "group-00001"]
-    assert message["blocks"][1]["text"]["text"] == "*group-00000*\nLast change unknown"
+    assert block_text(message["blocks"][1]).startswith("*group-00000*\nLast change unknown\nExternal ID")
 
 
 def test_the_fake_response_url_keeps_slacks_limits(slack: FakeSlack, clock: FakeClock) -> None:

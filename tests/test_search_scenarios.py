@@ -391,9 +391,9 @@ def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
     rnd = bot.command("R&D")  # Slack sends it as R&amp;D
     ops = bot.command("<ops>")
 
-    assert group_names(rnd) == ["R&amp;D"]  # escaped again for mrkdwn
+    assert group_names(rnd) == ["R&D"]  # shown as it is, in rich text
     assert rnd["blocks"][0]["text"]["text"] == "Groups matching “R&D” · Okta Production"  # plain text
-    assert group_names(ops) == ["&lt;ops&gt; &amp; friends"]
+    assert group_names(ops) == ["<ops> & friends"]
 
 
 def test_paging_an_external_id_lookup_stays_an_external_id_lookup(

@@ -40,8 +40,9 @@ from bot.views import (
     render_used_by,
     shorten,
 )
+from bot.views.rich import visible
 from bot.web import MAX_BODY_BYTES
-from tests.fakes import PROVIDER_ID, buttons, texts
+from tests.fakes import PROVIDER_ID, block_text, buttons, texts
 
 # Slack dates (a change: how long ago and when; an answer: fetched at, or how long ago) and mentions.
 OUR_MARKUP = re.compile(
@@ -98,7 +99,9 @@ def check_limits(message: dict[str, Any]) -> None:
 
 def _empty_texts(item: object) -> Iterator[object]:
     if isinstance(item, dict):
-        if isinstance(item.get("text"), str) and not item["text"].strip():
+        text = item.get("text")
+        # A rich text element may be a line break; a text object needs something to show.
+        if isinstance(text, str) and not (text if item.get("type") == "text" else text.strip()):
             yield item
         for value in item.values():
             yield from _empty_texts(value)
@@ -176,11 +179,9 @@ def test_shorten_cuts_with_an_ellipsis() -> None:
 def test_a_group_with_no_fields_still_renders() -> None:
     message = render_listing(listing([ScimGroup(id="", display_name="", external_id="")]), QUERY, "Okta")
 
-    assert message["blocks"][1]["text"]["text"] == "*_(no display name)_*\nLast change unknown"
-    assert [field["text"] for field in message["blocks"][1]["fields"]] == [
-        "*External ID*\n—",
-        "*Cloudflare ID*\n—",
-    ]
+    assert block_text(message["blocks"][1]) == (
+        "(no display name)\nLast change unknown\nExternal ID —  ·  Cloudflare ID —"
+    )
 
 
 def test_buttons_carry_the_page_they_lead_to() -> None:
@@ -201,10 +202,10 @@ def test_buttons_carry_the_page_they_lead_to() -> None:
 def test_an_empty_directory_says_so() -> None:
     message = render_listing(listing([], total=0), QUERY, "Okta <prod>")
 
-    assert message["blocks"][1]["text"]["text"] == "No SCIM groups are synced from *Okta &lt;prod&gt;* yet."
+    assert block_text(message["blocks"][1]) == "No SCIM groups are synced from *Okta <prod>* yet."
     assert [block["type"] for block in message["blocks"]] == [
         "header",
-        "section",
+        "rich_text",
         "actions",
     ]  # no "Page 1 of 1"
     assert list(buttons(message)) == ["scim_groups_refresh", "scim_groups_share"]
@@ -214,11 +215,9 @@ def test_an_empty_directory_says_so() -> None:
 def test_a_naive_timestamp_is_taken_as_utc() -> None:
     group = ScimGroup(id="i", display_name="n", external_id="e", last_modified=datetime(2025, 1, 2))
 
-    text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
+    text = block_text(render_listing(listing([group]), QUERY, "Okta")["blocks"][1])
 
-    assert text.endswith(
-        "Changed <!date^1735776000^{ago} · {date_short_pretty} at {time}|2025-01-02 00:00 UTC>"
-    )
+    assert "\nChanged <!date^1735776000^{ago} · {date_short_pretty} at {time}|2025-01-02 00:00 UTC>\n" in text
 
 
 def test_failure_messages_escape_cloudflares_text() -> None:
@@ -309,7 +308,9 @@ def test_the_largest_shared_page_fits_in_a_click_within_the_body_limit() -> None
     body = urlencode({"payload": json.dumps(payload)})
 
     check_limits(message)
-    assert len(body) <= MAX_BODY_BYTES // 2, len(body)
+    # Verbatim names cost more than mrkdwn's (a rich text element each); Slack's own fields in
+    # the payload (user, team, container, state, response_url) take 2-3 KB of the rest.
+    assert len(body) <= MAX_BODY_BYTES * 3 // 4, len(body)
 
 
 def test_a_long_retry_after_is_worded_as_an_age() -> None:
@@ -391,9 +392,9 @@ def test_a_date_before_1970_is_shown_as_text() -> None:
         id="i", display_name="n", external_id="e", last_modified=datetime(1969, 7, 20, 20, 17, tzinfo=UTC)
     )
 
-    text = render_listing(listing([group]), QUERY, "Okta")["blocks"][1]["text"]["text"]
+    text = block_text(render_listing(listing([group]), QUERY, "Okta")["blocks"][1])
 
-    assert text.endswith("\nChanged 1969-07-20 20:17 UTC")
+    assert "\nChanged 1969-07-20 20:17 UTC\n" in text
 
 
 def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
@@ -404,7 +405,7 @@ def test_more_than_twenty_missing_ids_are_counted_not_listed() -> None:
     message = render_listing(listing([group]), request, "Okta", missing=ids[1:])
 
     shown = ", ".join(f"`{value}`" for value in ids[1:21])
-    assert message["blocks"][2]["text"]["text"] == f"Not found: {shown} and 4 more."
+    assert block_text(message["blocks"][2]) == f"Not found: {shown} and 4 more."
 
 
 def test_missing_ids_are_not_listed_twice_when_nothing_was_found() -> None:
@@ -414,7 +415,7 @@ def test_missing_ids_are_not_listed_twice_when_nothing_was_found() -> None:
     message = render_listing(listing([]), request, "Okta", missing=ids)
 
     assert not any(text.startswith("Not found") for text in texts(message))
-    assert message["blocks"][1]["text"]["text"] == (
+    assert block_text(message["blocks"][1]) == (
         f"No group in *Okta* has the Cloudflare id `{ids[0]}`. It may not be synced yet: check the id, "
         "try another identity provider with `idp:` or `external:` for the identity provider's id."
     )
@@ -424,8 +425,7 @@ def test_the_page_past_the_end_says_so_exactly() -> None:
     message = render_listing(listing([], page=3, total=20), Show(Query(PROVIDER_ID), 3, 10), "Okta")
 
     assert (
-        message["blocks"][1]["text"]["text"]
-        == "There are no more groups: the page before this one was the last."
+        block_text(message["blocks"][1]) == "There are no more groups: the page before this one was the last."
     )
 
 
@@ -515,7 +515,7 @@ def test_a_fetch_time_that_is_not_known_or_not_a_time_is_left_out(fetched_at: fl
 def test_an_empty_answer_still_says_when_it_was_fetched() -> None:
     message = render_listing(listing([], total=0, fetched_at=1_767_226_600.0), QUERY, "Okta")
 
-    assert [block["type"] for block in message["blocks"]] == ["header", "section", "context", "actions"]
+    assert [block["type"] for block in message["blocks"]] == ["header", "rich_text", "context", "actions"]
     assert message["blocks"][2]["elements"][0]["text"] == "As of <!date^1767226600^{time}|00:16 UTC>"
 
 
@@ -534,39 +534,41 @@ def test_a_window_is_said_as_it_was_asked(seconds: int, said: str) -> None:
 
 
 def test_dates_slack_cannot_show_are_unknown_and_the_epoch_itself_is_a_slack_date() -> None:
-    from bot.views.blocks import changed, date
+    from bot.views.blocks import changed_line
+    from bot.views.rich import When, moment
 
-    assert date(None) == "unknown"
-    assert date(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))) == "unknown"
-    assert changed(None) == "Last change unknown"
-    assert date(datetime(1970, 1, 1, tzinfo=UTC)) == (
-        "<!date^0^{date_short_pretty} at {time}|1970-01-01 00:00 UTC>"
+    assert moment(None, ago=False) == "unknown"
+    assert moment(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), ago=False) == "unknown"
+    assert changed_line(None) == ["Last change unknown"]
+    assert moment(datetime(1970, 1, 1, tzinfo=UTC), ago=False) == When(
+        0, "{date_short_pretty} at {time}", "1970-01-01 00:00 UTC"
     )
 
 
 def test_a_naive_time_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from bot.views.blocks import date
+    from bot.views.rich import When, moment
 
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()
     try:
-        shown = date(datetime(2025, 1, 2, 3, 4))
+        shown = moment(datetime(2025, 1, 2, 3, 4), ago=False)
     finally:
         monkeypatch.undo()
         time.tzset()
 
-    assert shown == "<!date^1735787040^{date_short_pretty} at {time}|2025-01-02 03:04 UTC>"
+    assert shown == When(1735787040, "{date_short_pretty} at {time}", "2025-01-02 03:04 UTC")
 
 
 def test_twenty_ids_are_listed_and_the_twenty_first_is_counted() -> None:
     from bot.views.blocks import codes
+    from bot.views.rich import rich
 
     ids = tuple(f"i{n}" for n in range(21))
 
-    assert codes(ids[:20]) == ", ".join(f"`i{n}`" for n in range(20))
-    assert codes(ids) == ", ".join(f"`i{n}`" for n in range(20)) + " and 1 more"
+    assert block_text(rich(codes(ids[:20]))) == ", ".join(f"`i{n}`" for n in range(20))
+    assert block_text(rich(codes(ids))) == ", ".join(f"`i{n}`" for n in range(20)) + " and 1 more"
 
 
 def _places(count: int, name_length: int = 10) -> tuple[Use, ...]:
@@ -588,24 +590,6 @@ def test_used_by_shows_twenty_places_and_counts_the_rest() -> None:
     assert "more places" not in json.dumps(twenty)
     notes = [b["elements"][0]["text"] for b in twenty_one["blocks"] if b["type"] == "context"]
     assert "And 1 more places, not shown." in notes
-
-
-def test_used_by_fills_a_section_to_slacks_limit_exactly_and_no_further() -> None:
-    from bot.views.rules import _sections
-
-    def place(n: int, app: int, via: int = 0) -> Use:
-        name, decision, domain = ("n" * 75, "allow", "d" * 75) if via else ("n", "", "")
-        holder = Holder("app_policy", f"p{n}", name, (), decision, "a" * app, domain)
-        return Use(holder, "include", via="v" * via)
-
-    # "*Applications*" (14) and eight lines of 363 characters: 2,926 with their newlines; then a
-    # line of 73 fills the section to exactly 3,000, and one of 74 does not fit.
-    long_ones = tuple(place(n, 75, 75) for n in range(8))
-    exact = _sections((*long_ones, place(8, 47)))
-    over = _sections((*long_ones, place(8, 48)))
-
-    assert [len(text) for text in exact] == [3_000]
-    assert [len(text) for text in over] == [2_926, 74]
 
 
 def test_a_policys_decision_is_cut_at_twenty_characters() -> None:
@@ -645,3 +629,76 @@ def test_the_fetch_time_may_be_the_epoch_itself_and_is_said_in_utc_in_any_time_z
         time.tzset()
 
     assert said == ("as of <!date^0^{time}|00:00 UTC>", "as of <!date^1767226600^{ago}|00:16 UTC>")
+
+
+# --- outside text through every answer that shows it ------------------------------------------
+
+HOSTILE_TEXT = [
+    "eng-oncall\nChanged 1 minute ago",
+    "*Shared by @admin* _see_ https://evil.example ~now~",
+    "ops` *bold* `",
+    "gro\u202eup",
+    "eng\u200boncall",
+    "nul\x00esc\x1b[2J",
+    ":rotating_light: <!channel>",
+]
+
+
+def _every_answer_showing(text: str) -> dict[str, dict[str, Any]]:
+    from bot.paging import Paged
+    from bot.pushes import ScimPush
+    from bot.users import ScimUser
+    from bot.views import render_failures, render_history, render_users
+
+    group = ScimGroup(str(uuid.UUID(int=1)), text, text)
+    push = ScimPush(None, "GROUP", text, "FAILURE", text, group.id, text, text, text)
+    user = ScimUser(group.id, text, text, text, True, (text,), None, None)
+    holder = Holder("app_policy", "p1", text, (), text, text, text)
+    detail = Detail("history", group.id, QUERY)
+
+    def paged(items: tuple[Any, ...]) -> Paged[Any]:
+        counted: dict[str, Any] = {"total": len(items), "total_is_lower_bound": False, "from_cache": False}
+        return Paged(items, 1, 10, has_next=False, **counted)
+
+    return {
+        "groups": render_listing(listing([group]), QUERY, text, missing=(text,)),
+        "users": render_users(
+            paged((user,)), QUERY, text, missing=(text,), pushes=((push,),), log_problem=None
+        ),
+        "failures": render_failures(paged((push,)), QUERY, text),
+        "history": render_history(group, detail, text, pushes=(push,), problem=None),
+        "used by": render_used_by(
+            group, detail, text, uses=(Use(holder, "include", via=text),), missing_permission="", problem=None
+        ),
+        "a refusal": render_failure(Rejected("no", status=400, errors=(ApiMessage(1, text),))),
+    }
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT)
+@pytest.mark.parametrize("answer", ["groups", "users", "failures", "history", "used by", "a refusal"])
+def test_outside_text_reaches_no_mrkdwn_and_what_cannot_be_seen_is_shown(answer: str, text: str) -> None:
+    message = _every_answer_showing(text)[answer]
+
+    check_limits(message)
+    assert not [shown for shown in mrkdwn_texts(message)[1:] if text in shown or visible(text) in shown]
+    outside = [piece for piece in _shown_verbatim(message) if visible(text) in piece]
+    assert outside, "the text is shown, in rich or plain text"
+    assert all(piece.replace("\n", "").isprintable() for piece in _shown_verbatim(message))
+
+
+def _shown_verbatim(message: dict[str, Any]) -> list[str]:
+    """Give back every rich text element's text and every plain_text object's text."""
+    found: list[str] = []
+
+    def walk(item: object) -> None:
+        if isinstance(item, dict):
+            if item.get("type") in ("text", "plain_text") and isinstance(item.get("text"), str):
+                found.append(item["text"])
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value)
+
+    walk(message["blocks"])
+    return found

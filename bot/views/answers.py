@@ -12,7 +12,9 @@ from bot.views.blocks import (
     Message,
     age,
     escaped,
+    fallback,
     note,
+    plain_section,
     section,
     sentence,
     shorten,
@@ -56,8 +58,10 @@ def render_bad_input(bad: BadInput) -> Message:
 
 
 def render_failure(error: CloudflareError) -> Message:
-    """Give back one plain sentence saying what failed at Cloudflare and what to do."""
-    return sentence(failure_sentence(error))
+    """Give back one plain sentence saying what failed at Cloudflare and what to do (plain text:
+    Cloudflare's words in it are shown as they are)."""
+    said = failure_sentence(error)
+    return {"text": fallback(said), "blocks": [plain_section(said)]}
 
 
 def render_too_slow(seconds: float) -> Message:

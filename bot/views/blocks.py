@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from bot.cache import Staleness
 from bot.cloudflare import BudgetSpent, RateLimited
 from bot.query import Query, Show, encode_button
+from bot.views.rich import Outside, Part, moment, visible
 
 Message = dict[str, Any]
 
@@ -130,44 +131,30 @@ def window(seconds: int) -> str:
     return f"{count} {unit}{'s' if count != 1 else ''}"
 
 
-def date(moment: datetime | None, *, ago: bool = False) -> str:
-    """Give back a date shown in each reader's own time zone (UTC as the fallback); with `ago`,
-    how long ago it was first ("3 hours ago · Today at 14:02"), which Slack keeps current."""
-    if moment is None:
-        return "unknown"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    except (OverflowError, ValueError):  # a date Python cannot move to UTC: no date to show
-        return "unknown"
-    if moment.timestamp() < 0:  # Slack's date token is for Unix time; show older dates as they are
-        return fallback
-    tokens = "{ago} · {date_short_pretty} at {time}" if ago else "{date_short_pretty} at {time}"
-    return f"<!date^{int(moment.timestamp())}^{tokens}|{fallback}>"
-
-
-def changed(moment: datetime | None) -> str:
+def changed_line(when: datetime | None) -> list[Part]:
     """Give back when something last changed, how long ago first; or that it is not known."""
-    shown = date(moment, ago=True)
-    return "Last change unknown" if shown == "unknown" else f"Changed {shown}"
+    shown = moment(when, ago=True)
+    return ["Last change unknown"] if shown == "unknown" else ["Changed ", shown]
 
 
-def id_fields(external_id: str, cloudflare_id: str) -> list[dict[str, Any]]:
-    """Give back a section's fields with the two ids, each alone on its line to copy it whole."""
-    return [mrkdwn(f"*External ID*\n{code(external_id)}"), mrkdwn(f"*Cloudflare ID*\n{code(cloudflare_id)}")]
+def id_line(external_id: str, cloudflare_id: str) -> list[Part]:
+    """Give back the line with a group's or user's two ids, each set as code."""
+    return ["External ID ", code(external_id), "  ·  Cloudflare ID ", code(cloudflare_id)]
 
 
-def code(value: str) -> str:
+def code(value: str) -> Part:
     """Give back an id set as code, or a dash when there is none."""
-    return f"`{escaped(value, ID_LIMIT)}`" if value else "—"
+    return Outside(value, ID_LIMIT, code=True) if value else "—"
 
 
-def codes(values: tuple[str, ...]) -> str:
+def codes(values: tuple[str, ...]) -> list[Part]:
     """Give back ids set as code, the first MAX_MISSING_SHOWN of them, and how many more."""
-    shown = ", ".join(code(value) for value in values[:MAX_MISSING_SHOWN])
+    parts: list[Part] = []
+    for index, value in enumerate(values[:MAX_MISSING_SHOWN]):
+        parts += [", "] if index else []
+        parts.append(code(value))
     more = len(values) - MAX_MISSING_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+    return parts + ([f" and {more} more"] if more > 0 else [])
 
 
 def stale_note(stale: Staleness, *, refresh: bool = True) -> str:
@@ -278,7 +265,13 @@ def summary(title: str, provider_name: str, paging: Paging, *, missing: int = 0)
     else:
         where = f"page {paging.page} of {pages}" if pages else f"page {paging.page}"
     not_found = f" · {missing:,} not found" if missing else ""
-    return escaped(f"{title} from {provider_name}: {where}{not_found}", FALLBACK_LIMIT)
+    return fallback(f"{title} from {provider_name}: {where}{not_found}")
+
+
+def fallback(text: str) -> str:
+    """Give back a message's fallback text (notifications show it as mrkdwn): escaped, invisible
+    characters made visible, cut to its limit."""
+    return escaped(visible(text), FALLBACK_LIMIT)
 
 
 def button(action_id: str, label: str, target: Show) -> dict[str, Any]:
@@ -287,13 +280,24 @@ def button(action_id: str, label: str, target: Show) -> dict[str, Any]:
 
 
 def header(title: str) -> dict[str, Any]:
-    """Give back a header block, cut to Slack's limit."""
-    return {"type": "header", "text": plain(shorten(title, HEADER_LIMIT))}
+    """Give back a header block (plain text: names in it are shown as they are), cut to Slack's limit."""
+    return {"type": "header", "text": plain(shorten(visible(title), HEADER_LIMIT))}
 
 
 def plain(text: str) -> dict[str, Any]:
-    """Give back a plain-text object."""
-    return {"type": "plain_text", "text": text, "emoji": True}
+    """Give back a plain-text object; `:shortcodes:` in it stay text."""
+    return {"type": "plain_text", "text": text, "emoji": False}
+
+
+def plain_section(text: str) -> dict[str, Any]:
+    """Give back a section of plain text: outside text in it (Cloudflare's messages) is shown as
+    it is, invisible characters made visible, cut to Slack's limit."""
+    return {"type": "section", "text": plain(shorten(visible(text), SECTION_LIMIT))}
+
+
+def plain_note(text: str) -> dict[str, Any]:
+    """Give back a context line of plain text, for words that carry outside text."""
+    return {"type": "context", "elements": [plain(shorten(visible(text), CONTEXT_LIMIT))]}
 
 
 def mrkdwn(text: str) -> dict[str, Any]:

@@ -25,24 +25,26 @@ from bot.views.blocks import (
     GONE,
     MAX_BUTTON_VALUE,
     NAME_LIMIT,
-    SECTION_LIMIT,
     Message,
     button,
-    changed,
+    changed_line,
     codes,
     escaped,
+    fallback,
     footer,
     header,
-    id_fields,
+    id_line,
     note,
     notes,
     paging_buttons,
     plain,
+    plain_section,
     section,
     shorten,
     summary,
     window,
 )
+from bot.views.rich import Outside, Part, rich
 
 MAX_CHOICES = 10
 DetailEncoder = Callable[[Literal["history", "used_by"], str], str]
@@ -67,16 +69,16 @@ def render_listing(
     blocks.extend(notes(listing.stale, refresh_wait))
     encode = detail_encoder(request)
     for index, group in enumerate(listing.groups):
-        blocks.append(_group_section(group))
+        blocks.append(_group_block(group))
         if UUID_PATTERN.match(group.id):  # only ids a button can carry
             blocks.extend(_detail_buttons(index, group, encode))
     empty = not listing.groups and listing.page == 1
     if empty:
-        blocks.append(section(_nothing_found(query, provider_name)))
+        blocks.append(rich(_nothing_found(query, provider_name)))
     elif not listing.groups:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
-        blocks.append(section(f"Not found: {codes(missing)}."))
+        blocks.append(rich(["Not found: ", *codes(missing), "."]))
     # An empty answer has no pages to count, but may still say when it was fetched and by whom.
     blocks.extend(footer(listing, query, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
@@ -132,9 +134,11 @@ def title(query: Query) -> str:
     return "Groups by id" if query.kind in ("id", "any") else "Groups by external id"
 
 
-def _group_section(group: ScimGroup) -> dict[str, Any]:
-    name = escaped(group.display_name, NAME_LIMIT) if group.display_name else "_(no display name)_"
-    return section(f"*{name}*\n{changed(group.last_modified)}", id_fields(group.external_id, group.id))
+def _group_block(group: ScimGroup) -> dict[str, Any]:
+    name: Part = (
+        Outside(group.display_name, NAME_LIMIT, bold=True) if group.display_name else "(no display name)"
+    )
+    return rich([name], changed_line(group.last_modified), id_line(group.external_id, group.id))
 
 
 def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list[dict[str, Any]]:
@@ -148,27 +152,35 @@ def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list
     return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
 
 
-def _nothing_found(query: Query, provider_name: str) -> str:
-    where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+def _nothing_found(query: Query, provider_name: str) -> list[Part]:
+    where = Outside(provider_name, NAME_LIMIT, bold=True)
     if query.kind == "browse":
-        return f"No SCIM groups are synced from {where} yet."
+        return ["No SCIM groups are synced from ", where, " yet."]
     if query.kind == "search":
-        return (
-            f"No group name in {where} contains “{escaped(query.search, NAME_LIMIT)}”. "
-            "Check the spelling, try another identity provider with `idp:`, or run `/scim-groups` to browse."
-        )
+        return [
+            "No group name in ",
+            where,
+            " contains “",
+            Outside(query.search, NAME_LIMIT),
+            "”. Check the spelling, try another identity provider with `idp:`, "
+            "or run `/scim-groups` to browse.",
+        ]
     if query.kind == "changed":
-        return f"No group in {where} changed in the last {window(query.changed)}."
+        return ["No group in ", where, f" changed in the last {window(query.changed)}."]
     values = query.ids or query.external_ids or query.either_ids
     label = {"id": "Cloudflare id", "external": "external id", "any": "Cloudflare or external id"}[query.kind]
     other = {
         "id": " or `external:` for the identity provider's id",
         "external": " or `id:` for Cloudflare's id",
     }
-    return (
-        f"No group in {where} has the {label} {codes(values)}. It may not be synced yet: check the id, "
-        f"try another identity provider with `idp:`{other.get(query.kind, '')}."
-    )
+    return [
+        "No group in ",
+        where,
+        f" has the {label} ",
+        *codes(values),
+        ". It may not be synced yet: check the id, try another identity provider with "
+        f"`idp:`{other.get(query.kind, '')}.",
+    ]
 
 
 def _nothing_said(query: Query, provider_name: str) -> str:
@@ -182,7 +194,7 @@ def _nothing_said(query: Query, provider_name: str) -> str:
     else:  # a lookup: none of the ids asked for was found
         count = len(query.ids or query.external_ids or query.either_ids)
         said = f"{count} {'id' if count == 1 else 'ids'} not found in {provider_name}"
-    return escaped(said, FALLBACK_LIMIT)
+    return fallback(said)
 
 
 def _provider_label(provider: IdentityProvider, *, unique: bool) -> str:
@@ -209,9 +221,9 @@ def detail_top(
         *notes(stale, None, refresh=False),
     ]
     if group is not None:
-        blocks.append(section(changed(group.last_modified), id_fields(group.external_id, group.id)))
+        blocks.append(rich(changed_line(group.last_modified), id_line(group.external_id, group.id)))
     if problem is not None:
-        blocks.append(section(escaped(failure_sentence(problem), SECTION_LIMIT)))
+        blocks.append(plain_section(failure_sentence(problem)))
     elif group is None:
         blocks.append(section(GONE))
     return name, blocks, problem is None and group is not None

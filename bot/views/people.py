@@ -12,27 +12,27 @@ from bot.query import Detail, Show
 from bot.users import ScimUser
 from bot.views.answers import failure_sentence
 from bot.views.blocks import (
-    FALLBACK_LIMIT,
     NAME_LIMIT,
     Message,
-    changed,
+    changed_line,
     code,
     codes,
-    date,
-    escaped,
+    fallback,
     fetched,
     footer,
     header,
-    id_fields,
+    id_line,
     note,
     notes,
     paging_buttons,
+    plain_note,
     section,
     stale_note,
     summary,
     window,
 )
 from bot.views.groups import back_row, detail_top, title
+from bot.views.rich import Outside, Part, bullets, moment, rich
 
 EMAILS_SHOWN = 3
 # Five pushes and a user's details must fit one section (3,000 characters).
@@ -60,29 +60,34 @@ def render_users(
     if pushes_stale is not None and page.items and log_problem is None:
         blocks.append(note(f"SCIM pushes: {stale_note(pushes_stale).removeprefix('⚠️ ')}"))
     if page.items and log_problem is not None:
-        blocks.append(note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
+        blocks.append(plain_note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
     for index, user in enumerate(page.items):
         history = None if log_problem is not None or index >= len(pushes) else pushes[index]
-        blocks.append(section(_user(user), id_fields(user.external_id, user.id)))
+        blocks.append(rich(*_user(user)))
         if history is not None:
-            blocks.append(section(_history(history)))
-    where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+            blocks.append(_history(history))
+    where = Outside(provider_name, NAME_LIMIT, bold=True)
     if not page.items and page.page == 1:
         blocks.append(
-            section(
-                f"No SCIM user in {where} has the email or id {codes(missing)}. Cloudflare only knows "
-                "the users the identity provider pushed to it: check the address, or whether the "
-                "person is assigned to the app in the identity provider."
+            rich(
+                [
+                    "No SCIM user in ",
+                    where,
+                    " has the email or id ",
+                    *codes(missing),
+                    ". Cloudflare only knows the users the identity provider pushed to it: check the "
+                    "address, or whether the person is assigned to the app in the identity provider.",
+                ]
             )
         )
     elif missing:
-        blocks.append(section(f"Not found: {codes(missing)}."))
+        blocks.append(rich(["Not found: ", *codes(missing), "."]))
     empty = not page.items and page.page == 1
     blocks.extend(footer(page, query, shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"{len(missing)} {'user' if len(missing) == 1 else 'users'} not found in {provider_name}"
-        return {"text": escaped(said, FALLBACK_LIMIT), "blocks": blocks}
+        return {"text": fallback(said), "blocks": blocks}
     return {"text": summary(title(query), provider_name, page, missing=len(missing)), "blocks": blocks}
 
 
@@ -98,14 +103,14 @@ def render_failures(
     query = request.query
     blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
-    blocks.extend(section(_push(push, about=True)) for push in page.items)
+    blocks.extend(rich(_push(push, about=True)) for push in page.items)
     if not page.items:
-        where = f"*{escaped(provider_name, NAME_LIMIT)}*"
+        where = Outside(provider_name, NAME_LIMIT, bold=True)
         blocks.append(
-            section(
-                f"No failed SCIM pushes from {where} in the last {window(query.failures)}."
+            rich(
+                ["No failed SCIM pushes from ", where, f" in the last {window(query.failures)}."]
                 if page.page == 1
-                else "There are no more failed pushes: the page before this one was the last."
+                else ["There are no more failed pushes: the page before this one was the last."]
             )
         )
     empty = not page.items and page.page == 1
@@ -113,54 +118,68 @@ def render_failures(
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"No failed SCIM pushes from {provider_name} in the last {window(query.failures)}"
-        return {"text": escaped(said, FALLBACK_LIMIT), "blocks": blocks}
+        return {"text": fallback(said), "blocks": blocks}
     return {"text": summary(title(query), provider_name, page), "blocks": blocks}
 
 
-def _user(user: ScimUser) -> str:
-    name = escaped(user.display_name or user.user_name, NAME_LIMIT) or "_(no name)_"
+def _user(user: ScimUser) -> list[list[Part]]:
+    name = user.display_name or user.user_name
     state = {
-        True: "active",
-        False: "*deactivated* by the identity provider",
-        None: "active or not: not reported",
+        True: ["active"],
+        False: ["*deactivated* by the identity provider"],
+        None: ["active or not: not reported"],
     }
     known = user.emails or ()
-    emails = ", ".join(escaped(email, NAME_LIMIT) for email in known[:EMAILS_SHOWN])
+    emails: list[Part] = []
+    for index, email in enumerate(known[:EMAILS_SHOWN]):
+        emails += [", "] if index else []
+        emails.append(Outside(email, NAME_LIMIT))
     more = len(known) - EMAILS_SHOWN
-    lines = [
-        f"*{name}* — {state[user.active]}",
-        (emails + (f" and {more} more" if more > 0 else ""))
-        or (
+    emails += [f" and {more} more"] if more > 0 else []
+    if not emails:
+        emails = [
             "No email"
             if user.emails is not None
             else "Emails unknown: Cloudflare sent them in a form the bot cannot read"
-        ),
-        f"{changed(user.last_modified)} · created {date(user.created)}",
+        ]
+    return [
+        [Outside(name, NAME_LIMIT, bold=True) if name else "(no name)", " — ", *state[user.active]],
+        emails,
+        [*changed_line(user.last_modified), " · created ", moment(user.created, ago=False)],
+        id_line(user.external_id, user.id),
     ]
-    return "\n".join(lines)
 
 
-def _history(pushes: tuple[ScimPush, ...]) -> str:
+def _history(pushes: tuple[ScimPush, ...]) -> dict[str, Any]:
     if not pushes:
-        return f"No SCIM pushes about this user in the last {HISTORY_DAYS} days."
-    lines = [f"SCIM pushes, last {HISTORY_DAYS} days (newest first):"]
-    lines.extend(f"• {_push(push, about=False)}" for push in pushes)
-    return "\n".join(lines)
+        return rich([f"No SCIM pushes about this user in the last {HISTORY_DAYS} days."])
+    return bullets(
+        [[f"SCIM pushes, last {HISTORY_DAYS} days (newest first):"]],
+        [_push(push, about=False) for push in pushes],
+    )
 
 
-def _push(push: ScimPush, *, about: bool) -> str:
+def _push(push: ScimPush, *, about: bool) -> list[Part]:
     outcome = "❌ failed" if push.failed else "✅ succeeded" if push.succeeded else "(outcome not reported)"
-    what = ""
+    what: list[Part] = []
     if about:
         if push.group_name or push.resource_type.upper() == "GROUP":
-            what = f" of group *{escaped(push.group_name, NAME_LIMIT)}*" if push.group_name else " of a group"
+            what = (
+                [" of group ", Outside(push.group_name, NAME_LIMIT, bold=True)]
+                if push.group_name
+                else [" of a group"]
+            )
         else:
-            what = f" of user *{escaped(push.user_email, NAME_LIMIT)}*" if push.user_email else " of a user"
-        what += f" ({code(push.idp_resource_id)})" if push.idp_resource_id else ""
-    method = escaped(push.method, 10) or "push"
-    line = f"{date(push.logged_at)} · {method}{what} {outcome}"
+            what = (
+                [" of user ", Outside(push.user_email, NAME_LIMIT, bold=True)]
+                if push.user_email
+                else [" of a user"]
+            )
+        what += [" (", code(push.idp_resource_id), ")"] if push.idp_resource_id else []
+    method: Part = Outside(push.method, 10) if push.method else "push"
+    line: list[Part] = [moment(push.logged_at, ago=False), " · ", method, *what, f" {outcome}"]
     if push.failed:
-        line += f": {escaped(push.error, ERROR_LIMIT) if push.error else 'Cloudflare gave no reason'}"
+        line += [": ", Outside(push.error, ERROR_LIMIT) if push.error else "Cloudflare gave no reason"]
     return line
 
 
@@ -181,7 +200,7 @@ def render_history(
     if body and not pushes:
         blocks.append(section(f"No SCIM pushes about this group in the last {HISTORY_DAYS} days."))
     elif body:
-        blocks.extend(section(_push(push, about=False)) for push in pushes)
+        blocks.append(bullets([], [_push(push, about=False) for push in pushes]))
         newest = f"the newest {len(pushes)} of " if len(pushes) >= GROUP_HISTORY_ROWS else ""
         blocks.append(
             note(f"SCIM pushes about this group: {newest}the last {HISTORY_DAYS} days, newest first.")
@@ -189,4 +208,4 @@ def render_history(
     if body:
         blocks.extend(fetched(fetched_at, aging=False))
     blocks.append(back_row(detail))
-    return {"text": escaped(f"History of {name} in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}
+    return {"text": fallback(f"History of {name} in {provider_name}"), "blocks": blocks}

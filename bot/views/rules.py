@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
 from bot.query import Detail
 from bot.rules import Use
 from bot.views.blocks import (
-    FALLBACK_LIMIT,
-    SECTION_LIMIT,
     Message,
     code,
-    escaped,
+    fallback,
     fetched,
     note,
     section,
 )
 from bot.views.groups import back_row, detail_top
+from bot.views.rich import Outside, Part, bullets
 
 # Slack's combined limit on a message's text (about 12,000 characters) bounds the list.
 MAX_USES_SHOWN = 20
@@ -50,7 +51,7 @@ def render_used_by(
         places = "Access group" if missing_permission else "Access group, reusable policy or application"
         blocks.append(section(f"No {places} names this group."))
     elif body:
-        blocks.extend(section(text) for text in _sections(uses[:MAX_USES_SHOWN]))
+        blocks.extend(_lists(uses[:MAX_USES_SHOWN]))
         if len(uses) > MAX_USES_SHOWN:
             blocks.append(note(f"And {len(uses) - MAX_USES_SHOWN} more places, not shown."))
     if problem is None and missing_permission:
@@ -71,38 +72,29 @@ def render_used_by(
     if body:
         blocks.extend(fetched(fetched_at, aging=aging))
     blocks.append(back_row(detail))
-    return {"text": escaped(f"Where {name} is used in {provider_name}", FALLBACK_LIMIT), "blocks": blocks}
+    return {"text": fallback(f"Where {name} is used in {provider_name}"), "blocks": blocks}
 
 
-def _sections(uses: tuple[Use, ...]) -> list[str]:
-    """Give back the uses as lines under their headings, cut into sections Slack accepts."""
-    texts: list[str] = []
-    lines: list[str] = []
-    heading = ""
+def _lists(uses: tuple[Use, ...]) -> list[dict[str, Any]]:
+    """Give back the uses as lists under their headings, one rich_text block a heading."""
+    headings: dict[str, list[list[Part]]] = {}
     for use in uses:
-        if HEADINGS[use.holder.kind] != heading:
-            heading = HEADINGS[use.holder.kind]
-            lines.append(f"*{heading}*")
-        lines.append(f"• {_use(use)}")
-    current = ""
-    for line in lines:
-        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
-            texts.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-    return [*texts, current]
+        headings.setdefault(HEADINGS[use.holder.kind], []).append(_use(use))
+    return [bullets([[f"*{heading}*"]], items) for heading, items in headings.items()]
 
 
-def _use(use: Use) -> str:
+def _use(use: Use) -> list[Part]:
     holder = use.holder
-    name = f"*{escaped(holder.name, USE_NAME_LIMIT)}*" if holder.name else code(holder.id)
-    decision = f" ({escaped(holder.decision, 20)})" if holder.decision else ""
+    name = Outside(holder.name, USE_NAME_LIMIT, bold=True) if holder.name else code(holder.id)
+    decision: list[Part] = [" (", Outside(holder.decision, 20), ")"] if holder.decision else []
     if holder.kind == "app_policy":
-        app = f"*{escaped(holder.app, USE_NAME_LIMIT)}*" if holder.app else "an application"
-        domain = f" (`{escaped(holder.domain, USE_NAME_LIMIT)}`)" if holder.domain else ""
-        line = f"{app}{domain} — policy {name}{decision}: {use.where}"
+        app = Outside(holder.app, USE_NAME_LIMIT, bold=True) if holder.app else "an application"
+        domain: list[Part] = (
+            [" (", Outside(holder.domain, USE_NAME_LIMIT, code=True), ")"] if holder.domain else []
+        )
+        line: list[Part] = [app, *domain, " — policy ", name, *decision, f": {use.where}"]
     else:
-        line = f"{name}{decision} — {use.where}"
+        line = [name, *decision, f" — {use.where}"]
     if use.via:
-        line += f", through Access group *{escaped(use.via, USE_NAME_LIMIT)}*"
-    return line + (" †" if use.inferred else "")
+        line += [", through Access group ", Outside(use.via, USE_NAME_LIMIT, bold=True)]
+    return line + ([" †"] if use.inferred else [])
