@@ -40,6 +40,7 @@ from bot.walks import (
     Walk,
     absorb,
     changes_since,
+    fold,
     give_back_memory,
     merged,
     reason,
@@ -277,7 +278,7 @@ class Directory:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
-        matches = walk.names.find(text.casefold())
+        matches = walk.names.find(fold(text))
         searched = None if walk.complete else len(walk.rows)
         found = Built(walk.rows, matches)  # only the page shown is built
         return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)

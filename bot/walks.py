@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import unicodedata
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -142,14 +143,25 @@ def _chunks(values: list[str]) -> list[tuple[str, ...]]:
     return [tuple(values[at : at + IDS_PER_CALL]) for at in range(0, len(values), IDS_PER_CALL)]
 
 
+def fold(text: str) -> str:
+    """Give back `text` as a search compares it: casefolded; what cannot be seen (zero-width and
+    bidi characters) left out, and other spaces and line breaks made spaces, so that a name
+    holding them is found by what people type. The result never holds a line break."""
+    folded = text.casefold()
+    if folded.isprintable():  # nearly every name: one test in C
+        return folded
+    return "".join(
+        character if character.isprintable() else "" if unicodedata.category(character) == "Cf" else " "
+        for character in folded
+    )
+
+
 class Names:
     """A walk's group names, casefolded once, in one string: a search scans it in C, not name by
     name in Python, and a search paged through (the same words again) is found once."""
 
     def __init__(self, names: Iterable[str]) -> None:
-        # A needle never holds "\n" or "\r" (control characters are spaces in a command), so a
-        # name's own line breaks become "\r" and cannot be taken for the end of a name.
-        folded = [name.casefold().replace("\n", "\r") for name in names]
+        folded = [fold(name) for name in names]
         self._text = "\n".join(folded) + "\n"
         # Where each name's successor starts: bisect gives the name a position falls in.
         self._next = array("I", accumulate(len(name) + 1 for name in folded))

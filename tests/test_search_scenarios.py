@@ -396,6 +396,22 @@ def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
     assert group_names(ops) == ["<ops> & friends"]
 
 
+def test_names_holding_what_cannot_be_seen_are_found_by_what_people_type_and_shown_for_what_they_are(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    groups = [make_group(n) for n in range(4)]
+    groups[1]["displayName"] = "eng\u200boncall"  # a zero-width space: a look-alike of the next
+    groups[2]["displayName"] = "engoncall"
+    groups[3]["displayName"] = "sre\u00a0team\nnight"  # a no-break space and a line break
+    cloudflare.groups[PROVIDER_ID] = groups
+
+    look_alikes = bot.command("engoncall")
+    spaced = bot.command("sre team night")
+
+    assert group_names(look_alikes) == ["eng\\u200boncall", "engoncall"]  # both whole names, as listed
+    assert group_names(spaced) == ["sre\\u00a0team\\u000anight"]
+
+
 def test_paging_an_external_id_lookup_stays_an_external_id_lookup(
     bot: SlackDriver, cloudflare: FakeCloudflare
 ) -> None:
