@@ -42,6 +42,9 @@ REDIS_REJECTED = Counter(
     "Entries read from Redis and not used, by reason: forged (bad seal) or malformed.",
     ["reason"],
 )
+RESPONSE_URL_RETRIES = Counter(
+    "scim_groups_response_url_retries", "Replies posted again because the first try never reached Slack."
+)
 RESPONSE_URL_FAILURES = Counter(
     "scim_groups_response_url_failures",
     "Replies that Slack's response_url did not take, by status.",

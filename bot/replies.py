@@ -7,9 +7,11 @@ waiting per reply, so a burst of slow answers costs one thread each, not two; an
 command typed by many people at once costs one thread in all, not one each.
 
 Posting is separate from computing: every post goes out from one event-loop thread (`Delivery`)
-with a short timeout, so response_urls that hang hold sockets, never the threads that compute
-other people's answers; and since an answer counts as given once computed, Slack being slow
-to take it is never reported as Cloudflare being slow.
+with a short timeout, a few dozen at a time and the rest queued in order, so response_urls that
+hang hold sockets, never the threads that compute other people's answers, and a burst of
+thousands is delivered, not timed out; a post that never reached Slack is tried once more, and
+one that still fails is counted and logged. Since an answer counts as given once computed, Slack
+being slow to take it is never reported as Cloudflare being slow.
 """
 
 from __future__ import annotations
@@ -37,15 +39,31 @@ log = logging.getLogger(__name__)
 
 # Slack's response_url answers in well under a second; one that takes longer has failed.
 POST_TIMEOUT_SECONDS = 5.0
+# Posts under way at once. Slack's response_urls are all on one host: a few dozen connections
+# carry any burst, and more only cost the one delivery thread its time (1,000 at once left it
+# too busy to finish a connection before its timeout). The rest wait their turn, in order.
+MAX_POSTS = 48
+# Network failures that mean the post never reached Slack, so trying once more cannot make a
+# second copy. A post that reached Slack and then timed out is not tried again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout, httpx.WriteError)
 
 
 class Delivery:
-    """Posts messages to response_urls, all at once, from one event-loop thread."""
+    """Posts messages to response_urls from one event-loop thread, MAX_POSTS at a time."""
 
-    def __init__(self, timeout: float = POST_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        timeout: float = POST_TIMEOUT_SECONDS,
+        *,
+        most_at_once: int = MAX_POSTS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._timeout = timeout
+        self._most_at_once = most_at_once
+        self._transport = transport
         self._loop = asyncio.new_event_loop()
         self._client: httpx.AsyncClient | None = None
+        self._turns: asyncio.Semaphore | None = None
         threading.Thread(target=self._loop.run_forever, name="reply-delivery", daemon=True).start()
 
     def post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
@@ -55,30 +73,47 @@ class Delivery:
     async def _post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
         try:
             if url is None:  # nothing to answer on: a payload without a response_url
-                metrics.RESPONSE_URL_FAILURES.labels("missing").inc()
-                event(log, "response_url_failed", logging.WARNING, error="missing")
+                _undelivered("missing", error="missing")
                 return
-            if self._client is None:
-                # Hung URLs each hold a connection: room for many before anyone queues.
-                limits = httpx.Limits(max_connections=1_000, max_keepalive_connections=20)
-                self._client = httpx.AsyncClient(timeout=self._timeout, limits=limits)
-            try:
-                response = await self._client.post(url, json=body)
-            except httpx.HTTPError as error:  # unreachable, or slower than the timeout
-                metrics.RESPONSE_URL_FAILURES.labels("unreachable").inc()
-                event(log, "response_url_failed", logging.WARNING, error=type(error).__name__)
-                return
-            if response.status_code != 200:
-                metrics.RESPONSE_URL_FAILURES.labels(str(response.status_code)).inc()
-                event(
-                    log,
-                    "response_url_failed",
-                    logging.WARNING,
-                    status=response.status_code,
-                    body=response.text[:100],
+            if self._client is None or self._turns is None:
+                limits = httpx.Limits(
+                    max_connections=self._most_at_once, max_keepalive_connections=self._most_at_once
                 )
+                # Waiting for a turn is not a failure: only the post itself is timed.
+                timeout = httpx.Timeout(self._timeout, pool=None)
+                self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport)
+                self._turns = asyncio.Semaphore(self._most_at_once)
+            async with self._turns:
+                response = await self._send(url, body)
+            if response is not None and response.status_code != 200:
+                _undelivered(str(response.status_code), status=response.status_code, body=response.text[:100])
         finally:
             done()
+
+    async def _send(self, url: str, body: dict[str, Any]) -> httpx.Response | None:
+        """Give back Slack's answer to the post, tried twice if it never reached Slack; None if it failed."""
+        assert self._client is not None
+        for attempt in (1, 2):
+            try:
+                return await self._client.post(url, json=body)
+            except NOT_SENT as error:
+                if attempt == 1:
+                    metrics.RESPONSE_URL_RETRIES.inc()
+                    continue
+                _undelivered("unreachable", error=type(error).__name__)
+            except httpx.HTTPError as error:  # it reached Slack, or may have: not sent twice
+                _undelivered(
+                    "timeout" if isinstance(error, httpx.TimeoutException) else "unreachable",
+                    error=type(error).__name__,
+                )
+                break
+        return None
+
+
+def _undelivered(label: str, /, **fields: Any) -> None:
+    """Count and log a reply that Slack did not take: the user did not get it."""
+    metrics.RESPONSE_URL_FAILURES.labels(label).inc()
+    event(log, "response_url_failed", logging.WARNING, **fields)
 
 
 @dataclass

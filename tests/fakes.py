@@ -381,14 +381,26 @@ class FakeSlack:
         self.hanging: set[str] = set()  # hooks whose posts hang until `release` is set
         self.release = threading.Event()
         self.socket_url = ""
+        self.in_flight = 0  # posts being answered now
+        self.most_in_flight = 0  # the most ever answered at once
         self._changed = threading.Condition()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Slack's servers do
+            disable_nagle_algorithm = True
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
-                status, answer = fake._answer(self.path, raw, self.headers.get("Authorization", ""))
+                with fake._changed:
+                    fake.in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                try:
+                    status, answer = fake._answer(self.path, raw, self.headers.get("Authorization", ""))
+                finally:
+                    with fake._changed:
+                        fake.in_flight -= 1
                 payload = answer.encode()
                 self.send_response(status)
                 self.send_header(

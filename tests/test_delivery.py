@@ -1,0 +1,110 @@
+"""Delivering replies to Slack's response_urls: every one of a burst, a few dozen at a time, a
+post that never reached Slack tried once more, and one that failed counted and logged."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bot import metrics
+from bot.replies import MAX_POSTS, Delivery
+from tests.conftest import wait_until
+from tests.fakes import FakeSlack
+
+
+class Done:
+    """Counts the posts that are over, posted or failed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+@pytest.fixture
+def sink() -> Iterator[FakeSlack]:
+    slack = FakeSlack()
+    yield slack
+    slack.close()
+
+
+def test_a_burst_of_replies_is_delivered_whole_a_few_dozen_at_a_time(sink: FakeSlack) -> None:
+    delivery, done = Delivery(), Done()
+    hooks = [f"T0ACME/burst-{n}/hook" for n in range(1_200)]
+
+    for n, hook in enumerate(hooks):
+        delivery.post(sink.response_url(hook), {"text": f"answer {n}"}, done)
+    wait_until(lambda: done.count == len(hooks), "every post to be over", seconds=120)
+
+    assert len(sink.posts) == len(hooks)  # none lost
+    assert sorted(post.body["text"] for post in sink.posts) == sorted(f"answer {n}" for n in range(1_200))
+    assert sink.most_in_flight <= MAX_POSTS
+
+
+def test_a_hung_response_url_holds_one_turn_and_the_others_go_on(sink: FakeSlack) -> None:
+    delivery, done = Delivery(timeout=30, most_at_once=2), Done()
+    sink.hanging = {"T0ACME/hung/hook"}
+    delivery.post(sink.response_url("T0ACME/hung/hook"), {"text": "stuck"}, done)
+    wait_until(lambda: sink.in_flight == 1, "the hung post to be under way")
+
+    for n in range(5):
+        delivery.post(sink.response_url(f"T0ACME/ok-{n}/hook"), {"text": "ok"}, done)
+    wait_until(lambda: len(sink.posts) == 5, "the other posts, one turn at a time")
+    sink.release.set()
+
+    wait_until(lambda: done.count == 6, "every post to be over")
+
+
+def failing(first: list[type[Exception]]) -> httpx.MockTransport:
+    """Give back a transport that raises each of `first` in turn, then answers 200."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if first:
+            raise first.pop(0)("injected", request=request)
+        return httpx.Response(200, text="ok")
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteTimeout])
+def test_a_post_that_never_reached_slack_is_tried_once_more(error: type[Exception]) -> None:
+    transport, done = failing([error]), Done()
+    retries = metrics.RESPONSE_URL_RETRIES._value.get()
+    failures = metrics.RESPONSE_URL_FAILURES.labels("unreachable")._value.get()
+
+    Delivery(transport=transport).post("https://hooks.slack.test/x", {"text": "hi"}, done)
+    wait_until(lambda: done.count == 1, "the post to be over")
+
+    assert metrics.RESPONSE_URL_RETRIES._value.get() == retries + 1
+    assert metrics.RESPONSE_URL_FAILURES.labels("unreachable")._value.get() == failures
+
+
+def test_a_post_that_fails_twice_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    transport, done = failing([httpx.ConnectError, httpx.ConnectError]), Done()
+    failures = metrics.RESPONSE_URL_FAILURES.labels("unreachable")._value.get()
+
+    with caplog.at_level(logging.WARNING, logger="bot.replies"):
+        Delivery(transport=transport).post("https://hooks.slack.test/x", {"text": "hi"}, done)
+        wait_until(lambda: done.count == 1, "the post to be over")
+
+    assert metrics.RESPONSE_URL_FAILURES.labels("unreachable")._value.get() == failures + 1
+    assert [record.getMessage() for record in caplog.records] == ["response_url_failed error=ConnectError"]
+
+
+def test_a_post_that_may_have_reached_slack_is_not_sent_twice() -> None:
+    transport, done = failing([httpx.ReadTimeout]), Done()
+    timeouts = metrics.RESPONSE_URL_FAILURES.labels("timeout")._value.get()
+    retries = metrics.RESPONSE_URL_RETRIES._value.get()
+
+    Delivery(transport=transport).post("https://hooks.slack.test/x", {"text": "hi"}, done)
+    wait_until(lambda: done.count == 1, "the post to be over")
+
+    assert metrics.RESPONSE_URL_FAILURES.labels("timeout")._value.get() == timeouts + 1
+    assert metrics.RESPONSE_URL_RETRIES._value.get() == retries
