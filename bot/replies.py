@@ -21,6 +21,7 @@ import heapq
 import itertools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -48,6 +49,39 @@ MAX_POSTS = 48
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout, httpx.WriteError)
 
 
+class _Turns:
+    """MAX_POSTS turns to post, given in order of asking, prompt posts before late ones.
+
+    A reply that took its user seconds (Cloudflare was slow) loses nothing by waiting a little
+    more; a click answered at once would. Used only from the delivery loop, so it needs no lock.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._prompt: deque[asyncio.Future[None]] = deque()
+        self._late: deque[asyncio.Future[None]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._prompt) + len(self._late)
+
+    async def take(self, *, prompt: bool) -> None:
+        if self._free > 0 and not self._prompt and not self._late:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._prompt if prompt else self._late).append(waiter)
+        await waiter
+
+    def give(self) -> None:
+        for waiting in (self._prompt, self._late):
+            while waiting:
+                waiter = waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn passes straight to it
+                    return
+        self._free += 1
+
+
 class Delivery:
     """Posts messages to response_urls from one event-loop thread, MAX_POSTS at a time."""
 
@@ -63,14 +97,24 @@ class Delivery:
         self._transport = transport
         self._loop = asyncio.new_event_loop()
         self._client: httpx.AsyncClient | None = None
-        self._turns: asyncio.Semaphore | None = None
+        self._turns: _Turns | None = None
         threading.Thread(target=self._loop.run_forever, name="reply-delivery", daemon=True).start()
 
-    def post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
-        """Post `body` to `url` in the background; call `done` once it is posted or has failed."""
-        asyncio.run_coroutine_threadsafe(self._post(url, body, done), self._loop)
+    @property
+    def waiting(self) -> int:
+        """Give back how many posts are waiting for a turn."""
+        return len(self._turns) if self._turns is not None else 0
 
-    async def _post(self, url: str | None, body: dict[str, Any], done: Callable[[], None]) -> None:
+    def post(
+        self, url: str | None, body: dict[str, Any], done: Callable[[], None], *, prompt: bool = True
+    ) -> None:
+        """Post `body` to `url` in the background; call `done` once it is posted or has failed.
+        A `prompt` post (its user has waited under a second) goes before those that are late."""
+        asyncio.run_coroutine_threadsafe(self._post(url, body, done, prompt), self._loop)
+
+    async def _post(
+        self, url: str | None, body: dict[str, Any], done: Callable[[], None], prompt: bool
+    ) -> None:
         try:
             if url is None:  # nothing to answer on: a payload without a response_url
                 _undelivered("missing", error="missing")
@@ -82,9 +126,12 @@ class Delivery:
                 # Waiting for a turn is not a failure: only the post itself is timed.
                 timeout = httpx.Timeout(self._timeout, pool=None)
                 self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport)
-                self._turns = asyncio.Semaphore(self._most_at_once)
-            async with self._turns:
+                self._turns = _Turns(self._most_at_once)
+            await self._turns.take(prompt=prompt)
+            try:
                 response = await self._send(url, body)
+            finally:
+                self._turns.give()
             if response is not None and response.status_code != 200:
                 _undelivered(str(response.status_code), status=response.status_code, body=response.text[:100])
         finally:
@@ -116,9 +163,14 @@ def _undelivered(label: str, /, **fields: Any) -> None:
     event(log, "response_url_failed", logging.WARNING, **fields)
 
 
+# A reply whose user has waited less than this is prompt: it is posted before late ones.
+PROMPT_SECONDS = 1.0
+
+
 @dataclass
 class _Owed:
     respond: Respond
+    asked: float
     until: float
     posted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -163,7 +215,8 @@ class Replies:
         on the cache it filled: a crowd asking one question holds one pool thread, and neither
         the acks nor anyone else's answers queue behind it.
         """
-        owed = _Owed(respond, self._clock() + self._deadline_seconds)
+        now = self._clock()
+        owed = _Owed(respond, now, now + self._deadline_seconds)
         with self._changed:
             self._owed += 1
             heapq.heappush(self._deadlines, (owed.until, next(self._order), owed))
@@ -228,7 +281,8 @@ class Replies:
             "response_type": "in_channel" if reply.in_channel else "ephemeral",
             "replace_original": reply.replace_original,
         }
-        self._delivery.post(owed.respond.response_url, body, self._posted)
+        prompt = self._clock() - owed.asked < PROMPT_SECONDS
+        self._delivery.post(owed.respond.response_url, body, self._posted, prompt=prompt)
 
     def _posted(self) -> None:
         with self._changed:

@@ -62,7 +62,7 @@ def test_a_hung_response_url_holds_one_turn_and_the_others_go_on(sink: FakeSlack
     wait_until(lambda: done.count == 6, "every post to be over")
 
 
-def failing(first: list[type[Exception]]) -> httpx.MockTransport:
+def failing(first: list[type[httpx.TransportError]]) -> httpx.MockTransport:
     """Give back a transport that raises each of `first` in turn, then answers 200."""
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -74,7 +74,7 @@ def failing(first: list[type[Exception]]) -> httpx.MockTransport:
 
 
 @pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteTimeout])
-def test_a_post_that_never_reached_slack_is_tried_once_more(error: type[Exception]) -> None:
+def test_a_post_that_never_reached_slack_is_tried_once_more(error: type[httpx.TransportError]) -> None:
     transport, done = failing([error]), Done()
     retries = metrics.RESPONSE_URL_RETRIES._value.get()
     failures = metrics.RESPONSE_URL_FAILURES.labels("unreachable")._value.get()
@@ -108,3 +108,19 @@ def test_a_post_that_may_have_reached_slack_is_not_sent_twice() -> None:
 
     assert metrics.RESPONSE_URL_FAILURES.labels("timeout")._value.get() == timeouts + 1
     assert metrics.RESPONSE_URL_RETRIES._value.get() == retries
+
+
+def test_a_prompt_reply_goes_before_late_ones_waiting_their_turn(sink: FakeSlack) -> None:
+    delivery, done = Delivery(timeout=30, most_at_once=1), Done()
+    sink.hanging = {"T0ACME/first/hook"}
+    delivery.post(sink.response_url("T0ACME/first/hook"), {"text": "first"}, done)
+    wait_until(lambda: sink.in_flight == 1, "the one turn to be taken")
+    for n in range(3):
+        delivery.post(sink.response_url(f"T0ACME/late-{n}/hook"), {"text": f"late {n}"}, done, prompt=False)
+    delivery.post(sink.response_url("T0ACME/click/hook"), {"text": "click"}, done)
+    wait_until(lambda: delivery.waiting == 4, "the others to wait for the turn")
+
+    sink.release.set()
+    wait_until(lambda: done.count == 5, "every post to be over")
+
+    assert [post.body["text"] for post in sink.posts] == ["click", "late 0", "late 1", "late 2"]
