@@ -31,6 +31,7 @@ import httpx
 from slack_bolt import Respond
 
 from bot import metrics
+from bot.cache import NotCached, cached_only
 from bot.clock import Clock
 from bot.logs import event
 from bot.service import Reply
@@ -248,6 +249,7 @@ class Replies:
             return self._owed
 
     def _run(self, owed: _Owed, work: Callable[[], Reply], alike: Hashable | None = None) -> None:
+        waiting: list[tuple[_Owed, Callable[[], Reply]]] = []
         try:
             reply = work()
         except Exception:
@@ -257,10 +259,27 @@ class Replies:
             if alike is not None:
                 with self._changed:
                     waiting = self._running.pop(alike)
-                for follower in waiting:
-                    self._pool.submit(self._run, *follower)
         if owed.claim():
             self._post(owed, reply)
+        self._follow(waiting)
+
+    def _follow(self, waiting: list[tuple[_Owed, Callable[[], Reply]]]) -> None:
+        """Answer the work that waited for this one: from the cache it filled, here, one after
+        another, so that a crowd of thousands queues no one else's answer behind it on the pool;
+        any that needs Cloudflare after all (the first one failed) goes to the pool."""
+        for index, (owed, work) in enumerate(waiting):
+            try:
+                with cached_only():
+                    reply = work()
+            except NotCached:
+                for rest in waiting[index:]:
+                    self._pool.submit(self._run, *rest)
+                return
+            except Exception:
+                log.exception("internal_error while answering")
+                reply = Reply(render_internal_error(), replace_original=False)
+            if owed.claim():
+                self._post(owed, reply)
 
     def _watch(self) -> None:
         while True:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
 from bot import metrics
-from bot.replies import MAX_POSTS, Delivery
+from bot.clock import SystemClock
+from bot.replies import MAX_POSTS, Delivery, Replies
+from bot.service import Reply
 from tests.conftest import wait_until
 from tests.fakes import FakeSlack
 
@@ -124,3 +128,41 @@ def test_a_prompt_reply_goes_before_late_ones_waiting_their_turn(sink: FakeSlack
     wait_until(lambda: done.count == 5, "every post to be over")
 
     assert [post.body["text"] for post in sink.posts] == ["click", "late 0", "late 1", "late 2"]
+
+
+class Counting(ThreadPoolExecutor):
+    """A pool that counts what it is given."""
+
+    submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+class Respond:
+    def __init__(self, url: str) -> None:
+        self.response_url = url
+
+
+def test_a_crowd_asking_one_question_is_answered_in_one_thread_from_what_the_first_found(
+    sink: FakeSlack,
+) -> None:
+    pool, first_found = Counting(max_workers=4), threading.Event()
+    replies = Replies(pool, SystemClock(), 20.0, Reply({"text": "slow"}), Delivery())
+    threads: list[int] = []
+
+    def work() -> Reply:
+        first_found.wait(timeout=10)  # the first one waits for Cloudflare; the rest find the cache
+        threads.append(threading.get_ident())
+        return Reply({"text": "answer"})
+
+    for n in range(200):
+        replies.answer(Respond(sink.response_url(f"T0ACME/crowd-{n}/hook")), work, alike="same")  # type: ignore[arg-type]
+    first_found.set()
+    assert replies.wait_until_posted(timeout=60) == 0
+
+    assert pool.submitted == 1  # the pool stays free for everyone else's answers
+    assert len(threads) == 200
+    assert set(threads) == {threads[0]}
+    assert len(sink.posts) == 200
