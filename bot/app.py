@@ -103,6 +103,7 @@ def build_service(
         caches=caches,
         walk_concurrency=settings.walk_concurrency,
         walk_pages=walk_pages(settings.upstream_calls_per_5_minutes),
+        calls_per_5_minutes=settings.upstream_calls_per_5_minutes,
     )
     return GroupsService(
         directory,

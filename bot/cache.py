@@ -154,7 +154,9 @@ class SingleFlightCache(Generic[K, V]):
         with self._lock:
             if not refresh and key in self._entries:
                 value, fetched = self._entries[key]
-                return Cached(value, from_cache=True, fetched_at=self._wall(fetched))
+                return Cached(
+                    value, from_cache=True, fetched_at=self._wall(fetched), aging=self._old(fetched)
+                )
             if not refresh and not _LOADING.get() and (aging := self._aging(key)) is not None:
                 if key not in self._loading:
                     behind: Future[V] = Future()
@@ -177,7 +179,14 @@ class SingleFlightCache(Generic[K, V]):
             return stale
         with self._lock:
             entry = self._entries.get(key)
-        return Cached(value, from_cache=False, fetched_at=self._wall(entry[1]) if entry is not None else None)
+        if entry is None:
+            return Cached(value, from_cache=False)
+        return Cached(value, from_cache=False, fetched_at=self._wall(entry[1]), aging=self._old(entry[1]))
+
+    def _old(self, fetched: float) -> bool:
+        """Give back whether a value fetched then is past its TTL: a loader may give back an older
+        copy as it is (a directory read whole only now and then), which says its age as one."""
+        return bool(self._clock() - fetched > self._entries.ttl)
 
     def _wall(self, fetched: float) -> float:
         """Give back the Unix time of a moment on the monotonic clock: now, less its age."""
@@ -320,7 +329,7 @@ class RedisCache(Generic[K, V]):
         return self._local.last(key) or self._last_shared(key)
 
     def get(
-        self, key: K, load: Callable[[], V], *, refresh: bool = False, stale_ok: bool = True
+        self, key: K, load: Callable[[], V | Stamped[V]], *, refresh: bool = False, stale_ok: bool = True
     ) -> Cached[V]:
         if not self._health.usable():
             return self._local.get(key, load, refresh=refresh, stale_ok=stale_ok)
@@ -348,7 +357,9 @@ class RedisCache(Generic[K, V]):
         """Give back the Redis key of `key`: namespaced, versioned, readable."""
         return self._prefix + ":".join(_part(part) for part in (key if isinstance(key, tuple) else (key,)))
 
-    def _shared(self, key: K, load: Callable[[], V], refresh: bool, shared: list[bool]) -> V | Stamped[V]:
+    def _shared(
+        self, key: K, load: Callable[[], V | Stamped[V]], refresh: bool, shared: list[bool]
+    ) -> V | Stamped[V]:
         name = self._name(key)
         if not refresh and (stored := self._read(name)) is not None:
             shared.append(True)
@@ -391,8 +402,10 @@ class RedisCache(Generic[K, V]):
         except (ValueError, TypeError) as problem:
             raise Unusable("malformed", why(problem)) from None
 
-    def _store(self, name: str, value: V) -> Stamped[V]:
-        fetched_at = self._clock.time()
+    def _store(self, name: str, loaded: V | Stamped[V]) -> Stamped[V]:
+        value, fetched_at = (
+            (loaded.value, loaded.fetched_at) if isinstance(loaded, Stamped) else (loaded, self._clock.time())
+        )
         stored = json.dumps([fetched_at, self._codec.dumps(value)], ensure_ascii=False)
         pipe = self._redis.pipeline()
         pipe.set(name, self._seal.close(name, stored), px=self._ttl_ms)

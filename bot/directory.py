@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
-from bot.cache import AnswerCache, Cached, Caches, Staleness
+from bot.cache import AnswerCache, Cached, Caches, Staleness, Stamped
 from bot.cloudflare import (
     MAX_PER_PAGE,
     CloudflareClient,
@@ -44,6 +44,7 @@ from bot.walks import (
     give_back_memory,
     merged,
     reason,
+    reread_seconds,
     with_ids,
 )
 
@@ -112,6 +113,15 @@ class Built(Sequence[ScimGroup]):
 
 
 @dataclass(frozen=True)
+class Held:
+    """How often a directory that cannot be kept up to date from the log is read whole, in
+    seconds, and how long until it may be next."""
+
+    every: float
+    next_in: float
+
+
+@dataclass(frozen=True)
 class Found:
     """Groups that answer a search or a lookup, in the order to show them."""
 
@@ -122,6 +132,8 @@ class Found:
     searched: int | None = None
     fetched_at: float | None = None
     aging: bool = False
+    # Set when the directory is read whole only now and then (the log cannot be read).
+    held: Held | None = None
 
     def listing(self, page: int, page_size: int) -> Listing:
         """Give back Slack page `page` of these groups."""
@@ -201,10 +213,12 @@ class Directory:
         caches: Caches,
         walk_concurrency: int = WALK_CONCURRENCY,
         walk_pages: int = MAX_WALK_PAGES,
+        calls_per_5_minutes: int = 600,
     ) -> None:
         self._client = client
         self._walk_concurrency = walk_concurrency
         self._walk_pages = walk_pages
+        self._calls_per_5_minutes = calls_per_5_minutes
         self._ttl = caches.ttl
         self._clock = caches.clock
         # Until when the SCIM update log is taken as unreadable (its permission is missing).
@@ -274,6 +288,26 @@ class Directory:
             aging=cached.aging,
         )
 
+    def reread_wait(self, walk: Walk) -> float:
+        """Give back how long, in seconds, a directory that cannot be kept up to date from the
+        log waits before it may be read whole again (0: it may be now; small ones always may)."""
+        if len(walk.rows) <= SMALL_WALK_PAGES * MAX_PER_PAGE:
+            return 0.0
+        since = self._clock.time() - walk.walked_at
+        if since < 0:  # a clock stepped back: read it again rather than trust the copy
+            return 0.0
+        return max(0.0, reread_seconds(len(walk.rows), self._calls_per_5_minutes) - since)
+
+    def _held(self, walk: Walk) -> Held | None:
+        """Give back, when the log cannot be read, how often this directory is read whole and
+        when next; None when it is kept up to date from the log (or is small)."""
+        if (
+            self._clock.time() >= self._log_unreadable_until
+            or len(walk.rows) <= SMALL_WALK_PAGES * MAX_PER_PAGE
+        ):
+            return None
+        return Held(reread_seconds(len(walk.rows), self._calls_per_5_minutes), self.reread_wait(walk))
+
     def search(self, identity_provider_id: str, text: str, *, refresh: bool = False) -> Found:
         """Give back the groups whose display name contains `text` (any case), whole-name matches first."""
         cached = self._read_all(identity_provider_id, refresh)
@@ -281,7 +315,15 @@ class Directory:
         matches = walk.names.find(fold(text))
         searched = None if walk.complete else len(walk.rows)
         found = Built(walk.rows, matches)  # only the page shown is built
-        return Found(found, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging)
+        return Found(
+            found,
+            cached.from_cache,
+            cached.stale,
+            searched,
+            cached.fetched_at,
+            cached.aging,
+            self._held(walk),
+        )
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
@@ -291,7 +333,13 @@ class Directory:
         recent = [row for at, row in sorted(stamped, key=lambda pair: pair[0], reverse=True) if at >= since]
         searched = None if walk.complete else len(walk.rows)
         return Found(
-            Built(recent), cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging
+            Built(recent),
+            cached.from_cache,
+            cached.stale,
+            searched,
+            cached.fetched_at,
+            cached.aging,
+            self._held(walk),
         )
 
     def lookup(
@@ -334,12 +382,16 @@ class Directory:
         key = (self._client.account_id, identity_provider_id)
         return self._walks.get(key, lambda: self._load_walk(key, refresh), refresh=refresh)
 
-    def _load_walk(self, key: tuple[str, str], refresh: bool) -> Walk:
-        """Bring the last walk up to date from the log when it can be, else read every page."""
+    def _load_walk(self, key: tuple[str, str], refresh: bool) -> Walk | Stamped[Walk]:
+        """Bring the last walk up to date from the log when it can be, else read every page;
+        without the log, a large directory only as often as its share of the budget pays for
+        (until then, the last walk, as old as it is)."""
         now = self._clock.time()
         # With the cache off (a TTL of 0) nothing is kept to build on: every search reads it all.
         last = self._walks.last(key) if self._ttl > 0 else None
         walk = last.value if last is not None else None
+        if walk is not None and now < self._log_unreadable_until and self.reread_wait(walk) > 0:
+            return Stamped(walk, walk.synced_at)
         if (
             walk is None
             or len(walk.rows) <= SMALL_WALK_PAGES * MAX_PER_PAGE
@@ -360,6 +412,8 @@ class Directory:
         except (PermissionMissing, NotFound, Rejected) as error:
             self._log_unreadable_until = now + FULL_WALK_SECONDS
             event(log, "catch_up_unavailable", error=reason(error))
+            if self.reread_wait(walk) > 0:
+                return Stamped(walk, walk.synced_at)
             return self._walk(key[1], refresh, now)
         if changes is None:
             return self._walk(key[1], refresh, now)

@@ -20,7 +20,7 @@ from bot.access import Caller
 from bot.cache import Cached, NotCached, Staleness, cached_only, is_cached_only
 from bot.clock import Clock
 from bot.cloudflare import CALLS, CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Directory, Found, Listing, LookupKind, ProviderChoice, choose_provider
+from bot.directory import Directory, Found, Held, Listing, LookupKind, ProviderChoice, choose_provider
 from bot.limits import RefreshLimit, RefreshThrottle
 from bot.logs import event
 from bot.paging import Paged, page_of
@@ -71,6 +71,8 @@ class Answer:
     missing: tuple[str, ...] = ()
     # Set when a search stopped before the directory's end: how many groups it read.
     searched: int | None = None
+    # Set when the directory searched is read whole only now and then (the log cannot be read).
+    held: Held | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,7 @@ class GroupsService:
             missing=answer.missing,
             searched=answer.searched,
             refresh_wait=refresh_wait,
+            held=answer.held,
         )
 
     @staticmethod
@@ -425,7 +428,9 @@ class GroupsService:
                 if kind == "search"
                 else self._directory.changed(provider_id, query.until - query.changed, refresh=refresh)
             )
-            return Answer(found.listing(request.page, request.page_size), searched=found.searched)
+            return Answer(
+                found.listing(request.page, request.page_size), searched=found.searched, held=found.held
+            )
         if kind == "user":
             return self._find_users(request, provider_id, refresh)
         if kind == "failures":

@@ -25,6 +25,7 @@ from typing import Literal
 
 from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, CloudflareError, GroupPage, GroupRow
 from bot.codec import ROWS, Codec, flag, instant
+from bot.pacing import QUOTA_WINDOW_SECONDS
 from bot.pushes import PermissionMissing, read_log, rfc3339
 
 # What one whole read may cost is bounded by the call budget (`walk_pages`): 1,000 pages,
@@ -36,6 +37,9 @@ WALK_SHARE = 5 / 6
 # A directory kept up to date from the log is still read whole this often, and whenever the log
 # cannot be read (the token lacks "Access: SCIM Logs Read": asked again after as long).
 FULL_WALK_SECONDS = 3_600.0
+# Without the log, the share of the call budget that reading large directories whole again may
+# take: 20,000 groups and the default 600 calls, once every 6 minutes 40 seconds at most.
+REREAD_SHARE = 1 / 4
 # A directory of this many pages or fewer is read whole: the log would cost as much.
 SMALL_WALK_PAGES = 2
 # Unix times a stored walk may carry (year 5138): a bound, checked again when used.
@@ -241,6 +245,13 @@ def _walk_of(item: list[object]) -> Walk:
 WALK: Codec[Walk] = Codec(
     lambda walk: [walk.complete, ROWS.encode(walk.rows), walk.synced_at, walk.walked_at], _walk_of
 )
+
+
+def reread_seconds(rows: int, calls_per_5_minutes: int) -> float:
+    """Give back how long a directory of `rows` groups that cannot be kept up to date from the
+    log waits between whole reads: as long as REREAD_SHARE of the call budget takes to pay for one."""
+    pages = math.ceil(rows / MAX_PER_PAGE)
+    return pages * QUOTA_WINDOW_SECONDS / max(1.0, calls_per_5_minutes * REREAD_SHARE)
 
 
 def walk_pages(calls_per_5_minutes: int) -> int:

@@ -17,6 +17,7 @@ from bot.cache import Caches
 from bot.cloudflare import CloudflareClient, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.directory import Directory
+from bot.pacing import CallBudget
 from bot.settings import CloudflareSettings, Secret
 from bot.walks import FULL_WALK_SECONDS, WALK, Names, Walk, give_back_memory
 from tests.conftest import FakeClock
@@ -286,11 +287,50 @@ def test_refresh_that_falls_back_to_every_page_reads_them_from_cloudflare(
         cloudflare.missing_permissions = {LOGS_PERMISSION}
     else:
         cloudflare.updates = [make_update(PROVIDER_ID, _at(clock.time()), group=make_group(1))] * 1_000
-    clock.advance(10)  # the pages read a moment ago are still cached
+    # The pages read a moment ago are still cached; without the log, 10 pages may be read whole
+    # again every 20 seconds (a quarter of 600 calls in 5 minutes pays for 10 pages in 20 s).
+    clock.advance(21 if why == "no permission" else 10)
 
     _, calls = read(directory, cloudflare, refresh=True)
 
     assert paths(calls) == [LOG_PATH] + [GROUPS_PATH] * 11
+
+
+def test_without_the_log_a_large_directory_is_read_whole_only_as_often_as_its_share_of_the_budget_pays(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(20_000)]
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+    budget = CallBudget(600, clock=clock)
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, identity_provider_id=PROVIDER_ID, base_url=cloudflare.base_url,
+        api_token=Secret(API_TOKEN),
+    )  # fmt: skip
+    client = CloudflareClient(settings, clock=clock, budget=budget)
+    directory = Directory(
+        client, caches=Caches(ttl=TTL, clock=clock), walk_pages=500, calls_per_5_minutes=600
+    )
+    try:
+        directory.search(PROVIDER_ID, "group-1")  # the first read: 200 pages and the empty one after
+        first = len(cloudflare.calls)
+        whole = paths(cloudflare.calls).count(GROUPS_PATH)
+        answers = []
+        for minute in range(1, 11):  # a search and a lookup a minute for ten minutes
+            clock.advance(60)
+            answers.append(directory.search(PROVIDER_ID, "group-1", refresh=minute % 3 == 0))
+            directory.lookup(PROVIDER_ID, "id", (make_group(minute)["id"],))  # never refused
+        rereads = [path for path, _ in cloudflare.calls[first:] if path == GROUPS_PATH]
+    finally:
+        directory.close()
+
+    # Ten minutes hold a read every 400 s at most: one whole read again (200 pages), then the
+    # copy; the lookups cost one call each. A quarter of 600 calls in any 5 minutes, at most.
+    assert len(rereads) <= whole + 10
+    held = [answer for answer in answers if answer.aging]
+    assert held
+    assert all(answer.held is not None and answer.held.every == 400 for answer in answers)
+    assert held[0].fetched_at is not None
+    assert held[0].fetched_at < clock.time() - TTL  # its real age, not passed off as fresh
 
 
 def test_every_page_is_read_again_exactly_an_hour_after_the_last_whole_read(

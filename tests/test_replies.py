@@ -27,7 +27,7 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
-from bot.directory import Listing, ProviderChoice
+from bot.directory import Held, Listing, ProviderChoice
 from bot.paging import Paged
 from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
 from bot.query import BadInput, Detail, Query, Show, parse_command
@@ -349,6 +349,9 @@ REPLIES: dict[str, Callable[[], Message]] = {
         pushes=(PUSHES[:1],),
         log_problem=None,
         pushes_stale=Staleness(95, LOST),
+    ),
+    "search: a copy of a directory read whole only now and then, without the log": lambda: render_listing(
+        page(GROUPS[:1], fetched_at=AT, aging=True), show(SEARCH), "Okta", held=Held(400, 130)
     ),
     "search: nothing in the first 25,000": lambda: render_listing(
         page(()), show(SEARCH), "Okta", searched=25_000

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Listing, ProviderChoice
+from bot.directory import Held, Listing, ProviderChoice
+from bot.pushes import LOGS_PERMISSION
 from bot.query import Detail, Query, Show, detail_encoder, encode_button
 from bot.settings import UUID_PATTERN
 from bot.views.answers import failure_sentence
@@ -26,6 +27,7 @@ from bot.views.blocks import (
     MAX_BUTTON_VALUE,
     NAME_LIMIT,
     Message,
+    age,
     button,
     changed_line,
     codes,
@@ -59,14 +61,18 @@ def render_listing(
     missing: tuple[str, ...] = (),
     searched: int | None = None,
     refresh_wait: float | None = None,
+    held: Held | None = None,
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons.
 
     `refresh_wait`: the user asked to refresh too soon and may again in that many seconds.
+    `held`: the directory is read whole only now and then, since the log cannot be read.
     """
     query = request.query
     blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
     blocks.extend(notes(listing.stale, refresh_wait))
+    if held is not None and listing.aging and listing.stale is None:
+        blocks.append(note(_held_note(held)))
     encode = detail_encoder(request)
     for index, group in enumerate(listing.groups):
         blocks.append(_group_block(group))
@@ -88,6 +94,16 @@ def render_listing(
         else summary(title(query), provider_name, listing, missing=len(missing))
     )
     return {"text": text, "blocks": blocks}
+
+
+def _held_note(held: Held) -> str:
+    """Give back why a search answered from a copy: the log cannot be read, the quota is shared."""
+    when = f" (next in {age(held.next_in)})" if held.next_in > 0 else ""
+    return (
+        "This is a copy of the directory: the bot's API token cannot read the SCIM log "
+        f"(“{LOGS_PERMISSION}”), so a directory this large is read again whole at most every "
+        f"{age(held.every)}{when}, sparing the Cloudflare quota everyone shares."
+    )
 
 
 def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
