@@ -245,3 +245,21 @@ def test_ago_is_rounded_down_to_its_largest_unit() -> None:
         "just now", "just now", "1 minute ago", "59 minutes ago", "1 hour ago", "2 hours ago",
         "23 hours ago", "1 day ago", "1 month ago", "1 year ago", "2 years ago", "in the future",
     ]  # fmt: skip
+
+
+def test_the_preview_never_writes_a_control_character_to_the_terminal() -> None:
+    from bot.cloudflare import ScimGroup
+    from bot.preview import to_text
+    from bot.views import render_listing
+    from tests.test_views import QUERY, listing
+
+    escape = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07"  # window title, clear screen, clipboard
+    raw = {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": f"t{escape}"}}]}
+    shown = render_listing(listing([ScimGroup("i", f"n{escape}", "e")]), QUERY, f"Okta{escape}")
+
+    for message in (raw, shown):
+        text = to_text(message)
+        assert "\x1b" not in text
+        assert "\x07" not in text
+        assert all(line.isprintable() for line in text.splitlines())
+        assert "\\u001b" in text  # shown, not dropped
