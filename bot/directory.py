@@ -313,17 +313,7 @@ class Directory:
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
         matches = walk.names.find(fold(text))
-        searched = None if walk.complete else len(walk.rows)
-        found = Built(walk.rows, matches)  # only the page shown is built
-        return Found(
-            found,
-            cached.from_cache,
-            cached.stale,
-            searched,
-            cached.fetched_at,
-            cached.aging,
-            self._held(walk),
-        )
+        return self._found_in(cached, Built(walk.rows, matches))  # only the page shown is built
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
@@ -331,16 +321,14 @@ class Directory:
         walk = cached.value
         stamped = [(row[3].timestamp(), row) for row in walk.rows if row[3] is not None]
         recent = [row for at, row in sorted(stamped, key=lambda pair: pair[0], reverse=True) if at >= since]
+        return self._found_in(cached, Built(recent))
+
+    def _found_in(self, cached: Cached[Walk], groups: Built) -> Found:
+        """Give back `groups` found in a whole read, with what the read says of itself."""
+        walk = cached.value
         searched = None if walk.complete else len(walk.rows)
-        return Found(
-            Built(recent),
-            cached.from_cache,
-            cached.stale,
-            searched,
-            cached.fetched_at,
-            cached.aging,
-            self._held(walk),
-        )
+        held = self._held(walk)
+        return Found(groups, cached.from_cache, cached.stale, searched, cached.fetched_at, cached.aging, held)
 
     def lookup(
         self, identity_provider_id: str, kind: LookupKind, values: tuple[str, ...], *, refresh: bool = False
