@@ -240,11 +240,18 @@ def transport() -> httpx.MockTransport:
     )
     rules = access_lists()
     providers = [
-        {"id": IDENTITY_PROVIDER_ID, "name": PROVIDER_NAME, "type": "okta", "scim_config": {"enabled": True}},
+        {
+            "id": IDENTITY_PROVIDER_ID,
+            "name": PROVIDER_NAME,
+            "type": "okta",
+            "config": {"okta_account": "https://demo.okta.com"},
+            "scim_config": {"enabled": True},
+        },
         {
             "id": AZURE_PROVIDER_ID,
             "name": AZURE_PROVIDER_NAME,
             "type": "azureAD",
+            "config": {"directory_id": "9b1c0d2e-demo", "support_groups": True},
             "scim_config": {"enabled": True},
         },
     ]

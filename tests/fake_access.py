@@ -61,6 +61,100 @@ def make_update(
     }
 
 
+# How each kind of identity provider names a group in an Access rule (its rule key, and the field).
+GROUP_RULES = {
+    "okta": ("okta", "name"),
+    "azureAD": ("azureAD", "id"),
+    "google-apps": ("gsuite", "email"),
+    "saml": ("saml", "attribute_value"),
+    "oidc": ("oidc", "claim_value"),
+}
+# What else a rule of theirs carries: the attribute or claim the value is read from.
+RULE_EXTRAS = {"saml": {"attribute_name": "groups"}, "oidc": {"claim_name": "groups"}}
+STAMP = {"created_at": "2025-06-01T10:00:00Z", "updated_at": "2026-11-02T16:20:00Z"}
+
+
+def make_provider(provider_id: str, name: str, kind: str = "okta", *, scim: bool = True) -> dict[str, Any]:
+    """Give back an identity provider as the list endpoint returns it (its secrets redacted)."""
+    configs: dict[str, dict[str, Any]] = {
+        "okta": {"okta_account": "https://example.okta.com", "client_id": "0oa1", "client_secret": "******"},
+        "azureAD": {"directory_id": "9b1c0d2e", "client_id": "c1", "support_groups": True},
+        "saml": {"issuer_url": "https://idp.example.com", "sso_target_url": "https://idp.example.com/sso",
+                 "attributes": ["groups"], "sign_request": False},
+        "oidc": {"auth_url": "https://idp.example.com/auth", "token_url": "https://idp.example.com/token",
+                 "certs_url": "https://idp.example.com/certs", "claims": ["groups"], "scopes": ["openid"]},
+        "onelogin": {"onelogin_account": "https://example.onelogin.com", "client_id": "ol1"},
+        "pingone": {"ping_env_id": "342b5660-0c32-4936-a5a4-ce21fae57b0a", "client_id": "p1"},
+        "google-apps": {"apps_domain": "example.com", "client_id": "g1"},
+    }  # fmt: skip
+    return {
+        "id": provider_id,
+        "name": name,
+        "type": kind,
+        "config": configs.get(kind, {}),
+        "scim_config": {"enabled": scim, "user_deprovision": True, "seat_deprovision": False,
+                        "identity_update_behavior": "automatic"},
+    }  # fmt: skip
+
+
+def group_rule(kind: str, provider_id: str, value: str) -> dict[str, Any]:
+    """Give back an Access rule that names an identity-provider group, as Cloudflare sends it."""
+    key, field_name = GROUP_RULES[kind]
+    return {key: {field_name: value, **RULE_EXTRAS.get(kind, {}), "identity_provider_id": provider_id}}
+
+
+def make_access_group(group_id: str, name: str, **lists: list[dict[str, Any]]) -> dict[str, Any]:
+    """Give back an Access group with its rule lists (`include`, `exclude`, `require`)."""
+    rules = {key: lists.get(key, []) for key in ("include", "exclude", "require")}
+    return {"id": group_id, "name": name, **rules, "is_default": [], **STAMP}
+
+
+def make_policy(
+    policy_id: str, name: str, decision: str, *, precedence: int | None = None, **lists: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Give back an Access policy: reusable (the policies list), or an application's when it has
+    a `precedence`. `decision` is allow, deny, non_identity (service auth) or bypass."""
+    policy: dict[str, Any] = {
+        "id": policy_id,
+        "name": name,
+        "decision": decision,
+        **{key: lists.get(key, []) for key in ("include", "exclude", "require")},
+        "session_duration": "24h",
+        "approval_required": False,
+        "isolation_required": False,
+        **STAMP,
+    }
+    if precedence is None:
+        return {**policy, "reusable": True, "app_count": 1}
+    return {**policy, "precedence": precedence}
+
+
+def make_app(
+    app_id: str, name: str, domain: str, policies: list[dict[str, Any]], *, idps: list[str]
+) -> dict[str, Any]:
+    """Give back a self-hosted Access application as the list endpoint returns it: its audience
+    tag, the identity providers it allows, its destinations and its policies."""
+    return {
+        "id": app_id,
+        "name": name,
+        "domain": domain,
+        "type": "self_hosted",
+        "aud": uuid.uuid5(uuid.NAMESPACE_URL, app_id).hex * 2,
+        "allowed_idps": idps,
+        "auto_redirect_to_identity": False,
+        "destinations": [
+            {"type": "public", "uri": domain},
+            {"type": "private", "hostname": f"internal.{domain}", "port_range": "443", "vnet_id": "v1"},
+        ],
+        "self_hosted_domains": [domain],
+        "session_duration": "24h",
+        "app_launcher_visible": True,
+        "tags": ["engineering"],
+        "policies": policies,
+        **STAMP,
+    }
+
+
 def paging(query: Query, *, default_per_page: int, max_per_page: int) -> tuple[int, int] | str:
     """Give back (page, per_page) as Cloudflare reads them, or why it answers 400."""
     page, per_page = query.get("page", ["1"])[0], query.get("per_page", [str(default_per_page)])[0]

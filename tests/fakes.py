@@ -27,6 +27,7 @@ from tests.fake_access import (
     envelope,
     failure,
     listing_answer,
+    make_provider,
     make_update,
     paging,
     updates_answer,
@@ -195,9 +196,7 @@ class FakeCloudflare:
         kind: str = "okta",
     ) -> None:
         """Add an identity provider with these groups."""
-        self.providers.append(
-            {"id": provider_id, "name": name, "type": kind, "config": {}, "scim_config": {"enabled": scim}}
-        )
+        self.providers.append(make_provider(provider_id, name, kind, scim=scim))
         self.groups[provider_id] = groups
 
     def push(self, provider_id: str, group: dict[str, Any], *, at: float, method: str = "PATCH") -> None:
