@@ -809,9 +809,10 @@ def test_one_client_holds_at_most_twenty_connections_to_cloudflare_and_keeps_ten
         pages = [pool.submit(client.list_groups, PROVIDER_ID, page=1, per_page=10) for _ in range(24)]
         wait_until(lambda: cloudflare.in_flight == 20, "twenty calls to reach Cloudflare")
         time.sleep(0.2)  # room for a twenty-first, had the pool let one out
-        assert cloudflare.in_flight == 20
         cloudflare.gate.set()
         assert all(len(page.result(timeout=10).rows) == 10 for page in pages)
-    assert len(cloudflare.calls) == 24
+    # The most ever under way, not the number of calls: on a loaded machine a call held at the
+    # gate past its timeout is rightly tried again, and that is no twenty-first connection.
+    assert cloudflare.most_in_flight == 20
     # Once the burst is over, ten stay open for the next one; the others are closed.
     wait_until(lambda: cloudflare.connections == 10, "the client to keep ten idle connections", 5)

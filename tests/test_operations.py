@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot import __version__
-from tests.conftest import SlackDriver, environment
+from tests.conftest import SlackDriver, environment, wait_until
 from tests.fake_access import LOGS_PERMISSION
 from tests.fakes import (
     API_TOKEN,
@@ -247,13 +247,16 @@ def test_healthz_and_metrics_from_the_procfile_server_with_two_workers(
             assert httpx.post(
                 f"{base}/slack/events", content=body, headers=signed_headers(body), timeout=10
             ).is_success
+        # An answer is counted when it is made, which may be after its ack: wait for all four.
+        counted = re.compile(
+            r'^scim_groups_requests_total\{kind="command",outcome="ok"\} 4\.0$', re.MULTILINE
+        )
+        wait_until(lambda: counted.search(httpx.get(f"{base}/metrics").text), "four answers counted")
         scrape = httpx.get(f"{base}/metrics").text
 
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "version": __version__}
-    assert re.search(
-        r'^scim_groups_requests_total\{kind="command",outcome="ok"\} 4\.0$', scrape, re.MULTILINE
-    )
+    assert counted.search(scrape)
     assert re.search(r'^scim_groups_cache_total\{result="(hit|miss)"\} \d', scrape, re.MULTILINE)
     assert re.search(r'^scim_groups_upstream_requests_total\{status="200"\} \d', scrape, re.MULTILINE)
     assert "scim_groups_upstream_latency_seconds_bucket" in scrape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import shlex
 import socket
 import subprocess
@@ -31,9 +32,20 @@ ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """Give back a loopback port that is free now, for a server the test starts.
+
+    It is picked below the kernel's ephemeral range (32768 and up here), never by binding port 0:
+    a port from that range can be taken by any outgoing connection the other tests open before
+    the server binds it, and the server then exits with "Address already in use".
+    """
+    while True:
+        port = random.randrange(15_000, 32_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def procfile_command(process: str) -> list[str]:
