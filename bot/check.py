@@ -24,7 +24,7 @@ from bot.cloudflare import (
     RetryPolicy,
     TokenKind,
 )
-from bot.directory import ProviderChoice, choose_provider
+from bot.providers import ProviderChoice, choose_provider
 from bot.pushes import LOGS_PATH, LOGS_PERMISSION
 from bot.rules import APPS_PERMISSION
 from bot.settings import (

@@ -31,7 +31,7 @@ from bot.codec import GROUPS, PAGE, PROVIDERS
 from bot.logs import event
 from bot.paging import page_count
 from bot.pushes import PermissionMissing
-from bot.settings import DEFAULT_WALK_CONCURRENCY, UUID_PATTERN
+from bot.settings import DEFAULT_WALK_CONCURRENCY
 from bot.walks import (
     FULL_WALK_SECONDS,
     MAX_WALK_PAGES,
@@ -150,52 +150,6 @@ class Found:
             fetched_at=self.fetched_at,
             aging=self.aging,
         )
-
-
-@dataclass(frozen=True)
-class ProviderChoice:
-    """No single identity provider fits: why, and the SCIM-enabled ones to pick from."""
-
-    reason: Literal["several", "none", "unknown", "ambiguous", "not_scim"]
-    asked: str | None
-    choices: tuple[IdentityProvider, ...]
-
-
-def choose_provider(
-    providers: tuple[IdentityProvider, ...], asked: str | None, default_id: str | None
-) -> IdentityProvider | ProviderChoice:
-    """Give back the identity provider that `asked` (an id, a name, or None) means.
-
-    None means the default: the configured one, else the only SCIM-enabled one. A name matches
-    case-insensitively, whole first, then as a unique part of a name.
-    """
-    scim = tuple(provider for provider in providers if provider.scim_enabled)
-    wanted = default_id if asked is None else asked
-    if wanted is None:
-        if len(scim) == 1:
-            return scim[0]
-        return ProviderChoice("several" if scim else "none", None, scim)
-    if UUID_PATTERN.match(wanted):
-        by_id = [provider for provider in providers if provider.id.lower() == wanted.lower()]
-        if by_id and (by_id[0].scim_enabled or asked is None):
-            return by_id[0]
-        if by_id:
-            return ProviderChoice("not_scim", by_id[0].name or wanted, scim)
-        if asked is None:  # the configured default, even if the list is partial
-            return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
-        return ProviderChoice("unknown", asked, scim)
-    name = wanted.casefold()
-    for matches in (
-        [p for p in scim if p.name.casefold() == name],
-        [p for p in scim if name in p.name.casefold()],
-    ):
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            return ProviderChoice("ambiguous", wanted, tuple(matches))
-    if any(name == provider.name.casefold() for provider in providers):
-        return ProviderChoice("not_scim", wanted, scim)
-    return ProviderChoice("unknown", wanted, scim)
 
 
 def upstream_page_size(page_size: int) -> int:

@@ -32,6 +32,26 @@ from typing import Any, Literal, TypeGuard
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN
 
 BUTTON_VERSION = 2
+# The buttons: an action id each, `scim_groups_` and the action's name.
+ACTION_PREFIX = "scim_groups_"
+ACTION_PREVIOUS = "scim_groups_previous"
+ACTION_NEXT = "scim_groups_next"
+ACTION_REFRESH = "scim_groups_refresh"
+ACTION_SHARE = "scim_groups_share"
+ACTION_OPEN = "scim_groups_open"
+ACTION_HISTORY = "scim_groups_history"
+ACTION_USED_BY = "scim_groups_used_by"
+ACTION_BACK = "scim_groups_back"
+ACTIONS = (
+    ACTION_PREVIOUS,
+    ACTION_NEXT,
+    ACTION_REFRESH,
+    ACTION_SHARE,
+    ACTION_OPEN,
+    ACTION_HISTORY,
+    ACTION_USED_BY,
+    ACTION_BACK,
+)
 MAX_PAGE = 100_000
 # Cloudflare takes at most 50 values of `cf_resource_id` or `idp_resource_id` in one request.
 MAX_IDS = 50
@@ -429,6 +449,30 @@ def decode_detail(value: str) -> Detail | BadInput:
     if kind not in ("history", "used_by") or group is None or len(group) != 1 or isinstance(back, BadInput):
         return OUTDATED
     return Detail(kind, group[0], back)
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click on one of the bot's buttons: the button's action (`next`, `refresh`, `share`,
+    `history`, …, as the audit line names it) and what the click asks for, or why it cannot be
+    used."""
+
+    action: str
+    asks: Show | Detail | BadInput
+
+
+def decode_click(action_id: str, value: str) -> Click:
+    """Give back what a click on the button `action_id`, whose value is `value`, asks for."""
+    action_id = action_id.partition(":")[0]  # a suffix keeps action ids unique in one message
+    action = action_id.removeprefix(ACTION_PREFIX)
+    if action_id in (ACTION_HISTORY, ACTION_USED_BY):
+        detail = decode_detail(value)
+        if isinstance(detail, BadInput) or detail.kind != action:  # History's value on Used by
+            return Click(action, OUTDATED)
+        return Click(action, detail)
+    if action_id not in ACTIONS:
+        return Click(action, BadInput("That button is not one this bot knows; run `/scim-groups` again."))
+    return Click(action, decode_button(value))
 
 
 def _state(value: str) -> dict[str, Any] | None:

@@ -18,10 +18,9 @@ from bot.directory import (
     Directory,
     Found,
     Listing,
-    ProviderChoice,
-    choose_provider,
     upstream_page_size,
 )
+from bot.providers import ProviderChoice, choose_provider
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group

@@ -127,7 +127,7 @@ def directory_for(cloudflare: FakeCloudflare, redis_server: RedisServer) -> Iter
             account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
         )
         client = CloudflareClient(settings, clock=clock)
-        shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        shared = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
         made.append(Directory(client, caches=Caches(ttl=60, clock=clock, shared=shared, seal=SEAL)))
         return made[-1]
 
@@ -147,7 +147,7 @@ def test_two_accounts_sharing_one_redis_each_see_their_own_identity_providers(
         settings = CloudflareSettings(
             account_id=fake.account_id, base_url=fake.base_url, api_token=Secret(API_TOKEN)
         )
-        shared = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        shared = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
         caches = Caches(ttl=60, clock=clock, shared=shared, seal=SEAL)
         made.append(Directory(CloudflareClient(settings, clock=clock), caches=caches))
     try:
@@ -294,7 +294,7 @@ def test_the_refresh_throttle_is_shared_by_every_process(redis_server: RedisServ
 
 
 def test_without_redis_the_budget_and_throttle_fall_back_to_the_process(redis_server: RedisServer) -> None:
-    clock, client = FakeClock(), redis.Redis.from_url(redis_server.url, socket_timeout=0.5)
+    clock, client = FakeClock(), redis.Redis.from_url(redis_server.url, socket_timeout=5)
     health = RedisHealth(clock)
     budget = SharedCallBudget(
         client, ACCOUNT_ID, calls=1, per=300, local=CallBudget(1, clock=clock), health=health

@@ -27,8 +27,9 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
-from bot.directory import Held, Listing, ProviderChoice
+from bot.directory import Held, Listing
 from bot.paging import Paged
+from bot.providers import ProviderChoice
 from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
 from bot.query import BadInput, Detail, Query, Show, parse_command
 from bot.rules import Holder, Use

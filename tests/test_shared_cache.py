@@ -55,7 +55,7 @@ class Loads:
 
 @pytest.fixture
 def client(redis_server: RedisServer) -> redis.Redis:  # noqa: F811
-    return redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
 
 
 @pytest.fixture
@@ -280,7 +280,7 @@ def test_while_redis_is_down_answers_come_from_this_process_refreshes_included(
     redis_server: RedisServer,  # noqa: F811
     clock: FakeClock,
 ) -> None:
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
     health = RedisHealth(clock)
     cache_ = shared(client, clock, health=health)
     redis_server.stop()
@@ -363,7 +363,7 @@ def test_the_refresh_throttle_falls_back_to_this_process_per_user(
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
     clock = FakeClock()
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
     throttle = SharedRefreshThrottle(
         client, cooldown=15, local=RefreshThrottle(clock), health=RedisHealth(clock)
     )
@@ -527,7 +527,7 @@ def test_when_redis_fails_during_a_request_this_process_answers_as_it_was_asked(
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
     cache_ = shared(client, clock)
     load = Loads()
     cache_.get("acct", load)  # kept in this process too
@@ -581,9 +581,7 @@ def test_an_answer_stored_by_another_process_just_before_the_lock_is_taken_is_us
     redis_server: RedisServer,  # noqa: F811
     clock: FakeClock,
 ) -> None:
-    client = StoresJustBeforeTheLock.from_url(
-        redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
+    client = StoresJustBeforeTheLock.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
     load = Loads(())
 
     answer = shared(client, clock).get("acct", load)

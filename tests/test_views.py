@@ -28,7 +28,8 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
-from bot.directory import Listing, ProviderChoice
+from bot.directory import Listing
+from bot.providers import ProviderChoice
 from bot.query import BadInput, Detail, Query, Show, decode_button, parse_command
 from bot.rules import Holder, Use
 from bot.views import (

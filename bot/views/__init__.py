@@ -1,15 +1,7 @@
 """Views: answers turned into Slack messages (Block Kit), within Slack's limits; one module per
 subject, over the shared parts in `blocks`. All user-facing wording lives here, once."""
 
-from bot.views.answers import (
-    render_bad_input,
-    render_failure,
-    render_help,
-    render_internal_error,
-    render_refusal,
-    render_too_slow,
-)
-from bot.views.blocks import (
+from bot.query import (
     ACTION_BACK,
     ACTION_HISTORY,
     ACTION_NEXT,
@@ -19,6 +11,16 @@ from bot.views.blocks import (
     ACTION_SHARE,
     ACTION_USED_BY,
     ACTIONS,
+)
+from bot.views.answers import (
+    render_bad_input,
+    render_failure,
+    render_help,
+    render_internal_error,
+    render_refusal,
+    render_too_slow,
+)
+from bot.views.blocks import (
     COMMAND,
     Message,
     escape,

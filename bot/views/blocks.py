@@ -15,30 +15,20 @@ from typing import Any, Protocol
 
 from bot.cache import Staleness
 from bot.cloudflare import BudgetSpent, RateLimited
-from bot.query import Query, Show, encode_button
+from bot.query import (
+    ACTION_NEXT,
+    ACTION_PREVIOUS,
+    ACTION_REFRESH,
+    ACTION_SHARE,
+    Query,
+    Show,
+    encode_button,
+)
 from bot.views.rich import Outside, Part, moment, visible
 
 Message = dict[str, Any]
 
 COMMAND = "/scim-groups"
-ACTION_PREVIOUS = "scim_groups_previous"
-ACTION_NEXT = "scim_groups_next"
-ACTION_REFRESH = "scim_groups_refresh"
-ACTION_SHARE = "scim_groups_share"
-ACTION_OPEN = "scim_groups_open"
-ACTION_HISTORY = "scim_groups_history"
-ACTION_USED_BY = "scim_groups_used_by"
-ACTION_BACK = "scim_groups_back"
-ACTIONS = (
-    ACTION_PREVIOUS,
-    ACTION_NEXT,
-    ACTION_REFRESH,
-    ACTION_SHARE,
-    ACTION_OPEN,
-    ACTION_HISTORY,
-    ACTION_USED_BY,
-    ACTION_BACK,
-)
 # A group opened from a page, and since gone from Cloudflare.
 GONE = "Cloudflare no longer knows this group in this identity provider: it may have been deleted since."
 # Slack refuses a button whose value is longer.

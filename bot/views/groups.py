@@ -10,16 +10,23 @@ from typing import Any, Literal
 
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Held, Listing, ProviderChoice
+from bot.directory import Held, Listing
+from bot.providers import ProviderChoice
 from bot.pushes import LOGS_PERMISSION
-from bot.query import Detail, Query, Show, detail_encoder, encode_button
-from bot.settings import UUID_PATTERN
-from bot.views.answers import failure_sentence
-from bot.views.blocks import (
+from bot.query import (
     ACTION_BACK,
     ACTION_HISTORY,
     ACTION_OPEN,
     ACTION_USED_BY,
+    Detail,
+    Query,
+    Show,
+    detail_encoder,
+    encode_button,
+)
+from bot.settings import UUID_PATTERN
+from bot.views.answers import failure_sentence
+from bot.views.blocks import (
     BUTTON_TEXT_LIMIT,
     COMMAND,
     FALLBACK_LIMIT,

@@ -1,0 +1,107 @@
+"""What an answer kind is: how it finds its data through the subjects, and which view draws it.
+
+A page kind answers a command or a paging click (`Show`); a detail kind answers a group's button
+(`Detail`). Each kind is one module of this package, registered in `bot.answers.ANSWERS` or
+`bot.answers.DETAILS`; the service resolves the identity provider, looks the kind up, calls it
+and audits it, and knows nothing else of what kinds there are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bot.cache import Cached, Staleness
+from bot.clock import Clock
+from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
+from bot.directory import Directory
+from bot.pushes import Pushes
+from bot.query import Detail, Query, Show
+from bot.rules import AccessRules
+from bot.users import UserDirectory
+from bot.views import Message
+
+F = TypeVar("F")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What answers find their data through: groups, users, SCIM pushes, Access rules; and the
+    clock their windows are measured on."""
+
+    groups: Directory
+    users: UserDirectory
+    pushes: Pushes
+    rules: AccessRules
+    clock: Clock
+
+    def next_minute(self) -> int:
+        """Give back the next whole minute (Unix seconds): where a window asked now ends."""
+        return math.ceil(self.clock.time() / 60) * 60
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What a page's view needs beyond what was found: whose provider, who shared it, and how
+    long until Refresh works again (when it was pressed too soon)."""
+
+    provider_name: str
+    shared_by: str | None = None
+    refresh_wait: float | None = None
+
+
+@dataclass(frozen=True)
+class PageKind(Generic[F]):
+    """One kind of answer to a command or a paging click.
+
+    `find` gets the request and its provider's UUID, and whether to refresh; `page` gives back the page
+    of what was found (a `Listing` or a `Paged`), for the audit line; `asked` what was asked,
+    for the DEBUG line. A `windowed` kind covers a span that ends at the minute it was first
+    asked, on every page.
+    """
+
+    find: Callable[[Subjects, Show, str, bool], F]
+    draw: Callable[[F, Show, Drawing], Message]
+    page: Callable[[F], Any]
+    asked: Callable[[Query], str]
+    windowed: bool = False
+
+
+@dataclass(frozen=True)
+class DetailFound(Generic[T]):
+    """What was found for a group's detail: the group (None when Cloudflare has no such group,
+    or it could not be read), the copy of what is shown about it, and why either is missing or
+    old."""
+
+    detail: Detail
+    provider: IdentityProvider | None  # None when the provider list could not be read
+    group: ScimGroup | None
+    copy: Cached[T] | None
+    problem: CloudflareError | None
+    group_stale: Staleness | None
+
+    @property
+    def where(self) -> str:
+        """Give back the provider's name, as the detail names it."""
+        return (self.provider.name if self.provider is not None else "") or "its identity provider"
+
+    @property
+    def stale(self) -> Staleness | None:
+        """Give back why the answer is an older copy: its data's, else its group's."""
+        return (self.copy.stale if self.copy is not None else None) or self.group_stale
+
+    @property
+    def fetched_at(self) -> float | None:
+        return self.copy.fetched_at if self.copy is not None else None
+
+
+@dataclass(frozen=True)
+class DetailKind(Generic[T]):
+    """One kind of a group's detail: `fetch` reads what is shown about the group (it may raise
+    `CloudflareError`), `draw` gives back how many things it shows and the message."""
+
+    fetch: Callable[[Subjects, Detail], Cached[T]]
+    draw: Callable[[DetailFound[T]], tuple[int, Message]]

@@ -1,0 +1,72 @@
+"""`/scim-groups user:jane@example.com`: SCIM users by email or id, each with their SCIM pushes of
+the last 7 days when the log can be read."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.answers.kinds import Drawing, PageKind, Subjects
+from bot.cache import Cached, Staleness
+from bot.cloudflare import CloudflareError
+from bot.logs import event
+from bot.paging import Paged, page_of
+from bot.pushes import HISTORY_DAYS, ScimPush, Window
+from bot.query import Show
+from bot.users import ScimUser
+from bot.views import Message, render_users
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Users:
+    """The users found, a page of them, with each one's recent SCIM pushes when they could be read."""
+
+    page: Paged[ScimUser]
+    missing: tuple[str, ...]
+    pushes: tuple[tuple[ScimPush, ...], ...]
+    log_problem: CloudflareError | None
+    # Set when the pushes shown are an older copy (the log failing): the oldest one's staleness.
+    pushes_stale: Staleness | None = None
+
+
+def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> Users:
+    """Give back the page of users asked for, and their pushes (read in parallel)."""
+    found = subjects.users.lookup(provider_id, request.query.users, refresh=refresh)
+    page = page_of(found.users, found.cached, request.page, request.page_size)
+    until = subjects.next_minute()
+    span = Window(until - HISTORY_DAYS * 86_400, until)
+
+    def history(user: ScimUser) -> Cached[tuple[ScimPush, ...]] | None:
+        return subjects.pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else None
+
+    try:
+        histories = subjects.groups.in_parallel(history, page.items)
+    except CloudflareError as error:  # the users are still an answer
+        event(log, "scim_log_failed", logging.WARNING, error=error.describe())
+        return Users(page, found.missing, (), error)
+    pushes = tuple(cached.value if cached is not None else () for cached in histories)
+    stale = [cached.stale for cached in histories if cached is not None and cached.stale is not None]
+    oldest = max(stale, key=lambda staleness: staleness.age_seconds, default=None)
+    return Users(page, found.missing, pushes, None, oldest)
+
+
+def draw(found: Users, request: Show, drawing: Drawing) -> Message:
+    """Give back the page of users as a message."""
+    return render_users(
+        found.page,
+        request,
+        drawing.provider_name,
+        missing=found.missing,
+        pushes=found.pushes,
+        log_problem=found.log_problem,
+        pushes_stale=found.pushes_stale,
+        shared_by=drawing.shared_by,
+        refresh_wait=drawing.refresh_wait,
+    )
+
+
+ANSWER = PageKind(
+    find=find, draw=draw, page=lambda found: found.page, asked=lambda query: ",".join(query.users)
+)
