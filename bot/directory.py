@@ -24,13 +24,13 @@ from bot.cloudflare import (
     GroupRow,
     IdentityProvider,
     NotFound,
+    PermissionMissing,
     Rejected,
     ScimGroup,
 )
 from bot.codec import GROUPS, PAGE, PROVIDERS
 from bot.logs import event
 from bot.paging import page_count
-from bot.pushes import PermissionMissing
 from bot.settings import DEFAULT_WALK_CONCURRENCY
 from bot.walks import (
     FULL_WALK_SECONDS,

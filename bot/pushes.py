@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.cache import AnswerCache, Cached, Caches
-from bot.cloudflare import AuthFailed, CloudflareClient, CloudflareError, Params, moment_or_none, text_of
+from bot.cloudflare import (
+    AuthFailed,
+    CloudflareClient,
+    Params,
+    PermissionMissing,
+    moment_or_none,
+    text_of,
+)
 from bot.codec import Codec, many, moment, text, when
 from bot.paging import Paged, slack_page
 
@@ -33,14 +40,6 @@ HISTORY_ROWS = 5
 GROUP_HISTORY_ROWS = 20
 
 Status = Literal["SUCCESS", "FAILURE"]
-
-
-class PermissionMissing(CloudflareError):
-    """The token lacks an optional permission; `permission` names it as Cloudflare's dashboard does."""
-
-    def __init__(self, permission: str, *, status: int | None = None) -> None:
-        self.permission = permission
-        super().__init__(f"the API token lacks “{permission}”", status=status)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,17 @@ from dataclasses import dataclass
 from itertools import accumulate, filterfalse
 from typing import Literal
 
-from bot.cloudflare import MAX_PER_PAGE, CloudflareClient, CloudflareError, GroupPage, GroupRow
+from bot.cloudflare import (
+    MAX_PER_PAGE,
+    CloudflareClient,
+    CloudflareError,
+    GroupPage,
+    GroupRow,
+    PermissionMissing,
+)
 from bot.codec import ROWS, Codec, flag, instant
 from bot.pacing import QUOTA_WINDOW_SECONDS
-from bot.pushes import PermissionMissing, read_log, rfc3339
+from bot.pushes import read_log, rfc3339
 
 # What one whole read may cost is bounded by the call budget (`walk_pages`): 1,000 pages,
 # 100,000 groups, at most, and never past an upstream that never ends.

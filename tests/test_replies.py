@@ -22,6 +22,7 @@ from bot.cloudflare import (
     BudgetSpent,
     IdentityProvider,
     NotFound,
+    PermissionMissing,
     RateLimited,
     Rejected,
     ScimGroup,
@@ -30,7 +31,7 @@ from bot.cloudflare import (
 from bot.directory import Held, Listing
 from bot.paging import Paged
 from bot.providers import ProviderChoice
-from bot.pushes import LOGS_PERMISSION, PermissionMissing, ScimPush
+from bot.pushes import LOGS_PERMISSION, ScimPush
 from bot.query import BadInput, Detail, Query, Show, parse_command
 from bot.rules import Holder, Use
 from bot.users import ScimUser

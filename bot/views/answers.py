@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from bot.cloudflare import AuthFailed, BudgetSpent, CloudflareError, NotFound, RateLimited, Rejected
-from bot.pushes import PermissionMissing
+from bot.cloudflare import (
+    AuthFailed,
+    BudgetSpent,
+    CloudflareError,
+    NotFound,
+    PermissionMissing,
+    RateLimited,
+    Rejected,
+)
 from bot.query import EXAMPLE_ID, BadInput
 from bot.views.blocks import (
     COMMAND,
