@@ -18,6 +18,7 @@ from typing import Literal, TypeVar, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness, Stamped
 from bot.cloudflare import (
+    CHANGED,
     MAX_PER_PAGE,
     CloudflareClient,
     GroupPage,
@@ -30,7 +31,7 @@ from bot.cloudflare import (
 )
 from bot.codec import GROUPS, PAGE, PROVIDERS
 from bot.logs import event
-from bot.paging import page_count
+from bot.paging import Paged
 from bot.settings import DEFAULT_WALK_CONCURRENCY
 from bot.walks import (
     FULL_WALK_SECONDS,
@@ -70,26 +71,8 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class Listing:
-    """One Slack page of groups, with what is known about the whole list."""
-
-    groups: tuple[ScimGroup, ...]
-    page: int
-    page_size: int
-    has_next: bool
-    total: int | None
-    total_is_lower_bound: bool
-    from_cache: bool
-    stale: Staleness | None = None
-    # When it was fetched from Cloudflare, and whether it is an aging copy refreshed behind.
-    fetched_at: float | None = None
-    aging: bool = False
-
-    @property
-    def page_count(self) -> int | None:
-        """Give back how many Slack pages there are, when the total is known exactly."""
-        return page_count(self.total, self.total_is_lower_bound, self.page_size)
+# One Slack page of groups, with what is known about the whole list.
+Listing = Paged[ScimGroup]
 
 
 class Built(Sequence[ScimGroup]):
@@ -139,7 +122,7 @@ class Found:
         """Give back Slack page `page` of these groups."""
         start = (page - 1) * page_size
         return Listing(
-            groups=tuple(self.groups[start : start + page_size]),
+            items=tuple(self.groups[start : start + page_size]),
             page=page,
             page_size=page_size,
             has_next=start + page_size < len(self.groups),
@@ -230,7 +213,7 @@ class Directory:
         if more_upstream and not cached.stale and offset + 2 * page_size >= per_page:
             self._prefetch(identity_provider_id, number + 1, per_page)
         return Listing(
-            groups=tuple(map(ScimGroup.of, upstream.rows[offset : offset + page_size])),
+            items=tuple(map(ScimGroup.of, upstream.rows[offset : offset + page_size])),
             page=page,
             page_size=page_size,
             has_next=offset + page_size < len(upstream.rows) or more_upstream,
@@ -273,7 +256,7 @@ class Directory:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
-        stamped = [(row[3].timestamp(), row) for row in walk.rows if row[3] is not None]
+        stamped = [(row[CHANGED].timestamp(), row) for row in walk.rows if row[CHANGED] is not None]
         recent = [row for at, row in sorted(stamped, key=lambda pair: pair[0], reverse=True) if at >= since]
         return self._found_in(cached, Built(recent))
 

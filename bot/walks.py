@@ -24,7 +24,10 @@ from itertools import accumulate, filterfalse
 from typing import Literal
 
 from bot.cloudflare import (
+    EXTERNAL_ID,
+    ID,
     MAX_PER_PAGE,
+    NAME,
     CloudflareClient,
     CloudflareError,
     GroupPage,
@@ -129,22 +132,22 @@ def with_ids(
     )
     # Filter again: an upstream that ignored the filter must not pass off other groups.
     wanted = {value.lower() for value in values} if field == "id" else set(values)
-    return [row for row in page.rows if (row[0].lower() if field == "id" else row[2]) in wanted]
+    return [row for row in page.rows if (row[ID].lower() if field == "id" else row[EXTERNAL_ID]) in wanted]
 
 
 def merged(rows: Sequence[GroupRow], changes: Changes) -> list[GroupRow]:
     """Give back `rows` with the changed groups in their place, the deleted ones out, and new
     ones at the end."""
-    current = {row[0].lower(): row for row in changes.rows}
+    current = {row[ID].lower(): row for row in changes.rows}
     placed: set[str] = set()
     out: list[GroupRow] = []
     for row in rows:
-        key = row[0].lower()
+        key = row[ID].lower()
         if key and key in current:
             if key not in placed:
                 out.append(current[key])
                 placed.add(key)
-        elif key not in changes.ids and row[2] not in changes.external_ids:
+        elif key not in changes.ids and row[EXTERNAL_ID] not in changes.external_ids:
             out.append(row)
     out.extend(row for key, row in current.items() if key not in placed)
     return out
@@ -236,7 +239,7 @@ class Walk:
     @classmethod
     def of(cls, rows: list[GroupRow], *, complete: bool, synced_at: float, walked_at: float) -> Walk:
         """Give back the walk of these groups."""
-        return cls(tuple(rows), Names(row[1] for row in rows), complete, synced_at, walked_at)
+        return cls(tuple(rows), Names(row[NAME] for row in rows), complete, synced_at, walked_at)
 
 
 def _walk_of(item: list[object]) -> Walk:
@@ -269,10 +272,10 @@ def walk_pages(calls_per_5_minutes: int) -> int:
 def absorb(page: GroupPage, seen: set[str], rows: list[GroupRow]) -> Literal["more", "end", "repeat"]:
     """Add the page's new groups; give back whether another page may follow ("more"), this was
     the last ("end"), or every group on it was read before ("repeat": nothing was added)."""
-    new = [row for row in page.rows if not row[0] or row[0] not in seen]  # row[0]: the group's id
+    new = [row for row in page.rows if not row[ID] or row[ID] not in seen]
     if page.rows and not new:
         return "repeat"
-    seen.update(row[0] for row in new)
+    seen.update(row[ID] for row in new)
     rows.extend(new)
     return "more" if len(page.rows) == page.per_page else "end"
 

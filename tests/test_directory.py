@@ -55,7 +55,7 @@ def test_a_slack_page_is_cut_from_one_upstream_page(directory: Directory, cloudf
 
     listing = directory.browse(PROVIDER_ID, page=13, page_size=15)
 
-    assert [group.display_name for group in listing.groups] == [f"group-{n:05d}" for n in range(180, 195)]
+    assert [group.display_name for group in listing.items] == [f"group-{n:05d}" for n in range(180, 195)]
     # Page 3 holds the whole Slack page; page 2 is read (once per TTL) to see that 3 is no repeat.
     assert [(c["page"], c["per_page"]) for c in cloudflare.group_calls()] == [
         (["3"], ["90"]),
@@ -99,7 +99,7 @@ def test_an_empty_directory_without_a_total_counts_zero(
 
     listing = directory.browse(PROVIDER_ID, page=1, page_size=10)
 
-    assert (listing.groups, listing.has_next, listing.total, listing.total_is_lower_bound) == (
+    assert (listing.items, listing.has_next, listing.total, listing.total_is_lower_bound) == (
         (),
         False,
         0,
@@ -124,7 +124,7 @@ def test_an_empty_page_past_the_end_believes_only_a_total_that_agrees_with_it(
 
     listing = directory.browse(PROVIDER_ID, page=21, page_size=10)  # upstream page 3, empty
 
-    assert (listing.groups, listing.has_next, listing.total, listing.total_is_lower_bound) == (
+    assert (listing.items, listing.has_next, listing.total, listing.total_is_lower_bound) == (
         (),
         False,
         total,
@@ -140,7 +140,7 @@ def test_a_page_that_repeats_the_one_before_is_the_end(
 
     listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
 
-    assert listing.groups == ()
+    assert listing.items == ()
     # Cloudflare's 500 disagrees with an empty page, and only page 2 was seen: no total is made up.
     assert (listing.has_next, listing.total) == (False, None)
 
@@ -155,7 +155,7 @@ def test_a_page_that_overlaps_the_one_before_in_part_is_shown(
 
     listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
 
-    assert [group.display_name for group in listing.groups][:2] == ["group-00099", "group-00100"]
+    assert [group.display_name for group in listing.items][:2] == ["group-00099", "group-00100"]
 
 
 def test_paging_stops_at_the_hard_cap_without_calling_cloudflare(
@@ -163,7 +163,7 @@ def test_paging_stops_at_the_hard_cap_without_calling_cloudflare(
 ) -> None:
     listing = directory.browse(PROVIDER_ID, page=MAX_UPSTREAM_PAGES * 10 + 1, page_size=10)
 
-    assert listing.groups == ()
+    assert listing.items == ()
     assert not listing.has_next
     assert cloudflare.group_calls() == []
 
@@ -274,7 +274,7 @@ def test_a_prefetched_page_expires_like_any_other(
 
     listing = directory.browse(PROVIDER_ID, page=11, page_size=10)
 
-    assert listing.groups[0].display_name == "renamed after the prefetch"
+    assert listing.items[0].display_name == "renamed after the prefetch"
     assert listing.stale is None
 
 
@@ -330,7 +330,7 @@ def test_a_failed_prefetch_costs_nothing_and_is_logged_at_debug_only(
     listing = directory.browse(PROVIDER_ID, page=9, page_size=10)
     directory._pool.shutdown(wait=True)  # the prefetch is done
 
-    assert listing.groups[0].display_name == "group-00080"
+    assert listing.items[0].display_name == "group-00080"
     [failed] = [record for record in caplog.records if record.getMessage().startswith("prefetch_failed")]
     assert failed.levelno == logging.DEBUG
     assert failed.getMessage() == "prefetch_failed error=NotFound"
@@ -666,8 +666,8 @@ def test_the_last_upstream_page_before_the_cap_is_read_and_offers_no_next(
 
     # The page before is read too, to see that the last does not merely repeat it; none after.
     assert pages_called(cloudflare) == [MAX_UPSTREAM_PAGES - 1, MAX_UPSTREAM_PAGES]
-    assert (len(last.groups), last.has_next, last.from_cache) == (10, False, False)
-    assert (past.groups, past.has_next, past.from_cache, past.stale) == ((), False, True, None)
+    assert (len(last.items), last.has_next, last.from_cache) == (10, False, False)
+    assert (past.items, past.has_next, past.from_cache, past.stale) == ((), False, True, None)
 
 
 def test_a_page_of_found_groups_says_exactly_what_is_known() -> None:
@@ -675,7 +675,7 @@ def test_a_page_of_found_groups_says_exactly_what_is_known() -> None:
     found = Found(groups, from_cache=False, fetched_at=START, aging=True)
 
     assert found.listing(2, 2) == Listing(
-        groups=groups[2:],
+        items=groups[2:],
         page=2,
         page_size=2,
         has_next=False,

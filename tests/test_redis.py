@@ -170,7 +170,7 @@ def test_a_cold_answer_in_one_process_is_warm_in_another(
     cold = first.browse(PROVIDER_ID, page=1, page_size=10)
     warm = second.browse(PROVIDER_ID, page=1, page_size=10)
 
-    assert warm.groups == cold.groups
+    assert warm.items == cold.items
     assert (cold.from_cache, warm.from_cache) == (False, True)
     assert len(cloudflare.group_calls()) == 1
 
@@ -190,7 +190,7 @@ def test_long_names_and_a_writer_whose_clock_runs_ahead_are_read_back_and_counte
 
     assert read.from_cache  # from Redis: no second call
     assert len(cloudflare.group_calls()) == 1
-    assert [group.display_name for group in read.groups[:2]] == [long_name, endless[:MAX_TEXT]]
+    assert [group.display_name for group in read.items[:2]] == [long_name, endless[:MAX_TEXT]]
     assert read.fetched_at == behind.time()  # counted as fetched now, never in the future
     assert [metrics.REDIS_REJECTED.labels(r)._value.get() for r in ("forged", "malformed")] == rejected
 
@@ -227,7 +227,7 @@ def test_redis_going_away_loses_no_answer_and_it_is_used_again_when_back(
     redis_server.stop()
     listing = first.browse(PROVIDER_ID, page=1, page_size=10)
 
-    assert len(listing.groups) == 10
+    assert len(listing.items) == 10
     assert metrics.REDIS_ERRORS._value.get() > errors
     redis_server.start()
     clock.advance(5)  # Redis is tried again after its pause
@@ -315,7 +315,7 @@ def test_evicted_answers_are_fetched_again(
     first.browse(PROVIDER_ID, page=1, page_size=10)
     redis.Redis.from_url(redis_server.url).flushall()  # as an eviction under memory pressure would
 
-    assert len(second.browse(PROVIDER_ID, page=1, page_size=10).groups) == 10
+    assert len(second.browse(PROVIDER_ID, page=1, page_size=10).items) == 10
     assert len(cloudflare.group_calls()) == 2
 
 
@@ -390,7 +390,7 @@ def test_a_redis_that_hangs_costs_a_timeout_then_is_left_alone(cloudflare: FakeC
         first = directory.browse(PROVIDER_ID, page=1, page_size=10)
         second = directory.browse(PROVIDER_ID, page=2, page_size=10)  # Redis is paused: no wait
 
-        assert (len(first.groups), len(second.groups)) == (10, 10)
+        assert (len(first.items), len(second.items)) == (10, 10)
         assert time.monotonic() - started < 2
         directory.close()
 
@@ -455,7 +455,7 @@ def test_malformed_entries_are_misses_not_failures(
 
     listing = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)
 
-    assert [group.display_name for group in listing.groups][:2] == ["group-00000", "group-00001"]
+    assert [group.display_name for group in listing.items][:2] == ["group-00000", "group-00001"]
     assert listing.total == 45
     assert metrics.REDIS_REJECTED.labels("malformed")._value.get() > before
     fetched_at, answer = json.loads(SEAL.open(name, client.get(name) or b""))
@@ -522,6 +522,6 @@ def test_a_stale_copy_from_redis_is_marked_stale(
 
     other = directory_for(clock).browse(PROVIDER_ID, page=1, page_size=10)  # nothing in its memory
 
-    assert other.groups == first.groups
+    assert other.items == first.items
     assert other.stale is not None
     assert other.stale.error.status == 503

@@ -87,7 +87,7 @@ def show(query: Query, page: int = 1, *, shared: bool = False) -> Show:
 
 def page(groups: tuple[ScimGroup, ...], page: int = 1, **changes: Any) -> Listing:
     fields: dict[str, Any] = {
-        "groups": groups,
+        "items": groups,
         "page": page,
         "page_size": 4,
         "has_next": False,

@@ -55,7 +55,7 @@ ESCAPED_OR_PLAIN = re.compile(r"&(?!amp;|lt;|gt;)|[<>]")
 
 def listing(groups: list[ScimGroup], **changes: Any) -> Listing:
     fields: dict[str, Any] = {
-        "groups": tuple(groups),
+        "items": tuple(groups),
         "page": 1,
         "page_size": 10,
         "has_next": False,

@@ -29,7 +29,7 @@ class Groups:
 
 def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
     """Give back the page of groups as a message."""
-    event(log, "shown", logging.DEBUG, groups=[group.display_name for group in found.listing.groups])
+    event(log, "shown", logging.DEBUG, groups=[group.display_name for group in found.listing.items])
     return render_listing(
         found.listing,
         request,

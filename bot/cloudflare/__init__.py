@@ -22,7 +22,11 @@ from bot.cloudflare.errors import (
     Unavailable,
 )
 from bot.cloudflare.records import (
+    CHANGED,
+    EXTERNAL_ID,
+    ID,
     MAX_TEXT,
+    NAME,
     GroupPage,
     GroupRow,
     IdentityProvider,
@@ -34,9 +38,13 @@ from bot.cloudflare.records import (
 
 __all__ = [
     "CALLS",
+    "CHANGED",
     "DEFAULT_TIMEOUT",
+    "EXTERNAL_ID",
+    "ID",
     "MAX_PER_PAGE",
     "MAX_TEXT",
+    "NAME",
     "ApiMessage",
     "AuthFailed",
     "BudgetSpent",

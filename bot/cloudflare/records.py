@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 # The most of any one text field (a name, an id, a message) the bot keeps. Cloudflare documents
 # no bound; identity providers keep names to a few hundred characters (Okta 255, Entra 256).
@@ -41,6 +41,11 @@ class ScimGroup:
 # held as rows: the garbage collector stops tracking a tuple of strings and datetimes, where it
 # walks every ScimGroup object in each full collection, holding the GIL (docs/PERFORMANCE.md).
 GroupRow = tuple[str, str, str, datetime | None]
+# Where each field is in a row: read `row[ID]`, never `row[0]`.
+ID: Final = 0
+NAME: Final = 1
+EXTERNAL_ID: Final = 2
+CHANGED: Final = 3
 
 
 @dataclass(frozen=True)

@@ -81,14 +81,14 @@ def render_listing(
     if held is not None and listing.aging and listing.stale is None:
         blocks.append(note(_held_note(held)))
     encode = detail_encoder(request)
-    for index, group in enumerate(listing.groups):
+    for index, group in enumerate(listing.items):
         blocks.append(_group_block(group))
         if UUID_PATTERN.match(group.id):  # only ids a button can carry
             blocks.extend(_detail_buttons(index, group, encode))
-    empty = not listing.groups and listing.page == 1
+    empty = not listing.items and listing.page == 1
     if empty:
         blocks.append(rich(_nothing_found(query, provider_name)))
-    elif not listing.groups:
+    elif not listing.items:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
         blocks.append(rich(["Not found: ", *codes(missing), "."]))
