@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics, web
 from bot.access import AccessPolicy
+from bot.answers.kinds import Subjects
 from bot.cache import Caches
 from bot.clock import Clock, SystemClock
 from bot.cloudflare import DEFAULT_TIMEOUT, CloudflareClient
@@ -43,6 +44,7 @@ from bot.settings import Secret, Settings, SettingsError, load_settings, read_en
 from bot.users import UserDirectory
 from bot.views import render_too_slow
 from bot.walks import walk_pages
+from bot.workers import Workers
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -98,21 +100,27 @@ def build_service(
         health=health,
         seal=seal,
     )
+    workers = Workers(walk_concurrency=settings.walk_concurrency)
     directory = Directory(
         client,
         caches=caches,
+        workers=workers,
         walk_concurrency=settings.walk_concurrency,
         walk_pages=walk_pages(settings.upstream_calls_per_5_minutes),
         calls_per_5_minutes=settings.upstream_calls_per_5_minutes,
     )
-    return GroupsService(
-        directory,
-        users=UserDirectory(client, caches=caches, parallel=directory.in_parallel),
+    subjects = Subjects(
+        groups=directory,
+        users=UserDirectory(client, caches=caches, parallel=workers.in_parallel),
         pushes=Pushes(client, caches=caches),
-        rules=AccessRules(client, caches=caches, parallel=directory.in_parallel),
+        rules=AccessRules(client, caches=caches, parallel=workers.in_parallel),
+        workers=workers,
+        clock=clock,
+    )
+    return GroupsService(
+        subjects,
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
-        clock=clock,
         refreshes=refreshes,
     )
 

@@ -9,10 +9,8 @@ same page for every page number), and so is the hard page cap.
 
 from __future__ import annotations
 
-import contextvars
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
@@ -48,6 +46,7 @@ from bot.walks import (
     reread_seconds,
     with_ids,
 )
+from bot.workers import Workers
 
 # 1,000 pages of 100 is 100,000 groups: far past any real directory, and a bound on paging
 # through an upstream that never ends.
@@ -56,9 +55,6 @@ MAX_UPSTREAM_PAGES = 1_000
 # the Cloudflare client's connections): 20 calls under way at once, each taking ~100 ms or more,
 # stay within Cloudflare's 200 requests per second per client IP; the call budget bounds the total.
 WALK_CONCURRENCY = DEFAULT_WALK_CONCURRENCY
-# Single calls under way at once for other answers (a lookup of either kind, users, Access lists).
-CALL_THREADS = 8
-BACKGROUND_THREADS = 16
 CACHE_ENTRIES = 4_096
 # Stale copies outlive their TTL, so they are bounded by count: pages hold up to 100 groups, a
 # walk a whole directory.
@@ -148,6 +144,7 @@ class Directory:
         client: CloudflareClient,
         *,
         caches: Caches,
+        workers: Workers | None = None,
         walk_concurrency: int = WALK_CONCURRENCY,
         walk_pages: int = MAX_WALK_PAGES,
         calls_per_5_minutes: int = 600,
@@ -172,13 +169,9 @@ class Directory:
         self._lookups: AnswerCache[tuple[str, str, str, tuple[str, ...]], tuple[ScimGroup, ...]] = (
             caches.make("lookup", GROUPS, maxsize=CACHE_ENTRIES, stale_maxsize=STALE_PAGES)
         )
-        # Two pools, so that no task ever waits on a task queued behind it in its own pool:
-        # `_pool` runs single Cloudflare calls (they wait on nothing); `_background` runs whole
-        # answers, which may in turn wait on calls in `_pool`.
-        self._pool = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="cloudflare")
-        self._background = ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="background")
-        # A walk's pages have a pool of their own: a cold search queues no one else's call.
-        self._walk_pool = ThreadPoolExecutor(max_workers=walk_concurrency, thread_name_prefix="walk")
+        # The app's pools when it hands them over; else the directory's own, closed with it.
+        self._owns_workers = workers is None
+        self._workers = workers or Workers(walk_concurrency=walk_concurrency)
 
     def browse(
         self, identity_provider_id: str, *, page: int, page_size: int, refresh: bool = False
@@ -331,7 +324,7 @@ class Directory:
                 self._client,
                 key[1],
                 walk.synced_at,
-                self.in_parallel,
+                self._workers.in_parallel,
                 most_calls=len(walk.rows) // MAX_PER_PAGE,
             )
         except (PermissionMissing, NotFound, Rejected) as error:
@@ -390,7 +383,7 @@ class Directory:
         A page that only repeats is asked for once more; if it then reads right, the pages after
         it are asked for again (the cache has those already read), else the walk ends there.
         """
-        pages = self._start(self._walk_pool, fetch, numbers[: self._walk_concurrency])
+        pages = self._workers.walk(fetch, numbers[: self._walk_concurrency])
         try:
             for index, number in enumerate(numbers):
                 outcome = absorb(pages[index].result(), seen, rows)
@@ -403,7 +396,7 @@ class Directory:
                 if outcome != "more":
                     return outcome, number
                 if index == 0:
-                    pages += self._start(self._walk_pool, fetch, numbers[self._walk_concurrency :])
+                    pages += self._workers.walk(fetch, numbers[self._walk_concurrency :])
         finally:  # the end, or a failed page: pages not yet asked for are not asked for
             for future in pages:
                 future.cancel()
@@ -418,31 +411,15 @@ class Directory:
         if kind != "any":
             return tuple(by(kind))
         fields: tuple[Literal["id", "external"], ...] = ("id", "external")
-        by_id, by_external = self.in_parallel(by, fields)
+        by_id, by_external = self._workers.in_parallel(by, fields)
         merged = {group.id or str(index): group for index, group in enumerate(by_id + by_external)}
         return tuple(merged.values())
 
-    def in_parallel(self, work: Callable[[A], R], items: Iterable[A]) -> list[R]:
-        """Give back `work` done on each item on the pool, in order, in the caller's context."""
-        return [future.result() for future in self._start(self._pool, work, items)]
-
-    @staticmethod
-    def _start(pool: ThreadPoolExecutor, work: Callable[[A], R], items: Iterable[A]) -> list[Future[R]]:
-        """Start `work` on every item on `pool`, in the caller's context; give back the futures."""
-        # Each task runs in its own copy of the context, so its Cloudflare calls count for the
-        # request that caused them.
-        return [pool.submit(contextvars.copy_context().run, work, item) for item in items]
-
     def close(self) -> None:
         """Finish the work under way (prefetches included) and close the connections."""
-        self._background.shutdown(wait=True)
-        self._walk_pool.shutdown(wait=True)
-        self._pool.shutdown(wait=True)
+        if self._owns_workers:
+            self._workers.close()
         self._client.close()
-
-    def in_background(self, work: Callable[[], R]) -> Future[R]:
-        """Start `work` (which may call back into the directory) in the caller's context."""
-        return self._background.submit(contextvars.copy_context().run, work)
 
     def _prefetch(self, identity_provider_id: str, number: int, per_page: int) -> None:
         """Load upstream page `number` ahead of the Next click that will want it.
@@ -453,7 +430,7 @@ class Directory:
         if self._ttl <= 0:  # nothing would keep it
             return
         if not self._pages.holds(self._page_key(identity_provider_id, number, per_page)):
-            self._pool.submit(self._load_quietly, identity_provider_id, number, per_page)
+            self._workers.call_soon(lambda: self._load_quietly(identity_provider_id, number, per_page))
 
     def _load_quietly(self, identity_provider_id: str, number: int, per_page: int) -> None:
         try:

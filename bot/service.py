@@ -18,12 +18,10 @@ from bot.answers import ANSWERS, DETAILS
 from bot.answers.kinds import DetailFound, Drawing, Subjects
 from bot.audit import Outcome, audited
 from bot.cache import Cached, NotCached, Staleness, cached_only, is_cached_only
-from bot.clock import Clock
 from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Directory, Found
+from bot.directory import Found
 from bot.limits import RefreshLimit, RefreshThrottle
 from bot.providers import ProviderChoice, resolve
-from bot.pushes import Pushes
 from bot.query import (
     ACTION_REFRESH,
     ACTION_SHARE,
@@ -34,9 +32,7 @@ from bot.query import (
     decode_click,
     parse_command,
 )
-from bot.rules import AccessRules
 from bot.settings import UUID_PATTERN
-from bot.users import UserDirectory
 from bot.views import (
     Message,
     render_bad_input,
@@ -66,21 +62,17 @@ class GroupsService:
 
     def __init__(
         self,
-        directory: Directory,
+        subjects: Subjects,
         *,
-        users: UserDirectory,
-        pushes: Pushes,
-        rules: AccessRules,
         default_provider_id: str | None,
         page_size: int,
-        clock: Clock,
         refreshes: RefreshLimit | None = None,
     ) -> None:
-        self._subjects = Subjects(groups=directory, users=users, pushes=pushes, rules=rules, clock=clock)
+        self._subjects = subjects
         self._default_provider_id = default_provider_id
         self._page_size = page_size
-        self._clock = clock
-        self._refreshes = refreshes or RefreshThrottle(clock)
+        self._clock = subjects.clock
+        self._refreshes = refreshes or RefreshThrottle(subjects.clock)
 
     def now(self) -> float:
         """Give back the clock's reading: when a command or click was asked, for its audit line."""
@@ -165,7 +157,7 @@ class GroupsService:
                 # The answer need not wait for the provider list (it only names the provider):
                 # fetching both at once makes a cold answer one round trip, not two.
                 guess = replace(request, query=replace(query, provider=known_id.lower()))
-                early = subjects.groups.in_background(
+                early = subjects.workers.in_background(
                     lambda: kind.find(subjects, guess, known_id.lower(), refresh)
                 )
             provider = resolve(subjects.groups, query.provider, self._default_provider_id)
@@ -205,14 +197,14 @@ class GroupsService:
         # The group, its provider's name, and what is shown about it: fetched at once, unless the
         # provider list is at hand to check the provider first (a button may be forged).
         listed = subjects.groups.knows_identity_providers()
-        lookup = None if listed else subjects.groups.in_background(look_up)
+        lookup = None if listed else subjects.workers.in_background(look_up)
         try:
             chosen = resolve(subjects.groups, provider_id, self._default_provider_id)
             if isinstance(chosen, ProviderChoice):  # not a SCIM provider of this account
                 outcome.name, outcome.provider = "provider_choice", chosen.reason
                 return render_provider_choice(chosen, detail.back)
             provider = chosen
-            lookup = lookup or subjects.groups.in_background(look_up)
+            lookup = lookup or subjects.workers.in_background(look_up)
             try:
                 copy = kind.fetch(subjects, detail)
             except CloudflareError as error:

@@ -22,6 +22,7 @@ from bot.directory import (
 )
 from bot.providers import ProviderChoice, choose_provider
 from bot.settings import CloudflareSettings, Secret
+from bot.workers import Workers
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
 from tests.test_cold_path import Later
@@ -30,7 +31,14 @@ START = 1_767_226_600.0  # FakeClock's wall clock at its start
 
 
 @pytest.fixture
-def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Directory]:
+def workers() -> Iterator[Workers]:
+    pools = Workers()
+    yield pools
+    pools.close()
+
+
+@pytest.fixture
+def directory(cloudflare: FakeCloudflare, clock: FakeClock, workers: Workers) -> Iterator[Directory]:
     client = CloudflareClient(
         CloudflareSettings(
             account_id=ACCOUNT_ID,
@@ -40,7 +48,7 @@ def directory(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[Director
         ),
         clock=clock,
     )
-    directory = Directory(client, caches=Caches(ttl=60, clock=clock))
+    directory = Directory(client, caches=Caches(ttl=60, clock=clock), workers=workers)
     yield directory
     directory.close()
 
@@ -264,11 +272,11 @@ def test_no_page_is_prefetched_that_nobody_is_near(
 
 
 def test_a_prefetched_page_expires_like_any_other(
-    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock
+    directory: Directory, cloudflare: FakeCloudflare, clock: FakeClock, workers: Workers
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
     directory.browse(PROVIDER_ID, page=10, page_size=10)
-    directory._pool.shutdown(wait=True)  # the prefetch is done
+    workers.close()  # the prefetch is done
     clock.advance(61)
     cloudflare.groups[PROVIDER_ID][100]["displayName"] = "renamed after the prefetch"
 
@@ -321,14 +329,14 @@ def test_pages_are_prefetched_only_when_they_would_be_kept(
 
 
 def test_a_failed_prefetch_costs_nothing_and_is_logged_at_debug_only(
-    directory: Directory, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture
+    directory: Directory, cloudflare: FakeCloudflare, workers: Workers, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="bot")
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
     cloudflare.faults = [("none",), ("status", 404, 7003, {})]  # the page asked for, then the prefetch
 
     listing = directory.browse(PROVIDER_ID, page=9, page_size=10)
-    directory._pool.shutdown(wait=True)  # the prefetch is done
+    workers.close()  # the prefetch is done
 
     assert listing.items[0].display_name == "group-00080"
     [failed] = [record for record in caplog.records if record.getMessage().startswith("prefetch_failed")]
@@ -510,7 +518,7 @@ def test_a_lookup_says_when_it_was_fetched_and_whether_it_is_aging(
 
 @pytest.mark.parametrize("work", ["prefetch", "walk", "background"])
 def test_close_waits_for_the_work_under_way(
-    directory: Directory, cloudflare: FakeCloudflare, work: str
+    directory: Directory, cloudflare: FakeCloudflare, workers: Workers, work: str
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
     directory.browse(PROVIDER_ID, page=1, page_size=10)  # page 1 cached: nothing prefetched yet
@@ -521,11 +529,11 @@ def test_close_waits_for_the_work_under_way(
         "walk": lambda: threading.Thread(
             target=directory.search, args=(PROVIDER_ID, "x"), daemon=True
         ).start(),
-        "background": lambda: directory.in_background(lambda: directory.lookup(PROVIDER_ID, "id", ("x",))),
+        "background": lambda: workers.in_background(lambda: directory.lookup(PROVIDER_ID, "id", ("x",))),
     }
     started[work]()
     wait_until(lambda: cloudflare.in_flight > 0, f"the {work}'s call to reach Cloudflare")
-    closer = threading.Thread(target=directory.close)
+    closer = threading.Thread(target=workers.close)  # the app's pools, which the directory uses
     closer.start()
 
     closer.join(timeout=0.3)

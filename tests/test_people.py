@@ -13,7 +13,6 @@ import pytest
 from bot.cache import Cached, Caches, Staleness
 from bot.cloudflare import CloudflareClient, PermissionMissing, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
-from bot.directory import Directory
 from bot.paging import Paged, page_of, slack_page
 from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
@@ -21,6 +20,7 @@ from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN, CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory, user_of
 from bot.views import render_failures, render_history, render_used_by, render_users
+from bot.workers import Workers
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
@@ -216,9 +216,10 @@ def people(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[UserDirecto
         account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
     )
     client = CloudflareClient(settings, clock=clock)
-    directory = Directory(client, caches=Caches(ttl=60, clock=clock))
-    yield UserDirectory(client, caches=Caches(ttl=60, clock=clock), parallel=directory.in_parallel)
-    directory.close()
+    workers = Workers()
+    yield UserDirectory(client, caches=Caches(ttl=60, clock=clock), parallel=workers.in_parallel)
+    workers.close()
+    client.close()
 
 
 def user_calls(cloudflare: FakeCloudflare) -> list[dict[str, list[str]]]:

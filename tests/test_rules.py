@@ -12,9 +12,9 @@ import pytest
 from bot.cache import Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup
 from bot.codec import VERSION, Unusable
-from bot.directory import Directory
 from bot.rules import GRAPH, AccessGraph, AccessRules, Holder, Ref, holders_of, refs_of, uses
 from bot.settings import CloudflareSettings, Secret
+from bot.workers import Workers
 from tests.conftest import FakeClock
 from tests.fake_access import APPS_PERMISSION
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
@@ -174,9 +174,10 @@ def access(cloudflare: FakeCloudflare, clock: FakeClock) -> Iterator[AccessRules
         account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
     )
     client = CloudflareClient(settings, clock=clock)
-    directory = Directory(client, caches=Caches(ttl=60, clock=clock))
-    yield AccessRules(client, caches=Caches(ttl=60, clock=clock), parallel=directory.in_parallel)
-    directory.close()
+    workers = Workers()
+    yield AccessRules(client, caches=Caches(ttl=60, clock=clock), parallel=workers.in_parallel)
+    workers.close()
+    client.close()
 
 
 def lists_called(cloudflare: FakeCloudflare) -> list[tuple[str, str]]:

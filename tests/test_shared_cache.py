@@ -26,6 +26,7 @@ from bot.limits import RedisHealth, RefreshThrottle, SharedCallBudget, SharedRef
 from bot.pacing import CallBudget
 from bot.settings import CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory
+from bot.workers import Workers
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
@@ -382,9 +383,9 @@ def test_a_forged_user_in_redis_is_never_shown(
         account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
     )
     api = CloudflareClient(settings, clock=clock)
-    directory = Directory(api, caches=Caches(ttl=60, clock=clock))
+    workers = Workers()
     people = UserDirectory(
-        api, caches=Caches(ttl=60, clock=clock, shared=client, seal=SEAL), parallel=directory.in_parallel
+        api, caches=Caches(ttl=60, clock=clock, shared=client, seal=SEAL), parallel=workers.in_parallel
     )
     name = f"scim-groups:v{VERSION}:users:{ACCOUNT_ID}:{PROVIDER_ID}:user0001@example.com"
     forged = USERS.dumps(
@@ -393,7 +394,8 @@ def test_a_forged_user_in_redis_is_never_shown(
     client.set(name, Seal.from_secret("a guess").close(name, forged), px=60_000)
 
     found = people.lookup(PROVIDER_ID, ("user0001@example.com",))
-    directory.close()
+    workers.close()
+    api.close()
 
     assert [user.display_name for user in found.users] == ["User 0001"]
     assert "FORGED" not in SEAL.open(name, client.get(name) or b"")

@@ -22,6 +22,7 @@ from bot.query import Detail, Query, Show
 from bot.rules import AccessRules
 from bot.users import UserDirectory
 from bot.views import Message
+from bot.workers import Workers
 
 F = TypeVar("F")
 T = TypeVar("T")
@@ -29,13 +30,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Subjects:
-    """What answers find their data through: groups, users, SCIM pushes, Access rules; and the
-    clock their windows are measured on."""
+    """What answers find their data through: groups, users, SCIM pushes, Access rules; the
+    app's threads; and the clock their windows are measured on."""
 
     groups: Directory
     users: UserDirectory
     pushes: Pushes
     rules: AccessRules
+    workers: Workers
     clock: Clock
 
     def next_minute(self) -> int:

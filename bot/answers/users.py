@@ -42,7 +42,7 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
         return subjects.pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else None
 
     try:
-        histories = subjects.groups.in_parallel(history, page.items)
+        histories = subjects.workers.in_parallel(history, page.items)
     except CloudflareError as error:  # the users are still an answer
         event(log, "scim_log_failed", logging.WARNING, error=error.describe())
         return Users(page, found.missing, (), error)
