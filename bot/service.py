@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.access import Caller
-from bot.answers import ANSWERS, DETAILS
-from bot.answers.kinds import DetailFound, Drawing, Subjects
+from bot.answers import ANSWERS, DETAILS, details
+from bot.answers.kinds import Drawing, Subjects
 from bot.audit import Outcome, audited
-from bot.cache import Cached, NotCached, Staleness, cached_only, is_cached_only
-from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
-from bot.directory import Found
+from bot.cache import NotCached, cached_only, is_cached_only
+from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.limits import RefreshLimit, RefreshThrottle
 from bot.providers import ProviderChoice, resolve
 from bot.query import (
@@ -160,7 +159,7 @@ class GroupsService:
                 early = subjects.workers.in_background(
                     lambda: kind.find(subjects, guess, known_id.lower(), refresh)
                 )
-            provider = resolve(subjects.groups, query.provider, self._default_provider_id)
+            provider = self._choose(query.provider)
             if isinstance(provider, ProviderChoice):
                 outcome.name, outcome.provider = "provider_choice", provider.reason
                 return render_provider_choice(provider, request)
@@ -182,51 +181,26 @@ class GroupsService:
 
     def _detail(self, detail: Detail, outcome: Outcome) -> Message:
         """Give back a group's detail (History, Used by), with the way back to its page."""
-        subjects, kind = self._subjects, DETAILS[detail.kind]
+        kind = DETAILS[detail.kind]
         outcome.query, outcome.text = detail.kind, detail.group_id
-        provider_id = detail.back.query.provider or ""  # a button always carries the UUID
-        provider: IdentityProvider | None = None
-        group: ScimGroup | None = None
-        group_stale: Staleness | None = None
-        copy: Cached[Any] | None = None
-        problem: CloudflareError | None = None
-
-        def look_up() -> Found:
-            return subjects.groups.lookup(provider_id, "id", (detail.group_id,))
-
-        # The group, its provider's name, and what is shown about it: fetched at once, unless the
-        # provider list is at hand to check the provider first (a button may be forged).
-        listed = subjects.groups.knows_identity_providers()
-        lookup = None if listed else subjects.workers.in_background(look_up)
         try:
-            chosen = resolve(subjects.groups, provider_id, self._default_provider_id)
-            if isinstance(chosen, ProviderChoice):  # not a SCIM provider of this account
-                outcome.name, outcome.provider = "provider_choice", chosen.reason
-                return render_provider_choice(chosen, detail.back)
-            provider = chosen
-            lookup = lookup or subjects.workers.in_background(look_up)
-            try:
-                copy = kind.fetch(subjects, detail)
-            except CloudflareError as error:
-                problem = error
-            looked_up = lookup.result()
-            group, group_stale = next(iter(looked_up.groups), None), looked_up.stale
-        except CloudflareError as error:
-            problem = problem or error
-        except Exception:
-            return _internal_error(outcome, "a group's detail")
-        try:
-            found = DetailFound(detail, provider, group, copy, problem, group_stale)
+            found = details.find(self._subjects, kind, detail, self._choose)
+            if isinstance(found, ProviderChoice):  # not a SCIM provider of this account
+                outcome.name, outcome.provider = "provider_choice", found.reason
+                return render_provider_choice(found, detail.back)
             results, message = kind.draw(found)
         except Exception:
             return _internal_error(outcome, "a group's detail")
-        if problem is not None:
-            outcome.failed(problem)
+        if found.problem is not None:
+            outcome.failed(found.problem)
         else:
             outcome.name, outcome.results = ("ok" if results else "empty"), results
         if found.stale is not None:  # an older copy of the group or of what is shown about it
             outcome.name = "stale"
         return message
+
+    def _choose(self, asked: str | None) -> IdentityProvider | ProviderChoice:
+        return resolve(self._subjects.groups, asked, self._default_provider_id)
 
 
 def _internal_error(outcome: Outcome, what: str) -> Message:
