@@ -39,7 +39,7 @@ from bot.directory import WALK_CONCURRENCY, Directory
 from bot.pacing import CallBudget
 from bot.settings import DEFAULT_SERVE_STALE_SECONDS, CloudflareSettings, Secret
 from bot.walks import walk_pages
-from tests.conftest import FakeClock, environment
+from tests.conftest import FakeClock
 from tests.fake_access import LOGS_PERMISSION
 from tests.fakes import (
     ACCOUNT_ID,
@@ -48,15 +48,14 @@ from tests.fakes import (
     FakeSlack,
     click_payload,
     command_form,
+    environment,
     make_group,
     signed_headers,
 )
 from tests.fakes import (
     PROVIDER_ID as PROVIDER,
 )
-from tests.test_hostile import trickling
-from tests.test_processes import clean_env, free_port, procfile_command, wait_until_serving
-from tests.test_redis import RedisServer
+from tests.helpers import RedisServer, clean_env, free_port, procfile_command, trickling, wait_until_serving
 
 BURSTS = 5  # of 50 commands at once: the p99 of 250 acks, not the slowest of one burst
 THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,19 +18,17 @@ from bot import web
 from bot.app import build_app, build_service
 from bot.settings import load_settings
 from tests.fakes import (
-    ACCOUNT_ID,
-    API_TOKEN,
-    BOT_TOKEN,
     PROVIDER_ID,
-    SIGNING_SECRET,
     FakeCloudflare,
     FakeSlack,
     Post,
     click_payload,
     command_form,
+    environment,
     make_group,
     signed_headers,
 )
+from tests.helpers import RedisServer
 
 # A hung Cloudflare is noticed after this long, instead of the real 10 s.
 TEST_CLOUDFLARE_TIMEOUT = httpx.Timeout(1.0, connect=1.0)
@@ -63,24 +62,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def environment(cloudflare: FakeCloudflare, slack: FakeSlack, **extra: str) -> dict[str, str]:
-    """Give back the environment that points the bot at the fakes."""
-    return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "CLOUDFLARE_API_TOKEN": API_TOKEN,
-        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
-        "CLOUDFLARE_IDENTITY_PROVIDER_ID": PROVIDER_ID,
-        "CLOUDFLARE_BASE_URL": cloudflare.base_url,
-        "SCIM_GROUPS_CACHE_TTL_SECONDS": "60",
-        # Answers past their TTL are not shown while refreshed behind, unless a test says so
-        # (tests/test_cold_path.py): the other tests see each TTL end.
-        "SCIM_GROUPS_SERVE_STALE_SECONDS": "0",
-        **extra,
-    }
 
 
 class SlackDriver:
@@ -172,6 +153,14 @@ class Served:
 def serve(app: web.Front) -> Served:
     """Serve the HTTP front on a free loopback port in a background thread."""
     return Served(app)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

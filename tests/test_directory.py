@@ -25,7 +25,7 @@ from bot.settings import CloudflareSettings, Secret
 from bot.workers import Workers
 from tests.conftest import FakeClock, wait_until
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
-from tests.test_cold_path import Later
+from tests.helpers import Later
 
 START = 1_767_226_600.0  # FakeClock's wall clock at its start
 
@@ -242,12 +242,12 @@ def pages_called(cloudflare: FakeCloudflare) -> list[int]:
 
 
 def test_the_next_upstream_page_is_fetched_before_the_click_that_needs_it(
-    directory: Directory, cloudflare: FakeCloudflare
+    directory: Directory, cloudflare: FakeCloudflare, workers: Workers
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
 
     directory.browse(PROVIDER_ID, page=9, page_size=10)  # one of the last two of upstream page 1
-    directory.close()  # waits for the prefetch
+    workers.close()  # waits for the prefetch
 
     assert pages_called(cloudflare) == [1, 2]
 
@@ -260,13 +260,13 @@ def test_the_next_upstream_page_is_fetched_before_the_click_that_needs_it(
     ],
 )
 def test_no_page_is_prefetched_that_nobody_is_near(
-    directory: Directory, cloudflare: FakeCloudflare, pages: range, called: list[int]
+    directory: Directory, cloudflare: FakeCloudflare, workers: Workers, pages: range, called: list[int]
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
 
     for page in pages:
         directory.browse(PROVIDER_ID, page=page, page_size=10)
-    directory.close()
+    workers.close()  # waits for any prefetch
 
     assert pages_called(cloudflare) == called
 

@@ -9,15 +9,12 @@ import pytest
 import yaml
 
 from bot.settings import PLACEHOLDERS, SettingsError, load_settings, read_environment
+from tests.helpers import setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_SOURCE = (ROOT / "bot" / "settings.py").read_text()
 README = (ROOT / "README.md").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-
-
-def setting_names() -> set[str]:
-    return set(re.findall(r'env, "([A-Z_]+)"', SETTINGS_SOURCE))
 
 
 def test_settings_are_found_in_the_source() -> None:

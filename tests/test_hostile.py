@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from tests.fakes import (
     signed_headers,
     slack_signature,
 )
-from tests.test_processes import serving
+from tests.helpers import serving, trickling
 
 ATTACKERS = 16
 
@@ -48,22 +47,6 @@ def worker_rss_kib(server_pid: int) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
-
-
-@contextmanager
-def trickling(url: str, count: int, *, headers_only: bool) -> Iterator[list[socket.socket]]:
-    """Hold `count` connections that sent a request's start and then go quiet, as Slowloris does."""
-    parts = urlsplit(url)
-    with ExitStack() as stack:
-        held = []
-        for _ in range(count):
-            connection = stack.enter_context(socket.create_connection((parts.hostname, parts.port)))
-            start = f"POST {parts.path} HTTP/1.1\r\nHost: x\r\n"
-            if not headers_only:
-                start += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\nte"
-            connection.sendall(start.encode())
-            held.append(connection)
-        yield held
 
 
 def test_slow_clients_do_not_delay_a_signed_command(

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot import __version__
-from tests.conftest import SlackDriver, environment, wait_until
+from tests.conftest import SlackDriver, wait_until
 from tests.fake_access import LOGS_PERMISSION
 from tests.fakes import (
     API_TOKEN,
@@ -29,9 +29,10 @@ from tests.fakes import (
     FakeCloudflare,
     FakeSlack,
     command_form,
+    environment,
     signed_headers,
 )
-from tests.test_processes import (
+from tests.helpers import (
     FakeSocketMode,
     clean_env,
     free_port,

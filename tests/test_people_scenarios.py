@@ -14,8 +14,7 @@ from bot.logs import FIELD_LIMIT, event
 from tests.conftest import FakeClock, SlackDriver, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
 from tests.fakes import PROVIDER_ID, FakeCloudflare, block_text, buttons, make_group, texts
-from tests.test_scenarios import AS_OF
-from tests.test_views import check_limits
+from tests.helpers import AS_OF, check_limits
 
 # The fake clock's wall time at the start: 2026-01-01T00:16:40Z.
 NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)

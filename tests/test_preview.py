@@ -251,7 +251,7 @@ def test_the_preview_never_writes_a_control_character_to_the_terminal() -> None:
     from bot.cloudflare import ScimGroup
     from bot.preview import to_text
     from bot.views import render_listing
-    from tests.test_views import QUERY, listing
+    from tests.helpers import QUERY, listing
 
     escape = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07"  # window title, clear screen, clipboard
     raw = {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": f"t{escape}"}}]}

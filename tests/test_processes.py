@@ -2,101 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import random
-import shlex
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from websockets.sync.server import ServerConnection, serve
 
 from bot.settings import PLACEHOLDERS
-from tests.conftest import environment
-from tests.fakes import APP_TOKEN, FakeCloudflare, FakeSlack, command_form, signed_headers
+from tests.fakes import APP_TOKEN, FakeCloudflare, FakeSlack, command_form, environment, signed_headers
+from tests.helpers import ROOT, FakeSocketMode, clean_env, free_port, procfile_command, running, serving
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-
-
-def free_port() -> int:
-    """Give back a loopback port that is free now, for a server the test starts.
-
-    It is picked below the kernel's ephemeral range (32768 and up here), never by binding port 0:
-    a port from that range can be taken by any outgoing connection the other tests open before
-    the server binds it, and the server then exits with "Address already in use".
-    """
-    while True:
-        port = random.randrange(15_000, 32_000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
-def procfile_command(process: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            return shlex.split(command)
-    raise AssertionError(f"no {process} process in the Procfile")
-
-
-def clean_env(**variables: str) -> dict[str, str]:
-    return {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1", **variables}
-
-
-@contextmanager
-def running(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (tmp_path / "process.log").open("wb")
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            httpx.post(url, content=b"", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} never answered")
-
-
-@contextmanager
-def serving(
-    entry: str, cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, **extra: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start an HTTP entry point ("web" from the Procfile, or "python -m bot") against the fakes;
-    give back its /slack/events URL and the process, once it answers."""
-    port = free_port()
-    env = clean_env(PORT=str(port), **environment(cloudflare, slack), **extra)
-    url = f"http://127.0.0.1:{port}/slack/events"
-    command = procfile_command("web") if entry == "web" else [sys.executable, "-m", "bot"]
-    with running(command, env, tmp_path) as server:
-        wait_until_serving(url, server)
-        yield url, server
 
 
 @pytest.mark.parametrize("entry", ["web", "python -m bot"])
@@ -222,41 +142,6 @@ def test_socket_mode_with_a_bad_or_unreachable_app_token_stops_with_one_plain_li
         variables["SLACK_API_URL"] = f"http://127.0.0.1:{free_port()}/api/"
 
     assert one_line_failure([sys.executable, "-m", "bot"], variables, tmp_path).startswith(line)
-
-
-class FakeSocketMode:
-    """Slack's Socket Mode endpoint: says hello, sends envelopes, collects the acks."""
-
-    def __init__(self) -> None:
-        self.acks: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.outbox: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.connected: queue.Queue[bool] = queue.Queue()
-        self.disconnected = threading.Event()
-        self._server = serve(self._session, "127.0.0.1", 0)
-        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-
-    def _session(self, connection: ServerConnection) -> None:
-        connection.send(
-            json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0SCIM"}})
-        )
-        self.connected.put(True)
-        while True:
-            try:
-                envelope = self.outbox.get(timeout=0.05)
-                connection.send(json.dumps(envelope))
-            except queue.Empty:
-                pass
-            try:
-                self.acks.put(json.loads(connection.recv(timeout=0.05)))
-            except TimeoutError:
-                continue
-            except Exception:  # the bot closed the connection
-                self.disconnected.set()
-                return
 
 
 def test_socket_mode_round_trip(cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path) -> None:

@@ -25,8 +25,7 @@ from tests.fakes import (
     buttons,
     make_group,
 )
-from tests.test_scenarios import context, group_names
-from tests.test_views import check_inert, check_limits
+from tests.helpers import check_inert, check_limits, context, group_names
 
 
 def notes(message: dict[str, Any]) -> list[str]:

@@ -51,6 +51,7 @@ from bot.views import (
     render_users,
 )
 from tests.fakes import PROVIDER_ID
+from tests.helpers import check_limits
 
 GROUPS = (
     ScimGroup(
@@ -420,3 +421,8 @@ def _bad(text: str) -> Message:
 @pytest.mark.parametrize("name", REPLIES)
 def test_reply_reads_as_reviewed(name: str, snapshot: SnapshotAssertion) -> None:
     assert REPLIES[name]() == snapshot
+
+
+@pytest.mark.parametrize("name", REPLIES)
+def test_every_reply_is_within_slacks_limits(name: str) -> None:
+    check_limits(REPLIES[name]())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from tests.fakes import (
     signed_headers,
     texts,
 )
-from tests.test_views import mrkdwn_texts
+from tests.helpers import context, group_names, mrkdwn_texts
 
 OTHER_PROVIDER = "00000000-0000-4000-8000-00000000beef"
 GROUPS_0_TO_9 = [f"group-{n:05d}" for n in range(10)]
@@ -52,24 +51,6 @@ def rich_elements(message: dict[str, Any]) -> list[str]:
             for item in part["elements"] if part["type"] == "rich_text_list" else [part]:
                 found += [element.get("text", "") for element in item["elements"]]
     return found
-
-
-def group_names(message: dict[str, Any]) -> list[str]:
-    """Give back the names of the groups shown: each is the bold first line of its block."""
-    return [
-        block["elements"][0]["elements"][0]["text"]
-        for block in message["blocks"]
-        if block["type"] == "rich_text" and block["elements"][0]["elements"][0].get("style") == {"bold": True}
-    ]
-
-
-AS_OF = re.compile(r" · as of <!date\^\d+\^\{time\}\|\d\d:\d\d UTC>")
-
-
-def context(message: dict[str, Any]) -> str:
-    """Give back the first context line, without the time its answer was fetched (tested on its own)."""
-    line = str(next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"))
-    return AS_OF.sub("", line, count=1)
 
 
 def test_a_cold_command_is_acked_at_once_and_answered_privately_on_its_response_url(bot: SlackDriver) -> None:

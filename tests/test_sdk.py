@@ -41,7 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from bot import demo
 from bot.check import run_checks
-from tests.conftest import SlackDriver, environment
+from tests.conftest import SlackDriver
 from tests.fake_access import (
     group_rule,
     make_access_group,
@@ -57,10 +57,11 @@ from tests.fakes import (
     FakeCloudflare,
     FakeSlack,
     buttons,
+    environment,
     make_group,
     texts,
 )
-from tests.test_views import check_limits
+from tests.helpers import check_limits
 
 NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)  # the fake clock's wall time at the start
 ENTRA, SAML, OIDC, ONELOGIN, PINGONE, GOOGLE = (

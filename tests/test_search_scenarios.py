@@ -12,7 +12,7 @@ from bot.directory import WALK_CONCURRENCY
 from bot.walks import MAX_WALK_PAGES, walk_pages
 from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
 from tests.fakes import ACCOUNT_ID, PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
-from tests.test_scenarios import context, group_names
+from tests.helpers import context, group_names
 
 AZURE_ID = "0b5c3a52-8f3e-4a55-9d0e-3c2b1a0f9e8d"
 GOOGLE_ID = "7d6c5b4a-3f2e-4d1c-8b0a-9f8e7d6c5b4a"

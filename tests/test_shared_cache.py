@@ -30,8 +30,7 @@ from bot.workers import Workers
 from tests.conftest import FakeClock
 from tests.fake_access import make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare, make_group
-from tests.test_cold_path import Later
-from tests.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
+from tests.helpers import Later, RedisServer
 
 pytestmark = pytest.mark.usefixtures("redis_server")
 SEAL = Seal.from_secret(API_TOKEN)
@@ -55,7 +54,7 @@ class Loads:
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> redis.Redis:  # noqa: F811
+def client(redis_server: RedisServer) -> redis.Redis:
     return redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
 
 
@@ -278,7 +277,7 @@ def test_redis_failing_is_logged_once_and_left_alone_for_its_pause(caplog: pytes
 
 
 def test_while_redis_is_down_answers_come_from_this_process_refreshes_included(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     clock: FakeClock,
 ) -> None:
     client = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
@@ -361,7 +360,7 @@ def test_the_refresh_throttle_of_one_process_remembers_ten_thousand_users_at_mos
 
 
 def test_the_refresh_throttle_falls_back_to_this_process_per_user(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     clock = FakeClock()
     client = redis.Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)
@@ -504,7 +503,7 @@ def test_the_lock_expires_on_its_own_should_its_owner_die(client: redis.Redis, c
 
 @pytest.mark.usefixtures("fresh_log")
 def test_the_budget_and_throttle_name_the_redis_error_they_fell_back_from(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def budget(client: redis.Redis, clock: FakeClock, health: RedisHealth) -> object:
@@ -525,7 +524,7 @@ def test_the_budget_and_throttle_name_the_redis_error_they_fell_back_from(
 
 @pytest.mark.usefixtures("fresh_log")
 def test_when_redis_fails_during_a_request_this_process_answers_as_it_was_asked(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -580,7 +579,7 @@ class StoresJustBeforeTheLock(redis.Redis):
 
 
 def test_an_answer_stored_by_another_process_just_before_the_lock_is_taken_is_used(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     clock: FakeClock,
 ) -> None:
     client = StoresJustBeforeTheLock.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=5)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -14,7 +12,6 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 
 from bot.cloudflare import (
     ApiMessage,
@@ -28,7 +25,6 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
-from bot.directory import Listing
 from bot.providers import ProviderChoice
 from bot.query import BadInput, Detail, Query, Show, decode_button, parse_command
 from bot.rules import Holder, Use
@@ -44,90 +40,7 @@ from bot.views import (
 from bot.views.rich import visible
 from bot.web import MAX_BODY_BYTES
 from tests.fakes import PROVIDER_ID, block_text, buttons, texts
-
-# Slack dates (a change: how long ago and when; an answer: fetched at, or how long ago) and mentions.
-OUR_MARKUP = re.compile(
-    r"<!date\^\d+\^((\{ago\} · )?\{date_short_pretty\} at \{time\}|\{time\}|\{ago\})\|[^<>]*>"
-    r"|<@U[A-Z0-9]+>"
-)
-ESCAPED_OR_PLAIN = re.compile(r"&(?!amp;|lt;|gt;)|[<>]")
-
-
-def listing(groups: list[ScimGroup], **changes: Any) -> Listing:
-    fields: dict[str, Any] = {
-        "items": tuple(groups),
-        "page": 1,
-        "page_size": 10,
-        "has_next": False,
-        "total": len(groups),
-        "total_is_lower_bound": False,
-        "from_cache": False,
-    }
-    return Listing(**{**fields, **changes})
-
-
-QUERY = Show(Query(PROVIDER_ID), page=1, page_size=10)
-
-
-def check_limits(message: dict[str, Any]) -> None:
-    blocks = message["blocks"]
-    assert message["text"].strip()
-    assert len(message["text"]) <= 3_000
-    assert 1 <= len(blocks) <= 50
-    assert sum(len(text) for text in texts(message)) <= 12_000
-    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
-    assert len(block_ids) == len(set(block_ids))
-    for block in blocks:
-        parsed = Block.parse(block)
-        assert parsed is not None, block
-        parsed.validate_json()  # slack_sdk's own limit checks
-        parsed.to_dict()
-        for empty in _empty_texts(block):  # Slack refuses a text object with no text
-            raise AssertionError(f"an empty text in {block}: {empty}")
-        if block["type"] == "header":
-            assert len(block["text"]["text"]) <= 150
-        if block["type"] == "section":
-            assert 1 <= len(block["text"]["text"]) <= 3_000
-        if block["type"] == "context":
-            assert 1 <= len(block["elements"]) <= 10
-        if block["type"] == "actions":
-            assert len(block["elements"]) <= 25
-    for button in buttons(message).values():
-        assert 1 <= len(button["text"]["text"]) <= 75
-        assert len(button["value"]) <= 2_000
-        assert len(button["action_id"]) <= 255
-
-
-def _empty_texts(item: object) -> Iterator[object]:
-    if isinstance(item, dict):
-        text = item.get("text")
-        # A rich text element may be a line break; a text object needs something to show.
-        if isinstance(text, str) and not (text if item.get("type") == "text" else text.strip()):
-            yield item
-        for value in item.values():
-            yield from _empty_texts(value)
-    elif isinstance(item, list):
-        for value in item:
-            yield from _empty_texts(value)
-
-
-def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
-    found = [message["text"]]  # notifications render the fallback as mrkdwn
-    for block in message["blocks"]:
-        for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
-            if isinstance(holder, dict) and holder.get("type") == "mrkdwn":
-                found.append(holder["text"])
-    return found
-
-
-def check_inert(message: dict[str, Any]) -> None:
-    for text in mrkdwn_texts(message):
-        assert ESCAPED_OR_PLAIN.search(OUR_MARKUP.sub("", text)) is None, text
-    for block in message["blocks"]:  # verbatim: Slack turns no name into a link or a mention
-        for holder in [block.get("text"), *block.get("elements", []), *block.get("fields", [])]:
-            if isinstance(holder, dict) and holder.get("type") == "mrkdwn":
-                assert holder.get("verbatim") is True, holder
-
+from tests.helpers import QUERY, check_inert, check_limits, listing, mrkdwn_texts
 
 group_text = st.text(st.characters(codec="utf-8"), max_size=3_000)
 groups = st.builds(
