@@ -139,15 +139,12 @@ class Pushes:
         """Give back Slack page `page` of the provider's failed pushes in `window`, newest first."""
         per_page = (UPSTREAM_ROWS // page_size) * page_size
         number, offset = divmod((page - 1) * page_size, per_page)
-        params: Params = [
-            ("idp_id", identity_provider_id),
-            ("status", "FAILURE"),
-            *window.params(),
-            ("direction", "desc"),
-            ("page", number + 1),
-            ("per_page", per_page),
-        ]
-        cached = self._read(params, refresh)
+        what: Params = [("idp_id", identity_provider_id), ("status", "FAILURE")]
+        where: Params = [("page", number + 1), ("per_page", per_page)]
+        params: Params = [*what, *window.params(), ("direction", "desc"), *where]
+        # Kept by the window's length, not its ends (they move every minute), as History is: the
+        # last copy is then still there to show (marked) when the log fails.
+        cached = self._read(params, refresh, key=[*what, ("seconds", window.until - window.since), *where])
         return slack_page(cached, number, per_page, offset, page, page_size)
 
     def recent(

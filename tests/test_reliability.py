@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,7 +60,8 @@ def test_persistent_5xx_gets_one_plain_sentence_after_three_tries(
     assert len(cloudflare.calls) == 6
 
 
-def test_a_hang_then_an_answer_shows_the_page(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_a_hang_then_an_answer_shows_the_page(start_bot: StartBot, cloudflare: FakeCloudflare) -> None:
+    bot = start_bot(timeout=httpx.Timeout(1.0))  # the hang is noticed after a second, and tried again
     cloudflare.faults = [("hang", 1.5)]
 
     assert group_names(bot.command())[0] == "group-00000"
