@@ -263,3 +263,27 @@ def test_refresh_works_again_after_its_wait_however_long_the_idle(
 
     assert "Refresh again in" not in words(again.message)
     assert len(cloudflare.calls) > calls, "the refresh asked Cloudflare again"
+
+
+def test_failures_page_through_more_than_a_page_holds_newest_first(
+    service: GroupsService, cloudflare: FakeCloudflare
+) -> None:
+    group = cloudflare.groups[PROVIDER_ID][0]
+    cloudflare.updates = [
+        make_update(
+            PROVIDER_ID, NOW - timedelta(minutes=m), group=group, status="FAILURE", error=f"minute {m}"
+        )
+        for m in range(1, 26)
+    ]
+    pages = [command("failures")(service, "Okta")]
+    for _ in range(2):
+        clicked = button(pages[-1], "next")
+        pages.append(service.answer_click(clicked["action_id"], clicked["value"]).message)
+
+    shown = [
+        [line.rsplit("failed: ", 1)[1] for line in words(page).split("\n") if "failed: " in line]
+        for page in pages
+    ]
+
+    assert shown == [[f"minute {m}" for m in range(1, 26)][start : start + 10] for start in (0, 10, 20)]
+    assert "scim_groups_next" not in json.dumps(pages[-1]), "the last page has no Next"
