@@ -11,33 +11,15 @@ and the bot answers it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_origin, get_type_hints
 
 import httpx
 import pytest
-from cloudflare import APIStatusError, Cloudflare
-from cloudflare.pagination import V4PagePaginationArrayResultInfo
-from cloudflare.types.accounts import TokenVerifyResponse as AccountTokenVerifyResponse
-from cloudflare.types.user import TokenVerifyResponse
-from cloudflare.types.zero_trust import IdentityProviderListResponse, identity_provider_list_params
-from cloudflare.types.zero_trust.access import (
-    ApplicationListResponse,
-    GroupListResponse,
-    PolicyListResponse,
-    ZeroTrustGroup,
-    application_list_params,
-    group_list_params,
-    policy_list_params,
-)
-from cloudflare.types.zero_trust.access.access_user import AccessUser
-from cloudflare.types.zero_trust.access.logs.scim import UpdateListResponse, update_list_params
-from cloudflare.types.zero_trust.identity_providers.scim import group_list_params as scim_group_params
-from cloudflare.types.zero_trust.identity_providers.scim import user_list_params as scim_user_params
-from pydantic import TypeAdapter, ValidationError
 
 from bot import demo
 from bot.check import run_checks
@@ -63,6 +45,9 @@ from tests.fakes import (
 )
 from tests.helpers import check_limits
 
+if TYPE_CHECKING:
+    from cloudflare import Cloudflare
+
 NOW = datetime(2026, 1, 1, 0, 16, 40, tzinfo=UTC)  # the fake clock's wall time at the start
 ENTRA, SAML, OIDC, ONELOGIN, PINGONE, GOOGLE = (
     f"5e3b8a6c-0000-4000-8000-00000000e00{n}" for n in range(1, 7)
@@ -73,7 +58,8 @@ ID = r"[^/]+"
 
 
 class Endpoint:
-    """One endpoint the bot calls: its path, the SDK method that calls it, the SDK's parameters
+    """One endpoint the bot calls: its path, the SDK method that calls it (its raw form: what the
+    SDK sends is the point, and parsing the answer into models takes seconds), the SDK's parameters
     for it (a TypedDict) and the SDK's model of one item of its result."""
 
     def __init__(
@@ -89,68 +75,92 @@ class Endpoint:
         self.call, self.params, self.model, self.listed = call, params, model, listed
 
 
-ENDPOINTS = [
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/identity_providers",
-        lambda sdk: sdk.zero_trust.identity_providers.list,
-        identity_provider_list_params.IdentityProviderListParams,
-        IdentityProviderListResponse,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/identity_providers/(?P<identity_provider_id>{ID})/scim/groups",
-        lambda sdk: sdk.zero_trust.identity_providers.scim.groups.list,
-        scim_group_params.GroupListParams,
-        ZeroTrustGroup,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/identity_providers/(?P<identity_provider_id>{ID})/scim/users",
-        lambda sdk: sdk.zero_trust.identity_providers.scim.users.list,
-        scim_user_params.UserListParams,
-        AccessUser,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/logs/scim/updates",
-        lambda sdk: sdk.zero_trust.access.logs.scim.updates.list,
-        update_list_params.UpdateListParams,
-        UpdateListResponse,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/groups",
-        lambda sdk: sdk.zero_trust.access.groups.list,
-        group_list_params.GroupListParams,
-        GroupListResponse,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/policies",
-        lambda sdk: sdk.zero_trust.access.policies.list,
-        policy_list_params.PolicyListParams,
-        PolicyListResponse,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/access/apps",
-        lambda sdk: sdk.zero_trust.access.applications.list,
-        application_list_params.ApplicationListParams,
+@functools.cache
+def endpoints() -> list[Endpoint]:
+    """Give back the endpoints the bot calls, with the SDK's method, parameters and model for each.
+
+    The SDK is imported here, not at the top: its models take seconds to import, and every
+    test worker imports every test module to collect it.
+    """
+    from cloudflare.types.accounts import TokenVerifyResponse as AccountTokenVerifyResponse
+    from cloudflare.types.user import TokenVerifyResponse
+    from cloudflare.types.zero_trust import IdentityProviderListResponse, identity_provider_list_params
+    from cloudflare.types.zero_trust.access import (
         ApplicationListResponse,
-    ),
-    Endpoint(
-        "/client/v4/user/tokens/verify",
-        lambda sdk: sdk.user.tokens.verify,
-        None,
-        TokenVerifyResponse,
-        listed=False,
-    ),
-    Endpoint(
-        rf"{IN_ACCOUNT}/tokens/verify",
-        lambda sdk: sdk.accounts.tokens.verify,
-        None,
-        AccountTokenVerifyResponse,
-        listed=False,
-    ),
-]
+        GroupListResponse,
+        PolicyListResponse,
+        ZeroTrustGroup,
+        application_list_params,
+        group_list_params,
+        policy_list_params,
+    )
+    from cloudflare.types.zero_trust.access.access_user import AccessUser
+    from cloudflare.types.zero_trust.access.logs.scim import UpdateListResponse, update_list_params
+    from cloudflare.types.zero_trust.identity_providers.scim import group_list_params as scim_group_params
+    from cloudflare.types.zero_trust.identity_providers.scim import user_list_params as scim_user_params
+
+    return [
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/identity_providers",
+            lambda sdk: sdk.zero_trust.identity_providers.with_raw_response.list,
+            identity_provider_list_params.IdentityProviderListParams,
+            IdentityProviderListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/identity_providers/(?P<identity_provider_id>{ID})/scim/groups",
+            lambda sdk: sdk.zero_trust.identity_providers.scim.groups.with_raw_response.list,
+            scim_group_params.GroupListParams,
+            ZeroTrustGroup,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/identity_providers/(?P<identity_provider_id>{ID})/scim/users",
+            lambda sdk: sdk.zero_trust.identity_providers.scim.users.with_raw_response.list,
+            scim_user_params.UserListParams,
+            AccessUser,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/logs/scim/updates",
+            lambda sdk: sdk.zero_trust.access.logs.scim.updates.with_raw_response.list,
+            update_list_params.UpdateListParams,
+            UpdateListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/groups",
+            lambda sdk: sdk.zero_trust.access.groups.with_raw_response.list,
+            group_list_params.GroupListParams,
+            GroupListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/policies",
+            lambda sdk: sdk.zero_trust.access.policies.with_raw_response.list,
+            policy_list_params.PolicyListParams,
+            PolicyListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/apps",
+            lambda sdk: sdk.zero_trust.access.applications.with_raw_response.list,
+            application_list_params.ApplicationListParams,
+            ApplicationListResponse,
+        ),
+        Endpoint(
+            "/client/v4/user/tokens/verify",
+            lambda sdk: sdk.user.tokens.with_raw_response.verify,
+            None,
+            TokenVerifyResponse,
+            listed=False,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/tokens/verify",
+            lambda sdk: sdk.accounts.tokens.with_raw_response.verify,
+            None,
+            AccountTokenVerifyResponse,
+            listed=False,
+        ),
+    ]
 
 
 def endpoint_of(path: str) -> tuple[Endpoint, dict[str, str]]:
-    for endpoint in ENDPOINTS:
+    for endpoint in endpoints():
         matched = endpoint.path.match(path)
         if matched:
             return endpoint, matched.groupdict()
@@ -311,6 +321,8 @@ def test_every_request_the_bot_sends_is_one_the_sdk_makes(
     account.token_kind = "account"  # verified at the account's endpoint after the user one refuses it
     assert run_checks(environment(account, slack), io.StringIO()) == 0
     asked = list(account.calls)
+    from cloudflare import APIStatusError, Cloudflare
+
     sdk = Cloudflare(api_token=API_TOKEN, base_url=account.base_url, max_retries=0)
 
     for path, query in asked:
@@ -325,7 +337,7 @@ def test_every_request_the_bot_sends_is_one_the_sdk_makes(
         )
         assert pairs(account.calls[before][1]) == pairs(query), f"the SDK asks {path} otherwise"
     called = {endpoint_of(path)[0].path.pattern for path, _ in asked}
-    assert called == {endpoint.path.pattern for endpoint in ENDPOINTS}
+    assert called == {endpoint.path.pattern for endpoint in endpoints()}
 
 
 ANSWERS = [
@@ -341,6 +353,9 @@ ANSWERS = [
 
 def check_answer(path: str, body: dict[str, Any]) -> None:
     """Check `body` is what the SDK reads from `path`: its envelope, paging and every item."""
+    from cloudflare.pagination import V4PagePaginationArrayResultInfo
+    from pydantic import TypeAdapter
+
     endpoint, _ = endpoint_of(path)
     assert body["success"] is True
     assert body["errors"] == body["messages"] == []
@@ -383,6 +398,10 @@ def test_every_answer_of_the_demo_directory_is_what_the_sdk_reads(path: str, que
 def test_the_check_is_a_strong_one() -> None:
     """What the SDK's models refuse, the check refuses: a rule without its provider, a decision
     or a provider type Cloudflare does not have."""
+    from cloudflare.types.zero_trust import IdentityProviderListResponse
+    from cloudflare.types.zero_trust.access import GroupListResponse, PolicyListResponse
+    from pydantic import TypeAdapter, ValidationError
+
     with pytest.raises(ValidationError, match="identity_provider_id"):
         TypeAdapter(GroupListResponse).validate_python({"id": "a", "include": [{"okta": {"name": "x"}}]})
     with pytest.raises(ValidationError, match="decision"):
