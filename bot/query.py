@@ -13,7 +13,7 @@ The command's grammar (see `render_help` for the user's version):
     /scim-groups idp:<name or uuid> [...]   any of the above for another identity provider
     /scim-groups help
 
-A window is a number and a unit: `30m`, `6h`, `3d`.
+A window is a number and a unit: `30m`, `6h`, `3d`, `2w` (at most 90 days).
 
 A button's value carries everything needed to draw the page it leads to, as compact versioned
 JSON, so a click works on any worker, after a restart, and on ephemeral messages (whose click
@@ -22,6 +22,7 @@ payloads carry no `message`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import unicodedata
@@ -79,7 +80,8 @@ DEFAULT_FAILURES_WINDOW = 86_400
 # (with five pushes) or a failed push takes more room than a group, so their pages hold fewer.
 USERS_PER_PAGE = 4
 FAILURES_PER_PAGE = 10
-WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?)", re.IGNORECASE)
+WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?|w|wk|wks|weeks?)", re.IGNORECASE)
+UNIT_SECONDS = {"m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 # Slack's clients turn typed quotes into curly ones; people paste both.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 # A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
@@ -217,6 +219,11 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
             parts.words.append(token.text)
             continue
         option = OPTIONS.get(key.lower()) if colon else None
+        if colon and option is None and (near := difflib.get_close_matches(key.lower(), OPTIONS, n=1)):
+            return BadInput(
+                f"`{key}:` is not an option: did you mean `{near[0]}:`, as in "
+                f"`/scim-groups {near[0]}:{value[:60]}`?"
+            )
         if colon and option is None and re.fullmatch(r"[A-Za-z]{1,12}", key):
             return BadInput(
                 f"`{key}:` is not an option. The options are `id:`, `external:` (or `ext:`), `user:`, "
@@ -262,9 +269,15 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
     if option in ("failures", "changed"):
         seconds = window_seconds(value)
         if seconds is None:
+            spans, shown = _span(value), value.strip()[:20]
+            days = MAX_WINDOW_SECONDS // 86_400
+            if spans is not None and spans > MAX_WINDOW_SECONDS:
+                return BadInput(f"`{shown}` is too long a window: at most {days} days, like `{key}:{days}d`.")
+            if spans is not None:
+                return BadInput(f"`{shown}` is too short a window: at least a minute, like `{key}:1m`.")
             return BadInput(
-                f"`{value.strip()[:20]}` is not a window: give a number and a unit (m, h or d) of at "
-                f"most {MAX_WINDOW_SECONDS // 86_400} days, like `{key}:{EXAMPLES[option]}`."
+                f"`{value.strip()[:20]}` is not a window: give a number and a unit (m, h, d or w) of "
+                f"at most {MAX_WINDOW_SECONDS // 86_400} days, like `{key}:{EXAMPLES[option]}`."
             )
         parts.options.add(option)
         parts.windows[option] = seconds
@@ -278,13 +291,16 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
 
 
 def window_seconds(text: str) -> int | None:
-    """Give back the seconds a window such as `30m`, `6h` or `3d` spans, or None if it is not
-    one (or is under a minute or over the longest window)."""
+    """Give back the seconds a window such as `30m`, `6h`, `3d` or `2w` spans, or None if it is
+    not one (or is under a minute or over the longest window)."""
+    seconds = _span(text)
+    return seconds if seconds is not None and 60 <= seconds <= MAX_WINDOW_SECONDS else None
+
+
+def _span(text: str) -> int | None:
+    """Give back the seconds `text` spans as a number and a unit, whatever its length."""
     match = WINDOW.fullmatch(text.strip())
-    if match is None:
-        return None
-    seconds = int(match.group(1)) * {"m": 60, "h": 3_600, "d": 86_400}[match.group(2)[0].lower()]
-    return seconds if 60 <= seconds <= MAX_WINDOW_SECONDS else None
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)[0].lower()] if match else None
 
 
 def _query(parts: _Parts, page_size: int) -> Show | BadInput:

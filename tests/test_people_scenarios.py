@@ -332,8 +332,12 @@ def test_no_group_changed_is_said_plainly(bot: SlackDriver) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("failures:soon", "`soon` is not a window: give a number and a unit (m, h or d) of at most 90 days"),
-        ("changed:100d", "`100d` is not a window"),
+        (
+            "failures:soon",
+            "`soon` is not a window: give a number and a unit (m, h, d or w) of at most 90 days",
+        ),
+        ("changed:100d", "`100d` is too long a window: at most 90 days, like `changed:90d`."),
+        ("fail:6h", "`fail:` is not an option: did you mean `failures:`, as in `/scim-groups failures:6h`?"),
         ("user:a@b.c failures", "Ask one thing at a time"),
         ("failures oncall", "Ask one thing at a time"),
         ("user:", "`user:` needs a value after it, like `user:jane@example.com`."),

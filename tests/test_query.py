@@ -290,7 +290,7 @@ def test_a_window_is_a_number_and_a_unit(text: str, seconds: int) -> None:
     assert window_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0m", "59s", "91d", "1w", "h", "6", "-6h", "6.5h", "123456m"])
+@pytest.mark.parametrize("text", ["", "0m", "59s", "91d", "1y", "h", "6", "-6h", "6.5h", "123456m"])
 def test_anything_else_is_not_a_window(text: str) -> None:
     assert window_seconds(text) is None
 
@@ -469,9 +469,48 @@ def test_asking_two_things_at_once_says_how_to_ask_one() -> None:
 
 def test_a_window_that_is_not_one_is_quoted_to_twenty_characters() -> None:
     assert reason_for("failures:abcdefghijklmnopqrstuvwxyz") == (
-        "`abcdefghijklmnopqrst` is not a window: give a number and a unit (m, h or d) of at most 90 "
-        "days, like `failures:6h`."
+        "`abcdefghijklmnopqrst` is not a window: give a number and a unit (m, h, d or w) of at most "
+        "90 days, like `failures:6h`."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("2w", 14 * 86_400), ("1 week", 7 * 86_400), ("12wks", 84 * 86_400)]
+)
+def test_a_window_may_be_given_in_weeks(text: str, seconds: int) -> None:
+    assert window_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("changed:91d", "`91d` is too long a window: at most 90 days, like `changed:90d`."),
+        ("failures:13w", "`13w` is too long a window: at most 90 days, like `failures:90d`."),
+        ("failures:0m", "`0m` is too short a window: at least a minute, like `failures:1m`."),
+    ],
+)
+def test_a_window_past_its_limits_says_the_limit(text: str, reason: str) -> None:
+    assert reason_for(text) == reason
+    assert window_seconds("90d") == 90 * 86_400  # the limit itself is a window
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "usr:jane@example.com",
+            "`usr:` is not an option: did you mean `user:`, as in `/scim-groups user:jane@example.com`?",
+        ),
+        ("fail:6h", "`fail:` is not an option: did you mean `failures:`, as in `/scim-groups failures:6h`?"),
+        (
+            "Chnged:3d",
+            "`Chnged:` is not an option: did you mean `changed:`, as in `/scim-groups changed:3d`?",
+        ),
+        ("exts:00g1", "`exts:` is not an option: did you mean `ext:`, as in `/scim-groups ext:00g1`?"),
+    ],
+)
+def test_an_option_close_to_a_known_one_gets_the_command_corrected(text: str, reason: str) -> None:
+    assert reason_for(text) == reason
 
 
 def test_an_external_id_keeps_the_colons_after_its_option() -> None:

@@ -44,7 +44,7 @@ def render_help() -> Message:
         f"• `{COMMAND} user:jane@example.com` — a SCIM user by email or id (active or not), with "
         "the last 7 days of SCIM pushes about them\n"
         f"• `{COMMAND} failures` — failed SCIM pushes of the last 24 hours; `failures:6h` for "
-        "another window (`30m`, `6h`, `3d`)\n"
+        "another window (`30m`, `6h`, `3d`, `2w`)\n"
         f"• `{COMMAND} changed:3d` — groups changed in the last 3 days, newest first\n"
         f'• `{COMMAND} idp:"Azure AD" oncall` — any of these in another identity provider, by name or id\n'
         f"• `{COMMAND} help` — this message\n"
