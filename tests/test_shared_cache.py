@@ -329,11 +329,14 @@ def test_the_refresh_throttle_says_how_long_is_left_to_the_millisecond(client: r
     assert throttle.wait("U0ALICE") is None
     assert 14_900 < client.pttl(key) <= 15_000
     client.pexpire(key, 10_000)
+    before = client.pttl(key)
     wait = throttle.wait("U0ALICE")
-    left = client.pttl(key)
+    after = client.pttl(key)
 
     assert wait is not None
-    assert 0 <= wait * 1000 - left < 5
+    # Redis's clock runs on while the test does: the wait lies between what was left just before
+    # and just after it was asked, however slow the machine.
+    assert after <= wait * 1000 <= before
     client.pexpire(key, 300)
     assert throttle.wait("U0ALICE") == 1.0  # never "refresh again in 0 seconds"
 
