@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar, overload
+from typing import Literal, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness, Stamped
 from bot.cloudflare import (
@@ -63,8 +63,6 @@ STALE_WALKS = 8
 
 log = logging.getLogger(__name__)
 LookupKind = Literal["id", "external", "any"]
-A = TypeVar("A")
-R = TypeVar("R")
 
 
 # One Slack page of groups, with what is known about the whole list.

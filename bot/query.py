@@ -267,18 +267,16 @@ def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bo
         parts.provider = value.strip()
         return None
     if option in ("failures", "changed"):
-        seconds = window_seconds(value)
+        seconds, shown, days = _span(value), value.strip()[:20], MAX_WINDOW_SECONDS // 86_400
         if seconds is None:
-            spans, shown = _span(value), value.strip()[:20]
-            days = MAX_WINDOW_SECONDS // 86_400
-            if spans is not None and spans > MAX_WINDOW_SECONDS:
-                return BadInput(f"`{shown}` is too long a window: at most {days} days, like `{key}:{days}d`.")
-            if spans is not None:
-                return BadInput(f"`{shown}` is too short a window: at least a minute, like `{key}:1m`.")
             return BadInput(
-                f"`{value.strip()[:20]}` is not a window: give a number and a unit (m, h, d or w) of "
-                f"at most {MAX_WINDOW_SECONDS // 86_400} days, like `{key}:{EXAMPLES[option]}`."
+                f"`{shown}` is not a window: give a number and a unit (m, h, d or w) of "
+                f"at most {days} days, like `{key}:{EXAMPLES[option]}`."
             )
+        if seconds > MAX_WINDOW_SECONDS:
+            return BadInput(f"`{shown}` is too long a window: at most {days} days, like `{key}:{days}d`.")
+        if seconds < 60:
+            return BadInput(f"`{shown}` is too short a window: at least a minute, like `{key}:1m`.")
         parts.options.add(option)
         parts.windows[option] = seconds
         return None
@@ -469,26 +467,30 @@ def decode_detail(value: str) -> Detail | BadInput:
 
 @dataclass(frozen=True)
 class Click:
-    """A click on one of the bot's buttons: the button's action (`next`, `refresh`, `share`,
-    `history`, …, as the audit line names it) and what the click asks for, or why it cannot be
-    used."""
+    """A click on one of the bot's buttons: which button (its action id, without the suffix that
+    keeps ids unique in a message) and what the click asks for, or why it cannot be used."""
 
-    action: str
+    action_id: str
     asks: Show | Detail | BadInput
+
+    @property
+    def action(self) -> str:
+        """Give back the button's action (`next`, `refresh`, `share`, `history`, …) as the
+        audit line names it."""
+        return self.action_id.removeprefix(ACTION_PREFIX)
 
 
 def decode_click(action_id: str, value: str) -> Click:
     """Give back what a click on the button `action_id`, whose value is `value`, asks for."""
     action_id = action_id.partition(":")[0]  # a suffix keeps action ids unique in one message
-    action = action_id.removeprefix(ACTION_PREFIX)
     if action_id in (ACTION_HISTORY, ACTION_USED_BY):
         detail = decode_detail(value)
-        if isinstance(detail, BadInput) or detail.kind != action:  # History's value on Used by
-            return Click(action, OUTDATED)
-        return Click(action, detail)
+        if isinstance(detail, BadInput) or detail.kind != action_id.removeprefix(ACTION_PREFIX):
+            return Click(action_id, OUTDATED)  # History's value on Used by
+        return Click(action_id, detail)
     if action_id not in ACTIONS:
-        return Click(action, BadInput("That button is not one this bot knows; run `/scim-groups` again."))
-    return Click(action, decode_button(value))
+        return Click(action_id, BadInput("That button is not one this bot knows; run `/scim-groups` again."))
+    return Click(action_id, decode_button(value))
 
 
 def _state(value: str) -> dict[str, Any] | None:

@@ -115,13 +115,13 @@ class GroupsService:
                 # its Back leads to their own copy of the page.
                 own = replace(asks, back=replace(asks.back, shared=False))
                 return Reply(self._detail(own, outcome), replace_original=not asks.back.shared)
-            if action_id == ACTION_SHARE:
+            if click.action_id == ACTION_SHARE:
                 shared = self._show(
                     replace(asks, shared=True), outcome, refresh=False, shared_by=caller.user_id
                 )
                 return Reply(shared, replace_original=False, in_channel=True)
-            wait = self._refreshes.wait(caller.user_id) if action_id == ACTION_REFRESH else None
-            refresh = action_id == ACTION_REFRESH and wait is None
+            wait = self._refreshes.wait(caller.user_id) if click.action_id == ACTION_REFRESH else None
+            refresh = click.action_id == ACTION_REFRESH and wait is None
             if asks.shared:
                 # A click on a shared message answers the clicker privately and leaves the
                 # channel's copy as it is.
