@@ -1,19 +1,12 @@
 """Queries: command text and button values turned into typed requests; bad input as values.
 
-The command's grammar (see `render_help` for the user's version):
-
-    /scim-groups                            browse every group of the default provider
-    /scim-groups oncall                     display names containing "oncall" (case-insensitive)
-    /scim-groups id:<uuid>[,<uuid> …]       groups by Cloudflare id
-    /scim-groups external:<id>[,<id> …]     groups by the identity provider's id (also `ext:`)
-    /scim-groups <uuid> [<uuid> …]          a pasted id: looked up as either kind
-    /scim-groups user:<email or id>[,…]     SCIM users, with their recent SCIM pushes
-    /scim-groups failures[:<window>]        failed SCIM pushes (default: the last 24 hours)
-    /scim-groups changed:<window>           groups changed in that window, newest first
-    /scim-groups idp:<name or uuid> [...]   any of the above for another identity provider
-    /scim-groups help
-
-A window is a number and a unit: `30m`, `6h`, `3d`, `2w` (at most 90 days).
+A command is read in two steps. `read_parts` reads what every command shares: quotes, options
+(`key:value`, `key: value`, `key:"a value"`), the identity provider (`idp:`), help, and the
+mistakes people make (a mistyped option, an empty value, a window too long or too short).
+`read_command` then hands the parts to the kind of answer whose options they name, or whose
+words they are: each kind says how in its `Reading` (`bot.answers`, one module each), so this
+module knows no kind's options. A window is a number and a unit: `30m`, `6h`, `3d`, `2w` (at
+most 90 days). `render_help` is the user's version of the grammar.
 
 A button's value carries everything needed to draw the page it leads to, as compact versioned
 JSON, so a click works on any worker, after a restart, and on ephemeral messages (whose click
@@ -26,7 +19,7 @@ import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
@@ -62,24 +55,8 @@ MAX_VALUE_LENGTH = 200
 # Slack refuses a button whose value is over 2,000 characters. A lookup's ids travel in its
 # paging buttons, so together (JSON-encoded) they must stay under this; 50 UUIDs take 1,650.
 MAX_IDS_IN_BUTTON = 1_700
-OPTIONS = {
-    "id": "id",
-    "ids": "id",
-    "external": "external",
-    "ext": "external",
-    "idp": "idp",
-    "user": "user",
-    "users": "user",
-    "failures": "failures",
-    "changed": "changed",
-}
 # How far back `failures:` and `changed:` may look: the log's retention is not documented.
 MAX_WINDOW_SECONDS = 90 * 86_400
-DEFAULT_FAILURES_WINDOW = 86_400
-# Slack drops a message whose blocks hold much more than 12,000 characters of text in all. A user
-# (with five pushes) or a failed push takes more room than a group, so their pages hold fewer.
-USERS_PER_PAGE = 4
-FAILURES_PER_PAGE = 10
 WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?|w|wk|wks|weeks?)", re.IGNORECASE)
 UNIT_SECONDS = {"m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 # Slack's clients turn typed quotes into curly ones; people paste both.
@@ -87,14 +64,6 @@ QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "
 # A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
 TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
 EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
-EXAMPLES = {
-    "id": EXAMPLE_ID,
-    "external": "all_employees",
-    "idp": '"Azure AD"',
-    "user": "jane@example.com",
-    "failures": "6h",
-    "changed": "3d",
-}
 
 Kind = Literal["browse", "search", "id", "external", "any", "user", "failures", "changed"]
 
@@ -173,15 +142,65 @@ class BadInput:
 OUTDATED = BadInput("This button is from an older or altered message; run `/scim-groups` again.")
 
 
+@dataclass(frozen=True)
+class Option:
+    """An option a kind of answer reads from a command, such as `user:jane@example.com`.
+
+    `names` are what may be typed: the first is the option's own, the rest aliases (those in
+    `listed` are named beside it where the options are listed); `example` is a value messages
+    show. A `window` option takes a span (`6h`) instead of values; one with a `bare` window (in
+    seconds) may also be typed alone, as a word (`failures`).
+    """
+
+    names: tuple[str, ...]
+    example: str
+    listed: tuple[str, ...] = ()
+    window: bool = False
+    bare: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
 @dataclass
-class _Parts:
+class Parts:
+    """A command read into its parts: the provider it names, its free words, and each option
+    asked for (by the option's own name) with its values or its window in seconds."""
+
     provider: str | None = None
     words: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    external_ids: list[str] = field(default_factory=list)
-    users: list[str] = field(default_factory=list)
-    windows: dict[str, int] = field(default_factory=dict)  # failures, changed: seconds
-    options: set[str] = field(default_factory=set)
+    values: dict[str, list[str]] = field(default_factory=dict)
+    windows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def options(self) -> set[str]:
+        """Give back the names of the options asked for."""
+        return set(self.values) | set(self.windows)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one kind of answer reads a command: the options that ask for it, whether the
+    command's free words are more of its values, and `read`, which gives back the request (or
+    why it cannot be one) from the command's parts and the page size, or None when the command
+    is not of its kind. A command without options goes to the first reading that takes it,
+    with a `fallback` (the search, which takes any words) tried last."""
+
+    options: tuple[Option, ...]
+    read: Callable[[Parts, int], Show | BadInput | None]
+    words: bool = True
+    fallback: bool = False
+
+
+ONE_AT_A_TIME = BadInput(
+    "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their "
+    "own (with `idp:` if you like). To search for a group with one of those words in its name, "
+    'put it in quotes: `"failures"`.'
+)
+
+
+NOT_A_QUESTION = BadInput("That is not a question this bot can answer: `/scim-groups help` says what it can.")
 
 
 def from_slack(text: str) -> str:
@@ -189,8 +208,24 @@ def from_slack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
-    """Give back what the command's text asks for; never raises."""
+def read_command(text: str, readings: Sequence[Reading], *, page_size: int) -> Show | ShowHelp | BadInput:
+    """Give back what the command's text asks for, read by the kind of answer whose options it
+    names (or whose words it is); never raises."""
+    parts = read_parts(text, [option for reading in readings for option in reading.options])
+    if not isinstance(parts, Parts):
+        return parts
+    asked = [reading for reading in readings if parts.options & {option.name for option in reading.options}]
+    if len(asked) > 1 or (asked and parts.words and not asked[0].words):
+        return ONE_AT_A_TIME
+    for reading in asked or sorted(readings, key=lambda reading: reading.fallback):
+        request = reading.read(parts, page_size)
+        if request is not None:
+            return request
+    return NOT_A_QUESTION
+
+
+def read_parts(text: str, options: Sequence[Option]) -> Parts | ShowHelp | BadInput:
+    """Give back the command's parts, or help, or why the text cannot be read."""
     # Control and format characters (zero-width spaces, bidi overrides) become spaces.
     text = "".join(
         " " if unicodedata.category(character) in ("Cc", "Cf") else character
@@ -201,14 +236,15 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
     tokens = [_Token(*match.groups()) for match in TOKEN.finditer(text)]
     if [token.text.lower() for token in tokens] in (["help"], ["?"], ["-h"], ["--help"]):
         return ShowHelp()
-    parts = _Parts()
+    named = {name: option for option in (*options, PROVIDER) for name in option.names}
+    bare = {option.name: option for option in options if option.bare}
+    parts = Parts()
     position = 0
     while position < len(tokens):
         token = tokens[position]
         position += 1
-        if token.plain is not None and token.plain.lower() == "failures":
-            parts.options.add("failures")
-            parts.windows["failures"] = DEFAULT_FAILURES_WINDOW
+        if token.plain is not None and (alone := bare.get(token.plain.lower())) is not None:
+            parts.windows[alone.name] = alone.bare
             continue
         if token.plain is not None:
             key, colon, value = token.plain.partition(":")
@@ -218,16 +254,15 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
         else:
             parts.words.append(token.text)
             continue
-        option = OPTIONS.get(key.lower()) if colon else None
-        if colon and option is None and (near := difflib.get_close_matches(key.lower(), OPTIONS, n=1)):
+        option = named.get(key.lower()) if colon else None
+        if colon and option is None and (near := difflib.get_close_matches(key.lower(), named, n=1)):
             return BadInput(
                 f"`{key}:` is not an option: did you mean `{near[0]}:`, as in "
                 f"`/scim-groups {near[0]}:{value[:60]}`?"
             )
         if colon and option is None and re.fullmatch(r"[A-Za-z]{1,12}", key):
             return BadInput(
-                f"`{key}:` is not an option. The options are `id:`, `external:` (or `ext:`), `user:`, "
-                "`failures:`, `changed:` and `idp:`; "
+                f"`{key}:` is not an option. The options are {_listed((*options, PROVIDER))}; "
                 f'to search for a name with a colon in it, put it in quotes: `"{key}:{value}"`.'
             )
         if option is None:
@@ -239,7 +274,19 @@ def parse_command(text: str, *, page_size: int) -> Show | ShowHelp | BadInput:
         problem = _take_option(parts, option, key.lower(), value, quoted=quoted)
         if problem is not None:
             return problem
-    return _query(parts, page_size)
+    return parts
+
+
+# `idp:` names the identity provider any kind of answer looks in.
+PROVIDER = Option(("idp",), '"Azure AD"')
+
+
+def _listed(options: Sequence[Option]) -> str:
+    """Give back the options as a sentence lists them: `id:`, `external:` (or `ext:`) and `idp:`."""
+    names = [
+        f"`{option.name}:`" + "".join(f" (or `{alias}:`)" for alias in option.listed) for option in options
+    ]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @dataclass(frozen=True)
@@ -258,33 +305,31 @@ class _Token:
         return ""
 
 
-def _take_option(parts: _Parts, option: str, key: str, value: str, *, quoted: bool) -> BadInput | None:
+def _take_option(parts: Parts, option: Option, key: str, value: str, *, quoted: bool) -> BadInput | None:
     if value.strip() == "":
-        return BadInput(f"`{key}:` needs a value after it, like `{key}:{EXAMPLES[option]}`.")
-    if option == "idp":
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{option.example}`.")
+    if option is PROVIDER:
         if parts.provider is not None:
             return BadInput("Name one identity provider with `idp:`; a command looks in one at a time.")
         parts.provider = value.strip()
         return None
-    if option in ("failures", "changed"):
+    if option.window:
         seconds, shown, days = _span(value), value.strip()[:20], MAX_WINDOW_SECONDS // 86_400
         if seconds is None:
             return BadInput(
                 f"`{shown}` is not a window: give a number and a unit (m, h, d or w) of "
-                f"at most {days} days, like `{key}:{EXAMPLES[option]}`."
+                f"at most {days} days, like `{key}:{option.example}`."
             )
         if seconds > MAX_WINDOW_SECONDS:
             return BadInput(f"`{shown}` is too long a window: at most {days} days, like `{key}:{days}d`.")
         if seconds < 60:
             return BadInput(f"`{shown}` is too short a window: at least a minute, like `{key}:1m`.")
-        parts.options.add(option)
-        parts.windows[option] = seconds
+        parts.windows[option.name] = seconds
         return None
     values = [value.strip()] if quoted else [v for v in re.split(r"[,\s]+", value) if v]
     if not values:
-        return BadInput(f"`{key}:` needs a value after it, like `{key}:{EXAMPLES[option]}`.")
-    parts.options.add(option)
-    {"id": parts.ids, "external": parts.external_ids, "user": parts.users}[option].extend(values)
+        return BadInput(f"`{key}:` needs a value after it, like `{key}:{option.example}`.")
+    parts.values.setdefault(option.name, []).extend(values)
     return None
 
 
@@ -301,85 +346,9 @@ def _span(text: str) -> int | None:
     return int(match.group(1)) * UNIT_SECONDS[match.group(2)[0].lower()] if match else None
 
 
-def _query(parts: _Parts, page_size: int) -> Show | BadInput:
-    asked = parts.options & {"user", "failures", "changed"}
-    # Every word after `user:` is one more user, as for ids; `failures` and `changed:` take none.
-    if asked and (len(asked) > 1 or parts.options - asked or (parts.words and "user" not in asked)):
-        return BadInput(
-            "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their "
-            "own (with `idp:` if you like). To search for a group with one of those words in its name, "
-            'put it in quotes: `"failures"`.'
-        )
-    if "user" in asked:
-        return _users(parts.provider, parts.users + parts.words, page_size)
-    if asked:
-        failures, changed = parts.windows.get("failures", 0), parts.windows.get("changed", 0)
-        size = min(page_size, FAILURES_PER_PAGE) if failures else page_size
-        return Show(
-            Query(provider=parts.provider, failures=failures, changed=changed), page=1, page_size=size
-        )
-    if "id" in parts.options and "external" in parts.options:
-        return BadInput(
-            "Cloudflare cannot look up by `id:` and `external:` at once: ask for one kind at a time."
-        )
-    if parts.options:
-        # Every word after `id:` or `external:` is one more id ("several ids separated by spaces").
-        values = (parts.ids if "id" in parts.options else parts.external_ids) + parts.words
-        return _lookup(parts.provider, "id" if "id" in parts.options else "external", values, page_size)
-    words = " ".join(" ".join(parts.words).split())
-    if parts.words and all(UUID_PATTERN.match(word) for word in words.replace(",", " ").split()):
-        return _lookup(parts.provider, "any", words.replace(",", " ").split(), page_size)
-    if len(words) > MAX_VALUE_LENGTH:
-        return BadInput(f"Search for at most {MAX_VALUE_LENGTH} characters of a group's name.")
-    return Show(Query(provider=parts.provider, search=words), page=1, page_size=page_size)
-
-
-def _lookup(provider: str | None, kind: str, values: list[str], page_size: int) -> Show | BadInput:
-    unique = list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
-    if not unique:  # `ext:","`: nothing left to look up, which is not "everything"
-        option = "id" if kind == "id" else "external"
-        return BadInput(f"`{option}:` needs a value after it, like `{option}:{EXAMPLES[option]}`.")
-    if len(unique) > MAX_IDS:
-        return BadInput(f"Look up at most {MAX_IDS} ids at a time (you gave {len(unique)}).")
-    if kind in ("id", "any"):
-        for value in unique:
-            if not UUID_PATTERN.match(value):
-                return BadInput(
-                    f"`{value[:60]}` is not a Cloudflare group id: those are UUIDs like `{EXAMPLE_ID}`. "
-                    "For the identity provider's id use `external:`; to search by name, leave out `id:`."
-                )
-        unique = list(dict.fromkeys(value.lower() for value in unique))
-    elif any(len(value) > MAX_VALUE_LENGTH for value in unique):
-        return BadInput(f"An external id is at most {MAX_VALUE_LENGTH} characters long.")
-    elif len(json.dumps(unique, ensure_ascii=False)) > MAX_IDS_IN_BUTTON:
-        return BadInput(
-            f"Those {len(unique)} external ids are too long to look up together: "
-            "split them over two commands."
-        )
-    query = Query(
-        provider=provider,
-        ids=tuple(unique) if kind == "id" else (),
-        external_ids=tuple(unique) if kind == "external" else (),
-        either_ids=tuple(unique) if kind == "any" else (),
-    )
-    return Show(query, page=1, page_size=page_size)
-
-
-def _users(provider: str | None, values: list[str], page_size: int) -> Show | BadInput:
-    unique = list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
-    if not unique:
-        return BadInput(f"`user:` needs a value after it, like `user:{EXAMPLES['user']}`.")
-    if len(unique) > MAX_IDS:
-        return BadInput(f"Look up at most {MAX_IDS} users at a time (you gave {len(unique)}).")
-    if any(len(value) > MAX_VALUE_LENGTH for value in unique):
-        return BadInput(f"An email or id is at most {MAX_VALUE_LENGTH} characters long.")
-    if len(json.dumps(unique, ensure_ascii=False)) > MAX_IDS_IN_BUTTON:
-        return BadInput(
-            f"Those {len(unique)} users are too many to look up together: split them over two commands."
-        )
-    return Show(
-        Query(provider=provider, users=tuple(unique)), page=1, page_size=min(page_size, USERS_PER_PAGE)
-    )
+def unique(values: Sequence[str]) -> list[str]:
+    """Give back the values once each, in the order given, without the commas around them."""
+    return list(dict.fromkeys(value.strip(",") for value in values if value.strip(",")))
 
 
 def encode_button(show: Show) -> str:

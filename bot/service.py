@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.access import Caller
-from bot.answers import ANSWERS, DETAILS, details
+from bot.answers import ANSWERS, DETAILS, details, parse_command
 from bot.answers.kinds import Drawing, Subjects
 from bot.audit import Outcome, audited
 from bot.cache import NotCached, cached_only, is_cached_only
@@ -29,7 +29,6 @@ from bot.query import (
     Show,
     ShowHelp,
     decode_click,
-    parse_command,
 )
 from bot.settings import UUID_PATTERN
 from bot.views import (

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from bot.answers import parse_command
 from bot.cache import Cached, Caches, Staleness
 from bot.cloudflare import CloudflareClient, PermissionMissing, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.paging import Paged, page_of, slack_page
 from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
-from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show, parse_command
+from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show
 from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN, CloudflareSettings, Secret
 from bot.users import USERS, ScimUser, UserDirectory, user_of

@@ -10,19 +10,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.answers import READINGS, parse_command
 from bot.query import (
     BUTTON_VERSION,
     MAX_WINDOW_SECONDS,
+    NOT_A_QUESTION,
+    ONE_AT_A_TIME,
     BadInput,
     Detail,
+    Option,
+    Parts,
     Query,
+    Reading,
     Show,
     ShowHelp,
     decode_button,
     decode_detail,
     encode_button,
     encode_detail,
-    parse_command,
+    read_command,
     window_seconds,
 )
 from tests.fakes import PROVIDER_ID
@@ -537,3 +543,59 @@ def test_an_unknown_option_in_capitals_is_named_as_typed() -> None:
 def test_a_search_of_two_hundred_characters_is_the_longest() -> None:
     assert parse_command("a" * 200, page_size=10) == Show(Query(search="a" * 200), page=1, page_size=10)
     assert reason_for("a" * 201) == "Search for at most 200 characters of a group's name."
+
+
+# A kind of answer added by its reading alone: the grammar has no list of options of its own.
+WHY = Option(("why",), "jane@example.com", listed=("whynot",))
+
+
+def why(parts: Parts, page_size: int) -> Show | BadInput | None:
+    if WHY.name not in parts.options:
+        return None
+    return BadInput(f"why {parts.values[WHY.name]} {parts.words} {parts.provider} {page_size}")
+
+
+def read_with_why(text: str, *, words: bool = True) -> Show | ShowHelp | BadInput:
+    return read_command(text, (Reading((WHY,), why, words=words), *READINGS), page_size=7)
+
+
+def test_a_new_kinds_option_is_read_by_its_own_reading() -> None:
+    assert read_with_why('why:jane@example.com "wiki app" idp:Okta') == BadInput(
+        "why ['jane@example.com'] ['wiki app'] Okta 7"
+    )
+    assert read_with_why("WHY: jane@example.com") == BadInput("why ['jane@example.com'] [] None 7")
+    assert read_with_why("oncall") == Show(Query(search="oncall"), page=1, page_size=7)
+
+
+def test_a_new_kinds_option_is_listed_suggested_and_checked_for_a_value() -> None:
+    unknown = read_with_why("aws:prod")
+    assert isinstance(unknown, BadInput)
+    assert "The options are `why:` (or `whynot:`), `id:`, `external:` (or `ext:`), `user:`" in unknown.reason
+    assert read_with_why("wyh:jane") == BadInput(
+        "`wyh:` is not an option: did you mean `why:`, as in `/scim-groups why:jane`?"
+    )
+    assert read_with_why("why:") == BadInput("`why:` needs a value after it, like `why:jane@example.com`.")
+
+
+def test_a_new_kind_is_asked_for_alone() -> None:
+    assert read_with_why("why:jane user:bob") == ONE_AT_A_TIME
+    assert read_with_why("why:jane failures") == ONE_AT_A_TIME
+    assert read_with_why("why:jane wiki", words=False) == ONE_AT_A_TIME
+    assert read_with_why("why:jane wiki") == BadInput("why ['jane'] ['wiki'] None 7")
+
+
+def test_words_go_to_the_first_reading_that_takes_them_and_the_fallback_last() -> None:
+    search = Reading((), lambda parts, size: BadInput("searched"), fallback=True)
+    pasted = Reading((), lambda parts, size: BadInput("pasted") if parts.words == [A] else None)
+    assert read_command(A, (search, pasted), page_size=10) == BadInput("pasted")
+    assert read_command("oncall", (search, pasted), page_size=10) == BadInput("searched")
+    # With no reading to take it, a command is not a question; never an exception.
+    assert read_command("oncall", (pasted,), page_size=10) == NOT_A_QUESTION
+    assert read_command("", (), page_size=10) == NOT_A_QUESTION
+
+
+@pytest.mark.parametrize("text", ['""', "''", ",", " , "])
+def test_a_command_of_quotes_or_commas_alone_is_a_search_not_a_lookup(text: str) -> None:
+    parsed = parse(text)
+    assert isinstance(parsed, Show), parsed
+    assert parsed.query.kind in ("browse", "search")

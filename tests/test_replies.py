@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from bot.answers import parse_command
 from bot.cache import Staleness
 from bot.cloudflare import (
     ApiMessage,
@@ -32,7 +33,7 @@ from bot.directory import Held, Listing
 from bot.paging import Paged
 from bot.providers import ProviderChoice
 from bot.pushes import LOGS_PERMISSION, ScimPush
-from bot.query import BadInput, Detail, Query, Show, parse_command
+from bot.query import BadInput, Detail, Query, Show
 from bot.rules import Holder, Use
 from bot.users import ScimUser
 from bot.views import (

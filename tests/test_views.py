@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.answers import parse_command
 from bot.cloudflare import (
     ApiMessage,
     AuthFailed,
@@ -26,7 +27,7 @@ from bot.cloudflare import (
     Unavailable,
 )
 from bot.providers import ProviderChoice
-from bot.query import BadInput, Detail, Query, Show, decode_button, parse_command
+from bot.query import BadInput, Detail, Query, Show, decode_button
 from bot.rules import Holder, Use
 from bot.views import (
     escape,

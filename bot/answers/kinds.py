@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
 from bot.directory import Directory
 from bot.pushes import Pushes
-from bot.query import Detail, Query, Show
+from bot.query import Detail, Query, Reading, Show
 from bot.rules import AccessRules
 from bot.users import UserDirectory
 from bot.views import Message
@@ -59,6 +59,7 @@ class Drawing:
 class PageKind(Generic[F]):
     """One kind of answer to a command or a paging click.
 
+    `reading` is how a command asks for it (None: another kind's reading makes its queries);
     `find` gets the request and its provider's UUID, and whether to refresh; `page` gives back the page
     of what was found (a `Listing` or a `Paged`), for the audit line; `asked` what was asked,
     for the DEBUG line. A `windowed` kind covers a span that ends at the minute it was first
@@ -70,6 +71,7 @@ class PageKind(Generic[F]):
     page: Callable[[F], Any]
     asked: Callable[[Query], str]
     windowed: bool = False
+    reading: Reading | None = None
 
 
 @dataclass(frozen=True)

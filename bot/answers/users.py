@@ -3,6 +3,7 @@ the last 7 days when the log can be read."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -12,11 +13,27 @@ from bot.cloudflare import CloudflareError
 from bot.logs import event
 from bot.paging import Paged, page_of
 from bot.pushes import HISTORY_DAYS, ScimPush, Window
-from bot.query import Show
+from bot.query import (
+    MAX_IDS,
+    MAX_IDS_IN_BUTTON,
+    MAX_VALUE_LENGTH,
+    BadInput,
+    Option,
+    Parts,
+    Query,
+    Reading,
+    Show,
+    unique,
+)
 from bot.users import ScimUser
 from bot.views import Message, render_users
 
 log = logging.getLogger(__name__)
+
+USER = Option(("user", "users"), "jane@example.com")
+# Slack drops a message whose blocks hold much more than 12,000 characters of text in all: a
+# user with five pushes takes more room than a group, so a page holds fewer.
+USERS_PER_PAGE = 4
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,26 @@ class Users:
     log_problem: CloudflareError | None
     # Set when the pushes shown are an older copy (the log failing): the oldest one's staleness.
     pushes_stale: Staleness | None = None
+
+
+def read(parts: Parts, page_size: int) -> Show | BadInput | None:
+    """Give back the lookup of the users after `user:` (every word after it is one more user);
+    None for a command without `user:`."""
+    if USER.name not in parts.options:
+        return None
+    users = unique(parts.values[USER.name] + parts.words)
+    if not users:
+        return BadInput(f"`user:` needs a value after it, like `user:{USER.example}`.")
+    if len(users) > MAX_IDS:
+        return BadInput(f"Look up at most {MAX_IDS} users at a time (you gave {len(users)}).")
+    if any(len(value) > MAX_VALUE_LENGTH for value in users):
+        return BadInput(f"An email or id is at most {MAX_VALUE_LENGTH} characters long.")
+    if len(json.dumps(users, ensure_ascii=False)) > MAX_IDS_IN_BUTTON:
+        return BadInput(
+            f"Those {len(users)} users are too many to look up together: split them over two commands."
+        )
+    query = Query(provider=parts.provider, users=tuple(users))
+    return Show(query, page=1, page_size=min(page_size, USERS_PER_PAGE))
 
 
 def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> Users:
@@ -68,5 +105,9 @@ def draw(found: Users, request: Show, drawing: Drawing) -> Message:
 
 
 ANSWER = PageKind(
-    find=find, draw=draw, page=lambda found: found.page, asked=lambda query: ",".join(query.users)
+    find=find,
+    draw=draw,
+    page=lambda found: found.page,
+    asked=lambda query: ",".join(query.users),
+    reading=Reading(options=(USER,), read=read),
 )
