@@ -37,9 +37,9 @@ from bot.limits import (
 from bot.logs import event
 from bot.pacing import QUOTA_WINDOW_SECONDS, REQUESTS_PER_SECOND, Budget, CallBudget, Pacer
 from bot.pushes import Pushes
-from bot.replies import Replies
+from bot.replies import Replies, Reply
 from bot.rules import AccessRules
-from bot.service import GroupsService, Reply
+from bot.service import GroupsService
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
 from bot.users import UserDirectory
 from bot.views import render_too_slow

@@ -45,6 +45,16 @@ class Outcome:
         )
         self.name = "stale" if page.stale else "ok" if page.total else "empty"
 
+    def detail_shown(self, results: int, problem: CloudflareError | None, *, stale: bool) -> None:
+        """Note a group's detail shown: how many things, or why Cloudflare could not say;
+        `stale` when it is an older copy of the group or of what is shown about it."""
+        if problem is not None:
+            self.failed(problem)
+        else:
+            self.name, self.results = ("ok" if results else "empty"), results
+        if stale:
+            self.name = "stale"
+
     def failed(self, error: CloudflareError) -> None:
         """Note that Cloudflare failed the answer, and log why."""
         self.name = f"failed_{type(error).__name__}"

@@ -20,8 +20,8 @@ from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.logs import event
 from bot.query import from_slack
-from bot.replies import Replies
-from bot.service import GroupsService, Reply
+from bot.replies import Replies, Reply
+from bot.service import GroupsService
 from bot.views import Message, render_internal_error, render_refusal
 
 log = logging.getLogger(__name__)

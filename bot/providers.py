@@ -4,13 +4,19 @@ default, or the only one with SCIM; and when none fits, why, with the ones to pi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
+from bot.cache import is_cached_only
 from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.directory import Directory
 from bot.logs import event
 from bot.settings import UUID_PATTERN
+from bot.workers import Workers
+
+F = TypeVar("F")
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +81,28 @@ def resolve(
         event(log, "identity_providers_failed", logging.WARNING, error=error.describe())
         return IdentityProvider(id=wanted.lower(), name="", type="", scim_enabled=True)
     return choose_provider(providers, asked, default_id)
+
+
+def resolve_and_find(
+    directory: Directory,
+    workers: Workers,
+    asked: str | None,
+    default_id: str | None,
+    find: Callable[[str], F],
+) -> tuple[IdentityProvider, F] | ProviderChoice:
+    """Give back the provider `asked` means and what `find` finds in it (given its UUID), or
+    the choice to offer instead.
+
+    While the account's provider list is not known yet, a provider named by its UUID is read
+    from at once, alongside the list: the answer need not wait for the list, which only names
+    the provider, so a cold answer is one round trip, not two.
+    """
+    known = default_id if asked is None else asked
+    early: Future[F] | None = None
+    listed = is_cached_only() or directory.knows_identity_providers()
+    if not listed and known is not None and UUID_PATTERN.match(known):
+        early = workers.in_background(lambda: find(known.lower()))
+    provider = resolve(directory, asked, default_id)
+    if isinstance(provider, ProviderChoice):
+        return provider
+    return provider, early.result() if early is not None else find(provider.id)

@@ -34,10 +34,20 @@ from bot import metrics
 from bot.cache import NotCached, cached_only
 from bot.clock import Clock
 from bot.logs import event
-from bot.service import Reply
-from bot.views import render_internal_error
+from bot.views import Message, render_internal_error
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message and how to deliver it in answer to a click."""
+
+    message: Message
+    # True: replace the message that was clicked; False: post a new message.
+    replace_original: bool = True
+    in_channel: bool = False
+
 
 # Slack's response_url answers in well under a second; one that takes longer has failed.
 POST_TIMEOUT_SECONDS = 5.0

@@ -9,18 +9,17 @@ the identity provider, hands the question to its kind of answer (`bot.answers`) 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bot.access import Caller
 from bot.answers import ANSWERS, DETAILS, details, parse_command
 from bot.answers.kinds import Drawing, Subjects
 from bot.audit import Outcome, audited
-from bot.cache import NotCached, cached_only, is_cached_only
+from bot.cache import NotCached, cached_only
 from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.limits import RefreshLimit, RefreshThrottle
-from bot.providers import ProviderChoice, resolve
+from bot.providers import ProviderChoice, resolve, resolve_and_find
 from bot.query import (
     ACTION_REFRESH,
     ACTION_SHARE,
@@ -30,7 +29,7 @@ from bot.query import (
     ShowHelp,
     decode_click,
 )
-from bot.settings import UUID_PATTERN
+from bot.replies import Reply
 from bot.views import (
     Message,
     render_bad_input,
@@ -43,16 +42,6 @@ from bot.views import (
 log = logging.getLogger(__name__)
 
 NOBODY = Caller(user_id="", channel_id="", team_id="", enterprise_id="")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A message and how to deliver it in answer to a click."""
-
-    message: Message
-    # True: replace the message that was clicked; False: post a new message.
-    replace_original: bool = True
-    in_channel: bool = False
 
 
 class GroupsService:
@@ -147,26 +136,21 @@ class GroupsService:
             request = replace(request, query=replace(query, until=subjects.next_minute()))
             query = request.query
         outcome.query, outcome.text = query.kind, kind.asked(query)
-        known_id = query.provider if query.provider is not None else self._default_provider_id
+
+        def asked_of(provider_id: str) -> Show:
+            return replace(request, query=replace(query, provider=provider_id))
+
+        def find(provider_id: str) -> Any:
+            return kind.find(subjects, asked_of(provider_id), provider_id, refresh)
+
         try:
-            early: Future[Any] | None = None
-            parallel = not is_cached_only() and not subjects.groups.knows_identity_providers()
-            if parallel and known_id is not None and UUID_PATTERN.match(known_id):
-                # The answer need not wait for the provider list (it only names the provider):
-                # fetching both at once makes a cold answer one round trip, not two.
-                guess = replace(request, query=replace(query, provider=known_id.lower()))
-                early = subjects.workers.in_background(
-                    lambda: kind.find(subjects, guess, known_id.lower(), refresh)
-                )
-            provider = self._choose(query.provider)
-            if isinstance(provider, ProviderChoice):
-                outcome.name, outcome.provider = "provider_choice", provider.reason
-                return render_provider_choice(provider, request)
-            outcome.provider = provider.id
-            request = replace(request, query=replace(query, provider=provider.id))
-            found = (
-                early.result() if early is not None else kind.find(subjects, request, provider.id, refresh)
-            )
+            groups, default = subjects.groups, self._default_provider_id
+            chosen = resolve_and_find(groups, subjects.workers, query.provider, default, find)
+            if isinstance(chosen, ProviderChoice):
+                outcome.name, outcome.provider = "provider_choice", chosen.reason
+                return render_provider_choice(chosen, request)
+            provider, found = chosen
+            outcome.provider, request = provider.id, asked_of(provider.id)
             outcome.shown(kind.page(found))
             drawing = Drawing(provider.name or f"identity provider {provider.id}", shared_by, refresh_wait)
             return kind.draw(found, request, drawing)
@@ -190,12 +174,7 @@ class GroupsService:
             results, message = kind.draw(found)
         except Exception:
             return _internal_error(outcome, "a group's detail")
-        if found.problem is not None:
-            outcome.failed(found.problem)
-        else:
-            outcome.name, outcome.results = ("ok" if results else "empty"), results
-        if found.stale is not None:  # an older copy of the group or of what is shown about it
-            outcome.name = "stale"
+        outcome.detail_shown(results, found.problem, stale=found.stale is not None)
         return message
 
     def _choose(self, asked: str | None) -> IdentityProvider | ProviderChoice:

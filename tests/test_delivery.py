@@ -14,8 +14,7 @@ import pytest
 
 from bot import metrics
 from bot.clock import SystemClock
-from bot.replies import MAX_POSTS, Delivery, Replies
-from bot.service import Reply
+from bot.replies import MAX_POSTS, Delivery, Replies, Reply
 from tests.conftest import wait_until
 from tests.fakes import FakeSlack
 
