@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from bot import __version__
+from bot.check import run_checks
 from tests.conftest import SlackDriver, wait_until
 from tests.fake_access import LOGS_PERMISSION
 from tests.fakes import (
@@ -48,6 +50,29 @@ SECRETS = (API_TOKEN, BOT_TOKEN, SIGNING_SECRET, APP_TOKEN)
 def check(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, **changes: str | None
 ) -> tuple[int, str]:
+    """Run `python -m bot check`'s checks in this process, on these settings (None: unset); give
+    back the exit status and what it printed. The command itself is run by two tests."""
+    variables = {**environment(cloudflare, slack), **changes}
+    env = {name: value for name, value in variables.items() if value is not None}
+    out, logged, root = io.StringIO(), io.StringIO(), logging.getLogger()
+    handler, level = logging.StreamHandler(logged), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)  # every line it would log, secrets or not
+    try:
+        status = run_checks(env, out)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    for secret in SECRETS:
+        assert secret not in out.getvalue() + logged.getvalue()
+    assert "Traceback" not in logged.getvalue()
+    return status, out.getvalue()
+
+
+def check_command(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, **changes: str | None
+) -> tuple[int, str]:
+    """Run `python -m bot check` as a process of its own, as its user does."""
     variables = {**environment(cloudflare, slack), **changes}
     env = clean_env(**{name: value for name, value in variables.items() if value is not None})
     result = subprocess.run(
@@ -67,7 +92,7 @@ def check(
 def test_check_passes_when_everything_is_right(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    status, out = check(cloudflare, slack, tmp_path)
+    status, out = check_command(cloudflare, slack, tmp_path)
 
     assert status == 0, out
     assert out.splitlines() == [
@@ -108,7 +133,7 @@ def test_check_names_a_missing_optional_permission_without_failing(
 def test_check_explains_a_refused_bot_token(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    status, out = check(cloudflare, slack, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked")
+    status, out = check_command(cloudflare, slack, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked")
 
     assert status == 1
     assert (

@@ -12,9 +12,19 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from bot.app import settings_or_exit
 from bot.settings import PLACEHOLDERS
 from tests.fakes import APP_TOKEN, FakeCloudflare, FakeSlack, command_form, environment, signed_headers
-from tests.helpers import ROOT, FakeSocketMode, clean_env, free_port, procfile_command, running, serving
+from tests.helpers import (
+    ROOT,
+    FakeSocketMode,
+    clean_env,
+    free_port,
+    procfile_command,
+    running,
+    serving,
+    setting_names,
+)
 
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 
@@ -37,23 +47,23 @@ def test_http_server_serves_signed_commands(
     assert post.body["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
 
 
-@pytest.mark.parametrize(
-    ("unset", "extra", "line"),
-    [
-        ("SLACK_BOT_TOKEN", {}, "scim-groups: SLACK_BOT_TOKEN is not set."),
-        ("", {"SCIM_GROUPS_PAGE_SIZE": "50"}, "scim-groups: SCIM_GROUPS_PAGE_SIZE must be a whole number"),
-        (
-            "",
-            {"CLOUDFLARE_IDENTITY_PROVIDER_ID": "okta"},
-            "scim-groups: CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID",
-        ),
-        *(
-            ("", {name: value}, f"scim-groups: {name} is still the example value from .env.example")
-            for name, value in PLACEHOLDERS.items()
-            if name in ENV_EXAMPLE
-        ),
-    ],
-)
+BAD_SETTINGS = [
+    ("SLACK_BOT_TOKEN", {}, "scim-groups: SLACK_BOT_TOKEN is not set."),
+    ("", {"SCIM_GROUPS_PAGE_SIZE": "50"}, "scim-groups: SCIM_GROUPS_PAGE_SIZE must be a whole number"),
+    (
+        "",
+        {"CLOUDFLARE_IDENTITY_PROVIDER_ID": "okta"},
+        "scim-groups: CLOUDFLARE_IDENTITY_PROVIDER_ID must be a UUID",
+    ),
+    *(
+        ("", {name: value}, f"scim-groups: {name} is still the example value from .env.example")
+        for name, value in PLACEHOLDERS.items()
+        if name in ENV_EXAMPLE
+    ),
+]
+
+
+@pytest.mark.parametrize(("unset", "extra", "line"), [BAD_SETTINGS[0], BAD_SETTINGS[-1]])
 @pytest.mark.parametrize("process", ["web", "python -m bot"])
 def test_a_bad_setting_stops_the_process_with_one_plain_line(
     cloudflare: FakeCloudflare,
@@ -77,6 +87,35 @@ def test_a_bad_setting_stops_the_process_with_one_plain_line(
     assert output.strip().splitlines() == [output.strip()]
     assert output.startswith(line)
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(("unset", "extra", "line"), BAD_SETTINGS)
+def test_each_bad_setting_is_named_in_the_one_line_the_process_stops_with(
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    unset: str,
+    extra: dict[str, str],
+    line: str,
+) -> None:
+    # What both entry points run before anything else (the test above runs them as processes).
+    monkeypatch.chdir(tmp_path)
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**environment(cloudflare, slack), **extra}.items():
+        if name != unset:
+            monkeypatch.setenv(name, value)
+
+    with pytest.raises(SystemExit) as stopped:
+        settings_or_exit()
+
+    output = capsys.readouterr()
+    assert stopped.value.code == 2
+    assert output.out == ""
+    assert output.err.startswith(line)
+    assert output.err.strip().splitlines() == [output.err.strip()]
 
 
 def one_line_failure(command: list[str], variables: dict[str, str], cwd: Path) -> str:
