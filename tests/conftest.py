@@ -15,7 +15,10 @@ import httpx
 import pytest
 
 from bot import web
+from bot.access import Caller
 from bot.app import build_app, build_service
+from bot.replies import Reply
+from bot.service import GroupsService
 from bot.settings import load_settings
 from tests.fakes import (
     PROVIDER_ID,
@@ -28,7 +31,7 @@ from tests.fakes import (
     make_group,
     signed_headers,
 )
-from tests.helpers import RedisServer
+from tests.helpers import RedisServer, check_limits
 
 # How long the bot waits on the fake Cloudflare in tests: under the real 10 s, yet long enough
 # that a test holding Cloudflare's answers (its gate) on a loaded machine sees no call time out
@@ -216,3 +219,59 @@ def start_bot(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) ->
 @pytest.fixture
 def bot(start_bot: StartBot) -> SlackDriver:
     return start_bot()
+
+
+class ServiceDriver:
+    """Asks the bot's service what Slack's listeners ask it, in this process, and gives back each
+    message as they would post it, checked against Block Kit's limits.
+
+    For tests of what an answer says: HTTP adds nothing there, and costs each test a server.
+    Signatures, acks, bodies and delivery are tested through `SlackDriver`.
+    """
+
+    def __init__(self, service: GroupsService) -> None:
+        self.service = service
+
+    def command(self, text: str = "", *, user_id: str = "U0ALICE") -> dict[str, Any]:
+        """Ask `/scim-groups <text>` as the listener does: from the cache if it can, else in full."""
+        caller = Caller(user_id=user_id, channel_id="C0ONCALL", team_id="T0ACME", enterprise_id="")
+        message = self.service.answer_from_cache(text, caller) or self.service.answer_command(text, caller)
+        return _posted(Reply(message, replace_original=False))
+
+    def click(self, button: dict[str, Any], *, user_id: str = "U0ALICE") -> dict[str, Any]:
+        """Click `button`; give back what the listener would post to the click's response_url."""
+        caller = Caller(user_id=user_id, channel_id="C0ONCALL", team_id="T0ACME", enterprise_id="")
+        return _posted(self.service.answer_click(button["action_id"], button["value"], caller))
+
+
+def _posted(reply: Reply) -> dict[str, Any]:
+    body = {
+        **reply.message,
+        "response_type": "in_channel" if reply.in_channel else "ephemeral",
+        "replace_original": reply.replace_original,
+    }
+    check_limits(body)
+    return body
+
+
+StartAnswers = Callable[..., ServiceDriver]
+
+
+@pytest.fixture
+def start_answers(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> StartAnswers:
+    """Give back a function that makes the bot's service with these settings changed (None: unset)."""
+
+    def start(*, timeout: httpx.Timeout = TEST_CLOUDFLARE_TIMEOUT, **changes: str | None) -> ServiceDriver:
+        env = {
+            name: value
+            for name, value in {**environment(cloudflare, slack), **changes}.items()
+            if value is not None
+        }
+        return ServiceDriver(build_service(load_settings(env), clock=clock, timeout=timeout))
+
+    return start
+
+
+@pytest.fixture
+def answers(start_answers: StartAnswers) -> ServiceDriver:
+    return start_answers()

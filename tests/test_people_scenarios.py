@@ -1,4 +1,6 @@
-"""End to end: `user:`, `failures` and `changed:` over signed HTTP, against the fake Cloudflare."""
+"""`user:`, `failures`, `changed:`, History and Used by, asked of the bot's service as Slack's
+listeners ask it, against the fake Cloudflare; the two that depend on delivery (a deadline, a
+shared message) over signed HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.logs import FIELD_LIMIT, event
-from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.conftest import FakeClock, ServiceDriver, StartAnswers, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
 from tests.fakes import PROVIDER_ID, FakeCloudflare, block_text, buttons, make_group, texts
 from tests.helpers import AS_OF, check_limits
@@ -48,6 +50,12 @@ def log_calls(cloudflare: FakeCloudflare) -> list[dict[str, list[str]]]:
 
 
 @pytest.fixture
+def bot(start_answers: StartAnswers) -> ServiceDriver:
+    """The bot's service, asked directly: what an answer says does not depend on HTTP."""
+    return start_answers()
+
+
+@pytest.fixture
 def people(cloudflare: FakeCloudflare) -> list[dict[str, Any]]:
     users = [make_user(n) for n in range(12)]
     users[4]["active"] = False
@@ -71,7 +79,7 @@ def people(cloudflare: FakeCloudflare) -> list[dict[str, Any]]:
 
 
 def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     message = bot.command("user:User0003@Example.COM")
 
@@ -100,7 +108,9 @@ def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
     assert "request_body" not in json.dumps(message)
 
 
-def test_a_deactivated_user_is_said_to_be_deactivated(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+def test_a_deactivated_user_is_said_to_be_deactivated(
+    bot: ServiceDriver, people: list[dict[str, Any]]
+) -> None:
     message = bot.command(f"user:{people[4]['externalId']}")
 
     assert block_text(message["blocks"][1]).splitlines()[0] == (
@@ -110,7 +120,7 @@ def test_a_deactivated_user_is_said_to_be_deactivated(bot: SlackDriver, people: 
 
 
 def test_a_user_with_fields_of_unexpected_types_is_shown_with_those_unknown(
-    bot: SlackDriver, people: list[dict[str, Any]]
+    bot: ServiceDriver, people: list[dict[str, Any]]
 ) -> None:
     odd = people[5]
     odd.update({"emails": 5, "displayName": 7, "active": "yes", "meta": ["not", "an", "object"]})
@@ -125,7 +135,7 @@ def test_a_user_with_fields_of_unexpected_types_is_shown_with_those_unknown(
 
 
 def test_several_users_by_email_cloudflare_id_and_idp_id_come_in_the_order_asked(
-    bot: SlackDriver, people: list[dict[str, Any]]
+    bot: ServiceDriver, people: list[dict[str, Any]]
 ) -> None:
     asked = f"user:{people[7]['id']},user0001@example.com nobody@example.com {people[2]['externalId']}"
 
@@ -142,7 +152,7 @@ def test_several_users_by_email_cloudflare_id_and_idp_id_come_in_the_order_asked
 
 
 def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
-    bot: SlackDriver, people: list[dict[str, Any]]
+    bot: ServiceDriver, people: list[dict[str, Any]]
 ) -> None:
     message = bot.command("user:ghost@example.com")
 
@@ -157,7 +167,7 @@ def test_an_unknown_user_gets_one_sentence_naming_what_was_looked_up(
 
 
 def test_many_users_are_paged_with_the_usual_buttons_four_at_a_time(
-    bot: SlackDriver, people: list[dict[str, Any]]
+    bot: ServiceDriver, people: list[dict[str, Any]]
 ) -> None:
     asked = "user:" + ",".join(user["emails"][0]["value"] for user in people)
 
@@ -175,7 +185,7 @@ def test_many_users_are_paged_with_the_usual_buttons_four_at_a_time(
 
 
 def test_without_the_logs_permission_users_are_shown_and_the_permission_is_named(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.missing_permissions = {LOGS_PERMISSION}
 
@@ -191,7 +201,7 @@ def test_without_the_logs_permission_users_are_shown_and_the_permission_is_named
 
 
 def test_failed_pushes_of_the_last_day_are_listed_newest_first(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     message = bot.command("failures")
 
@@ -215,7 +225,7 @@ def test_failed_pushes_of_the_last_day_are_listed_newest_first(
     }
 
 
-def test_no_failed_pushes_is_an_answer_too(bot: SlackDriver, people: list[dict[str, Any]]) -> None:
+def test_no_failed_pushes_is_an_answer_too(bot: ServiceDriver, people: list[dict[str, Any]]) -> None:
     message = bot.command("failures:10m")
 
     assert block_text(message["blocks"][1]) == (
@@ -224,7 +234,7 @@ def test_no_failed_pushes_is_an_answer_too(bot: SlackDriver, people: list[dict[s
 
 
 def test_failures_are_paged_over_the_same_window_however_late_the_click(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    bot: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.updates = [
         make_update(PROVIDER_ID, ago(minutes=n), group=make_group(n), status="FAILURE", error=f"error {n}")
@@ -246,7 +256,7 @@ def test_failures_are_paged_over_the_same_window_however_late_the_click(
 
 
 def test_without_the_logs_permission_failures_get_one_sentence_naming_it(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.missing_permissions = {LOGS_PERMISSION, APPS_PERMISSION}
 
@@ -268,7 +278,7 @@ def test_without_the_logs_permission_failures_get_one_sentence_naming_it(
 
 
 def test_a_failing_log_is_retried_then_said_plainly(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
 
@@ -279,7 +289,7 @@ def test_a_failing_log_is_retried_then_said_plainly(
 
 
 def test_a_log_refusal_with_many_long_errors_is_cut_to_slacks_limits(
-    bot: SlackDriver, cloudflare: FakeCloudflare, people: list[dict[str, Any]]
+    bot: ServiceDriver, cloudflare: FakeCloudflare, people: list[dict[str, Any]]
 ) -> None:
     errors = [{"code": 7_000 + n, "message": f"error {n} " + "&<>" * 80} for n in range(40)]
     refusal = {"success": False, "errors": errors, "messages": [], "result": None}
@@ -296,7 +306,7 @@ def test_a_log_refusal_with_many_long_errors_is_cut_to_slacks_limits(
 
 
 def test_a_failing_log_costs_a_user_answer_only_its_pushes(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
 
@@ -309,7 +319,7 @@ def test_a_failing_log_costs_a_user_answer_only_its_pushes(
 
 
 def test_groups_changed_in_a_window_are_listed_newest_first(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     groups = cloudflare.groups[PROVIDER_ID]
     for number, hours in ((5, 30), (9, 2), (12, 50), (20, 80)):
@@ -323,7 +333,7 @@ def test_groups_changed_in_a_window_are_listed_newest_first(
     assert footer(message) == "Page 1 of 1 · 3 groups"
 
 
-def test_no_group_changed_is_said_plainly(bot: SlackDriver) -> None:
+def test_no_group_changed_is_said_plainly(bot: ServiceDriver) -> None:
     message = bot.command("changed:30m")
 
     assert block_text(message["blocks"][1]) == "No group in *Okta Production* changed in the last 30 minutes."
@@ -343,16 +353,16 @@ def test_no_group_changed_is_said_plainly(bot: SlackDriver) -> None:
         ("user:", "`user:` needs a value after it, like `user:jane@example.com`."),
     ],
 )
-def test_bad_new_questions_say_what_is_wrong(bot: SlackDriver, text: str, reason: str) -> None:
+def test_bad_new_questions_say_what_is_wrong(bot: ServiceDriver, text: str, reason: str) -> None:
     assert bot.command(text)["blocks"][0]["text"]["text"].startswith(reason)
 
 
 def test_a_group_named_like_a_new_word_can_still_be_searched_in_quotes(
-    start_bot: StartBot, cloudflare: FakeCloudflare
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID].append(make_group(50, "failures-team"))
 
-    message = start_bot().command('"failures"')
+    message = start_answers().command('"failures"')
 
     assert message["blocks"][0]["text"]["text"] == "Groups matching “failures” · Okta Production"
 
@@ -368,7 +378,7 @@ def history_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_every_group_has_a_history_that_goes_back_to_the_exact_page(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     group = make_group(13)
     cloudflare.updates = [
@@ -396,7 +406,7 @@ def test_every_group_has_a_history_that_goes_back_to_the_exact_page(
 
 
 def test_a_history_shown_from_an_older_copy_while_the_log_fails_says_so(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    bot: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     group = make_group(3)
     cloudflare.updates = [make_update(PROVIDER_ID, ago(hours=3), group=group, method="PUT")]
@@ -414,7 +424,7 @@ def test_a_history_shown_from_an_older_copy_while_the_log_fails_says_so(
 
 
 def test_a_users_pushes_shown_from_an_older_copy_while_the_log_fails_say_so(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare, clock: FakeClock
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     bot.command("user:user0003@example.com")
     clock.advance(120)  # past the user's TTL and the log's 30 seconds
@@ -427,7 +437,7 @@ def test_a_users_pushes_shown_from_an_older_copy_while_the_log_fails_say_so(
 
 
 def test_a_history_without_the_logs_permission_names_it_and_still_goes_back(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.missing_permissions = {LOGS_PERMISSION}
     first = bot.command("")
@@ -449,7 +459,7 @@ def test_a_history_without_the_logs_permission_names_it_and_still_goes_back(
     ],
 )
 def test_a_forged_history_button_changes_nothing(
-    bot: SlackDriver, cloudflare: FakeCloudflare, value: str
+    bot: ServiceDriver, cloudflare: FakeCloudflare, value: str
 ) -> None:
     calls = len(cloudflare.calls)
 
@@ -461,7 +471,7 @@ def test_a_forged_history_button_changes_nothing(
 
 @pytest.mark.parametrize("action", ["history", "used_by"])
 def test_a_detail_button_naming_a_provider_without_scim_reads_none_of_its_data(
-    bot: SlackDriver, cloudflare: FakeCloudflare, action: str
+    bot: ServiceDriver, cloudflare: FakeCloudflare, action: str
 ) -> None:
     legacy = "77777777-7777-4777-8777-777777777777"
     cloudflare.add_provider(legacy, "Legacy SAML", [make_group(1)], scim=False, kind="saml")
@@ -561,7 +571,7 @@ def access_calls(cloudflare: FakeCloudflare) -> list[str]:
 
 @pytest.mark.usefixtures("rules")
 def test_used_by_names_every_access_group_policy_and_application_with_its_list(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     page = bot.command("group-00003")
 
@@ -583,7 +593,7 @@ def test_used_by_names_every_access_group_policy_and_application_with_its_list(
 
 @pytest.mark.usefixtures("rules")
 def test_the_access_graph_is_read_once_for_every_group_while_it_is_cached(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     page = bot.command("")
     bot.click(used_by(page, 3))
@@ -596,7 +606,7 @@ def test_the_access_graph_is_read_once_for_every_group_while_it_is_cached(
 
 @pytest.mark.usefixtures("rules")
 def test_without_the_apps_permission_access_groups_are_still_shown_and_the_permission_named(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.missing_permissions = {APPS_PERMISSION}
 
@@ -611,7 +621,7 @@ def test_without_the_apps_permission_access_groups_are_still_shown_and_the_permi
     ) in words(detail)
 
 
-def test_a_group_used_nowhere_is_said_so(bot: SlackDriver) -> None:
+def test_a_group_used_nowhere_is_said_so(bot: ServiceDriver) -> None:
     detail = bot.click(used_by(bot.command(""), 0))
 
     assert block_text(detail["blocks"][2]) == (
@@ -620,7 +630,7 @@ def test_a_group_used_nowhere_is_said_so(bot: SlackDriver) -> None:
 
 
 def test_an_entra_match_by_object_id_is_marked_as_inferred(
-    start_bot: StartBot, cloudflare: FakeCloudflare
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
 ) -> None:
     entra = "00000000-0000-4000-8000-00000000e1a0"
     object_id = "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60"
@@ -632,7 +642,7 @@ def test_an_entra_match_by_object_id_is_marked_as_inferred(
             "include": [{"azureAD": {"id": object_id, "identity_provider_id": entra}}],
         }
     ]
-    bot = start_bot()
+    bot = start_answers()
 
     detail = bot.click(used_by(bot.command(f"idp:{entra}"), 0))
 
@@ -641,7 +651,7 @@ def test_an_entra_match_by_object_id_is_marked_as_inferred(
 
 
 def test_a_rate_limited_log_is_said_with_the_wait(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.path_faults["/logs/"] = [("status", 429, 971, {"Retry-After": "120"})]
 
@@ -655,8 +665,9 @@ def test_a_rate_limited_log_is_said_with_the_wait(
 
 
 def test_a_log_that_never_answers_still_gets_an_answer_within_the_deadline(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare, slack: Any, clock: FakeClock
+    start_bot: StartBot, people: list[dict[str, Any]], cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
+    bot = start_bot()
     bot.command("")  # the provider list is cached; only the log will hang
     cloudflare.gate.clear()
     response, hook = bot.send_command("failures")
@@ -669,7 +680,7 @@ def test_a_log_that_never_answers_still_gets_an_answer_within_the_deadline(
 
 
 def test_the_audit_line_names_the_new_questions(
-    bot: SlackDriver, people: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+    bot: ServiceDriver, people: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="bot")
 
@@ -713,7 +724,7 @@ def test_a_log_field_is_cut_and_outside_text_is_never_written_raw(caplog: pytest
 
 @pytest.mark.usefixtures("rules")
 def test_a_failing_access_list_is_said_plainly_and_back_still_works(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     page = bot.command("group-00003")
     cloudflare.path_faults["/access/apps"] = [("status", 502, 1000, {})] * 3
@@ -727,8 +738,9 @@ def test_a_failing_access_list_is_said_plainly_and_back_still_works(
 
 
 def test_a_detail_opened_from_a_shared_page_is_the_clickers_own_and_goes_back_to_their_copy(
-    bot: SlackDriver,
+    start_bot: StartBot,
 ) -> None:
+    bot = start_bot()
     _, hook = bot.send_click(buttons(bot.command(""))["scim_groups_share"])
     shared = bot.posts_to(hook, 1)[0].body
 
@@ -743,7 +755,7 @@ def test_a_detail_opened_from_a_shared_page_is_the_clickers_own_and_goes_back_to
 
 
 def test_log_answers_are_kept_per_question_and_refresh_asks_again(
-    bot: SlackDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
 ) -> None:
     page = bot.command("")
     first, again = bot.click(history_buttons(page)[3]), bot.click(history_buttons(page)[3])
@@ -763,7 +775,7 @@ def test_log_answers_are_kept_per_question_and_refresh_asks_again(
 
 
 def test_a_missing_permission_is_logged_with_its_status(
-    bot: SlackDriver,
+    bot: ServiceDriver,
     people: list[dict[str, Any]],
     cloudflare: FakeCloudflare,
     caplog: pytest.LogCaptureFixture,

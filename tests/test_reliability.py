@@ -1,4 +1,5 @@
-"""Faults, bad input and strangers, end to end over HTTP: the bot always answers, truthfully."""
+"""Faults, bad input and strangers: the bot always answers, truthfully. What an answer says is
+asked of the service directly; access checks, acks and delivery over signed HTTP."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bot import demo
 from bot.app import ANSWER_DEADLINE_SECONDS, ANSWER_THREADS, build_service
 from bot.limits import REFRESH_COOLDOWN_SECONDS
 from bot.service import GroupsService
-from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
+from tests.conftest import FakeClock, ServiceDriver, SlackDriver, StartAnswers, StartBot, wait_until
 from tests.fakes import (
     API_TOKEN,
     BOT_TOKEN,
@@ -35,22 +36,22 @@ def notes(message: dict[str, Any]) -> list[str]:
 
 
 def test_429_then_success_shows_the_page(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.faults = [("status", 429, 971, {"Retry-After": "2"})]
 
-    message = bot.command()
+    message = answers.command()
 
     assert group_names(message)[0] == "group-00000"
     assert 2.0 in clock.slept
 
 
 def test_persistent_5xx_gets_one_plain_sentence_after_three_tries(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    answers: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.faults = [("status", 503, 1000, {})] * 10
 
-    message = bot.command()
+    message = answers.command()
 
     assert message["text"] == (
         "Cloudflare is not answering properly right now (HTTP 503) (Cloudflare code 1000); "
@@ -60,11 +61,13 @@ def test_persistent_5xx_gets_one_plain_sentence_after_three_tries(
     assert len(cloudflare.calls) == 6
 
 
-def test_a_hang_then_an_answer_shows_the_page(start_bot: StartBot, cloudflare: FakeCloudflare) -> None:
-    bot = start_bot(timeout=httpx.Timeout(1.0))  # the hang is noticed after a second, and tried again
+def test_a_hang_then_an_answer_shows_the_page(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
+) -> None:
+    answers = start_answers(timeout=httpx.Timeout(1.0))  # the hang is noticed after a second, and tried again
     cloudflare.faults = [("hang", 1.5)]
 
-    assert group_names(bot.command())[0] == "group-00000"
+    assert group_names(answers.command())[0] == "group-00000"
 
 
 def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadline(
@@ -95,27 +98,27 @@ def test_a_cloudflare_that_never_answers_still_gets_an_answer_within_the_deadlin
     ],
 )
 def test_unusable_answers_get_one_plain_sentence(
-    bot: SlackDriver, cloudflare: FakeCloudflare, fault: list[tuple[object, ...]], expected: str
+    answers: ServiceDriver, cloudflare: FakeCloudflare, fault: list[tuple[object, ...]], expected: str
 ) -> None:
     cloudflare.group_faults = list(fault)  # the fake pops from it: the parameter stays as it is
 
-    assert bot.command()["text"].startswith(expected)
+    assert answers.command()["text"].startswith(expected)
 
 
-def test_a_truncated_body_is_retried(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_a_truncated_body_is_retried(answers: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.faults = [("truncated",)]
 
-    assert group_names(bot.command())[0] == "group-00000"
+    assert group_names(answers.command())[0] == "group-00000"
 
 
 def test_when_cloudflare_fails_the_last_good_copy_is_shown_marked_stale(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
-    first = bot.command()
+    first = answers.command()
     clock.advance(5 * 60)
     cloudflare.failure = (503, 1000, "down")
 
-    stale = bot.command()
+    stale = answers.command()
 
     assert group_names(stale) == group_names(first)
     assert notes(stale) == [
@@ -124,19 +127,19 @@ def test_when_cloudflare_fails_the_last_good_copy_is_shown_marked_stale(
     ]
     cloudflare.failure = None
     clock.advance(REFRESH_COOLDOWN_SECONDS)
-    fresh = bot.click(buttons(stale)["scim_groups_refresh"])
+    fresh = answers.click(buttons(stale)["scim_groups_refresh"])
     assert notes(fresh) == []
 
 
 def test_a_rate_limited_search_shows_the_last_good_copy(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
-    bot.command("group-0024")
+    answers.command("group-0024")
     clock.advance(120)
     cloudflare.faults = [("status", 429, 971, {"Retry-After": "300"})] * 5
 
-    message = bot.command("group-0024")
+    message = answers.command("group-0024")
 
     assert len(group_names(message)) == 10
     assert notes(message) == [
@@ -144,14 +147,16 @@ def test_a_rate_limited_search_shows_the_last_good_copy(
     ]
 
 
-def test_the_call_budget_protects_the_shared_quota(start_bot: StartBot, cloudflare: FakeCloudflare) -> None:
+def test_the_call_budget_protects_the_shared_quota(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
+) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(3_000)]
-    bot = start_bot(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="10")
+    answers = start_answers(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="10")
 
-    search = bot.command("oncall")  # a whole read may spend 5/6 of the budget: 8 pages
+    search = answers.command("oncall")  # a whole read may spend 5/6 of the budget: 8 pages
     for external_id in ("ext-1", "ext-2"):
-        bot.command(f"external:{external_id}")
-    message = bot.command("external:ext-3")
+        answers.command(f"external:{external_id}")
+    message = answers.command("external:ext-3")
 
     assert context(search).endswith("Searched only the first 800 groups")
     assert message["text"].startswith(
@@ -162,13 +167,13 @@ def test_the_call_budget_protects_the_shared_quota(start_bot: StartBot, cloudfla
 
 
 def test_calls_are_paced_to_cloudflares_limit_per_ip_shared_by_the_processes(
-    start_bot: StartBot, cloudflare: FakeCloudflare, clock: FakeClock
+    start_answers: StartAnswers, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(250)]
-    bot = start_bot(WEB_CONCURRENCY="64")  # 200 requests a second: 3 for each process
+    answers = start_answers(WEB_CONCURRENCY="64")  # 200 requests a second: 3 for each process
 
-    bot.command()  # the provider list and page 1: two calls in this second
-    search = bot.command("group-0024")  # pages 2 and 3 (1 is cached): the second waits a second
+    answers.command()  # the provider list and page 1: two calls in this second
+    search = answers.command("group-0024")  # pages 2 and 3 (1 is cached): the second waits a second
 
     assert group_names(search) == [f"group-{n:05d}" for n in range(240, 250)]
     assert clock.slept == [1.0]
@@ -176,14 +181,14 @@ def test_calls_are_paced_to_cloudflares_limit_per_ip_shared_by_the_processes(
 
 
 def test_refresh_is_throttled_per_user(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
-    first = bot.command()
-    bot.click(buttons(first)["scim_groups_refresh"])
+    first = answers.command()
+    answers.click(buttons(first)["scim_groups_refresh"])
     calls = len(cloudflare.group_calls())
 
-    again = bot.click(buttons(first)["scim_groups_refresh"])
-    other_user = bot.click(buttons(first)["scim_groups_refresh"], user_id="U0BOB")
+    again = answers.click(buttons(first)["scim_groups_refresh"])
+    other_user = answers.click(buttons(first)["scim_groups_refresh"], user_id="U0BOB")
 
     assert notes(again) == [
         "You refreshed a moment ago, so this is the cached copy: refresh again in 15 seconds."
@@ -192,7 +197,7 @@ def test_refresh_is_throttled_per_user(
     assert notes(other_user) == []
     assert len(cloudflare.group_calls()) == calls + 1
     clock.advance(REFRESH_COOLDOWN_SECONDS)
-    assert notes(bot.click(buttons(first)["scim_groups_refresh"])) == []
+    assert notes(answers.click(buttons(first)["scim_groups_refresh"])) == []
 
 
 REFUSED_USER = (
@@ -337,23 +342,23 @@ def test_another_enterprise_grid_organisation_is_refused(start_bot: StartBot) ->
 
 
 def test_a_stale_lookup_is_marked_stale(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     wanted = "id:00000000-0000-0000-0000-000000000001"
-    first = bot.command(wanted)
+    first = answers.command(wanted)
     clock.advance(5 * 60)
     cloudflare.failure = (503, 1000, "down")
 
-    stale = bot.command(wanted)
+    stale = answers.command(wanted)
 
     assert group_names(stale) == group_names(first) == ["group-00000"]
     assert notes(stale)[0].startswith("⚠️ This is a copy from 5 minutes ago")
 
 
-def test_cloudflares_own_words_are_escaped(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_cloudflares_own_words_are_escaped(answers: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.failure = (400, 12130, "bad <!channel> & <https://evil.example|click>")
 
-    message = bot.command()
+    message = answers.command()
 
     said = message["blocks"][0]["text"]
     assert said["type"] == "plain_text"  # shown as it is: nothing in it is a link or a mention

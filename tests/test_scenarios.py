@@ -1,4 +1,5 @@
-"""End to end: signed requests into the real app over HTTP, fake Cloudflare and Slack on loopback."""
+"""End to end: signed requests into the real app over HTTP, fake Cloudflare and Slack on loopback;
+what a page says, and paging, asked of the service directly (`answers`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from bot.app import ANSWER_THREADS
 from bot.query import BUTTON_VERSION
 from bot.views.rich import visible
-from tests.conftest import FakeClock, SlackDriver, wait_until
+from tests.conftest import FakeClock, ServiceDriver, SlackDriver, wait_until
 from tests.fakes import (
     API_TOKEN,
     BOT_TOKEN,
@@ -109,8 +110,8 @@ def test_a_cold_command_costs_one_round_trip_not_two(bot: SlackDriver, cloudflar
     assert group_names(bot.posts_to(hook, 1)[0].body)
 
 
-def test_last_changed_uses_slack_date_formatting(bot: SlackDriver) -> None:
-    message = bot.command()
+def test_last_changed_uses_slack_date_formatting(answers: ServiceDriver) -> None:
+    message = answers.command()
 
     assert any(
         "Changed <!date^1735787045^{ago} · {date_short_pretty} at {time}|2025-01-02 03:04 UTC>" in text
@@ -118,35 +119,37 @@ def test_last_changed_uses_slack_date_formatting(bot: SlackDriver) -> None:
     )
 
 
-def test_paging_next_previous_and_to_the_last_page(bot: SlackDriver, slack: FakeSlack) -> None:
-    first = bot.command()
+def test_paging_next_previous_and_to_the_last_page(answers: ServiceDriver, slack: FakeSlack) -> None:
+    first = answers.command()
 
-    second = bot.click(buttons(first)["scim_groups_next"])
+    second = answers.click(buttons(first)["scim_groups_next"])
     assert second["replace_original"] is True
     assert group_names(second) == [f"group-{n:05d}" for n in range(10, 20)]
     assert context(second) == "Page 2 of 5 · 45 groups"
     assert "scim_groups_previous" in buttons(second)
 
-    back = bot.click(buttons(second)["scim_groups_previous"])
+    back = answers.click(buttons(second)["scim_groups_previous"])
     assert group_names(back) == group_names(first)
     assert "scim_groups_previous" not in buttons(back)
 
     page = back
     for _ in range(4):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
     assert group_names(page) == [f"group-{n:05d}" for n in range(40, 45)]
     assert context(page) == "Page 5 of 5 · 45 groups"
     assert "scim_groups_next" not in buttons(page)
 
 
-def test_paging_crosses_upstream_pages_without_totals(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_paging_crosses_upstream_pages_without_totals(
+    answers: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(230)]
     cloudflare.omit_totals = True
-    page = bot.command()
+    page = answers.command()
     assert context(page) == "Page 1 · 100+ groups"
 
     for _ in range(10):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
 
     assert group_names(page)[0] == "group-00100"
     assert context(page) == "Page 11 · 200+ groups"
@@ -158,13 +161,13 @@ def test_paging_crosses_upstream_pages_without_totals(bot: SlackDriver, cloudfla
     ("totals", "position"), [(True, "Past the last page (10) · 100 groups"), (False, "Page 11")]
 )
 def test_the_page_after_a_full_last_page_says_there_are_no_more(
-    bot: SlackDriver, cloudflare: FakeCloudflare, totals: bool, position: str
+    answers: ServiceDriver, cloudflare: FakeCloudflare, totals: bool, position: str
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(100)]
     cloudflare.omit_totals = not totals
-    page = bot.command()
+    page = answers.command()
     for _ in range(10):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
 
     assert group_names(page) == []
     assert "There are no more groups" in "".join(texts(page))
@@ -174,47 +177,47 @@ def test_the_page_after_a_full_last_page_says_there_are_no_more(
 
 
 def test_refresh_past_a_directory_that_shrank_counts_only_what_cloudflare_says(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    answers: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(200)]
-    page = bot.command()
+    page = answers.command()
     for _ in range(15):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
     assert context(page) == "Page 16 · 200+ groups"
     cloudflare.groups[PROVIDER_ID] = cloudflare.groups[PROVIDER_ID][:50]
 
-    refreshed = bot.click(buttons(page)["scim_groups_refresh"])
+    refreshed = answers.click(buttons(page)["scim_groups_refresh"])
 
     assert group_names(refreshed) == []
     assert context(refreshed) == "Past the last page (5) · 50 groups"
 
 
-def test_a_forged_far_page_shows_no_invented_count(bot: SlackDriver) -> None:
-    far = bot.click(forged_button("scim_groups_next", p=100_000))
+def test_a_forged_far_page_shows_no_invented_count(answers: ServiceDriver) -> None:
+    far = answers.click(forged_button("scim_groups_next", p=100_000))
 
     assert group_names(far) == []
     assert context(far) == "Page 100000"
 
 
 def test_an_upstream_that_repeats_its_first_page_ends_the_list(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    answers: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(300)]
     cloudflare.same_page_always = True
-    page = bot.command()
+    page = answers.command()
     for _ in range(10):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
 
     assert group_names(page) == []
     assert "scim_groups_next" not in buttons(page)
 
 
-def test_a_wrong_low_total_does_not_hide_groups(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_a_wrong_low_total_does_not_hide_groups(answers: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(n) for n in range(150)]
     cloudflare.reported_total = 10
-    page = bot.command()
+    page = answers.command()
     for _ in range(14):
-        page = bot.click(buttons(page)["scim_groups_next"])
+        page = answers.click(buttons(page)["scim_groups_next"])
 
     assert group_names(page)[-1] == "group-00149"
     assert context(page) == "Page 15 of 15 · 150 groups"
@@ -246,12 +249,12 @@ def test_stale_timestamp_is_refused_with_401(bot: SlackDriver) -> None:
     assert bot.post(body, headers).status_code == 401
 
 
-def test_hostile_group_names_stay_inert(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_hostile_group_names_stay_inert(answers: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     hostile = ["<!channel>", "<@U0BOSS> & <!here>", "<https://evil.example|Click me>", "<!subteam^S1>"]
     cloudflare.groups[PROVIDER_ID] = [make_group(n, name) for n, name in enumerate(hostile)]
     cloudflare.groups[PROVIDER_ID][0]["externalId"] = "<!everyone>"
 
-    message = bot.command()
+    message = answers.command()
 
     # Each name is a rich text element of its own, shown as it is: Slack parses none of it.
     assert group_names(message) == hostile
@@ -272,12 +275,12 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", list(HOSTILE.values()), ids=list(HOSTILE))
 def test_identity_provider_text_cannot_reshape_a_message_and_what_cannot_be_seen_is_shown(
-    bot: SlackDriver, cloudflare: FakeCloudflare, name: str
+    answers: ServiceDriver, cloudflare: FakeCloudflare, name: str
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(0, name)]
     cloudflare.groups[PROVIDER_ID][0]["externalId"] = name
 
-    shared = bot.click(buttons(bot.command())["scim_groups_share"])
+    shared = answers.click(buttons(answers.command())["scim_groups_share"])
 
     shown = visible(name)
     assert group_names(shared) == [shown]  # one bold element, the whole name
@@ -288,10 +291,10 @@ def test_identity_provider_text_cannot_reshape_a_message_and_what_cannot_be_seen
     assert header["emoji"] is False  # a :shortcode: in a header stays text
 
 
-def test_long_names_are_cut_with_an_ellipsis(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_long_names_are_cut_with_an_ellipsis(answers: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.groups[PROVIDER_ID] = [make_group(0, "x" * 5_000)]
 
-    (name,) = group_names(bot.command())
+    (name,) = group_names(answers.command())
 
     assert name == "x" * 149 + "…"
 
@@ -356,22 +359,24 @@ def test_a_crowd_behind_a_failed_answer_is_still_answered(
 
 
 def test_a_repeat_is_served_from_the_cache_until_the_ttl_passes(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    answers: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
-    bot.command()
-    bot.command()
+    answers.command()
+    answers.command()
     assert len(cloudflare.group_calls()) == 1
 
     clock.advance(61)
-    bot.command()
+    answers.command()
     assert len(cloudflare.group_calls()) == 2
 
 
-def test_refresh_refetches_and_replaces_the_message(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
-    first = bot.command()
+def test_refresh_refetches_and_replaces_the_message(
+    answers: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    first = answers.command()
     cloudflare.groups[PROVIDER_ID][0]["displayName"] = "renamed-group"
 
-    refreshed = bot.click(buttons(first)["scim_groups_refresh"])
+    refreshed = answers.click(buttons(first)["scim_groups_refresh"])
 
     assert refreshed["replace_original"] is True
     assert group_names(refreshed)[0] == "renamed-group"
@@ -417,8 +422,8 @@ def test_slow_cloudflare_is_acked_at_once_and_answered_later(
     assert group_names(post.body)[0] == "group-00000"
 
 
-def test_help_explains_usage(bot: SlackDriver) -> None:
-    message = bot.command("help")
+def test_help_explains_usage(answers: ServiceDriver) -> None:
+    message = answers.command("help")
 
     help_text = "".join(texts(message))
     for example in (
@@ -447,27 +452,29 @@ def test_help_explains_usage(bot: SlackDriver) -> None:
     ],
 )
 def test_cloudflare_failures_get_one_plain_sentence(
-    bot: SlackDriver, cloudflare: FakeCloudflare, status: int, code: int, sentence: str
+    answers: ServiceDriver, cloudflare: FakeCloudflare, status: int, code: int, sentence: str
 ) -> None:
     cloudflare.failure = (status, code, "boom")
 
-    message = bot.command()
+    message = answers.command()
 
     assert sentence in message["text"]
     assert len(message["blocks"]) == 1
     assert "Traceback" not in message["text"]
 
 
-def test_unreachable_cloudflare_gets_one_plain_sentence(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_unreachable_cloudflare_gets_one_plain_sentence(
+    answers: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
     cloudflare.close()
 
-    message = bot.command()
+    message = answers.command()
 
     assert message["text"] == "Cloudflare is not answering properly right now; please try again in a minute."
 
 
-def test_a_tampered_button_gets_a_clear_answer(bot: SlackDriver) -> None:
-    message = bot.click({"action_id": "scim_groups_next", "value": '{"v":1,"i":"x","p":-4}'})
+def test_a_tampered_button_gets_a_clear_answer(answers: ServiceDriver) -> None:
+    message = answers.click({"action_id": "scim_groups_next", "value": '{"v":1,"i":"x","p":-4}'})
 
     assert message["text"] == "This button is from an older or altered message; run `/scim-groups` again."
     assert message["replace_original"] is False
@@ -508,11 +515,11 @@ def test_no_secret_reaches_a_log_line_or_a_slack_message(
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-01:00", "yesterday"])
 def test_a_date_that_cannot_be_shown_is_unknown_and_the_page_still_renders(
-    bot: SlackDriver, cloudflare: FakeCloudflare, moment: str
+    answers: ServiceDriver, cloudflare: FakeCloudflare, moment: str
 ) -> None:
     cloudflare.groups[PROVIDER_ID][0]["meta"]["lastModified"] = moment
 
-    message = bot.command()
+    message = answers.command()
 
     assert group_names(message)[:2] == ["group-00000", "group-00001"]
     assert block_text(message["blocks"][1]).startswith("*group-00000*\nLast change unknown\nExternal ID")

@@ -1,4 +1,5 @@
-"""Search, lookups and the choice of identity provider, end to end over HTTP."""
+"""Search, lookups and the choice of identity provider, asked of the bot's service as Slack's
+listeners ask it; over signed HTTP where Slack's escaping or the reply threads matter."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from bot.directory import WALK_CONCURRENCY
 from bot.walks import MAX_WALK_PAGES, walk_pages
-from tests.conftest import FakeClock, SlackDriver, StartBot, wait_until
+from tests.conftest import FakeClock, ServiceDriver, StartAnswers, StartBot, wait_until
 from tests.fakes import ACCOUNT_ID, PROVIDER_ID, FakeCloudflare, buttons, make_group, texts
 from tests.helpers import context, group_names
 
@@ -33,7 +34,7 @@ def page_calls(cloudflare: FakeCloudflare) -> list[int]:
 
 
 def test_search_over_thousands_of_groups_is_case_insensitive_with_whole_names_first(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(2_500)
 
@@ -48,7 +49,7 @@ def test_search_over_thousands_of_groups_is_case_insensitive_with_whole_names_fi
 
 
 def test_search_results_page_and_the_buttons_carry_the_search(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(300)
 
@@ -61,7 +62,7 @@ def test_search_results_page_and_the_buttons_carry_the_search(
 
 
 def test_a_second_search_is_served_from_the_cached_directory(
-    bot: SlackDriver, cloudflare: FakeCloudflare, clock: FakeClock
+    bot: ServiceDriver, cloudflare: FakeCloudflare, clock: FakeClock
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(1_000)
     bot.command("oncall")
@@ -77,7 +78,9 @@ def test_a_second_search_is_served_from_the_cached_directory(
     assert [path for path, _ in cloudflare.calls[before:]].count(LOG_PATH) == 1
 
 
-def test_refresh_on_a_search_reads_the_directory_again(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_refresh_on_a_search_reads_the_directory_again(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(150)
     first = bot.command("oncall")
     cloudflare.groups[PROVIDER_ID][3]["displayName"] = "db-oncall"
@@ -89,7 +92,7 @@ def test_refresh_on_a_search_reads_the_directory_again(bot: SlackDriver, cloudfl
     assert len(cloudflare.group_calls()) > calls
 
 
-def test_concurrent_searches_read_the_directory_once(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_concurrent_searches_read_the_directory_once(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(950)
     cloudflare.gate.clear()
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -105,7 +108,7 @@ def test_concurrent_searches_read_the_directory_once(bot: SlackDriver, cloudflar
 
 
 def test_search_without_totals_and_with_a_short_last_page(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(2_450)
     cloudflare.omit_totals = True
@@ -117,7 +120,7 @@ def test_search_without_totals_and_with_a_short_last_page(
 
 
 def test_search_against_an_upstream_that_repeats_pages_ends(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.groups[PROVIDER_ID] = directory(5_000)
     cloudflare.same_page_always = True
@@ -129,9 +132,9 @@ def test_search_against_an_upstream_that_repeats_pages_ends(
 
 
 def test_search_against_an_upstream_that_never_ends_stops_and_says_so(
-    start_bot: StartBot, cloudflare: FakeCloudflare
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
 ) -> None:
-    bot = start_bot(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="120")  # a whole read: 100 pages
+    bot = start_answers(SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES="120")  # a whole read: 100 pages
     cloudflare.endless = True
     cloudflare.omit_totals = True
 
@@ -155,7 +158,7 @@ def test_a_whole_read_spends_five_sixths_of_the_call_budget_at_most() -> None:
     assert MAX_WALK_PAGES == 1_000
 
 
-def test_a_search_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver) -> None:
+def test_a_search_with_no_match_says_so_and_suggests_what_next(bot: ServiceDriver) -> None:
     message = bot.command("nosuchgroup")
 
     text = "".join(texts(message))
@@ -167,7 +170,7 @@ def test_a_search_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver)
     assert set(buttons(message)) == {"scim_groups_refresh", "scim_groups_share"}
 
 
-def test_lookup_by_one_cloudflare_id(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_lookup_by_one_cloudflare_id(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     message = bot.command("id:00000000-0000-0000-0000-00000000000C")
 
     assert group_names(message) == ["group-00011"]
@@ -178,7 +181,7 @@ def test_lookup_by_one_cloudflare_id(bot: SlackDriver, cloudflare: FakeCloudflar
 
 
 def test_lookup_by_several_ids_says_which_were_not_found(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     missing = "99999999-0000-0000-0000-000000000000"
     message = bot.command(
@@ -192,7 +195,7 @@ def test_lookup_by_several_ids_says_which_were_not_found(
     assert len(call["cf_resource_id"]) == 3
 
 
-def test_lookup_by_external_id(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_lookup_by_external_id(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     message = bot.command("ext:ext-00005,ext-00006")
 
     assert group_names(message) == ["group-00005", "group-00006"]
@@ -201,7 +204,7 @@ def test_lookup_by_external_id(bot: SlackDriver, cloudflare: FakeCloudflare) -> 
     assert call["idp_resource_id"] == ["ext-00005", "ext-00006"]
 
 
-def test_a_pasted_id_is_looked_up_as_either_kind(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_a_pasted_id_is_looked_up_as_either_kind(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     azure_style = "5f3e6a1b-2c4d-4e8f-9a0b-1c2d3e4f5a6b"
     cloudflare.groups[PROVIDER_ID][8]["externalId"] = azure_style
 
@@ -215,7 +218,7 @@ def test_a_pasted_id_is_looked_up_as_either_kind(bot: SlackDriver, cloudflare: F
 
 
 def test_calls_made_on_other_threads_count_in_the_answers_audit_line(
-    bot: SlackDriver, caplog: pytest.LogCaptureFixture
+    bot: ServiceDriver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
 
@@ -231,7 +234,7 @@ def test_calls_made_on_other_threads_count_in_the_answers_audit_line(
 
 
 def test_a_lookup_never_shows_groups_cloudflare_should_have_filtered_out(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.ignore_filters = True
 
@@ -240,7 +243,7 @@ def test_a_lookup_never_shows_groups_cloudflare_should_have_filtered_out(
     assert group_names(message) == ["group-00001"]
 
 
-def test_a_lookup_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver) -> None:
+def test_a_lookup_with_no_match_says_so_and_suggests_what_next(bot: ServiceDriver) -> None:
     message = bot.command("ext:nope")
 
     text = "".join(texts(message))
@@ -248,7 +251,7 @@ def test_a_lookup_with_no_match_says_so_and_suggests_what_next(bot: SlackDriver)
     assert "or `id:` for Cloudflare's id." in text
 
 
-def test_paging_refresh_and_share_work_for_lookups(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_paging_refresh_and_share_work_for_lookups(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
     ids = ",".join(f"00000000-0000-0000-0000-{n:012x}" for n in range(1, 16))
     first = bot.command(f"id:{ids}")
     second = bot.click(buttons(first)["scim_groups_next"])
@@ -263,6 +266,12 @@ def test_paging_refresh_and_share_work_for_lookups(bot: SlackDriver, cloudflare:
 
 
 @pytest.fixture
+def bot(start_answers: StartAnswers) -> ServiceDriver:
+    """The bot's service, asked directly: what an answer says does not depend on HTTP."""
+    return start_answers()
+
+
+@pytest.fixture
 def three_providers(cloudflare: FakeCloudflare) -> FakeCloudflare:
     cloudflare.add_provider(
         AZURE_ID, "Azure AD", [make_group(n, f"azure-{n}") for n in range(12)], kind="azureAD"
@@ -273,7 +282,7 @@ def three_providers(cloudflare: FakeCloudflare) -> FakeCloudflare:
     return cloudflare
 
 
-def test_another_provider_by_name_in_quotes(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+def test_another_provider_by_name_in_quotes(three_providers: FakeCloudflare, bot: ServiceDriver) -> None:
     message = bot.command('idp:"azure ad" azure-1')
 
     assert message["blocks"][0]["text"]["text"] == "Groups matching “azure-1” · Azure AD"
@@ -281,7 +290,7 @@ def test_another_provider_by_name_in_quotes(three_providers: FakeCloudflare, bot
 
 
 def test_another_provider_by_id_and_paging_stays_there(
-    three_providers: FakeCloudflare, bot: SlackDriver
+    three_providers: FakeCloudflare, bot: ServiceDriver
 ) -> None:
     first = bot.command(f"idp:{AZURE_ID.upper()}")
     second = bot.click(buttons(first)["scim_groups_next"])
@@ -290,12 +299,12 @@ def test_another_provider_by_id_and_paging_stays_there(
     assert second["blocks"][0]["text"]["text"] == "SCIM groups · Azure AD"
 
 
-def test_a_unique_part_of_a_name_is_enough(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+def test_a_unique_part_of_a_name_is_enough(three_providers: FakeCloudflare, bot: ServiceDriver) -> None:
     assert bot.command("idp:azure")["blocks"][0]["text"]["text"] == "SCIM groups · Azure AD"
 
 
 def test_an_unknown_provider_lists_the_ones_to_pick(
-    three_providers: FakeCloudflare, bot: SlackDriver
+    three_providers: FakeCloudflare, bot: ServiceDriver
 ) -> None:
     message = bot.command("idp:okta-staging oncall")
 
@@ -308,7 +317,7 @@ def test_an_unknown_provider_lists_the_ones_to_pick(
     ]
 
 
-def test_an_ambiguous_name_lists_the_matches(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+def test_an_ambiguous_name_lists_the_matches(three_providers: FakeCloudflare, bot: ServiceDriver) -> None:
     message = bot.command("idp:a")
 
     assert "More than one identity provider matches *a*: pick one." in "".join(texts(message))
@@ -318,7 +327,7 @@ def test_an_ambiguous_name_lists_the_matches(three_providers: FakeCloudflare, bo
     ]
 
 
-def test_a_provider_without_scim_is_refused(three_providers: FakeCloudflare, bot: SlackDriver) -> None:
+def test_a_provider_without_scim_is_refused(three_providers: FakeCloudflare, bot: ServiceDriver) -> None:
     bot.command("idp:azure")  # the provider list is known from now on
     calls = len(three_providers.group_calls())
 
@@ -331,18 +340,18 @@ def test_a_provider_without_scim_is_refused(three_providers: FakeCloudflare, bot
 
 
 def test_with_no_default_the_only_scim_provider_is_used(
-    three_providers: FakeCloudflare, start_bot: StartBot
+    three_providers: FakeCloudflare, start_answers: StartAnswers
 ) -> None:
     three_providers.providers = [p for p in three_providers.providers if p["id"] != AZURE_ID]
-    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+    bot = start_answers(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
 
     assert bot.command()["blocks"][0]["text"]["text"] == "SCIM groups · Okta Production"
 
 
 def test_with_no_default_and_several_providers_the_user_picks(
-    three_providers: FakeCloudflare, start_bot: StartBot
+    three_providers: FakeCloudflare, start_answers: StartAnswers
 ) -> None:
-    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+    bot = start_answers(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
     choice = bot.command("azure-1")
     assert choice["text"] == "This account has several identity providers with SCIM: pick one."
     assert three_providers.group_calls() == []
@@ -356,10 +365,12 @@ def test_with_no_default_and_several_providers_the_user_picks(
     assert picked["blocks"][0]["text"]["text"] == "Groups matching “azure-1” · Azure AD"
 
 
-def test_an_account_without_scim_says_so(three_providers: FakeCloudflare, start_bot: StartBot) -> None:
+def test_an_account_without_scim_says_so(
+    three_providers: FakeCloudflare, start_answers: StartAnswers
+) -> None:
     for provider in three_providers.providers:
         provider["scim_config"]["enabled"] = False
-    bot = start_bot(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
+    bot = start_answers(CLOUDFLARE_IDENTITY_PROVIDER_ID=None)
 
     message = bot.command()
 
@@ -369,7 +380,8 @@ def test_an_account_without_scim_says_so(three_providers: FakeCloudflare, start_
 
 
 def test_more_concurrent_searches_than_pool_threads_all_finish(
-    cloudflare: FakeCloudflare, start_bot: StartBot
+    cloudflare: FakeCloudflare,
+    start_bot: StartBot,  # over HTTP: the reply threads are part of it
 ) -> None:
     providers = [f"00000000-0000-4000-8000-{n:012d}" for n in range(WALK_CONCURRENCY + 4)]
     for provider in providers:
@@ -382,8 +394,9 @@ def test_more_concurrent_searches_than_pool_threads_all_finish(
 
 
 def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    start_bot: StartBot, cloudflare: FakeCloudflare
 ) -> None:
+    bot = start_bot()
     groups = [make_group(n) for n in range(5)]
     groups[1]["displayName"], groups[3]["displayName"] = "R&D", "<ops> & friends"
     cloudflare.groups[PROVIDER_ID] = groups
@@ -397,7 +410,7 @@ def test_a_search_with_ampersands_and_angle_brackets_finds_what_was_typed(
 
 
 def test_names_holding_what_cannot_be_seen_are_found_by_what_people_type_and_shown_for_what_they_are(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     groups = [make_group(n) for n in range(4)]
     groups[1]["displayName"] = "eng\u200boncall"  # a zero-width space: a look-alike of the next
@@ -413,7 +426,7 @@ def test_names_holding_what_cannot_be_seen_are_found_by_what_people_type_and_sho
 
 
 def test_paging_an_external_id_lookup_stays_an_external_id_lookup(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    bot: ServiceDriver, cloudflare: FakeCloudflare
 ) -> None:
     first = bot.command("ext:" + ",".join(f"ext-{n:05d}" for n in range(15)))
     second = bot.click(buttons(first)["scim_groups_next"])
@@ -429,7 +442,7 @@ def test_paging_an_external_id_lookup_stays_an_external_id_lookup(
     [("group-0001", 0), ("id:" + ",".join(str(uuid.UUID(int=n + 1)) for n in range(20)), 1)],
 )
 def test_matches_that_fill_the_last_page_exactly_offer_no_next(
-    bot: SlackDriver, text: str, clicks: int
+    bot: ServiceDriver, text: str, clicks: int
 ) -> None:
     page = bot.command(text)  # group-00010 … group-00019 match the search; or 20 ids, two pages
     for _ in range(clicks):
@@ -440,8 +453,9 @@ def test_matches_that_fill_the_last_page_exactly_offer_no_next(
 
 
 def test_a_cold_search_asks_for_every_page_after_the_first_at_once(
-    bot: SlackDriver, cloudflare: FakeCloudflare
+    start_bot: StartBot, cloudflare: FakeCloudflare
 ) -> None:
+    bot = start_bot()
     cloudflare.groups[PROVIDER_ID] = directory(2_000)  # 20 pages, and Cloudflare says so
     bot.command("idp:okta")  # the provider list and the first page are known from here on
     cloudflare.gate.clear()  # Cloudflare holds every answer until the test lets go
@@ -460,9 +474,9 @@ def test_a_cold_search_asks_for_every_page_after_the_first_at_once(
 
 
 def test_pages_past_the_first_wave_wait_until_its_first_page_reads_right(
-    start_bot: StartBot, cloudflare: FakeCloudflare
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
 ) -> None:
-    bot = start_bot(SCIM_GROUPS_WALK_CONCURRENCY="4")
+    bot = start_answers(SCIM_GROUPS_WALK_CONCURRENCY="4")
     cloudflare.groups[PROVIDER_ID] = directory(5_000)
     cloudflare.same_page_always = True  # the known bug: every page number gets page 1
 
@@ -472,9 +486,9 @@ def test_pages_past_the_first_wave_wait_until_its_first_page_reads_right(
 
 
 def test_a_page_served_wrongly_once_is_asked_again_and_the_walk_goes_on(
-    start_bot: StartBot, cloudflare: FakeCloudflare
+    start_answers: StartAnswers, cloudflare: FakeCloudflare
 ) -> None:
-    bot = start_bot(SCIM_GROUPS_WALK_CONCURRENCY="4")
+    bot = start_answers(SCIM_GROUPS_WALK_CONCURRENCY="4")
     cloudflare.groups[PROVIDER_ID] = directory(2_450)
     cloudflare.wrong_once = {5}  # page 5 comes back as page 4 the first time
 
