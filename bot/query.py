@@ -204,8 +204,34 @@ NOT_A_QUESTION = BadInput("That is not a question this bot can answer: `/scim-gr
 
 
 def from_slack(text: str) -> str:
-    """Give back a command's text as the user typed it: Slack sends `&`, `<` and `>` escaped."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """Give back a command's text as the user meant it.
+
+    Slack sends what was typed with `&`, `<` and `>` escaped, and wraps what its client
+    recognised in markup of its own, which is unwrapped to what was pasted: an address it linked
+    (`<mailto:a@example.com|a@example.com>`) is the address, a link (`<https://…|…>`) its URL, a
+    channel (`<#C123|oncall>`) `#oncall`, a user group (`<!subteam^S123|@sre>`) `@sre`; a
+    person's mention (`<@U123|jane>`) stays `<@U123>`, which no name or id can be.
+    """
+    unwrapped = SLACK_MARKUP.sub(_unwrapped, text)
+    return unwrapped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# Slack's markup: `<target>` or `<target|label>`; typed `<` and `>` arrive escaped, so never match.
+SLACK_MARKUP = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
+SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})>")
+
+
+def _unwrapped(markup: re.Match[str]) -> str:
+    target, label = markup.group(1), markup.group(2)
+    if target.startswith("mailto:"):
+        return target.removeprefix("mailto:")
+    if target.startswith(("@U", "@W")):
+        return f"<{target}>"
+    if target.startswith("#C"):
+        return f"#{label}" if label else target
+    if target.startswith("!"):
+        return label or ""
+    return target  # a link: its URL, whatever its label says
 
 
 def read_command(text: str, readings: Sequence[Reading], *, page_size: int) -> Show | ShowHelp | BadInput:

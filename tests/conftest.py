@@ -82,19 +82,33 @@ class SlackDriver:
         return self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
 
     def send_command(
-        self, text: str = "", *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+        self,
+        text: str = "",
+        *,
+        user_id: str = "U0ALICE",
+        enterprise_id: str | None = None,
+        as_sent: bool = False,
     ) -> tuple[httpx.Response, str]:
-        """Send a slash command; give back the HTTP response (the ack) and its response_url hook."""
+        """Send a slash command; give back the HTTP response (the ack) and its response_url hook.
+        `as_sent`: `text` is as Slack sends it (its markup, such as `<mailto:…|…>`, in it)."""
         hook = self._new_hook()
-        form = command_form(text, self.slack.response_url(hook), user_id=user_id, enterprise_id=enterprise_id)
+        url = self.slack.response_url(hook)
+        form = command_form(text, url, user_id=user_id, enterprise_id=enterprise_id, as_sent=as_sent)
         body = urlencode(form)
         return self.post(body, signed_headers(body)), hook
 
     def command(
-        self, text: str = "", *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+        self,
+        text: str = "",
+        *,
+        user_id: str = "U0ALICE",
+        enterprise_id: str | None = None,
+        as_sent: bool = False,
     ) -> dict[str, Any]:
         """Send a slash command; give back the message the user sees (in the ack, or posted later)."""
-        response, hook = self.send_command(text, user_id=user_id, enterprise_id=enterprise_id)
+        response, hook = self.send_command(
+            text, user_id=user_id, enterprise_id=enterprise_id, as_sent=as_sent
+        )
         assert response.status_code == 200
         if response.content:
             return dict(response.json())

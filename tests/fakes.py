@@ -509,9 +509,15 @@ def signed_headers(
 
 
 def command_form(
-    text: str, response_url: str, *, user_id: str = "U0ALICE", enterprise_id: str | None = None
+    text: str,
+    response_url: str,
+    *,
+    user_id: str = "U0ALICE",
+    enterprise_id: str | None = None,
+    as_sent: bool = False,
 ) -> dict[str, str]:
-    """Give back the form fields of a `/scim-groups` slash command, its text escaped as Slack does.
+    """Give back the form fields of a `/scim-groups` slash command, its text escaped as Slack does
+    (`as_sent`: the text is already as Slack sends it, its own markup unescaped among the rest).
 
     With `enterprise_id`, as Slack sends it from a workspace of an Enterprise Grid organisation
     where the app is installed org-wide.
@@ -527,7 +533,7 @@ def command_form(
         "user_id": user_id,
         "user_name": "alice",
         "command": "/scim-groups",
-        "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+        "text": text if as_sent else text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
         "api_app_id": "A0SCIM",
         "is_enterprise_install": "true" if enterprise_id else "false",
         "response_url": response_url,

@@ -791,3 +791,33 @@ def test_a_missing_permission_is_logged_with_its_status(
         if getattr(r, "fields", {}).get("event") == "cloudflare_failed"
     ]
     assert failed[-1]["error"] == "the API token lacks “Access: SCIM Logs Read”; HTTP 403"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        # What Slack sends when its client linked the address someone pasted.
+        "user:<mailto:user0003@example.com|user0003@example.com>",
+        "user: <mailto:User0003@Example.com|User0003@Example.com>, <mailto:user0007@example.com|x>",
+    ],
+)
+def test_an_address_slack_linked_is_looked_up_as_the_address(
+    start_bot: StartBot, people: list[dict[str, Any]], sent: str
+) -> None:
+    message = start_bot().command(sent, as_sent=True)
+
+    assert headlines(message)[0] == "*User 0003* — active"
+    assert "Not found" not in words(message)
+    assert "mailto" not in json.dumps(message)
+
+
+@pytest.mark.parametrize("sent", ["user:<@U0123ABC|kj>", "user:<@U0123ABC>", "user:@katherine.johnson"])
+def test_a_slack_mention_is_answered_with_what_to_give_instead(
+    start_bot: StartBot, people: list[dict[str, Any]], cloudflare: FakeCloudflare, sent: str
+) -> None:
+    message = start_bot().command(sent, as_sent=True)
+
+    assert words(message).startswith(
+        "A Slack mention is not something Cloudflare knows a person by: give their email or their SCIM id"
+    )
+    assert not [path for path, _ in cloudflare.calls if path.endswith("/scim/users")]  # nothing asked

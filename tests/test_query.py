@@ -28,6 +28,7 @@ from bot.query import (
     decode_detail,
     encode_button,
     encode_detail,
+    from_slack,
     read_command,
     window_seconds,
 )
@@ -599,3 +600,26 @@ def test_a_command_of_quotes_or_commas_alone_is_a_search_not_a_lookup(text: str)
     parsed = parse(text)
     assert isinstance(parsed, Show), parsed
     assert parsed.query.kind in ("browse", "search")
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [
+        ("user:<mailto:a@example.com|a@example.com>", "user:a@example.com"),
+        ("<mailto:a@example.com|someone else>", "a@example.com"),  # the address, not its label
+        (
+            "<https://acme.okta.com/admin/group/00g1|acme.okta.com/…>",
+            "https://acme.okta.com/admin/group/00g1",
+        ),
+        ("<https://example.com>", "https://example.com"),
+        ("<#C0123|oncall>", "#oncall"),
+        ("<!subteam^S0123|@sre>", "@sre"),
+        ("<!here> oncall", " oncall"),
+        ("user:<@U0123|kj>", "user:<@U0123>"),
+        ("&lt;ops&gt; &amp; friends", "<ops> & friends"),  # typed: escaped, never markup
+        ("&lt;mailto:a@example.com&gt;", "<mailto:a@example.com>"),
+        ("R&amp;amp;D", "R&amp;D"),
+    ],
+)
+def test_slacks_markup_is_unwrapped_to_what_was_pasted(sent: str, meant: str) -> None:
+    assert from_slack(sent) == meant

@@ -17,6 +17,7 @@ from bot.query import (
     MAX_IDS,
     MAX_IDS_IN_BUTTON,
     MAX_VALUE_LENGTH,
+    SLACK_MENTION,
     BadInput,
     Option,
     Parts,
@@ -56,6 +57,11 @@ def read(parts: Parts, page_size: int) -> Show | BadInput | None:
     users = unique(parts.values[USER.name] + parts.words)
     if not users:
         return BadInput(f"`user:` needs a value after it, like `user:{USER.example}`.")
+    if any(SLACK_MENTION.fullmatch(value) or value.startswith("@") for value in users):
+        return BadInput(
+            "A Slack mention is not something Cloudflare knows a person by: give their email or "
+            f"their SCIM id, like `user:{USER.example}`."
+        )
     if len(users) > MAX_IDS:
         return BadInput(f"Look up at most {MAX_IDS} users at a time (you gave {len(users)}).")
     if any(len(value) > MAX_VALUE_LENGTH for value in users):
