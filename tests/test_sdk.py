@@ -23,7 +23,7 @@ import pytest
 
 from bot import demo
 from bot.check import run_checks
-from tests.conftest import SlackDriver
+from tests.conftest import ServiceDriver
 from tests.fake_access import (
     group_rule,
     make_access_group,
@@ -285,7 +285,7 @@ COMMANDS = ["", "group-0000", "ext:ext-00003", "user:user0002@example.com", "fai
 PROVIDERS = {"Entra ID": ENTRA, "saml": SAML, "keycloak": OIDC, "onelogin": ONELOGIN, "pingone": PINGONE}
 
 
-def drive(bot: SlackDriver) -> dict[str, dict[str, Any]]:
+def drive(bot: ServiceDriver) -> dict[str, dict[str, Any]]:
     """Ask the bot every kind of question and click every kind of button; give back what it
     answered, by what was asked."""
     said = {text: bot.command(text) for text in COMMANDS}
@@ -314,9 +314,9 @@ def words(message: dict[str, Any]) -> str:
 
 
 def test_every_request_the_bot_sends_is_one_the_sdk_makes(
-    account: FakeCloudflare, bot: SlackDriver, slack: FakeSlack
+    account: FakeCloudflare, answers: ServiceDriver, slack: FakeSlack
 ) -> None:
-    drive(bot)
+    drive(answers)
     assert run_checks(environment(account, slack), io.StringIO()) == 0
     account.token_kind = "account"  # verified at the account's endpoint after the user one refuses it
     assert run_checks(environment(account, slack), io.StringIO()) == 0
@@ -410,11 +410,13 @@ def test_the_check_is_a_strong_one() -> None:
         TypeAdapter(IdentityProviderListResponse).validate_python({"name": "x", "type": "ldap", "config": {}})
 
 
-def test_the_bot_answers_everything_such_an_account_holds(account: FakeCloudflare, bot: SlackDriver) -> None:
-    answers = drive(bot)
-    for message in answers.values():
+def test_the_bot_answers_everything_such_an_account_holds(
+    account: FakeCloudflare, answers: ServiceDriver
+) -> None:
+    messages = drive(answers)
+    for message in messages.values():
         check_limits(message)
-    said = {asked: words(message) for asked, message in answers.items()}
+    said = {asked: words(message) for asked, message in messages.items()}
 
     assert "DELETE ✅ succeeded" in said["user:user0002@example.com"]
     assert "· DELETE of group *group-00005* (`ext-00005`) ❌ failed: Group not found" in said["failures:7d"]
