@@ -61,6 +61,8 @@ WINDOW = re.compile(r"(\d{1,5})\s*(m|min|mins|minutes?|h|hours?|d|days?|w|wk|wks
 UNIT_SECONDS = {"m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 # Slack's clients turn typed quotes into curly ones; people paste both.
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+# A link someone pasted (`https://…`, `mailto:…`), whose scheme is not an option.
+LINK = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|mailto:)\S", re.IGNORECASE)
 # A token is `key:"quoted value"`, a quoted phrase, or a run of non-space characters.
 TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
 EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
@@ -271,6 +273,9 @@ def read_parts(text: str, options: Sequence[Option]) -> Parts | ShowHelp | BadIn
         position += 1
         if token.plain is not None and (alone := bare.get(token.plain.lower())) is not None:
             parts.windows[alone.name] = alone.bare
+            continue
+        if token.plain is not None and LINK.match(token.plain):  # `https://…` is a word, not an option
+            parts.words.append(token.plain)
             continue
         if token.plain is not None:
             key, colon, value = token.plain.partition(":")

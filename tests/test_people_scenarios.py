@@ -821,3 +821,20 @@ def test_a_slack_mention_is_answered_with_what_to_give_instead(
         "A Slack mention is not something Cloudflare knows a person by: give their email or their SCIM id"
     )
     assert not [path for path, _ in cloudflare.calls if path.endswith("/scim/users")]  # nothing asked
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "<https://acme-admin.okta.com/admin/user/profile/view/00u000003|https://acme-admin.okta.com/…>",
+        "user:https://acme-admin.okta.com/admin/user/profile/view/00u000003#tab-account",
+        "user:mailto:user0003@example.com",
+    ],
+)
+def test_a_pasted_admin_console_link_to_a_person_finds_them_by_their_id_there(
+    start_bot: StartBot, people: list[dict[str, Any]], sent: str
+) -> None:
+    message = start_bot().command(sent, as_sent=True)
+
+    assert headlines(message)[0] == "*User 0003* — active"
+    assert "Not found" not in words(message)

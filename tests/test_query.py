@@ -623,3 +623,23 @@ def test_a_command_of_quotes_or_commas_alone_is_a_search_not_a_lookup(text: str)
 )
 def test_slacks_markup_is_unwrapped_to_what_was_pasted(sent: str, meant: str) -> None:
     assert from_slack(sent) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://acme-admin.okta.com/admin/group/00g1Hx", Query(external_ids=("00g1Hx",))),
+        ("HTTPS://acme-admin.OKTA.com/admin/group/00g1Hx/", Query(external_ids=("00g1Hx",))),
+        ("idp:okta https://a.okta.com/admin/group/00gA1aaa https://a.okta.com/admin/group/00gB2bbb?x=1",
+         Query(provider="okta", external_ids=("00gA1aaa", "00gB2bbb"))),
+        ("https://portal.azure.com/#view/X/~/Overview/groupId/" + A, Query(external_ids=(A,))),
+        ("https://a.okta.com/admin/user/profile/view/00u1abc", Query(users=("00u1abc",))),
+        ("user:https://portal.azure.com/#view/X/~/overview/userId/" + A, Query(users=(A,))),
+        ("https://a.okta.com/admin/groups", Query(search="https://a.okta.com/admin/groups")),
+        ("https://a.okta.com/admin/group/00gA1aaa oncall",
+         Query(search="https://a.okta.com/admin/group/00gA1aaa oncall")),
+        ("ftp://files/x", Query(search="ftp://files/x")),
+    ],
+)  # fmt: skip
+def test_pasted_admin_console_links_are_read_as_the_id_they_hold(text: str, expected: Query) -> None:
+    assert query(text) == expected

@@ -500,3 +500,40 @@ def test_a_page_served_wrongly_once_is_asked_again_and_the_walk_goes_on(
     assert calls.count(5) == 2
     assert sorted(set(calls)) == list(range(1, 26))
     assert len(calls) <= 25 + 1 + 4  # each page once, page 5 twice, and at most a wave asked again
+
+
+OKTA_GROUP = "https://acme-admin.okta.com/admin/group/00g1HxmbubgVjZccWQvM"
+ENTRA_GROUP = (
+    "https://portal.azure.com/#view/Microsoft_AAD_IAM/GroupDetailsMenuBlade/~/Overview/groupId/"
+    "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60/menuId/"
+)
+
+
+@pytest.mark.parametrize(
+    ("sent", "external_id"),
+    [
+        (f"<{OKTA_GROUP}|{OKTA_GROUP}>", "00g1HxmbubgVjZccWQvM"),  # as Slack sends a link it made
+        (f"<{OKTA_GROUP}?tab=people>", "00g1HxmbubgVjZccWQvM"),
+        (ENTRA_GROUP, "5d2f1a3c-0e4b-4c6d-8f9a-1b2c3d4e5f60"),  # as typed, not linked
+    ],
+)
+def test_a_pasted_admin_console_link_to_a_group_finds_the_group_by_its_id_there(
+    start_bot: StartBot, cloudflare: FakeCloudflare, sent: str, external_id: str
+) -> None:
+    cloudflare.groups[PROVIDER_ID][4].update(displayName="Engineering - All", externalId=external_id)
+
+    message = start_bot().command(sent, as_sent=True)
+
+    assert group_names(message) == ["Engineering - All"]
+    assert message["blocks"][0]["text"]["text"] == "Groups by external id · Okta Production"
+    (call,) = cloudflare.group_calls()
+    assert call["idp_resource_id"] == [external_id]
+
+
+def test_a_link_that_is_no_group_is_searched_for_and_never_read_as_an_option(bot: ServiceDriver) -> None:
+    message = bot.command("https://example.com/wiki/oncall")
+
+    assert (
+        message["blocks"][0]["text"]["text"]
+        == "Groups matching “https://example.com/wiki/oncall” · Okta Production"
+    )

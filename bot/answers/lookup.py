@@ -5,6 +5,7 @@ One module for three kinds: they differ only in which of the group's ids a value
 from __future__ import annotations
 
 import json
+import re
 
 from bot.answers import groups
 from bot.answers.groups import Groups
@@ -25,13 +26,21 @@ from bot.query import (
 )
 from bot.settings import UUID_PATTERN
 
+# A group's page in its identity provider's admin console holds the group's id there, which is
+# its external id here: Okta's `https://acme-admin.okta.com/admin/group/00g…`, Entra's
+# `…/GroupDetailsMenuBlade/~/Overview/groupId/<object id>` (Entra sends the object id).
+GROUP_URL = re.compile(
+    r"https?://[^\s/]+\S*?(?:/admin/group/|/groupId/)([0-9A-Za-z-]{6,64})(?:[/?#&]\S*)?", re.I
+)
+
 BY_ID = Option(("id", "ids"), EXAMPLE_ID)
 BY_EXTERNAL_ID = Option(("external", "ext"), "all_employees", listed=("ext",))
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
     """Give back the lookup of the ids after `id:` or `external:` (every word after them is one
-    more id), or of a command of pasted UUIDs alone; None for any other command."""
+    more id), or of a command of pasted UUIDs or admin-console links to groups alone; None for
+    any other command."""
     options = parts.options & {BY_ID.name, BY_EXTERNAL_ID.name}
     if len(options) > 1:
         return BadInput(
@@ -44,6 +53,9 @@ def read(parts: Parts, page_size: int) -> Show | BadInput | None:
     words = " ".join(parts.words).replace(",", " ").split()
     if words and all(UUID_PATTERN.match(word) for word in words):
         return _lookup(parts.provider, "any", words, page_size)
+    pasted = [GROUP_URL.fullmatch(word) for word in words]
+    if words and all(pasted):
+        return _lookup(parts.provider, "external", [url.group(1) for url in pasted if url], page_size)
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from bot.answers.kinds import Drawing, PageKind, Subjects
@@ -32,6 +33,11 @@ from bot.views import Message, render_users
 log = logging.getLogger(__name__)
 
 USER = Option(("user", "users"), "jane@example.com")
+# A person's page in their identity provider's admin console holds their id there, which is
+# their external id here: Okta's `…/admin/user/profile/view/00u…`, Entra's `…/userId/<object id>`.
+USER_URL = re.compile(
+    r"https?://[^\s/]+\S*?(?:/admin/user/profile/view/|/userId/)([0-9A-Za-z-]{6,64})(?:[/?#&]\S*)?", re.I
+)
 # Slack drops a message whose blocks hold much more than 12,000 characters of text in all: a
 # user with five pushes takes more room than a group, so a page holds fewer.
 USERS_PER_PAGE = 4
@@ -50,11 +56,14 @@ class Users:
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
-    """Give back the lookup of the users after `user:` (every word after it is one more user);
-    None for a command without `user:`."""
-    if USER.name not in parts.options:
+    """Give back the lookup of the users after `user:` (every word after it is one more user; a
+    link to a person in an admin console is their id), or of a command of such links alone;
+    None for any other command."""
+    pasted = [USER_URL.fullmatch(word) for word in parts.words]
+    if USER.name not in parts.options and not (parts.words and all(pasted)):
         return None
-    users = unique(parts.values[USER.name] + parts.words)
+    asked = parts.values.get(USER.name, []) + parts.words
+    users = unique([_pasted(value) for value in asked])
     if not users:
         return BadInput(f"`user:` needs a value after it, like `user:{USER.example}`.")
     if any(SLACK_MENTION.fullmatch(value) or value.startswith("@") for value in users):
@@ -72,6 +81,12 @@ def read(parts: Parts, page_size: int) -> Show | BadInput | None:
         )
     query = Query(provider=parts.provider, users=tuple(users))
     return Show(query, page=1, page_size=min(page_size, USERS_PER_PAGE))
+
+
+def _pasted(value: str) -> str:
+    """Give back the email or id a pasted value stands for: a link's address or id."""
+    url = USER_URL.fullmatch(value)
+    return url.group(1) if url else value.removeprefix("mailto:")
 
 
 def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> Users:
