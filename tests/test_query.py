@@ -643,3 +643,11 @@ def test_slacks_markup_is_unwrapped_to_what_was_pasted(sent: str, meant: str) ->
 )  # fmt: skip
 def test_pasted_admin_console_links_are_read_as_the_id_they_hold(text: str, expected: Query) -> None:
     assert query(text) == expected
+
+
+@given(st.text(max_size=300))
+def test_any_text_slack_sends_is_read_without_error_and_typed_text_is_only_unescaped(text: str) -> None:
+    read = from_slack(text)
+    assert len(read) <= len(text)
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # as typed
+    assert from_slack(escaped) == text
