@@ -9,17 +9,20 @@ provider with the same ids and names is never answered from the first one's data
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bot.access import Caller
 from bot.answers import ANSWERS, DETAILS
 from bot.app import build_service
 from bot.service import GroupsService
 from bot.settings import load_settings
+from bot.views import render_internal_error
 from tests.conftest import TEST_CLOUDFLARE_TIMEOUT, FakeClock
 from tests.fake_access import group_rule, make_access_group, make_app, make_policy, make_update, make_user
 from tests.fakes import PROVIDER_ID, FakeCloudflare, FakeSlack, environment, make_group, texts
@@ -207,7 +210,11 @@ def test_history_shows_the_newest_twenty_pushes_of_seven_days(
     ]
 
     shown = pushes_shown(detail("history")(service, "Okta"))
+    (asked,) = [query for path, query in cloudflare.calls if path.endswith("/logs/scim/updates")]
 
+    assert (asked["since"], asked["until"]) == (["2025-12-25T00:17:00Z"], ["2026-01-01T00:17:00Z"]), (
+        "History asks for exactly the seven days before the next whole minute"
+    )
     assert len(shown) == 20, "History shows the newest twenty pushes"
     assert f"{NOW - timedelta(days=6.5):%Y-%m-%d %H:%M} UTC" in shown[-1], (
         "a push of 6.5 days ago is in the window"
@@ -287,3 +294,120 @@ def test_failures_page_through_more_than_a_page_holds_newest_first(
 
     assert shown == [[f"minute {m}" for m in range(1, 26)][start : start + 10] for start in (0, 10, 20)]
     assert "scim_groups_next" not in json.dumps(pages[-1]), "the last page has no Next"
+
+
+# What every kind passes on: the audit line's outcome, when its copy was fetched, a share, a
+# Refresh, and a Refresh pressed too soon. Each is a flag or a field a kind could drop.
+
+PAGES = [kind for kind in CASES if kind in ANSWERS]
+
+
+def audited(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        fields
+        for record in caplog.records
+        if (fields := getattr(record, "fields", {})).get("event") in ("command", "click")
+    ]
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_every_kind_is_audited_with_what_it_showed_and_when_it_was_fetched(
+    service: GroupsService,
+    cloudflare: FakeCloudflare,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    fresh = CASES[kind].ask(service, "Okta")
+    shown = audited(caplog)[-1]
+    clock.advance(120)
+    cloudflare.failure = (503, 1000, "down")
+    CASES[kind].ask(service, "Okta")
+    old = audited(caplog)[-1]
+
+    assert (shown["query"], shown["outcome"]) == (kind if kind in DETAILS else ANSWERS_KIND[kind], "ok")
+    assert shown["results"] >= 1, f"{kind}: the audit line counts nothing shown"
+    assert shown["provider"] == PROVIDER_ID
+    assert old["outcome"] == "stale", f"{kind}: an old copy shown is audited as {old['outcome']}"
+    assert f"<!date^{int(NOW.timestamp())}^" in json.dumps(fresh), f"{kind}: it does not say when it was read"
+
+
+ANSWERS_KIND = {"browse": "browse", "search": "search", "id": "id", "external": "external", "any": "any",
+                "user": "user", "failures": "failures", "changed": "changed"}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_every_kind_is_audited_as_failed_when_cloudflare_cannot_answer_it(
+    service: GroupsService, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    if kind in DETAILS:
+        page = service.answer_command("idp:Okta")  # the page the detail is opened from
+        clicked = button(page, kind)
+        cloudflare.failure = (503, 1000, "down")
+        message = service.answer_click(clicked["action_id"], clicked["value"]).message
+    else:  # named by its id: the answer needs no provider list, which fails too
+        cloudflare.failure = (503, 1000, "down")
+        message = CASES[kind].ask(service, PROVIDER_ID)
+
+    line = audited(caplog)[-1]
+    assert line["outcome"] == "failed_Unavailable", f"{kind}: a failure is audited as {line['outcome']}"
+    assert line.get("action", kind if kind in DETAILS else None) == (kind if kind in DETAILS else None)
+    warned = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "cloudflare_failed"]
+    assert warned, f"{kind}: the failure was not logged"
+    assert warned[-1].levelno == logging.WARNING
+    assert "Cloudflare is not answering properly" in words(message)
+
+
+@pytest.mark.parametrize("kind", PAGES)
+def test_every_page_kind_shares_refreshes_and_says_when_refresh_was_pressed_too_soon(
+    service: GroupsService, cloudflare: FakeCloudflare, kind: str
+) -> None:
+    page = CASES[kind].ask(service, "Okta")
+    asked = {path for path, _ in cloudflare.calls if not path.endswith("/identity_providers")}
+
+    share = button(page, "share")
+    shared = service.answer_click(share["action_id"], share["value"], CALLER)
+    refresh = button(page, "refresh")
+    before = len(cloudflare.calls)
+    refreshed = service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+    again = {path for path, _ in cloudflare.calls[before:]}
+    too_soon = service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+
+    assert shared.in_channel, f"{kind}: Share did not post to the channel"
+    assert "shared by <@U0ALICE>" in words(shared.message), (
+        f"{kind}: a shared page does not say who shared it"
+    )
+    assert asked <= again, f"{kind}: Refresh did not ask Cloudflare again for {sorted(asked - again)}"
+    assert "refresh again in" not in words(refreshed.message)
+    assert "refresh again in 15 seconds." in words(too_soon.message), (
+        f"{kind}: a Refresh too soon is not said"
+    )
+
+
+CALLER = Caller(user_id="U0ALICE", channel_id="C0ONCALL", team_id="T0ACME", enterprise_id="")
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_a_kind_that_fails_inside_gets_an_apology_and_its_own_audit_line(
+    service: GroupsService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    page = service.answer_command("idp:Okta")  # the page a detail opens from, drawn before the fault
+
+    def broken(*args: object) -> Any:
+        raise RuntimeError("a bug in the kind")
+
+    table: dict[Any, Any] = DETAILS if kind in DETAILS else ANSWERS
+    monkeypatch.setitem(table, kind, replace(table[kind], draw=broken))
+    if kind in DETAILS:
+        clicked = button(page, kind)
+        message = service.answer_click(clicked["action_id"], clicked["value"]).message
+    else:
+        message = CASES[kind].ask(service, "Okta")
+
+    assert message == render_internal_error()
+    assert audited(caplog)[-1]["outcome"] == "internal_error"
+    what = "a group's detail" if kind in DETAILS else "groups"
+    assert f"internal_error while showing {what}" in caplog.text

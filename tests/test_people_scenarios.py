@@ -306,11 +306,19 @@ def test_a_log_refusal_with_many_long_errors_is_cut_to_slacks_limits(
 
 
 def test_a_failing_log_costs_a_user_answer_only_its_pushes(
-    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+    bot: ServiceDriver,
+    people: list[dict[str, Any]],
+    cloudflare: FakeCloudflare,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
     cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
 
     message = bot.command("user:user0003@example.com")
+
+    (warned,) = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "scim_log_failed"]
+    assert warned.levelno == logging.WARNING
+    assert getattr(warned, "fields", {})["error"] == "Cloudflare failed; HTTP 502; 1000: injected fault"
 
     assert message["blocks"][1]["elements"][0]["text"].startswith(
         "SCIM pushes are not shown. Cloudflare is not answering properly right now (HTTP 502)"
@@ -838,3 +846,14 @@ def test_a_pasted_admin_console_link_to_a_person_finds_them_by_their_id_there(
 
     assert headlines(message)[0] == "*User 0003* — active"
     assert "Not found" not in words(message)
+
+
+def test_a_user_cloudflare_sent_without_an_id_is_shown_and_costs_no_call_to_the_log(
+    bot: ServiceDriver, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    del people[3]["id"]
+
+    message = bot.command("user:user0003@example.com")
+
+    assert headlines(message)[0] == "*User 0003* — active"
+    assert log_calls(cloudflare) == []

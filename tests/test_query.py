@@ -651,3 +651,18 @@ def test_any_text_slack_sends_is_read_without_error_and_typed_text_is_only_unesc
     assert len(read) <= len(text)
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # as typed
     assert from_slack(escaped) == text
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [("<@W0123ABC|kj>", "<@W0123ABC>"), ("<#C0123>", "#C0123"), ("<!subteam^S0123>", "")],
+)
+def test_grid_users_and_channels_without_their_names_are_unwrapped_too(sent: str, meant: str) -> None:
+    assert from_slack(sent) == meant
+
+
+def test_an_option_with_several_listed_aliases_names_each() -> None:
+    many = Option(("why",), "jane@example.com", listed=("whynot", "how"))
+    unknown = read_command("aws:prod", (Reading((many,), why), *READINGS), page_size=7)
+    assert isinstance(unknown, BadInput)
+    assert "`why:` (or `whynot:`) (or `how:`), `id:`" in unknown.reason

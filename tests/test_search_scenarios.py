@@ -537,3 +537,14 @@ def test_a_link_that_is_no_group_is_searched_for_and_never_read_as_an_option(bot
         message["blocks"][0]["text"]["text"]
         == "Groups matching “https://example.com/wiki/oncall” · Okta Production"
     )
+
+
+def test_an_external_id_in_capitals_found_is_not_also_said_missing(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID][5]["externalId"] = "Eng-ALL"
+
+    message = bot.command("ext:Eng-ALL,ext-00006")
+
+    assert group_names(message) == ["group-00005", "group-00006"]
+    assert "Not found" not in "\n".join(texts(message))

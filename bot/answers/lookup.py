@@ -95,8 +95,9 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     query = request.query
     kind: LookupKind = "id" if query.ids else "external" if query.external_ids else "any"
     found = subjects.groups.lookup(provider_id, kind, values, refresh=refresh)
-    present = {group.id.lower() for group in found.groups} | {group.external_id for group in found.groups}
-    missing = tuple(value for value in values if value not in present and value.lower() not in present)
+    # Found in any case: Cloudflare's own ids are UUIDs, and a pasted one is asked in lower case.
+    present = {id_.lower() for group in found.groups for id_ in (group.id, group.external_id)}
+    missing = tuple(value for value in values if value.lower() not in present)
     return Groups(found.listing(request.page, request.page_size), missing=missing)
 
 
