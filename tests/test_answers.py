@@ -411,3 +411,19 @@ def test_a_kind_that_fails_inside_gets_an_apology_and_its_own_audit_line(
     assert audited(caplog)[-1]["outcome"] == "internal_error"
     what = "a group's detail" if kind in DETAILS else "groups"
     assert f"internal_error while showing {what}" in caplog.text
+
+
+def test_an_audit_line_names_the_button_clicked_and_counts_from_when_it_was_asked(
+    service: GroupsService, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    page = service.answer_command("idp:Okta", CALLER, asked_at=clock() - 1.25)
+    command_line = audited(caplog)[-1]
+    for action in ("refresh", "share", "history"):
+        clicked = button(page, action)
+        service.answer_click(clicked["action_id"], clicked["value"], CALLER, asked_at=clock() - 2.5)
+        line = audited(caplog)[-1]
+        assert (line["action"], line["latency_ms"]) == (action, 2500), line
+
+    assert "action" not in command_line
+    assert command_line["latency_ms"] == 1250
