@@ -330,6 +330,10 @@ def test_every_kind_is_audited_with_what_it_showed_and_when_it_was_fetched(
     assert shown["results"] >= 1, f"{kind}: the audit line counts nothing shown"
     assert shown["provider"] == PROVIDER_ID
     assert old["outcome"] == "stale", f"{kind}: an old copy shown is audited as {old['outcome']}"
+    if kind in ANSWERS:  # a page says where it came from; a detail has no cache field
+        assert (shown["cache"], old["cache"]) == ("miss", "stale"), (
+            f"{kind}: {shown['cache']}, {old['cache']}"
+        )
     assert f"<!date^{int(NOW.timestamp())}^" in json.dumps(fresh), f"{kind}: it does not say when it was read"
 
 
@@ -427,3 +431,15 @@ def test_an_audit_line_names_the_button_clicked_and_counts_from_when_it_was_aske
 
     assert "action" not in command_line
     assert command_line["latency_ms"] == 1250
+
+
+@pytest.mark.parametrize("action", ["scim_groups_next", "scim_groups_history", "scim_groups_nonsense"])
+def test_a_forged_click_is_answered_privately_and_audited_as_bad_input(
+    service: GroupsService, caplog: pytest.LogCaptureFixture, action: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+
+    reply = service.answer_click(action, '{"v":2,"junk":1}', CALLER)
+
+    assert reply.replace_original is False
+    assert audited(caplog)[-1]["outcome"] == "bad_input"

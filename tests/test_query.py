@@ -666,3 +666,8 @@ def test_an_option_with_several_listed_aliases_names_each() -> None:
     unknown = read_command("aws:prod", (Reading((many,), why), *READINGS), page_size=7)
     assert isinstance(unknown, BadInput)
     assert "`why:` (or `whynot:`) (or `how:`), `id:`" in unknown.reason
+
+
+def test_a_window_of_one_minute_is_the_shortest() -> None:
+    assert query("failures:1m") == Query(failures=60)
+    assert query("changed:1m") == Query(changed=60)
