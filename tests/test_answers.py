@@ -443,3 +443,23 @@ def test_a_forged_click_is_answered_privately_and_audited_as_bad_input(
 
     assert reply.replace_original is False
     assert audited(caplog)[-1]["outcome"] == "bad_input"
+
+
+@pytest.mark.parametrize("kind", PAGES)
+def test_every_kind_answers_a_provider_named_by_id_while_the_provider_list_fails(
+    service: GroupsService, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    # The list alone fails: its request is the one path followed by a query.
+    cloudflare.path_faults["/access/identity_providers?"] = [("status", 503, 1000, {})] * 10
+
+    message = CASES[kind].ask(service, PROVIDER_ID.upper())
+
+    assert f"· identity provider {PROVIDER_ID}" in words(message), f"{kind}: not answered by the id asked"
+    assert CASES[kind].marks(PROVIDER_ID) in words(message), f"{kind}: the answer lacks its data"
+    (warned,) = [
+        r for r in caplog.records if getattr(r, "fields", {}).get("event") == "identity_providers_failed"
+    ]
+    assert warned.levelno == logging.WARNING
+    assert getattr(warned, "fields", {})["error"] == "Cloudflare failed; HTTP 503; 1000: injected fault"
+    assert audited(caplog)[-1]["provider"] == PROVIDER_ID
