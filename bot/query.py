@@ -128,6 +128,11 @@ class Detail:
     group_id: str
     back: Show
 
+    @property
+    def provider_id(self) -> str:
+        """Give back the UUID of the group's provider (a button always carries it)."""
+        return self.back.query.provider or ""
+
 
 @dataclass(frozen=True)
 class ShowHelp:
@@ -375,6 +380,13 @@ def _span(text: str) -> int | None:
     """Give back the seconds `text` spans as a number and a unit, whatever its length."""
     match = WINDOW.fullmatch(text.strip())
     return int(match.group(1)) * UNIT_SECONDS[match.group(2)[0].lower()] if match else None
+
+
+def console_link(*paths: str) -> re.Pattern[str]:
+    """Give back what matches a link to a page of an identity provider's admin console whose
+    path holds an id after one of `paths` (`/admin/group/`): the id is its first group."""
+    after = "|".join(re.escape(path) for path in paths)
+    return re.compile(rf"https?://[^\s/]+\S*?(?:{after})([0-9A-Za-z-]{{6,64}})(?:[/?#&]\S*)?", re.IGNORECASE)
 
 
 def unique(values: Sequence[str]) -> list[str]:

@@ -166,7 +166,7 @@ class GroupsService:
         """Give back a group's detail (History, Used by), with the way back to its page."""
         kind = DETAILS[detail.kind]
         outcome.query, outcome.text = detail.kind, detail.group_id
-        outcome.provider = detail.back.query.provider or ""  # a button always carries the UUID
+        outcome.provider = detail.provider_id
         try:
             found = details.find(self._subjects, kind, detail, self._choose)
             if isinstance(found, ProviderChoice):  # not a SCIM provider of this account

@@ -25,7 +25,7 @@ def find(
     """Give back what was found for `detail`, or the choice of provider when the button's is not
     a SCIM provider of this account (`choose` says which it is). A failing Cloudflare is part of
     what was found, not raised: the detail still shows what could be read."""
-    provider_id = detail.back.query.provider or ""  # a button always carries the UUID
+    provider_id = detail.provider_id
     provider: IdentityProvider | None = None
     group: ScimGroup | None = None
     group_stale: Staleness | None = None

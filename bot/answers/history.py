@@ -13,7 +13,7 @@ def fetch(subjects: Subjects, detail: Detail) -> Cached[tuple[ScimPush, ...]]:
     """Give back the group's pushes in the window that ends at the next whole minute."""
     until = subjects.next_minute()
     span = Window(until - HISTORY_DAYS * 86_400, until)
-    provider_id = detail.back.query.provider or ""  # a button always carries the UUID
+    provider_id = detail.provider_id
     return subjects.pushes.recent(provider_id, detail.group_id, span, limit=GROUP_HISTORY_ROWS)
 
 

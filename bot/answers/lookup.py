@@ -5,7 +5,6 @@ One module for three kinds: they differ only in which of the group's ids a value
 from __future__ import annotations
 
 import json
-import re
 
 from bot.answers import groups
 from bot.answers.groups import Groups
@@ -22,6 +21,7 @@ from bot.query import (
     Query,
     Reading,
     Show,
+    console_link,
     unique,
 )
 from bot.settings import UUID_PATTERN
@@ -29,9 +29,7 @@ from bot.settings import UUID_PATTERN
 # A group's page in its identity provider's admin console holds the group's id there, which is
 # its external id here: Okta's `https://acme-admin.okta.com/admin/group/00g…`, Entra's
 # `…/GroupDetailsMenuBlade/~/Overview/groupId/<object id>` (Entra sends the object id).
-GROUP_URL = re.compile(
-    r"https?://[^\s/]+\S*?(?:/admin/group/|/groupId/)([0-9A-Za-z-]{6,64})(?:[/?#&]\S*)?", re.I
-)
+GROUP_URL = console_link("/admin/group/", "/groupId/")
 
 BY_ID = Option(("id", "ids"), EXAMPLE_ID)
 BY_EXTERNAL_ID = Option(("external", "ext"), "all_employees", listed=("ext",))

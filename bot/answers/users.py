@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 from bot.answers.kinds import Drawing, PageKind, Subjects
@@ -25,6 +24,7 @@ from bot.query import (
     Query,
     Reading,
     Show,
+    console_link,
     unique,
 )
 from bot.users import ScimUser
@@ -35,9 +35,7 @@ log = logging.getLogger(__name__)
 USER = Option(("user", "users"), "jane@example.com")
 # A person's page in their identity provider's admin console holds their id there, which is
 # their external id here: Okta's `…/admin/user/profile/view/00u…`, Entra's `…/userId/<object id>`.
-USER_URL = re.compile(
-    r"https?://[^\s/]+\S*?(?:/admin/user/profile/view/|/userId/)([0-9A-Za-z-]{6,64})(?:[/?#&]\S*)?", re.I
-)
+USER_URL = console_link("/admin/user/profile/view/", "/userId/")
 # Slack drops a message whose blocks hold much more than 12,000 characters of text in all: a
 # user with five pushes takes more room than a group, so a page holds fewer.
 USERS_PER_PAGE = 4
