@@ -45,14 +45,14 @@ lint: $(STAMP) ## ruff, and hadolint on the Dockerfile
 typecheck: $(STAMP) ## mypy --strict
 	$(VENV)/bin/mypy
 
-# Most tests wait on sockets and subprocesses, so six at a time fit two cores. Python may write
+# Most tests wait on sockets and subprocesses, so five at a time fit two cores. Python may write
 # its bytecode here even where PYTHONDONTWRITEBYTECODE is set (as in many containers): without
 # it every test worker rewrites every test module's asserts again (4 s of CPU each, not 1) and
 # every subprocess compiles the bot again. One collection first writes what the workers read.
 unit: $(STAMP) ## pytest
 	@PYTHONDONTWRITEBYTECODE= $(PY) -m pytest --collect-only -q --snapshot-warn-unused > $(VENV)/collected.txt \
 	  || (cat $(VENV)/collected.txt; false)
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 6
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 5
 
 bench: $(STAMP) ## the benchmark (about twelve minutes); docs/PERFORMANCE.md keeps its results
 	$(PY) -m bench

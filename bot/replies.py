@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from slack_bolt import Respond
 
-from bot import metrics
+from bot import metrics, tls
 from bot.cache import NotCached, cached_only
 from bot.clock import Clock
 from bot.logs import event
@@ -136,7 +136,9 @@ class Delivery:
                 )
                 # Waiting for a turn is not a failure: only the post itself is timed.
                 timeout = httpx.Timeout(self._timeout, pool=None)
-                self._client = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport)
+                self._client = httpx.AsyncClient(
+                    timeout=timeout, limits=limits, transport=self._transport, verify=tls.context()
+                )
                 self._turns = _Turns(self._most_at_once)
             await self._turns.take(prompt=prompt)
             try:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bot import web
+from bot import tls, web
 from bot.access import Caller
 from bot.app import build_app, build_service
 from bot.replies import Reply
@@ -75,7 +75,7 @@ class SlackDriver:
     def __init__(self, url: str, slack: FakeSlack) -> None:
         self.url = url
         self.slack = slack
-        self.http = httpx.Client(timeout=10)
+        self.http = httpx.Client(timeout=10, verify=tls.context())
         self._hooks = 0
 
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:

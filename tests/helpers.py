@@ -28,6 +28,7 @@ import redis
 from slack_sdk.models.blocks import Block
 from websockets.sync.server import ServerConnection, serve
 
+from bot import tls
 from bot.cloudflare import (
     ScimGroup,
 )
@@ -225,13 +226,14 @@ def running(command: list[str], env: dict[str, str], tmp_path: Path) -> Iterator
 
 def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            httpx.post(url, content=b"", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
+    with httpx.Client(timeout=1, verify=tls.context()) as client:  # one TLS context, not one a try
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the server exited"
+            try:
+                client.post(url, content=b"")
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
 
 

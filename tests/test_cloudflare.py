@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -816,3 +817,14 @@ def test_one_client_holds_at_most_twenty_connections_to_cloudflare_and_keeps_ten
     assert cloudflare.most_in_flight == 20
     # Once the burst is over, ten stay open for the next one; the others are closed.
     wait_until(lambda: cloudflare.connections == 10, "the client to keep ten idle connections", 5)
+
+
+def test_every_client_verifies_servers_with_one_tls_context_made_once() -> None:
+    from bot import tls
+
+    context = tls.context()
+
+    assert tls.context() is context  # made once: each new context costs 25 ms of CPU
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0  # the CA bundle httpx would load is loaded

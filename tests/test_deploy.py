@@ -208,7 +208,7 @@ def test_make_rebuilds_a_venv_another_python_made(tmp_path: Path) -> None:
     assert "rm -rf .venv" in stale.stdout
     assert f"{python} -m venv .venv" in stale.stdout
     assert "pip install" not in same.stdout
-    assert same.stdout.strip().endswith("\nPYTHONDONTWRITEBYTECODE= .venv/bin/python -m pytest -n 6")
+    assert same.stdout.strip().endswith("\nPYTHONDONTWRITEBYTECODE= .venv/bin/python -m pytest -n 5")
 
 
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")

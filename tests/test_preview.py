@@ -45,15 +45,31 @@ def test_demo_prints_the_first_page_and_exits_without_a_terminal() -> None:
     assert lines[-1] == "[ Next ▶ ]  [ ↻ Refresh ]  [ Share in channel ]"
 
 
+def shown(text: str, *, as_json: bool = False) -> str:
+    """Give back what the preview prints for `text` when no one is at a terminal (in this process)."""
+    out = io.StringIO()
+    assert (
+        run(
+            build_service(demo.settings(), transport=demo.transport()),
+            text,
+            as_json=as_json,
+            interactive=False,
+            out=out,
+        )
+        == 0
+    )
+    return out.getvalue()
+
+
 def test_demo_json_is_the_block_kit_message() -> None:
-    message = json.loads(preview("--demo", "--json").stdout)
+    message = json.loads(shown("", as_json=True))
 
     assert message["blocks"][0]["type"] == "header"
     assert message["text"] == "SCIM groups from Okta (demo directory): page 1 of 25"
 
 
 def test_preview_help() -> None:
-    assert "• `/scim-groups help` — this message" in preview("--demo", "help").stdout
+    assert "• `/scim-groups help` — this message" in shown("help")
 
 
 def test_preview_without_settings_says_what_is_missing() -> None:
@@ -110,9 +126,9 @@ def test_a_provider_is_picked_with_a_digit() -> None:
 
 
 def test_the_demo_answers_the_new_questions_too() -> None:
-    users = preview("--demo", "user:ada.lovelace@example.com katherine.johnson@example.com").stdout
-    failures = preview("--demo", "failures:3d").stdout
-    changed = preview("--demo", "changed:2d").stdout
+    users = shown("user:ada.lovelace@example.com katherine.johnson@example.com")
+    failures = shown("failures:3d")
+    changed = shown("changed:2d")
 
     assert "Ada Lovelace — active" in users
     assert "Katherine Johnson — deactivated by the identity provider" in users

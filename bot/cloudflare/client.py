@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bot import metrics
+from bot import metrics, tls
 from bot.clock import Clock, SystemClock
 from bot.cloudflare.errors import AuthFailed, BudgetSpent, CloudflareError, Unavailable, error_for
 from bot.cloudflare.records import GroupPage, IdentityProvider, ListPage, count, group_row, identity_provider
@@ -81,6 +81,7 @@ class CloudflareClient:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            verify=tls.context(),
         )
 
     def list_groups(
