@@ -20,7 +20,6 @@ from bot.query import (
     ACTION_PREVIOUS,
     ACTION_REFRESH,
     ACTION_SHARE,
-    Query,
     Show,
     encode_button,
 )
@@ -44,14 +43,8 @@ SECTION_LIMIT = 3_000
 CONTEXT_LIMIT = 3_000  # one element of a context block
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 MAX_MISSING_SHOWN = 20
-# What a page counts, by kind of question: one, many.
-NOUNS = {
-    "browse": ("group", "groups"),
-    "search": ("match", "matches"),
-    "changed": ("group", "groups"),
-    "user": ("user found", "users found"),
-    "failures": ("failed push", "failed pushes"),
-}
+# What a page counts: one, many.
+Nouns = tuple[str, str]
 
 
 class Paging(Protocol):
@@ -177,11 +170,11 @@ def notes(
 
 
 def footer(
-    paging: Paging, query: Query, shared_by: str | None, searched: int | None = None, *, counted: bool
+    paging: Paging, nouns: Nouns, shared_by: str | None, searched: int | None = None, *, counted: bool
 ) -> list[dict[str, Any]]:
-    """Give back the line under a page: where it is, how many there are, who shared it; only
-    the last two when not `counted` (an empty answer has no pages), and no line when there is
-    nothing to say (Slack refuses an empty one)."""
+    """Give back the line under a page: where it is, how many there are (`nouns`: one, many),
+    who shared it; only the last two when not `counted` (an empty answer has no pages), and no
+    line when there is nothing to say (Slack refuses an empty one)."""
     pages = paging.page_count
     fresh = as_of(paging.fetched_at, aging=paging.aging)
     if not counted:
@@ -196,7 +189,7 @@ def footer(
         where = f"Past the last page ({pages})"
     else:
         where = f"Page {paging.page} of {pages}" if pages else f"Page {paging.page}"
-    one, many = NOUNS.get(query.kind, ("group found", "groups found"))
+    one, many = nouns
     if paging.total is None:
         count = ""
     elif paging.total_is_lower_bound:

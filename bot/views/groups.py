@@ -34,6 +34,7 @@ from bot.views.blocks import (
     MAX_BUTTON_VALUE,
     NAME_LIMIT,
     Message,
+    Nouns,
     age,
     button,
     changed_line,
@@ -76,7 +77,8 @@ def render_listing(
     `held`: the directory is read whole only now and then, since the log cannot be read.
     """
     query = request.query
-    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    title, nouns = wording(query)
+    blocks: list[dict[str, Any]] = [header(f"{title} · {provider_name}")]
     blocks.extend(notes(listing.stale, refresh_wait))
     if held is not None and listing.aging and listing.stale is None:
         blocks.append(note(_held_note(held)))
@@ -93,12 +95,12 @@ def render_listing(
     if missing and not empty:
         blocks.append(rich(["Not found: ", *codes(missing), "."]))
     # An empty answer has no pages to count, but may still say when it was fetched and by whom.
-    blocks.extend(footer(listing, query, shared_by, searched, counted=not empty))
+    blocks.extend(footer(listing, nouns, shared_by, searched, counted=not empty))
     blocks.append(paging_buttons(listing, request))
     text = (
         _nothing_said(query, provider_name)
         if empty
-        else summary(title(query), provider_name, listing, missing=len(missing))
+        else summary(title, provider_name, listing, missing=len(missing))
     )
     return {"text": text, "blocks": blocks}
 
@@ -142,19 +144,16 @@ def render_provider_choice(choice: ProviderChoice, request: Show) -> Message:
     return {"text": shorten(re.sub(r"[*]", "", reason), FALLBACK_LIMIT), "blocks": blocks}
 
 
-def title(query: Query) -> str:
-    """Give back what a page of this query's answer is called."""
+def wording(query: Query) -> tuple[str, Nouns]:
+    """Give back what a page of the groups found for this query is called, and what it counts."""
     if query.kind == "browse":
-        return "SCIM groups"
+        return "SCIM groups", ("group", "groups")
     if query.kind == "search":
-        return f"Groups matching “{query.search}”"
+        return f"Groups matching “{query.search}”", ("match", "matches")
     if query.kind == "changed":
-        return f"Groups changed in the last {window(query.changed)}"
-    if query.kind == "user":
-        return "SCIM users"
-    if query.kind == "failures":
-        return f"Failed SCIM pushes, last {window(query.failures)}"
-    return "Groups by id" if query.kind in ("id", "any") else "Groups by external id"
+        return f"Groups changed in the last {window(query.changed)}", ("group", "groups")
+    by = "Groups by id" if query.kind in ("id", "any") else "Groups by external id"
+    return by, ("group found", "groups found")
 
 
 def _group_block(group: ScimGroup) -> dict[str, Any]:

@@ -31,9 +31,10 @@ from bot.views.blocks import (
     summary,
     window,
 )
-from bot.views.groups import back_row, detail_top, title
+from bot.views.groups import back_row, detail_top
 from bot.views.rich import Outside, Part, bullets, moment, rich
 
+USERS = "SCIM users"  # a page of them is called
 EMAILS_SHOWN = 3
 # Five pushes and a user's details must fit one section (3,000 characters).
 ERROR_LIMIT = 200
@@ -54,8 +55,7 @@ def render_users(
     """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
     page's users), or why those could not be read (`log_problem`), or why they are an older
     copy (`pushes_stale`)."""
-    query = request.query
-    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    blocks: list[dict[str, Any]] = [header(f"{USERS} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
     if pushes_stale is not None and page.items and log_problem is None:
         blocks.append(note(f"SCIM pushes: {stale_note(pushes_stale).removeprefix('⚠️ ')}"))
@@ -83,12 +83,12 @@ def render_users(
     elif missing:
         blocks.append(rich(["Not found: ", *codes(missing), "."]))
     empty = not page.items and page.page == 1
-    blocks.extend(footer(page, query, shared_by, counted=not empty))
+    blocks.extend(footer(page, ("user found", "users found"), shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"{len(missing)} {'user' if len(missing) == 1 else 'users'} not found in {provider_name}"
         return {"text": fallback(said), "blocks": blocks}
-    return {"text": summary(title(query), provider_name, page, missing=len(missing)), "blocks": blocks}
+    return {"text": summary(USERS, provider_name, page, missing=len(missing)), "blocks": blocks}
 
 
 def render_failures(
@@ -101,7 +101,8 @@ def render_failures(
 ) -> Message:
     """Give back a page of failed SCIM pushes, newest first; none is an answer too."""
     query = request.query
-    blocks: list[dict[str, Any]] = [header(f"{title(query)} · {provider_name}")]
+    title = f"Failed SCIM pushes, last {window(query.failures)}"
+    blocks: list[dict[str, Any]] = [header(f"{title} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
     blocks.extend(rich(_push(push, about=True)) for push in page.items)
     if not page.items:
@@ -114,12 +115,12 @@ def render_failures(
             )
         )
     empty = not page.items and page.page == 1
-    blocks.extend(footer(page, query, shared_by, counted=not empty))
+    blocks.extend(footer(page, ("failed push", "failed pushes"), shared_by, counted=not empty))
     blocks.append(paging_buttons(page, request))
     if empty:
         said = f"No failed SCIM pushes from {provider_name} in the last {window(query.failures)}"
         return {"text": fallback(said), "blocks": blocks}
-    return {"text": summary(title(query), provider_name, page), "blocks": blocks}
+    return {"text": summary(title, provider_name, page), "blocks": blocks}
 
 
 def _user(user: ScimUser) -> list[list[Part]]:
