@@ -25,7 +25,15 @@ from bot.settings import load_settings
 from bot.views import render_internal_error
 from tests.conftest import TEST_CLOUDFLARE_TIMEOUT, FakeClock
 from tests.fake_access import group_rule, make_access_group, make_app, make_policy, make_update, make_user
-from tests.fakes import PROVIDER_ID, FakeCloudflare, FakeSlack, environment, make_group, texts
+from tests.fakes import (
+    LOGS_PERMISSION,
+    PROVIDER_ID,
+    FakeCloudflare,
+    FakeSlack,
+    environment,
+    make_group,
+    texts,
+)
 from tests.helpers import check_inert, check_limits
 
 OTHER = "0f7c2a1e-0000-4000-8000-00000000b0b0"  # a second provider, holding the same ids and names
@@ -463,3 +471,53 @@ def test_every_kind_answers_a_provider_named_by_id_while_the_provider_list_fails
     assert warned.levelno == logging.WARNING
     assert getattr(warned, "fields", {})["error"] == "Cloudflare failed; HTTP 503; 1000: injected fault"
     assert audited(caplog)[-1]["provider"] == PROVIDER_ID
+
+
+# A directory too large to read whole each minute, and a token that cannot read the SCIM log:
+# the kinds that read it whole (search, changed:) say the copy is held back, and why.
+WALKS = {"search": command("team"), "changed": command("changed:7d")}
+
+
+@pytest.mark.parametrize("kind", WALKS)
+def test_every_kind_that_reads_the_directory_whole_says_a_held_copy_is_held(
+    cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock, kind: str
+) -> None:
+    fill(cloudflare)
+    changed = (NOW - timedelta(hours=1)).isoformat()
+    groups = [make_group(n, f"team {n}") for n in range(300)]  # three pages: not a small directory
+    for group in groups:
+        group["meta"] = {**group["meta"], "lastModified": changed}
+    cloudflare.groups[PROVIDER_ID] = groups
+    cloudflare.missing_permissions = {LOGS_PERMISSION}
+    # A quarter of 20 calls in 5 minutes pays for the 3 pages' whole read every 180 s.
+    env = {**environment(cloudflare, slack), "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES": "20"}
+    env.pop("CLOUDFLARE_IDENTITY_PROVIDER_ID")
+    service = build_service(load_settings(env), clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
+    first = words(WALKS[kind](service, "Okta"))
+    clock.advance(61)  # past the TTL, not past the wait between whole reads
+
+    held = words(WALKS[kind](service, "Okta"))
+
+    assert "This is a copy of the directory" not in first
+    assert "This is a copy of the directory: the bot's API token cannot read the SCIM log" in held, (
+        f"{kind}: a held copy shown without saying why"
+    )
+    assert "team 1" in held
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_every_kind_names_what_it_shows_only_at_debug(
+    service: GroupsService, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot")
+    CASES[kind].ask(service, "Okta")
+
+    logged = [(record.levelno, json.dumps(getattr(record, "fields", {}))) for record in caplog.records]
+
+    assert all("team 1" not in line for level, line in logged if level >= logging.INFO), (
+        f"{kind}: a group's name reached an INFO line"
+    )
+    if kind in ANSWERS and ANSWERS[kind].draw is ANSWERS["browse"].draw:  # the group pages
+        shown = [line for level, line in logged if level == logging.DEBUG and '"event": "shown"' in line]
+        assert shown, f"{kind}: no DEBUG line says what was shown"
+        assert '"team 1"' in shown[-1], f"{kind}: the DEBUG line does not name the groups shown"
