@@ -521,3 +521,42 @@ def test_every_kind_names_what_it_shows_only_at_debug(
         shown = [line for level, line in logged if level == logging.DEBUG and '"event": "shown"' in line]
         assert shown, f"{kind}: no DEBUG line says what was shown"
         assert '"team 1"' in shown[-1], f"{kind}: the DEBUG line does not name the groups shown"
+
+
+@pytest.mark.parametrize("kind", DETAILS)
+def test_every_detail_whose_group_cannot_be_read_says_so_and_shows_nothing_of_it(
+    service: GroupsService, cloudflare: FakeCloudflare, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    page = service.answer_command("idp:Okta")
+    # The group's own lookup alone fails (it asks for it by id); what the detail shows can be read.
+    cloudflare.path_faults["cf_resource_id"] = [("status", 503, 1000, {})] * 10
+    clicked = button(page, kind)
+
+    message = service.answer_click(clicked["action_id"], clicked["value"]).message
+
+    assert "Cloudflare is not answering properly right now (HTTP 503)" in words(message), (
+        f"{kind}: the failure unsaid"
+    )
+    assert CASES[kind].marks(PROVIDER_ID) not in words(message), (
+        f"{kind}: shown for a group it could not read"
+    )
+    assert audited(caplog)[-1]["outcome"] == "failed_Unavailable", audited(caplog)[-1]
+
+
+@pytest.mark.parametrize("kind", DETAILS)
+def test_every_detail_names_its_provider_by_the_list_and_says_when_the_list_cannot_be_read(
+    service: GroupsService, cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock, kind: str
+) -> None:
+    page = service.answer_command("idp:Okta")
+    clicked = button(page, kind)
+    named = words(service.answer_click(clicked["action_id"], clicked["value"]).message)
+    env = environment(cloudflare, slack)  # another process, after a restart: nothing cached
+    restarted = build_service(load_settings(env), clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
+    cloudflare.path_faults["/access/identity_providers?"] = [("status", 503, 1000, {})] * 10
+
+    unnamed = words(restarted.answer_click(clicked["action_id"], clicked["value"]).message)
+
+    assert " · Okta" in named.split("\n")[1], f"{kind}: its header does not name the provider"
+    assert "Okta" not in unnamed, f"{kind}: a provider named without its list"
+    assert "its identity provider" in unnamed, f"{kind}: the provider's place left empty"
