@@ -20,13 +20,13 @@ import pytest
 from bot.access import Caller
 from bot.answers import ANSWERS, DETAILS
 from bot.app import build_service
+from bot.pushes import LOGS_PERMISSION
 from bot.service import GroupsService
 from bot.settings import load_settings
 from bot.views import render_internal_error
 from tests.conftest import TEST_CLOUDFLARE_TIMEOUT, FakeClock
 from tests.fake_access import group_rule, make_access_group, make_app, make_policy, make_update, make_user
 from tests.fakes import (
-    LOGS_PERMISSION,
     PROVIDER_ID,
     FakeCloudflare,
     FakeSlack,

@@ -37,6 +37,7 @@ from bot.query import BadInput, Detail, Query, Show
 from bot.rules import Holder, Use
 from bot.users import ScimUser
 from bot.views import (
+    ByExternalId,
     Message,
     render_bad_input,
     render_failure,
@@ -102,6 +103,8 @@ def page(groups: tuple[ScimGroup, ...], page: int = 1, **changes: Any) -> Listin
 
 BROWSE = Query(PROVIDER_ID)
 SEARCH = Query(PROVIDER_ID, search="R&D <eng>")
+OKTA_ID = "00g1HxmbubgVjZccWQvM"
+OKTA_ID_SEARCH = Query(PROVIDER_ID, search=OKTA_ID)
 BY_ID = Query(PROVIDER_ID, ids=("8a7c3f0e-4b1d-4e5a-9c2f-1d3e5f7a9b0c",))
 BY_EXTERNAL = Query(PROVIDER_ID, external_ids=("00g1a2b3c4d5e6f7g8h9", "<nobody>"))
 BY_EITHER = Query(PROVIDER_ID, either_ids=("00g-unknown",))
@@ -359,6 +362,18 @@ REPLIES: dict[str, Callable[[], Message]] = {
     ),
     "search: nothing in the first 25,000": lambda: render_listing(
         page(()), show(SEARCH), "Okta", searched=25_000
+    ),
+    "search: an id-shaped word, one group with it as its External ID": lambda: render_listing(
+        page(GROUPS[:2]), show(OKTA_ID_SEARCH), "Okta", by_id=ByExternalId(OKTA_ID, found=1, names=1)
+    ),
+    "search: an id-shaped word, found neither way": lambda: render_listing(
+        page(()), show(OKTA_ID_SEARCH), "Okta", by_id=ByExternalId(OKTA_ID)
+    ),
+    "search: an id-shaped word that could not be looked up as an External ID": lambda: render_listing(
+        page(GROUPS[1:2]),
+        show(OKTA_ID_SEARCH),
+        "Okta",
+        by_id=ByExternalId(OKTA_ID, problem=Unavailable("down", status=503)),
     ),
     "failure: rejected, a message one character too long": lambda: render_failure(
         Rejected("bad", status=400, errors=(ApiMessage(7, "x" * 201),))

@@ -548,3 +548,72 @@ def test_an_external_id_in_capitals_found_is_not_also_said_missing(
 
     assert group_names(message) == ["group-00005", "group-00006"]
     assert "Not found" not in "\n".join(texts(message))
+
+
+# An id pasted from the identity provider (Okta's group id is the group's External ID here) is
+# looked up as one as well as searched for as a name, in one answer.
+OKTA_ID = "00g1HxmbubgVjZccWQvM"
+
+
+def test_a_pasted_okta_group_id_finds_the_group_by_its_external_id_and_says_how(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID][4].update(displayName="Engineering - All", externalId=OKTA_ID)
+
+    message = start_bot().command(OKTA_ID)  # signed, over HTTP, as Slack sends it
+
+    assert group_names(message) == ["Engineering - All"]
+    assert message["blocks"][0]["text"]["text"] == f"Groups matching “{OKTA_ID}” · Okta Production"
+    assert f"1 group has the External ID `{OKTA_ID}` · no group name contains it." in texts(message)
+    assert [
+        call.get("idp_resource_id") for call in cloudflare.group_calls() if "idp_resource_id" in call
+    ] == [[OKTA_ID]]
+
+
+def test_an_id_shaped_word_shows_the_group_with_that_external_id_first_then_the_names_with_it(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    groups = cloudflare.groups[PROVIDER_ID]
+    groups[3].update(displayName="team42 on call")
+    groups[4].update(displayName="Team 42", externalId="team42")
+    groups[5].update(displayName="old team42", externalId="x")
+
+    message = bot.command("team42")
+
+    assert group_names(message) == ["Team 42", "team42 on call", "old team42"]
+    assert "1 group has the External ID `team42` · 2 group names contain it." in texts(message)
+    assert any(line.startswith("Page 1 of 1 · 3 matches") for line in texts(message))
+
+
+def test_an_id_shaped_word_found_nowhere_says_it_was_tried_both_ways(bot: ServiceDriver) -> None:
+    message = bot.command(OKTA_ID)
+
+    assert (
+        "No group name in *Okta Production* contains “00g1HxmbubgVjZccWQvM”, and no group has it as "
+        "its External ID."
+    ) in " ".join(texts(message))
+
+
+@pytest.mark.parametrize("text", ["oncall", "eng-oncall", "group-7", "abc12", "Engineering All"])
+def test_a_name_that_cannot_be_an_id_is_only_searched_for(
+    bot: ServiceDriver, cloudflare: FakeCloudflare, text: str
+) -> None:
+    message = bot.command(text)
+
+    assert not [call for call in cloudflare.group_calls() if "idp_resource_id" in call]
+    assert not any("External ID `" in line for line in texts(message))
+
+
+def test_an_id_that_cannot_be_looked_up_still_shows_the_names_and_says_what_was_not_read(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID][4].update(displayName="copy of 1234567")
+    cloudflare.path_faults["idp_resource_id"] = [("status", 503, 1000, {})] * 10
+
+    message = bot.command("1234567")
+
+    assert group_names(message) == ["copy of 1234567"]
+    assert (
+        "It could not be looked up as an External ID: Cloudflare is not answering properly right now "
+        "(HTTP 503)"
+    ) in " ".join(texts(message))

@@ -10,7 +10,7 @@ from bot.answers.kinds import Drawing
 from bot.directory import Held, Listing
 from bot.logs import event
 from bot.query import Show
-from bot.views import Message, render_listing
+from bot.views import ByExternalId, Message, render_listing
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ class Groups:
     searched: int | None = None
     # Set when the directory searched is read whole only now and then (the log cannot be read).
     held: Held | None = None
+    # Set when a search's text was looked up as an External ID too.
+    by_id: ByExternalId | None = None
 
 
 def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
@@ -39,6 +41,7 @@ def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
         searched=found.searched,
         refresh_wait=drawing.refresh_wait,
         held=found.held,
+        by_id=found.by_id,
     )
 
 

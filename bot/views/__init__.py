@@ -27,7 +27,7 @@ from bot.views.blocks import (
     escaped,
     shorten,
 )
-from bot.views.groups import render_listing, render_provider_choice
+from bot.views.groups import ByExternalId, render_listing, render_provider_choice
 from bot.views.people import render_failures, render_history, render_users
 from bot.views.rules import render_used_by
 
@@ -42,6 +42,7 @@ __all__ = [
     "ACTION_SHARE",
     "ACTION_USED_BY",
     "COMMAND",
+    "ByExternalId",
     "Message",
     "escape",
     "escaped",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.cache import Staleness
@@ -38,6 +38,7 @@ from bot.views.blocks import (
     age,
     button,
     changed_line,
+    code,
     codes,
     escaped,
     fallback,
@@ -48,6 +49,7 @@ from bot.views.blocks import (
     notes,
     paging_buttons,
     plain,
+    plain_note,
     plain_section,
     section,
     shorten,
@@ -60,6 +62,17 @@ MAX_CHOICES = 10
 DetailEncoder = Callable[[Literal["history", "used_by"], str], str]
 
 
+@dataclass(frozen=True)
+class ByExternalId:
+    """A search's text looked up as an External ID too: how many groups have it, how many names
+    contain it, or why it could not be looked up."""
+
+    text: str
+    found: int = 0
+    names: int = 0
+    problem: CloudflareError | None = None
+
+
 def render_listing(
     listing: Listing,
     request: Show,
@@ -70,11 +83,13 @@ def render_listing(
     searched: int | None = None,
     refresh_wait: float | None = None,
     held: Held | None = None,
+    by_id: ByExternalId | None = None,
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons.
 
     `refresh_wait`: the user asked to refresh too soon and may again in that many seconds.
     `held`: the directory is read whole only now and then, since the log cannot be read.
+    `by_id`: a search's text was looked up as an External ID too.
     """
     query = request.query
     title, nouns = wording(query)
@@ -82,14 +97,20 @@ def render_listing(
     blocks.extend(notes(listing.stale, refresh_wait))
     if held is not None and listing.aging and listing.stale is None:
         blocks.append(note(_held_note(held)))
+    empty = not listing.items and listing.page == 1
+    if by_id is not None and by_id.problem is not None:
+        blocks.append(
+            plain_note(f"It could not be looked up as an External ID: {failure_sentence(by_id.problem)}")
+        )
+    elif by_id is not None and not empty:
+        blocks.append(rich(_by_id_line(by_id)))
     encode = detail_encoder(request)
     for index, group in enumerate(listing.items):
         blocks.append(_group_block(group))
         if UUID_PATTERN.match(group.id):  # only ids a button can carry
             blocks.extend(_detail_buttons(index, group, encode))
-    empty = not listing.items and listing.page == 1
     if empty:
-        blocks.append(rich(_nothing_found(query, provider_name)))
+        blocks.append(rich(_nothing_found(query, provider_name, by_id)))
     elif not listing.items:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
@@ -174,17 +195,30 @@ def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list
     return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
 
 
-def _nothing_found(query: Query, provider_name: str) -> list[Part]:
+def _by_id_line(by_id: ByExternalId) -> list[Part]:
+    """Give back what a search looked up as an External ID too found: "1 group has the External
+    ID `00g…` · no group name contains it"."""
+    groups = {0: "No group has", 1: "1 group has"}.get(by_id.found, f"{by_id.found:,} groups have")
+    names = {0: "no group name contains it", 1: "1 group name contains it"}.get(
+        by_id.names, f"{by_id.names:,} group names contain it"
+    )
+    return [f"{groups} the External ID ", code(by_id.text), f" · {names}."]
+
+
+def _nothing_found(query: Query, provider_name: str, by_id: ByExternalId | None) -> list[Part]:
     where = Outside(provider_name, NAME_LIMIT, bold=True)
     if query.kind == "browse":
         return ["No SCIM groups are synced from ", where, " yet."]
     if query.kind == "search":
+        also = (
+            ", and no group has it as its External ID" if by_id is not None and by_id.problem is None else ""
+        )
         return [
             "No group name in ",
             where,
             " contains “",
             Outside(query.search, NAME_LIMIT),
-            "”. Check the spelling, try another identity provider with `idp:`, "
+            f"”{also}. Check the spelling, try another identity provider with `idp:`, "
             "or run `/scim-groups` to browse.",
         ]
     if query.kind == "changed":
