@@ -279,3 +279,18 @@ def test_the_preview_never_writes_a_control_character_to_the_terminal() -> None:
         assert "\x07" not in text
         assert all(line.isprintable() for line in text.splitlines())
         assert "\\u001b" in text  # shown, not dropped
+
+
+def test_the_demo_finds_an_id_the_other_provider_holds_and_opens_it_there_with_a_digit() -> None:
+    okta_id = next(g["externalId"] for g in demo.sample_groups() if g["displayName"] == "engineering-oncall")
+    azure_id = demo.azure_groups()[0]["externalId"]
+
+    pasted, _ = answer(okta_id, ["q"])
+    elsewhere, prompts = answer(f"external:{azure_id}", ["1", "q"])
+
+    assert f"1 group has the External ID `{okta_id}` · no group name contains it." in pasted
+    assert (
+        "Found in another identity provider of the account: Azure AD (demo directory) (1 group)." in elsewhere
+    )
+    assert prompts[0] == "[r]efresh  [s]hare  [1] provider  [q]uit > "
+    assert "Groups by external id · Azure AD (demo directory)" in elsewhere

@@ -38,6 +38,7 @@ from bot.rules import Holder, Use
 from bot.users import ScimUser
 from bot.views import (
     ByExternalId,
+    Elsewhere,
     Message,
     render_bad_input,
     render_failure,
@@ -276,6 +277,13 @@ REPLIES: dict[str, Callable[[], Message]] = {
         page(GROUPS[:1]), show(BY_EXTERNAL), "Okta", missing=("<nobody>",)
     ),
     "external: nothing found": lambda: render_listing(page(()), show(BY_EXTERNAL), "Okta"),
+    "external: nothing found, but in two other providers": lambda: render_listing(
+        page(()),
+        show(BY_EXTERNAL),
+        "Okta",
+        missing=("<nobody>",),
+        elsewhere=(Elsewhere(PROVIDERS[1], 1), Elsewhere(replace(PROVIDERS[0], name=""), 2)),
+    ),
     "either: nothing found": lambda: render_listing(page(()), show(BY_EITHER), "Okta"),
     "either: many missing": lambda: render_listing(
         page(GROUPS[:1], total=1), show(Query(PROVIDER_ID, either_ids=MISSING)), "Okta", missing=MISSING

@@ -617,3 +617,72 @@ def test_an_id_that_cannot_be_looked_up_still_shows_the_names_and_says_what_was_
         "It could not be looked up as an External ID: Cloudflare is not answering properly right now "
         "(HTTP 503)"
     ) in " ".join(texts(message))
+
+
+# What the provider asked does not have, another SCIM provider of the account may: it is asked
+# too, and the answer says where it was found, with a button to open it there.
+AZURE_ID = "0f7c2a1e-0000-4000-8000-00000000a2a2"
+SAML_ID = "0f7c2a1e-0000-4000-8000-00000000c3c3"  # no SCIM
+
+
+def two_providers(cloudflare: FakeCloudflare, external_id: str) -> None:
+    azure = [make_group(n) for n in (100, 101)]
+    azure[1].update(displayName="Engineering - All", externalId=external_id)
+    cloudflare.add_provider(AZURE_ID, "Azure AD", azure, kind="azureAD")
+    cloudflare.add_provider(SAML_ID, "Office SAML", [], scim=False)
+
+
+@pytest.mark.parametrize("text", [f"external:{OKTA_ID}", OKTA_ID])
+def test_an_id_not_in_the_provider_asked_is_found_in_another_and_opened_there(
+    start_bot: StartBot, cloudflare: FakeCloudflare, text: str
+) -> None:
+    two_providers(cloudflare, OKTA_ID)
+    bot = start_bot()  # signed, over HTTP, as Slack sends it
+
+    message = bot.command(text)
+    opened = bot.click(buttons(message)["scim_groups_open:0"])
+
+    assert group_names(message) == []
+    assert "Found in another identity provider of the account: *Azure AD* (1 group)." in texts(message)
+    assert buttons(message)["scim_groups_open:0"]["text"]["text"] == "Open in Azure AD"
+    assert "Office SAML" not in str(message)  # no SCIM: never asked, never offered
+    assert group_names(opened) == ["Engineering - All"]
+    assert opened["blocks"][0]["text"]["text"].endswith(" · Azure AD")
+    assert not [path for path, _ in cloudflare.calls if SAML_ID in path]
+
+
+def test_a_pasted_uuid_found_in_another_provider_says_where(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    two_providers(cloudflare, "x")
+    azure_group_id = cloudflare.groups[AZURE_ID][0]["id"]
+
+    message = bot.command(azure_group_id)
+
+    assert "Found in another identity provider of the account: *Azure AD* (1 group)." in texts(message)
+
+
+def test_an_id_found_nowhere_in_the_account_offers_no_other_provider(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    two_providers(cloudflare, "x")
+
+    message = bot.command(f"external:{OKTA_ID}")
+
+    assert not any(line.startswith("Found in another") for line in texts(message))
+    assert "scim_groups_open:0" not in buttons(message)
+
+
+def test_another_provider_that_cannot_be_asked_leaves_the_answer_as_it_was(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    two_providers(cloudflare, OKTA_ID)
+    cloudflare.path_faults["-00000000a2a2/scim/groups"] = [("status", 503, 1000, {})] * 10
+
+    message = bot.command(f"external:{OKTA_ID}")
+
+    assert message["blocks"][0]["text"]["text"] == "Groups by external id · Okta Production"
+    assert any(
+        line.startswith("No group in *Okta Production* has the external id") for line in texts(message)
+    )
+    assert not any(line.startswith("Found in another") for line in texts(message))

@@ -96,7 +96,8 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     # Found in any case: Cloudflare's own ids are UUIDs, and a pasted one is asked in lower case.
     present = {id_.lower() for group in found.groups for id_ in (group.id, group.external_id)}
     missing = tuple(value for value in values if value.lower() not in present)
-    return Groups(found.listing(request.page, request.page_size), missing=missing)
+    others = groups.elsewhere(subjects, provider_id, kind, values, refresh) if not found.groups else ()
+    return Groups(found.listing(request.page, request.page_size), missing=missing, elsewhere=others)
 
 
 def ids(query: Query) -> tuple[str, ...]:

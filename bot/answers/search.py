@@ -58,7 +58,8 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     both = [*exact, *(group for group in found.groups if group.id not in ids)] if exact else found.groups
     listing = replace(found, groups=both).listing(request.page, request.page_size)
     counted = ByExternalId(text, found=len(exact), names=len(found.groups))
-    return Groups(listing, searched=found.searched, held=found.held, by_id=counted)
+    others = groups.elsewhere(subjects, provider_id, "external", (text,), refresh) if not both else ()
+    return Groups(listing, searched=found.searched, held=found.held, by_id=counted, elsewhere=others)
 
 
 ANSWER = PageKind(

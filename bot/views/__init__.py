@@ -27,7 +27,7 @@ from bot.views.blocks import (
     escaped,
     shorten,
 )
-from bot.views.groups import ByExternalId, render_listing, render_provider_choice
+from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
 from bot.views.people import render_failures, render_history, render_users
 from bot.views.rules import render_used_by
 
@@ -43,6 +43,7 @@ __all__ = [
     "ACTION_USED_BY",
     "COMMAND",
     "ByExternalId",
+    "Elsewhere",
     "Message",
     "escape",
     "escaped",

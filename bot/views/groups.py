@@ -73,6 +73,15 @@ class ByExternalId:
     problem: CloudflareError | None = None
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """Another identity provider of the account holding what was not found in the one asked:
+    how many of the groups asked for it has."""
+
+    provider: IdentityProvider
+    found: int
+
+
 def render_listing(
     listing: Listing,
     request: Show,
@@ -84,12 +93,14 @@ def render_listing(
     refresh_wait: float | None = None,
     held: Held | None = None,
     by_id: ByExternalId | None = None,
+    elsewhere: tuple[Elsewhere, ...] = (),
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons.
 
     `refresh_wait`: the user asked to refresh too soon and may again in that many seconds.
     `held`: the directory is read whole only now and then, since the log cannot be read.
     `by_id`: a search's text was looked up as an External ID too.
+    `elsewhere`: nothing was found, but these other providers of the account have it.
     """
     query = request.query
     title, nouns = wording(query)
@@ -111,6 +122,7 @@ def render_listing(
             blocks.extend(_detail_buttons(index, group, encode))
     if empty:
         blocks.append(rich(_nothing_found(query, provider_name, by_id)))
+        blocks.extend(_elsewhere(elsewhere, request))
     elif not listing.items:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
@@ -193,6 +205,29 @@ def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list
         {"type": "button", "action_id": ACTION_USED_BY, "text": plain("Used by"), "value": used_by},
     ]
     return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
+
+
+def _elsewhere(elsewhere: tuple[Elsewhere, ...], request: Show) -> list[dict[str, Any]]:
+    """Give back where else in the account it was found, with a button to open it there."""
+    if not elsewhere:
+        return []
+    line: list[Part] = ["Found in another identity provider of the account: "]
+    for index, other in enumerate(elsewhere):
+        name = other.provider.name or other.provider.id
+        count = "1 group" if other.found == 1 else f"{other.found:,} groups"
+        line += [", " if index else "", Outside(name, NAME_LIMIT, bold=True), f" ({count})"]
+    buttons = [
+        button(
+            f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
+            shorten(f"Open in {other.provider.name or other.provider.id}", BUTTON_TEXT_LIMIT),
+            Show(replace(request.query, provider=other.provider.id), page=1, page_size=request.page_size),
+        )
+        for index, other in enumerate(elsewhere)
+    ]
+    return [
+        rich([*line, "."]),
+        {"type": "actions", "block_id": "scim_groups_elsewhere", "elements": buttons},
+    ]
 
 
 def _by_id_line(by_id: ByExternalId) -> list[Part]:
