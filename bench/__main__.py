@@ -194,6 +194,17 @@ def measure(size: int, latency: float, samples: int, *, naive: bool) -> Results:
                 results.add(
                     "warm broad search, new words", bot.command(f"idp:{providers[samples]} {words}")[1]
                 )
+            for n in range(samples):  # the words in another order: two texts, so neither is kept
+                words = "0001 group" if n % 2 else "0001 grou"
+                results.add(
+                    "warm search, words in another order", bot.command(f"idp:{providers[samples]} {words}")[1]
+                )
+            for n in range(samples):  # a typo: nothing holds it, so the closest names are offered
+                words = "gruop-0001z" if n % 2 else "grupo-0002y"
+                results.add(
+                    "warm search, nothing found: closest names",
+                    bot.command(f"idp:{providers[samples]} {words}")[1],
+                )
             results.numbers["RSS after all the above (MB)"] = rss_mb(worker)
             calls = len(cloudflare.calls)
             for _ in range(100):
@@ -598,7 +609,8 @@ def large_rows(latency: float) -> list[str]:
 
 
 TIMED = ["ack", "cold first page", "warm command", "Next click", "cold search", "warm search",
-         "warm broad search", "warm broad search, new words",
+         "warm broad search", "warm broad search, new words", "warm search, words in another order",
+         "warm search, nothing found: closest names",
          "ack, 50 at once, Cloudflare 2 s", "ack, 50 at once on new connections",
          "ack with 32 slow clients held open", "sporadic browse", "sporadic search"]  # fmt: skip
 
@@ -633,6 +645,10 @@ def targets(runs: dict[tuple[int, bool], Results], sizes: list[int], latency: fl
         ("warm search p50 ≤ 20 ms", lambda r, n, s: r.p("warm search", 0.5) <= 20),
         ("warm broad search (every group matches) p50 ≤ 5 ms",
          lambda r, n, s: r.p("warm broad search", 0.5) <= 5),
+        ("warm search, its words in another order, p50 ≤ 20 ms",
+         lambda r, n, s: r.p("warm search, words in another order", 0.5) <= 20),
+        ("warm search that finds nothing, with the closest names, p50 ≤ 50 ms",
+         lambda r, n, s: r.p("warm search, nothing found: closest names", 0.5) <= 50),
         ("ack p99 ≤ 50 ms with 50 commands at once, Cloudflare 2 s",
          lambda r, n, s: r.p("ack, 50 at once, Cloudflare 2 s", 0.99) <= 50),
         ("ack p99 ≤ 100 ms while 32 slow clients hold connections open",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, overload
 
 from bot.cache import AnswerCache, Cached, Caches, Staleness, Stamped
 from bot.cloudflare import (
     CHANGED,
     MAX_PER_PAGE,
+    NAME,
     CloudflareClient,
     GroupPage,
     GroupRow,
@@ -111,6 +112,8 @@ class Found:
     aging: bool = False
     # Set when the directory is read whole only now and then (the log cannot be read).
     held: Held | None = None
+    # A search that found nothing: the names closest to what was asked.
+    close: tuple[str, ...] = ()
 
     def listing(self, page: int, page_size: int) -> Listing:
         """Give back Slack page `page` of these groups."""
@@ -241,7 +244,10 @@ class Directory:
         cached = self._read_all(identity_provider_id, refresh)
         walk = cached.value
         matches = walk.names.find(fold(text))
-        return self._found_in(cached, Built(walk.rows, matches))  # only the page shown is built
+        # Nothing found: the names closest to what was typed, as a hint.
+        close = () if matches else tuple(walk.rows[index][NAME] for index in walk.names.close(fold(text)))
+        found = self._found_in(cached, Built(walk.rows, matches))  # only the page shown is built
+        return replace(found, close=close) if close else found
 
     def changed(self, identity_provider_id: str, since: float, *, refresh: bool = False) -> Found:
         """Give back the groups whose last change is at `since` (Unix seconds) or later, newest first."""

@@ -135,12 +135,17 @@ def _offers(message: Message) -> list[tuple[str, str]]:
     if groups:
         span = f"1-{groups}" if groups > 1 else "1"
         offers += [(f"h{span}", f"[h{span}] history"), (f"u{span}", f"[u{span}] used by")]
-    providers = sum(
-        1 for element in _elements(message) if element.get("action_id", "").startswith(f"{ACTION_OPEN}:")
-    )
-    if providers:
-        span = f"1-{providers}" if providers > 1 else "1"
-        offers.append((span, f"[{span}] provider"))
+    opens = [
+        block["block_id"]
+        for block in message.get("blocks", [])
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id", "").startswith(f"{ACTION_OPEN}:")
+    ]
+    if opens:
+        span = f"1-{len(opens)}" if len(opens) > 1 else "1"
+        what = "provider" if all(block != "scim_groups_close" for block in opens) else "open"
+        offers.append((span, f"[{span}] {what}"))
     return offers
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import re
 import unicodedata
 from array import array
 from bisect import bisect_right
@@ -22,6 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, filterfalse
 from typing import Literal
+
+from rapidfuzz import fuzz, process, utils
 
 from bot.cloudflare import (
     EXTERNAL_ID,
@@ -63,6 +66,13 @@ OVERLAP_SECONDS = 300.0
 # A search finds each match in the names' text when at most one name in this many holds the
 # words; past that, one pass over every name is cheaper.
 FEW_MATCHES = 8
+# What separates the words of a name for a search: anything but letters and digits.
+WORDS = re.compile(r"[^\W_]+")
+# A search that found nothing offers the names closest to it (rapidfuzz's WRatio, of 100): at
+# most this many, this close, for a search this long (shorter ones are close to everything).
+CLOSE_SHOWN = 3
+CLOSE_SCORE = 80
+CLOSE_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -180,22 +190,18 @@ class Names:
         # Where each name's successor starts: bisect gives the name a position falls in.
         self._next = array("I", accumulate(len(name) + 1 for name in folded))
         self._last: tuple[str, tuple[int, ...]] | None = None
+        self._last_close: tuple[str, tuple[int, ...]] | None = None
 
     def find(self, needle: str) -> Sequence[int]:
-        """Give back the indices of the names holding `needle` (casefolded), whole names first."""
+        """Give back the indices of the names holding `needle` (casefolded): whole names first,
+        then the others that hold it, then those in which each of its words begins a word, in
+        any order and with any separators (`engineering all` finds `all - engineering`)."""
         text, ends, last = self._text, self._next, self._last
         if not needle:
             return range(len(ends))
         if last is not None and last[0] == needle:
             return last[1]
-        if text.count(needle) * FEW_MATCHES <= len(ends):
-            matches, at = [], text.find(needle)
-            while at >= 0:
-                index = bisect_right(ends, at)
-                matches.append(index)
-                at = text.find(needle, ends[index])
-        else:  # most names hold it: one pass over them all is cheaper than a find for each
-            matches = [index for index, name in enumerate(text.split("\n")) if needle in name]
+        matches = self._holding(needle)
         whole = [0] if text.startswith(needle + "\n") else []
         line = f"\n{needle}\n"
         at = text.find(line)
@@ -204,9 +210,53 @@ class Names:
             at = text.find(line, at + 1)
         if whole:
             matches = whole + list(filterfalse(set(whole).__contains__, matches))
+        words = WORDS.findall(needle)
+        if words and words != [needle]:  # separators to look past, or words in another order
+            seen = set(matches)
+            matches += [index for index in self._holding_all(words) if index not in seen]
         found = tuple(matches)
         self._last = (needle, found)
         return found
+
+    def close(self, needle: str) -> tuple[int, ...]:
+        """Give back the indices of the few names closest to `needle` (casefolded), best first:
+        for a search that found nothing, what was probably meant (`enginering` → `engineering`)."""
+        if len(needle) < CLOSE_LENGTH:
+            return ()
+        if self._last_close is not None and self._last_close[0] == needle:
+            return self._last_close[1]
+        names = self._text.split("\n")[:-1]
+        best = process.extract(
+            needle, names, scorer=fuzz.WRatio, processor=utils.default_process, limit=CLOSE_SHOWN,
+            score_cutoff=CLOSE_SCORE,
+        )  # fmt: skip
+        found = tuple(index for _, _, index in best)
+        self._last_close = (needle, found)
+        return found
+
+    def _holding(self, needle: str) -> list[int]:
+        """Give back the indices of the names holding `needle`, in order."""
+        text, ends = self._text, self._next
+        if text.count(needle) * FEW_MATCHES <= len(ends):
+            matches, at = [], text.find(needle)
+            while at >= 0:
+                index = bisect_right(ends, at)
+                matches.append(index)
+                at = text.find(needle, ends[index])
+            return matches
+        # Most names hold it: one pass over them all is cheaper than a find for each.
+        return [index for index, name in enumerate(text.split("\n")) if needle in name]
+
+    def _holding_all(self, words: list[str]) -> list[int]:
+        """Give back the indices of the names in which every one of `words` begins a word, in
+        order: found among the names holding the rarest of them."""
+        rarest = min(words, key=self._text.count)
+        names = self._text.split("\n")
+        return [
+            index
+            for index in self._holding(rarest)
+            if all(any(own.startswith(word) for own in WORDS.findall(names[index])) for word in words)
+        ]
 
 
 # glibc keeps the heap a whole read frees (its pages as JSON: ~5 MB of a 100,000-group worker's

@@ -374,6 +374,9 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "search: an id-shaped word, one group with it as its External ID": lambda: render_listing(
         page(GROUPS[:2]), show(OKTA_ID_SEARCH), "Okta", by_id=ByExternalId(OKTA_ID, found=1, names=1)
     ),
+    "search: nothing found, three names close to it": lambda: render_listing(
+        page(()), show(SEARCH), "Okta", close=("R&D <Labs>", "Eng *all*", "x" * 201)
+    ),
     "search: an id-shaped word, found neither way": lambda: render_listing(
         page(()), show(OKTA_ID_SEARCH), "Okta", by_id=ByExternalId(OKTA_ID)
     ),

@@ -686,3 +686,24 @@ def test_another_provider_that_cannot_be_asked_leaves_the_answer_as_it_was(
         line.startswith("No group in *Okta Production* has the external id") for line in texts(message)
     )
     assert not any(line.startswith("Found in another") for line in texts(message))
+
+
+def test_a_name_typed_with_other_separators_or_a_typo_is_found_or_offered(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.groups[PROVIDER_ID][4].update(displayName="Engineering - All")
+    cloudflare.groups[PROVIDER_ID][5].update(displayName="eng-oncall")
+    bot = start_bot()  # signed, over HTTP, as Slack sends it
+
+    in_any_order = bot.command("all engineering")
+    other_separator = bot.command("eng_oncall")
+    typo = bot.command("enginering all")
+    meant = bot.click(buttons(typo)["scim_groups_open:0"])
+
+    assert group_names(in_any_order) == ["Engineering - All"]
+    assert group_names(other_separator) == ["eng-oncall"]
+    assert group_names(typo) == []
+    assert "Did you mean *Engineering - All*?" in texts(typo)
+    assert buttons(typo)["scim_groups_open:0"]["text"]["text"] == "Engineering - All"
+    assert group_names(meant) == ["Engineering - All"]
+    assert meant["blocks"][0]["text"]["text"] == "Groups matching “Engineering - All” · Okta Production"

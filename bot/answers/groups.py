@@ -32,8 +32,10 @@ class Groups:
     held: Held | None = None
     # Set when a search's text was looked up as an External ID too.
     by_id: ByExternalId | None = None
-    # When nothing was found: the account's other providers that have it.
+    # When nothing was found: the account's other providers that have it, and the names closest
+    # to a search.
     elsewhere: tuple[Elsewhere, ...] = ()
+    close: tuple[str, ...] = ()
 
 
 def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
@@ -50,6 +52,7 @@ def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
         held=found.held,
         by_id=found.by_id,
         elsewhere=found.elsewhere,
+        close=found.close,
     )
 
 

@@ -46,7 +46,7 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     found = subjects.groups.search(provider_id, text, refresh=refresh)
     if by_id is None:
         listing = found.listing(request.page, request.page_size)
-        return Groups(listing, searched=found.searched, held=found.held)
+        return Groups(listing, searched=found.searched, held=found.held, close=found.close)
     try:
         exact = tuple(group for group in by_id.result().groups if group.external_id == text)
     except CloudflareError as error:  # the names were read: show them, and say what was not
@@ -59,7 +59,9 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     listing = replace(found, groups=both).listing(request.page, request.page_size)
     counted = ByExternalId(text, found=len(exact), names=len(found.groups))
     others = groups.elsewhere(subjects, provider_id, "external", (text,), refresh) if not both else ()
-    return Groups(listing, searched=found.searched, held=found.held, by_id=counted, elsewhere=others)
+    return Groups(
+        listing, searched=found.searched, held=found.held, by_id=counted, elsewhere=others, close=found.close
+    )
 
 
 ANSWER = PageKind(

@@ -18,6 +18,7 @@ from bot.query import (
     ACTION_HISTORY,
     ACTION_OPEN,
     ACTION_USED_BY,
+    MAX_VALUE_LENGTH,
     Detail,
     Query,
     Show,
@@ -94,6 +95,7 @@ def render_listing(
     held: Held | None = None,
     by_id: ByExternalId | None = None,
     elsewhere: tuple[Elsewhere, ...] = (),
+    close: tuple[str, ...] = (),
 ) -> Message:
     """Give back the message that shows one page of groups, with its paging buttons.
 
@@ -101,6 +103,7 @@ def render_listing(
     `held`: the directory is read whole only now and then, since the log cannot be read.
     `by_id`: a search's text was looked up as an External ID too.
     `elsewhere`: nothing was found, but these other providers of the account have it.
+    `close`: a search found nothing; these names are the closest to it.
     """
     query = request.query
     title, nouns = wording(query)
@@ -122,7 +125,10 @@ def render_listing(
             blocks.extend(_detail_buttons(index, group, encode))
     if empty:
         blocks.append(rich(_nothing_found(query, provider_name, by_id)))
-        blocks.extend(_elsewhere(elsewhere, request))
+        suggested = _did_you_mean(close, request)
+        blocks.extend(suggested)
+        # One numbering for every Open button of the message (the preview presses them by number).
+        blocks.extend(_elsewhere(elsewhere, request, first=len(suggested and suggested[-1]["elements"])))
     elif not listing.items:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
@@ -207,7 +213,27 @@ def _detail_buttons(index: int, group: ScimGroup, encode: DetailEncoder) -> list
     return [{"type": "actions", "block_id": f"scim_groups_group_{index}", "elements": buttons}]
 
 
-def _elsewhere(elsewhere: tuple[Elsewhere, ...], request: Show) -> list[dict[str, Any]]:
+def _did_you_mean(close: tuple[str, ...], request: Show) -> list[dict[str, Any]]:
+    """Give back the names closest to a search that found nothing, each a button searching for it."""
+    named = [name for name in close if name.strip() and len(name) <= MAX_VALUE_LENGTH]
+    if not named:
+        return []
+    line: list[Part] = ["Did you mean "]
+    for index, name in enumerate(named):
+        joint = "" if index == 0 else " or " if index == len(named) - 1 else ", "
+        line += [joint, Outside(name, NAME_LIMIT, bold=True)]
+    buttons = [
+        button(
+            f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
+            shorten(name, BUTTON_TEXT_LIMIT),
+            Show(replace(request.query, search=name), page=1, page_size=request.page_size),
+        )
+        for index, name in enumerate(named)
+    ]
+    return [rich([*line, "?"]), {"type": "actions", "block_id": "scim_groups_close", "elements": buttons}]
+
+
+def _elsewhere(elsewhere: tuple[Elsewhere, ...], request: Show, *, first: int) -> list[dict[str, Any]]:
     """Give back where else in the account it was found, with a button to open it there."""
     if not elsewhere:
         return []
@@ -218,7 +244,7 @@ def _elsewhere(elsewhere: tuple[Elsewhere, ...], request: Show) -> list[dict[str
         line += [", " if index else "", Outside(name, NAME_LIMIT, bold=True), f" ({count})"]
     buttons = [
         button(
-            f"{ACTION_OPEN}:{index}",  # action_ids must be unique within a block
+            f"{ACTION_OPEN}:{first + index}",
             shorten(f"Open in {other.provider.name or other.provider.id}", BUTTON_TEXT_LIMIT),
             Show(replace(request.query, provider=other.provider.id), page=1, page_size=request.page_size),
         )
