@@ -422,7 +422,7 @@ def test_a_kind_that_fails_inside_gets_an_apology_and_its_own_audit_line(
     assert message == render_internal_error()
     assert audited(caplog)[-1]["outcome"] == "internal_error"
     what = "a group's detail" if kind in DETAILS else "groups"
-    assert f"internal_error while showing {what}" in caplog.text
+    assert f"internal_error while showing {what}" in [record.getMessage() for record in caplog.records]
 
 
 def test_an_audit_line_names_the_button_clicked_and_counts_from_when_it_was_asked(
@@ -560,3 +560,86 @@ def test_every_detail_names_its_provider_by_the_list_and_says_when_the_list_cann
     assert " · Okta" in named.split("\n")[1], f"{kind}: its header does not name the provider"
     assert "Okta" not in unnamed, f"{kind}: a provider named without its list"
     assert "its identity provider" in unnamed, f"{kind}: the provider's place left empty"
+
+
+def test_the_configured_provider_is_answered_while_the_provider_list_fails(
+    cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    fill(cloudflare)
+    env = environment(cloudflare, slack)  # CLOUDFLARE_IDENTITY_PROVIDER_ID: the first provider
+    service = build_service(load_settings(env), clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
+    cloudflare.path_faults["/access/identity_providers?"] = [("status", 503, 1000, {})] * 10
+
+    message = service.answer_command("")  # no provider named: the configured one
+
+    assert f"· identity provider {PROVIDER_ID}" in words(message)
+    assert changed_on(PROVIDER_ID) in words(message)
+    assert audited(caplog)[-1]["provider"] == PROVIDER_ID
+
+
+def test_every_answer_that_is_no_page_is_audited_by_its_name(
+    service: GroupsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    page = service.answer_command("idp:Okta", CALLER)
+    history = button(page, "history")
+    not_scim = history["value"].replace(PROVIDER_ID, "0f7c2a1e-0000-4000-8000-0000000000ff")
+    outcomes = []
+    for ask in (
+        lambda: service.answer_command("help", CALLER),
+        lambda: service.answer_command("foo:bar", CALLER),
+        lambda: service.answer_command("idp:Nobody", CALLER),
+        lambda: service.answer_click(history["action_id"], not_scim, CALLER),
+    ):
+        ask()
+        outcomes.append((audited(caplog)[-1]["outcome"], audited(caplog)[-1]["provider"]))
+
+    assert outcomes == [
+        ("help", ""),
+        ("bad_input", ""),
+        ("provider_choice", "unknown"),
+        ("provider_choice", "unknown"),
+    ]
+
+
+def test_an_answer_from_the_cache_is_audited_as_the_callers(
+    service: GroupsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    service.answer_command("idp:Okta", CALLER)
+
+    assert service.answer_from_cache("idp:Okta", CALLER) is not None
+    assert (audited(caplog)[-1]["user"], audited(caplog)[-1]["cache"]) == ("U0ALICE", "hit")
+
+
+def test_a_detail_opened_from_a_shared_page_is_the_clickers_own_and_leads_back_to_their_own_page(
+    service: GroupsService,
+) -> None:
+    page = service.answer_command("idp:Okta", CALLER)
+    shared = service.answer_click(button(page, "share")["action_id"], button(page, "share")["value"], CALLER)
+    opened = service.answer_click(
+        button(shared.message, "history")["action_id"], button(shared.message, "history")["value"], CALLER
+    )
+    back = service.answer_click(
+        button(opened.message, "back")["action_id"], button(opened.message, "back")["value"], CALLER
+    )
+
+    assert shared.in_channel
+    assert opened.replace_original is False  # the channel's message stays as it was
+    assert button(back.message, "share")  # a private page: only a private page can be shared
+    assert back.replace_original  # in place of the detail, which was the clicker's own
+
+
+def test_refresh_pressed_too_soon_on_a_shared_page_says_so_in_the_clickers_own_copy(
+    service: GroupsService,
+) -> None:
+    page = service.answer_command("idp:Okta", CALLER)
+    shared = service.answer_click(button(page, "share")["action_id"], button(page, "share")["value"], CALLER)
+    refresh = button(shared.message, "refresh")
+    service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+
+    again = service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+
+    assert again.replace_original is False
+    assert "You refreshed a moment ago, so this is the cached copy" in words(again.message)
