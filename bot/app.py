@@ -41,6 +41,7 @@ from bot.replies import Replies, Reply
 from bot.rules import AccessRules
 from bot.service import GroupsService
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
+from bot.slack_people import SlackPeople
 from bot.users import UserDirectory
 from bot.views import render_too_slow
 from bot.walks import walk_pages
@@ -114,6 +115,7 @@ def build_service(
         users=UserDirectory(client, caches=caches, parallel=workers.in_parallel),
         pushes=Pushes(client, caches=caches),
         rules=AccessRules(client, caches=caches, parallel=workers.in_parallel),
+        people=SlackPeople(slack_client(settings), clock=clock),
         workers=workers,
         clock=clock,
     )
@@ -123,6 +125,14 @@ def build_service(
         page_size=settings.page_size,
         refreshes=refreshes,
     )
+
+
+def slack_client(settings: Settings) -> WebClient | None:
+    """Give back the Web API client the answers ask Slack with (who a mention is), or None
+    where there is no workspace (the preview)."""
+    if settings.slack is None:
+        return None
+    return WebClient(token=settings.slack.bot_token.reveal(), base_url=settings.slack.api_url, timeout=5)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import httpx
 from slack_sdk import WebClient
@@ -35,6 +35,7 @@ from bot.settings import (
     load_settings,
     load_slack_settings,
 )
+from bot.slack_people import SCOPES as MENTION_SCOPES
 
 T = TypeVar("T")
 PERMISSION = "“Access: Organizations, Identity Providers, and Groups Read”"
@@ -98,6 +99,25 @@ def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTran
     return 0 if not failed else 1
 
 
+def _check_scopes(headers: Mapping[str, Any], report: Callable[[Result], None]) -> None:
+    """Say whether the bot token has the optional scopes that look up a Slack mention (Slack
+    lists a token's scopes in the `x-oauth-scopes` header of every answer)."""
+    named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
+    listed = named[0] if isinstance(named, list) and named else named
+    if not isinstance(listed, str):
+        return  # not said: nothing to report either way
+    granted = {scope.strip() for scope in listed.split(",")}
+    missing = [scope for scope in MENTION_SCOPES if scope not in granted]
+    if not missing:
+        report(Result(True, f"Optional: the bot has {' and '.join(MENTION_SCOPES)} (user: by Slack mention)"))
+        return
+    fix = (
+        f"Add {' and '.join(missing)} under OAuth & Permissions and reinstall the app, for user: by "
+        "Slack mention; everything else works without them."
+    )
+    report(Result(True, f"Optional: the bot does not have {' and '.join(missing)}", fix, optional=True))
+
+
 def _load(report: Callable[[Result], None], what: str, load: Callable[[], T]) -> T | None:
     try:
         settings = load()
@@ -119,6 +139,7 @@ def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> N
                 f"bot @{who.get('user')}",
             )
         )
+        _check_scopes(who.headers, report)
     except SlackApiError as error:
         report(
             Result(

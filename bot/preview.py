@@ -78,6 +78,9 @@ def _rich(block: dict[str, Any], bold: Callable[[str], str], now: float) -> str:
                 if element.get("type") == "date":
                     line += _date(element["timestamp"], element["format"], element["fallback"], now)
                     continue
+                if element.get("type") == "user":  # Slack shows the person's name; the preview their id
+                    line += f"@{element['user_id']}"
+                    continue
                 text, style = str(element.get("text", "")), element.get("style", {})
                 text = f"`{text}`" if style.get("code") else text
                 line += bold(text) if style.get("bold") else text

@@ -380,6 +380,9 @@ class FakeSlack:
         self.hanging: set[str] = set()  # hooks whose posts hang until `release` is set
         self.release = threading.Event()
         self.socket_url = ""
+        # The workspace's people, as users.info gives them, and the bot's scopes.
+        self.people: dict[str, dict[str, Any]] = {}
+        self.scopes = {"commands", "users:read", "users:read.email"}
         self.in_flight = 0  # posts being answered now
         self.most_in_flight = 0  # the most ever answered at once
         self._changed = threading.Condition()
@@ -406,8 +409,12 @@ class FakeSlack:
                     "Content-Type", "application/json" if answer.startswith("{") else "text/plain"
                 )
                 self.send_header("Content-Length", str(len(payload)))
+                if self.path.startswith("/api/"):  # as Slack says which scopes a token has
+                    self.send_header("x-oauth-scopes", ",".join(sorted(fake.scopes)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            do_GET = do_POST  # slack_sdk asks users.info with GET, its arguments in the query
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -463,6 +470,8 @@ class FakeSlack:
                     "bot_id": "B0BOT",
                 }
             )
+        if path.startswith("/api/users.info"):
+            return 200, json.dumps(self._users_info(path, raw, authorization))
         if path.startswith("/api/apps.connections.open"):
             if authorization != f"Bearer {APP_TOKEN}":
                 return 200, json.dumps({"ok": False, "error": "invalid_auth"})
@@ -486,6 +495,32 @@ class FakeSlack:
                 self._changed.notify_all()
             return 200, "ok"
         return 404, json.dumps({"ok": False, "error": "unknown_method"})
+
+    def add_person(self, user_id: str, name: str, email: str | None, *, bot: bool = False) -> None:
+        """Add a person to the workspace, as users.info describes them."""
+        profile = {"real_name": name, "display_name": name.split()[0].lower(), "team": "T0ACME"}
+        if email is not None:
+            profile["email"] = email
+        self.people[user_id] = {
+            "id": user_id, "team_id": "T0ACME", "name": name.split()[0].lower(), "deleted": False,
+            "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
+            "updated": 1_700_000_000, "profile": profile,
+        }  # fmt: skip
+
+    def _users_info(self, path: str, raw: bytes, authorization: str) -> dict[str, Any]:
+        """Answer users.info as Slack does: the user, their email only with users:read.email."""
+        if authorization != f"Bearer {self.bot_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        if "users:read" not in self.scopes:
+            provided = ",".join(sorted(self.scopes))
+            return {"ok": False, "error": "missing_scope", "needed": "users:read", "provided": provided}
+        asked = parse_qs(urlsplit(path).query) or parse_qs(raw.decode())
+        person = self.people.get((asked.get("user") or [""])[0])
+        if person is None:
+            return {"ok": False, "error": "user_not_found"}
+        if "users:read.email" not in self.scopes:
+            person = {**person, "profile": {k: v for k, v in person["profile"].items() if k != "email"}}
+        return {"ok": True, "user": person}
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.settings import PLACEHOLDERS, SettingsError, load_settings, read_environment
+from bot.slack_people import SCOPES as MENTION_SCOPES
 from tests.helpers import setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,9 @@ def test_manifest_creates_the_app() -> None:
     for option in ("id:", "external:", "idp:", "help"):
         assert option in command["usage_hint"]
     assert command["url"].endswith("/slack/events")
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands"]
+    # `commands` is all the bot needs; the two others are optional (Slack mentions), as the bot's own.
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", *MENTION_SCOPES]
+    assert command["should_escape"] is True  # a person picked as you type @ arrives as <@U…|name>
     assert manifest["settings"]["interactivity"] == {
         "is_enabled": True,
         "request_url": command["url"],

@@ -100,6 +100,7 @@ def test_check_passes_when_everything_is_right(
         "✓ Cloudflare settings are present and well-formed",
         "✓ Other settings are present and well-formed",
         "✓ Slack accepts the bot token: workspace Acme (T0ACME), bot @scim-groups",
+        "✓ Optional: the bot has users:read and users:read.email (user: by Slack mention)",
         "✓ Cloudflare accepts the API token (user token, active)",
         "✓ The credentials can read Access identity providers of account "
         "0123456789abcdef0123456789abcdef (1 found)",
@@ -126,6 +127,22 @@ def test_check_names_a_missing_optional_permission_without_failing(
         "    → Add it to the token for `failures`, History, users' SCIM pushes, cheap refreshes of large "
         "directories; everything else works "
         "without it.\n"
+    ) in out
+    assert out.endswith("All checks passed: the bot is ready.\n")
+
+
+def test_check_names_the_missing_optional_slack_scopes_without_failing(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    slack.scopes = {"commands", "users:read"}
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 0, out
+    assert (
+        "○ Optional: the bot does not have users:read.email\n"
+        "    → Add users:read.email under OAuth & Permissions and reinstall the app, for user: by Slack "
+        "mention; everything else works without them.\n"
     ) in out
     assert out.endswith("All checks passed: the bot is ready.\n")
 

@@ -15,7 +15,7 @@ import pytest
 from bot.logs import FIELD_LIMIT, event
 from tests.conftest import FakeClock, ServiceDriver, StartAnswers, StartBot
 from tests.fake_access import APPS_PERMISSION, LOGS_PERMISSION, make_update, make_user
-from tests.fakes import PROVIDER_ID, FakeCloudflare, block_text, buttons, make_group, texts
+from tests.fakes import PROVIDER_ID, FakeCloudflare, FakeSlack, block_text, buttons, make_group, texts
 from tests.helpers import AS_OF, check_limits
 
 # The fake clock's wall time at the start: 2026-01-01T00:16:40Z.
@@ -819,15 +819,90 @@ def test_an_address_slack_linked_is_looked_up_as_the_address(
     assert "mailto" not in json.dumps(message)
 
 
-@pytest.mark.parametrize("sent", ["user:<@U0123ABC|kj>", "user:<@U0123ABC>", "user:@katherine.johnson"])
-def test_a_slack_mention_is_answered_with_what_to_give_instead(
-    start_bot: StartBot, people: list[dict[str, Any]], cloudflare: FakeCloudflare, sent: str
+# A person picked from Slack's list as you type `@` arrives as `<@U…|name>` (the command escapes
+# mentions): the bot asks Slack for their email (optional scopes) and looks that up.
+@pytest.mark.parametrize("sent", ["user:<@U0123ABC|kj>", "user:<@U0123ABC>", "user: <@U0123ABC|kj>"])
+def test_a_slack_mention_is_looked_up_by_the_email_slack_gives_for_that_person(
+    start_bot: StartBot, people: list[dict[str, Any]], slack: FakeSlack, sent: str
 ) -> None:
+    slack.add_person("U0123ABC", "User Three", "USER0003@example.com")
+
     message = start_bot().command(sent, as_sent=True)
 
-    assert words(message).startswith(
-        "A Slack mention is not something Cloudflare knows a person by: give their email or their SCIM id"
-    )
+    assert headlines(message)[0] == "*User 0003* — active"
+    assert "Not found" not in words(message)
+    assert slack.api_calls.count("users.info") == 1
+
+
+def test_a_mention_and_an_email_are_looked_up_together_and_a_person_asked_again_is_not_asked_of_slack(
+    bot: ServiceDriver, people: list[dict[str, Any]], slack: FakeSlack
+) -> None:
+    slack.add_person("U0123ABC", "User Three", "user0003@example.com")
+
+    first = bot.command("user:<@U0123ABC> user0004@example.com")
+    again = bot.command("user:<@U0123ABC>")
+
+    assert [line.split(" — ")[0] for line in headlines(first)[:2]] == ["*User 0003*", "*User 0004*"]
+    assert headlines(again)[0] == "*User 0003* — active"
+    assert slack.api_calls.count("users.info") == 1  # the email is kept a while
+
+
+@pytest.mark.parametrize(
+    ("scopes", "person", "said"),
+    [
+        ({"commands"}, ("User Three", "user0003@example.com"), "Slack did not say who this is: the bot needs "
+         "Slack's optional scopes `users:read` and `users:read.email` for that"),
+        ({"commands", "users:read"}, ("User Three", "user0003@example.com"),
+         "no email to look them up by: Slack gave no email for them: the bot needs Slack's optional scopes"),
+        (None, None, "Slack knows no such person in this workspace."),
+    ],
+)  # fmt: skip
+def test_a_mention_slack_cannot_turn_into_an_email_says_why_in_one_sentence_and_asks_cloudflare_nothing(
+    bot: ServiceDriver,
+    people: list[dict[str, Any]],
+    slack: FakeSlack,
+    cloudflare: FakeCloudflare,
+    scopes: set[str] | None,
+    person: tuple[str, str] | None,
+    said: str,
+) -> None:
+    if scopes is not None:
+        slack.scopes = scopes
+    if person is not None:
+        slack.add_person("U0123ABC", *person)
+
+    message = bot.command("user:<@U0123ABC>")
+
+    (line,) = [block for block in message["blocks"] if block["type"] == "rich_text"]
+    mention, *sentence = line["elements"][0]["elements"]
+    assert mention == {"type": "user", "user_id": "U0123ABC"}
+    assert "".join(element["text"] for element in sentence).startswith(f" — {said.replace('`', '')}")
+    assert not [path for path, _ in cloudflare.calls if path.endswith("/scim/users")]  # nothing to ask
+
+
+def test_a_mention_that_cannot_be_read_does_not_hold_up_the_others(
+    bot: ServiceDriver, people: list[dict[str, Any]], slack: FakeSlack
+) -> None:
+    message = bot.command("user:<@U0NOBODY> user0003@example.com")
+
+    assert headlines(message)[0] == "*User 0003* — active"
+    assert "Slack knows no such person in this workspace." in words(message)
+
+
+def test_a_bot_mentioned_is_said_to_have_no_email(
+    bot: ServiceDriver, people: list[dict[str, Any]], slack: FakeSlack
+) -> None:
+    slack.add_person("U0BOT2", "Deploy Bot", None, bot=True)
+
+    assert "no email to look them up by: a bot, with no email." in words(bot.command("user:<@U0BOT2>"))
+
+
+def test_a_name_typed_after_an_at_sign_is_answered_with_what_to_do_instead(
+    start_bot: StartBot, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    message = start_bot().command("user:@katherine.johnson", as_sent=True)
+
+    assert words(message).startswith("Pick the person from Slack's list as you type `@`")
     assert not [path for path, _ in cloudflare.calls if path.endswith("/scim/users")]  # nothing asked
 
 

@@ -20,6 +20,7 @@ from bot.directory import Directory
 from bot.pushes import Pushes
 from bot.query import Detail, Query, Reading, Show
 from bot.rules import AccessRules
+from bot.slack_people import SlackPeople
 from bot.users import UserDirectory
 from bot.views import Message
 from bot.workers import Workers
@@ -30,13 +31,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Subjects:
-    """What answers find their data through: groups, users, SCIM pushes, Access rules; the
-    app's threads; and the clock their windows are measured on."""
+    """What answers find their data through: groups, users, SCIM pushes, Access rules, Slack's
+    people; the app's threads; and the clock their windows are measured on."""
 
     groups: Directory
     users: UserDirectory
     pushes: Pushes
     rules: AccessRules
+    people: SlackPeople
     workers: Workers
     clock: Clock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.answers.kinds import Drawing, PageKind, Subjects
 from bot.cache import Cached, Staleness
@@ -27,6 +27,7 @@ from bot.query import (
     console_link,
     unique,
 )
+from bot.slack_people import Unresolved
 from bot.users import ScimUser
 from bot.views import Message, render_users
 
@@ -51,6 +52,8 @@ class Users:
     log_problem: CloudflareError | None
     # Set when the pushes shown are an older copy (the log failing): the oldest one's staleness.
     pushes_stale: Staleness | None = None
+    # The Slack mentions that could not be read as an email, and why.
+    unresolved: tuple[Unresolved, ...] = ()
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
@@ -64,10 +67,10 @@ def read(parts: Parts, page_size: int) -> Show | BadInput | None:
     users = unique([_pasted(value) for value in asked])
     if not users:
         return BadInput(f"`user:` needs a value after it, like `user:{USER.example}`.")
-    if any(SLACK_MENTION.fullmatch(value) or value.startswith("@") for value in users):
+    if any(value.startswith("@") for value in users):  # typed, not picked: Slack sent no one
         return BadInput(
-            "A Slack mention is not something Cloudflare knows a person by: give their email or "
-            f"their SCIM id, like `user:{USER.example}`."
+            "Pick the person from Slack's list as you type `@`, so that Slack says who they are, or "
+            f"give their email or SCIM id, like `user:{USER.example}`."
         )
     if len(users) > MAX_IDS:
         return BadInput(f"Look up at most {MAX_IDS} users at a time (you gave {len(users)}).")
@@ -88,8 +91,36 @@ def _pasted(value: str) -> str:
 
 
 def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> Users:
-    """Give back the page of users asked for, and their pushes (read in parallel)."""
-    found = subjects.users.lookup(provider_id, request.query.users, refresh=refresh)
+    """Give back the page of users asked for (a Slack mention by its person's email), and their
+    pushes (read in parallel)."""
+    asked, unresolved = _emails_of_mentions(subjects, request.query.users)
+    if not asked:  # only mentions, none of which could be read: nothing to ask Cloudflare
+        nobody: Paged[ScimUser] = Paged((), 1, request.page_size, False, 0, False, from_cache=False)
+        return Users(nobody, (), (), None, unresolved=unresolved)
+    users = _found(subjects, request, provider_id, refresh, asked)
+    return replace(users, unresolved=unresolved) if unresolved else users
+
+
+def _emails_of_mentions(
+    subjects: Subjects, values: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[Unresolved, ...]]:
+    """Give back the values to look up, each mention read as its person's email, and the
+    mentions that could not be."""
+    asked: list[str] = []
+    unresolved: list[Unresolved] = []
+    for value in values:
+        mention = SLACK_MENTION.fullmatch(value)
+        try:
+            asked.append(subjects.people.email_of(mention.group(1)) if mention else value)
+        except Unresolved as why:
+            unresolved.append(why)
+    return tuple(dict.fromkeys(asked)), tuple(unresolved)
+
+
+def _found(
+    subjects: Subjects, request: Show, provider_id: str, refresh: bool, asked: tuple[str, ...]
+) -> Users:
+    found = subjects.users.lookup(provider_id, asked, refresh=refresh)
     page = page_of(found.users, found.cached, request.page, request.page_size)
     until = subjects.next_minute()
     span = Window(until - HISTORY_DAYS * 86_400, until)
@@ -120,6 +151,7 @@ def draw(found: Users, request: Show, drawing: Drawing) -> Message:
         pushes_stale=found.pushes_stale,
         shared_by=drawing.shared_by,
         refresh_wait=drawing.refresh_wait,
+        unresolved=tuple((why.user_id, why.why) for why in found.unresolved),
     )
 
 

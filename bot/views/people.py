@@ -12,6 +12,7 @@ from bot.query import Detail, Show
 from bot.users import ScimUser
 from bot.views.answers import failure_sentence
 from bot.views.blocks import (
+    MAX_MISSING_SHOWN,
     NAME_LIMIT,
     Message,
     changed_line,
@@ -32,7 +33,7 @@ from bot.views.blocks import (
     window,
 )
 from bot.views.groups import back_row, detail_top
-from bot.views.rich import Outside, Part, bullets, moment, rich
+from bot.views.rich import Outside, Part, Person, bullets, moment, rich
 
 USERS = "SCIM users"  # a page of them is called
 EMAILS_SHOWN = 3
@@ -51,10 +52,12 @@ def render_users(
     pushes_stale: Staleness | None = None,
     shared_by: str | None = None,
     refresh_wait: float | None = None,
+    unresolved: tuple[tuple[str, str], ...] = (),
 ) -> Message:
     """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
     page's users), or why those could not be read (`log_problem`), or why they are an older
-    copy (`pushes_stale`)."""
+    copy (`pushes_stale`); and the Slack mentions that could not be read as an email, and why
+    (`unresolved`: their user ids and a sentence each)."""
     blocks: list[dict[str, Any]] = [header(f"{USERS} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
     if pushes_stale is not None and page.items and log_problem is None:
@@ -66,8 +69,9 @@ def render_users(
         blocks.append(rich(*_user(user)))
         if history is not None:
             blocks.append(_history(history))
+    blocks.extend(rich([Person(user_id), f" — {why}"]) for user_id, why in unresolved[:MAX_MISSING_SHOWN])
     where = Outside(provider_name, NAME_LIMIT, bold=True)
-    if not page.items and page.page == 1:
+    if not page.items and page.page == 1 and (missing or not unresolved):
         blocks.append(
             rich(
                 [

@@ -37,7 +37,13 @@ class When(NamedTuple):
     fallback: str
 
 
-Part = str | Outside | When
+class Person(NamedTuple):
+    """A Slack user, shown as Slack shows a mention (an id checked to be one, never outside text)."""
+
+    user_id: str
+
+
+Part = str | Outside | When | Person
 
 
 def visible(text: str) -> str:
@@ -89,6 +95,8 @@ def elements(parts: list[Part]) -> list[dict[str, Any]]:
                     "fallback": part.fallback,
                 }
             )
+        elif isinstance(part, Person):
+            found.append({"type": "user", "user_id": part.user_id})
         elif isinstance(part, Outside):
             found.append(_text(cut(visible(part.text), part.limit), bold=part.bold, code=part.code))
         else:
