@@ -42,7 +42,7 @@ from bot.rules import AccessRules
 from bot.service import GroupsService
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
 from bot.slack_people import SlackPeople
-from bot.users import UserDirectory
+from bot.users import MAX_USER_PAGES, UserDirectory
 from bot.views import render_too_slow
 from bot.walks import walk_pages
 from bot.workers import Workers
@@ -112,7 +112,12 @@ def build_service(
     )
     subjects = Subjects(
         groups=directory,
-        users=UserDirectory(client, caches=caches, parallel=workers.in_parallel),
+        users=UserDirectory(
+            client,
+            caches=caches,
+            parallel=workers.in_parallel,
+            max_pages=min(MAX_USER_PAGES, walk_pages(settings.upstream_calls_per_5_minutes)),
+        ),
         pushes=Pushes(client, caches=caches),
         rules=AccessRules(client, caches=caches, parallel=workers.in_parallel),
         people=SlackPeople(slack_client(settings), clock=clock),

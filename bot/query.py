@@ -225,6 +225,10 @@ def from_slack(text: str) -> str:
 
 # Slack's markup: `<target>` or `<target|label>`; typed `<` and `>` arrive escaped, so never match.
 SLACK_MARKUP = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
+# One token of six or more letters and digits, a digit among them, as identity providers make
+# their ids: `00g1HxmbubgVjZccWQvM` and `1234567` may be ids; `eng-oncall`, `group-7` and
+# `Katherine` are names only (UUIDs are ids of their own).
+ID_SHAPED = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{6,64}")
 SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})>")
 
 

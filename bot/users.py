@@ -20,6 +20,10 @@ from bot.codec import Codec, flag, many, moment, text, when
 from bot.settings import UUID_PATTERN
 
 MAX_PER_PAGE = 100
+# A search by name reads the whole list: this many pages at once, and at most this many (250
+# pages are 25,000 people, 250 calls: past that it says it searched only the first ones).
+USER_PAGES_AT_ONCE = 8
+MAX_USER_PAGES = 250
 A = TypeVar("A")
 R = TypeVar("R")
 Parallel = Callable[[Callable[[A], R], Iterable[A]], list[R]]
@@ -117,15 +121,100 @@ class FoundUsers:
     cached: Cached[tuple[ScimUser, ...]]
 
 
-class UserDirectory:
-    """An identity provider's SCIM users, looked up by email or id, cached."""
+@dataclass(frozen=True)
+class Everyone:
+    """An identity provider's SCIM users, read whole (`complete`: to the list's end, not cut
+    short at the page cap)."""
 
-    def __init__(self, client: CloudflareClient, *, caches: Caches, parallel: Parallel[Any, Any]) -> None:
+    users: tuple[ScimUser, ...]
+    complete: bool
+
+
+EVERYONE: Codec[Everyone] = Codec(
+    lambda everyone: [everyone.complete, USERS.encode(everyone.users)],
+    lambda item: _everyone(item),
+)
+
+
+def _everyone(item: object) -> Everyone:
+    if not isinstance(item, list) or len(item) != 2:
+        raise TypeError("not a user list")
+    complete, users = item
+    return Everyone(USERS.decode(users), flag(complete))
+
+
+@dataclass(frozen=True)
+class Named:
+    """The users whose name holds the words asked, whole names first, and where they came from."""
+
+    users: tuple[ScimUser, ...]
+    cached: Cached[Everyone]
+
+
+class UserDirectory:
+    """An identity provider's SCIM users, looked up by email or id, or found by name in the
+    whole list (read a few pages at a time, cached like every answer)."""
+
+    def __init__(
+        self,
+        client: CloudflareClient,
+        *,
+        caches: Caches,
+        parallel: Parallel[Any, Any],
+        wave: int = USER_PAGES_AT_ONCE,
+        max_pages: int = MAX_USER_PAGES,
+    ) -> None:
         self._client = client
         self._parallel = parallel
+        self._wave, self._max_pages = wave, max_pages
         self._lookups: AnswerCache[tuple[str, ...], tuple[ScimUser, ...]] = caches.make(
             "users", USERS, maxsize=1_024, stale_maxsize=256
         )
+        self._everyone: AnswerCache[tuple[str, str], Everyone] = caches.make(
+            "everyone", EVERYONE, maxsize=8, stale_maxsize=8
+        )
+
+    def named(self, identity_provider_id: str, words: str, *, refresh: bool = False) -> Named:
+        """Give back the users whose display name or user name holds every one of `words`
+        (any case, any order), those whose display name is the words exactly first."""
+        key = (self._client.account_id, identity_provider_id)
+        cached = self._everyone.get(key, lambda: self._read_all(identity_provider_id), refresh=refresh)
+        asked = words.casefold().split()
+        whole = " ".join(asked)
+        matches = [
+            user
+            for user in cached.value.users
+            if all(word in f"{user.display_name} {user.user_name}".casefold() for word in asked)
+        ]
+        exact = [user for user in matches if " ".join(user.display_name.casefold().split()) == whole]
+        return Named(tuple(exact + [user for user in matches if user not in exact]), cached)
+
+    def _read_all(self, identity_provider_id: str) -> Everyone:
+        """Read every page of the provider's users, a wave of pages at a time, until a short one."""
+        path = f"/access/identity_providers/{identity_provider_id}/scim/users"
+
+        def page(number: int) -> tuple[tuple[ScimUser, ...], int | None]:
+            items, total = self._client.list_items(path, [("page", number), ("per_page", MAX_PER_PAGE)])
+            return tuple(user_of(item) for item in items), total
+
+        users: dict[str, ScimUser] = {}
+
+        def keep(found: tuple[ScimUser, ...]) -> bool:
+            """Keep a page's users; give back whether another page may follow."""
+            for user in found:
+                users.setdefault(user.id or user.external_id or str(len(users)), user)
+            return len(found) == MAX_PER_PAGE
+
+        first, total = page(1)
+        # The total says how many pages to ask for at once; the pages read say where the list ends.
+        hinted = -(-total // MAX_PER_PAGE) if total else self._max_pages
+        more, number = keep(first), 2
+        while more and number <= self._max_pages:
+            wave = max(1, min(self._wave, hinted - number + 1, self._max_pages - number + 1))
+            pages = self._parallel(page, range(number, number + wave))
+            more = all([keep(found) for found, _ in pages])
+            number += wave
+        return Everyone(tuple(users.values()), complete=not more)
 
     def lookup(
         self, identity_provider_id: str, values: tuple[str, ...], *, refresh: bool = False

@@ -181,8 +181,9 @@ def invalid(reason: str) -> Answer:
     return 400, failure(12130, f"access.api.error.invalid_request: {reason}")
 
 
-def users_answer(users: list[dict[str, Any]], query: Query) -> Answer:
-    """List SCIM users: 100 a page at most; one filter at a time; ids at most 50."""
+def users_answer(users: list[dict[str, Any]], query: Query, *, totals: bool = True) -> Answer:
+    """List SCIM users: 100 a page at most; one filter at a time; ids at most 50; without a
+    total when `totals` is off (where it is counted is not documented)."""
     paged = paging(query, default_per_page=100, max_per_page=100)
     if isinstance(paged, str):
         return invalid(paged)
@@ -198,7 +199,7 @@ def users_answer(users: list[dict[str, Any]], query: Query) -> Answer:
         key, wanted = filters[0], query[filters[0]]
         users = [user for user in users if any(value in wanted for value in _user_values(user, key))]
     chunk = users[(page - 1) * per_page : page * per_page]
-    return 200, envelope(chunk, page=page, per_page=per_page, total=len(users))
+    return 200, envelope(chunk, page=page, per_page=per_page, total=len(users) if totals else None)
 
 
 def _user_values(user: dict[str, Any], key: str) -> list[Any]:

@@ -287,7 +287,7 @@ class FakeCloudflare:
             if rest[3] == "groups":
                 return self._groups(self.groups[rest[1]], query)
             if rest[3] == "users":
-                return users_answer(self.users.get(rest[1], []), query)
+                return users_answer(self.users.get(rest[1], []), query, totals=not self.omit_totals)
         if rest == ["logs", "scim", "updates"]:
             return updates_answer(self.updates, query)
         listings = {"groups": self.access_groups, "policies": self.policies, "apps": self.apps}

@@ -643,3 +643,19 @@ def test_refresh_pressed_too_soon_on_a_shared_page_says_so_in_the_clickers_own_c
 
     assert again.replace_original is False
     assert "You refreshed a moment ago, so this is the cached copy" in words(again.message)
+
+
+def test_a_search_by_name_answers_from_the_provider_asked_and_says_when_its_copy_is_old(
+    service: GroupsService, cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    ask = command("user:User 0007")  # words, not an email or an id: the provider's whole list
+    first, second = words(ask(service, "Okta")), words(ask(service, "Other"))
+    clock.advance(120)
+    cloudflare.failure = (503, 1000, "down")
+
+    old = words(ask(service, "Okta"))
+
+    assert (reason(PROVIDER_ID) in first, reason(OTHER) in first) == (True, False)
+    assert (reason(OTHER) in second, reason(PROVIDER_ID) in second) == (True, False)
+    assert "⚠️ This is a copy from 2 minutes ago: Cloudflare is not answering properly (HTTP 503)" in old
+    assert "*User 0007* — active" in old

@@ -445,3 +445,76 @@ def test_a_page_of_users_or_pushes_keeps_when_its_list_was_fetched_and_whether_i
         False,
     )
     assert (upstream.items, upstream.fetched_at, upstream.aging) == (("c",), 1_767_226_000.0, True)
+
+
+def directory_of(
+    cloudflare: FakeCloudflare, clock: FakeClock, **options: Any
+) -> tuple[UserDirectory, Workers]:
+    settings = CloudflareSettings(
+        account_id=ACCOUNT_ID, base_url=cloudflare.base_url, api_token=Secret(API_TOKEN)
+    )
+    workers = Workers()
+    client = CloudflareClient(settings, clock=clock)
+    return UserDirectory(
+        client, caches=Caches(ttl=60, clock=clock), parallel=workers.in_parallel, **options
+    ), workers
+
+
+@pytest.mark.parametrize("count", [0, 99, 100, 101, 1_000])
+def test_a_search_by_name_reads_every_page_and_no_more(
+    cloudflare: FakeCloudflare, clock: FakeClock, count: int
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(n) for n in range(count)]
+    people, workers = directory_of(cloudflare, clock)
+    try:
+        named = people.named(PROVIDER_ID, "user")
+    finally:
+        workers.close()
+
+    pages = sorted(int(query["page"][0]) for query in user_calls(cloudflare))
+    assert len(named.users) == count
+    assert named.cached.value.complete
+    assert pages == list(range(1, count // 100 + 2))  # the last page is short (or empty)
+
+
+def test_a_list_whose_total_is_missing_is_read_to_its_short_page_and_one_cut_short_says_so(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(n) for n in range(450)]
+    cloudflare.omit_totals = True
+    whole, workers = directory_of(cloudflare, clock, wave=3)
+    cut, more_workers = directory_of(cloudflare, clock, max_pages=2)
+    try:
+        read = whole.named(PROVIDER_ID, "004 user")
+        pages = sorted(int(query["page"][0]) for query in user_calls(cloudflare))
+        short = cut.named(PROVIDER_ID, "user")
+    finally:
+        workers.close()
+        more_workers.close()
+
+    # Every page read: the names holding both words are User 0004 and User 0040 to 0049.
+    assert [user.display_name for user in read.users] == ["User 0004"] + [
+        f"User {n:04d}" for n in range(40, 50)
+    ]
+    assert read.cached.value.complete
+    # No total to say where the list ends: waves of three pages until one comes back short.
+    assert pages == [1, 2, 3, 4, 5, 6, 7]
+    assert (len(short.users), short.cached.value.complete) == (200, False)
+
+
+def test_names_are_matched_by_every_word_in_any_order_whole_display_names_first(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    users = [make_user(n) for n in range(5)]
+    users[0].update(displayName="Johnson, Katherine")
+    users[1].update(displayName="Katherine   Johnson")
+    users[2].update(displayName="Kat", userName="katherine.johnson@example.com")
+    users[3].update(displayName="Katherine Jones")
+    cloudflare.users[PROVIDER_ID] = users
+    people, workers = directory_of(cloudflare, clock)
+    try:
+        found = people.named(PROVIDER_ID, "katherine JOHNSON")
+    finally:
+        workers.close()
+
+    assert [user.display_name for user in found.users] == ["Katherine   Johnson", "Johnson, Katherine", "Kat"]

@@ -932,3 +932,66 @@ def test_a_user_cloudflare_sent_without_an_id_is_shown_and_costs_no_call_to_the_
 
     assert headlines(message)[0] == "*User 0003* — active"
     assert log_calls(cloudflare) == []
+
+
+# People by name: `user:Katherine Johnson` (quotes optional) finds the SCIM users whose display
+# name or user name holds the words, from the provider's whole list, read a few pages at a time.
+def named_people(cloudflare: FakeCloudflare) -> list[dict[str, Any]]:
+    users = [make_user(n) for n in range(250)]
+    users[7].update(displayName="Katherine Johnson", userName="kjohnson@example.com")
+    users[123].update(displayName="Katherine Johnson-Moore")
+    users[201].update(displayName="Johnson, Katherine")
+    cloudflare.users[PROVIDER_ID] = users
+    return users
+
+
+def test_people_are_found_by_name_whole_names_first_from_every_page(
+    start_bot: StartBot, cloudflare: FakeCloudflare
+) -> None:
+    named_people(cloudflare)
+
+    message = start_bot().command("user:Katherine Johnson")  # signed, over HTTP
+
+    assert [line.split(" — ")[0] for line in headlines(message)] == [
+        "*Katherine Johnson*", "*Katherine Johnson-Moore*", "*Johnson, Katherine*",
+    ]  # fmt: skip
+    assert footer(message) == "Page 1 of 1 · 3 users found"
+    pages = [query["page"] for path, query in cloudflare.calls if path.endswith("/scim/users")]
+    assert sorted(pages) == [[str(n)] for n in (1, 2, 3)]  # 250 people: three pages, read at once
+
+
+def test_a_second_search_by_name_is_answered_from_the_list_read_for_the_first(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    named_people(cloudflare)
+    bot.command('user:"katherine johnson"')
+    calls = len(cloudflare.calls)
+
+    message = bot.command("user:moore")
+
+    assert [line.split(" — ")[0] for line in headlines(message)] == ["*Katherine Johnson-Moore*"]
+    assert len(cloudflare.calls) == calls
+
+
+def test_a_name_no_one_has_says_so_and_what_to_try(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
+    named_people(cloudflare)
+
+    message = bot.command("user:Grace Hopper")
+
+    assert list(texts(message))[2].startswith(
+        "No SCIM user in *Okta Production* has “Grace Hopper” in their name. Cloudflare only knows"
+    )
+    assert message["text"] == "No SCIM user in Okta Production is called “Grace Hopper”"
+
+
+def test_emails_and_ids_are_still_looked_up_directly(bot: ServiceDriver, cloudflare: FakeCloudflare) -> None:
+    users = named_people(cloudflare)
+
+    message = bot.command(f"user:user0003@example.com {users[5]['id']} 00u000009")
+
+    assert [line.split(" — ")[0] for line in headlines(message)] == [
+        "*User 0003*",
+        "*User 0005*",
+        "*User 0009*",
+    ]
+    assert not [query for path, query in cloudflare.calls if path.endswith("/scim/users") and "page" in query]

@@ -8,20 +8,14 @@ The search also reads a command of no words at all: that is browsing (`bot.answe
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from bot.answers import groups
 from bot.answers.groups import Groups
 from bot.answers.kinds import PageKind, Subjects
 from bot.cloudflare import CloudflareError
-from bot.query import MAX_VALUE_LENGTH, BadInput, Parts, Query, Reading, Show
+from bot.query import ID_SHAPED, MAX_VALUE_LENGTH, BadInput, Parts, Query, Reading, Show
 from bot.views import ByExternalId
-
-# One token of six or more letters and digits, a digit among them, as identity providers make
-# their ids: `00g1HxmbubgVjZccWQvM` and `1234567` may be ids; `eng-oncall` and `group-7` are
-# names only (UUIDs are lookups of their own).
-ID_SHAPED = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{6,64}")
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput:

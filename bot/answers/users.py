@@ -14,6 +14,7 @@ from bot.logs import event
 from bot.paging import Paged, page_of
 from bot.pushes import HISTORY_DAYS, ScimPush, Window
 from bot.query import (
+    ID_SHAPED,
     MAX_IDS,
     MAX_IDS_IN_BUTTON,
     MAX_VALUE_LENGTH,
@@ -27,6 +28,7 @@ from bot.query import (
     console_link,
     unique,
 )
+from bot.settings import UUID_PATTERN
 from bot.slack_people import Unresolved
 from bot.users import ScimUser
 from bot.views import Message, render_users
@@ -54,6 +56,9 @@ class Users:
     pushes_stale: Staleness | None = None
     # The Slack mentions that could not be read as an email, and why.
     unresolved: tuple[Unresolved, ...] = ()
+    # Set for a search by name: the words, and how many users were read when the list was cut short.
+    named: str | None = None
+    searched: int | None = None
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
@@ -97,8 +102,23 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     if not asked:  # only mentions, none of which could be read: nothing to ask Cloudflare
         nobody: Paged[ScimUser] = Paged((), 1, request.page_size, False, 0, False, from_cache=False)
         return Users(nobody, (), (), None, unresolved=unresolved)
-    users = _found(subjects, request, provider_id, refresh, asked)
+    if all(_is_name(value) for value in asked) and not unresolved:  # `user:Katherine Johnson`
+        named = subjects.users.named(provider_id, " ".join(asked), refresh=refresh)
+        page = page_of(named.users, named.cached, request.page, request.page_size)
+        everyone = named.cached.value
+        searched = None if everyone.complete else len(everyone.users)
+        return replace(
+            _with_pushes(subjects, provider_id, refresh, page, ()), named=" ".join(asked), searched=searched
+        )
+    found = subjects.users.lookup(provider_id, asked, refresh=refresh)
+    page = page_of(found.users, found.cached, request.page, request.page_size)
+    users = _with_pushes(subjects, provider_id, refresh, page, found.missing)
     return replace(users, unresolved=unresolved) if unresolved else users
+
+
+def _is_name(value: str) -> bool:
+    """Give back whether `value` can only be (part of) a person's name: no email, no id."""
+    return "@" not in value and not UUID_PATTERN.match(value) and not ID_SHAPED.fullmatch(value)
 
 
 def _emails_of_mentions(
@@ -117,11 +137,10 @@ def _emails_of_mentions(
     return tuple(dict.fromkeys(asked)), tuple(unresolved)
 
 
-def _found(
-    subjects: Subjects, request: Show, provider_id: str, refresh: bool, asked: tuple[str, ...]
+def _with_pushes(
+    subjects: Subjects, provider_id: str, refresh: bool, page: Paged[ScimUser], missing: tuple[str, ...]
 ) -> Users:
-    found = subjects.users.lookup(provider_id, asked, refresh=refresh)
-    page = page_of(found.users, found.cached, request.page, request.page_size)
+    """Give back the page of users found with each one's recent pushes, read in parallel."""
     until = subjects.next_minute()
     span = Window(until - HISTORY_DAYS * 86_400, until)
 
@@ -132,11 +151,11 @@ def _found(
         histories = subjects.workers.in_parallel(history, page.items)
     except CloudflareError as error:  # the users are still an answer
         event(log, "scim_log_failed", logging.WARNING, error=error.describe())
-        return Users(page, found.missing, (), error)
+        return Users(page, missing, (), error)
     pushes = tuple(cached.value if cached is not None else () for cached in histories)
     stale = [cached.stale for cached in histories if cached is not None and cached.stale is not None]
     oldest = max(stale, key=lambda staleness: staleness.age_seconds, default=None)
-    return Users(page, found.missing, pushes, None, oldest)
+    return Users(page, missing, pushes, None, oldest)
 
 
 def draw(found: Users, request: Show, drawing: Drawing) -> Message:
@@ -152,6 +171,8 @@ def draw(found: Users, request: Show, drawing: Drawing) -> Message:
         shared_by=drawing.shared_by,
         refresh_wait=drawing.refresh_wait,
         unresolved=tuple((why.user_id, why.why) for why in found.unresolved),
+        named=found.named,
+        searched=found.searched,
     )
 
 

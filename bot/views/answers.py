@@ -45,7 +45,7 @@ def render_help() -> Message:
         "provider's id (`00g1HxmbubgVjZccWQvM`) as an external id and a name; a pasted link to a "
         "group or a person in the Okta or Entra admin console finds them by the id in it\n"
         f"• `{COMMAND} user:jane@example.com` — a SCIM user by email or id (or `user:@jane`, picked "
-        "from Slack's list; active or not), with "
+        "from Slack's list, or `user:Jane Doe` by name; active or not), with "
         "the last 7 days of SCIM pushes about them\n"
         f"• `{COMMAND} failures` — failed SCIM pushes of the last 24 hours; `failures:6h` for "
         "another window (`30m`, `6h`, `3d`, `2w`)\n"

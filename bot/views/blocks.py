@@ -170,17 +170,24 @@ def notes(
 
 
 def footer(
-    paging: Paging, nouns: Nouns, shared_by: str | None, searched: int | None = None, *, counted: bool
+    paging: Paging,
+    nouns: Nouns,
+    shared_by: str | None,
+    searched: int | None = None,
+    *,
+    counted: bool,
+    read: str = "groups",
 ) -> list[dict[str, Any]]:
     """Give back the line under a page: where it is, how many there are (`nouns`: one, many),
-    who shared it; only the last two when not `counted` (an empty answer has no pages), and no
-    line when there is nothing to say (Slack refuses an empty one)."""
+    how many `read` a search read when cut short, who shared it; only the last two when not
+    `counted` (an empty answer has no pages), and no line when there is nothing to say (Slack
+    refuses an empty one)."""
     pages = paging.page_count
     fresh = as_of(paging.fetched_at, aging=paging.aging)
     if not counted:
         parts = [fresh] if fresh else []
         if searched is not None:
-            parts.append(f"Searched only the first {searched:,} groups")
+            parts.append(f"Searched only the first {searched:,} {read}")
         if shared_by and SLACK_USER_ID.match(shared_by):
             parts.append(f"Shared by <@{shared_by}>")
         line = " · ".join(parts)
@@ -196,7 +203,7 @@ def footer(
         count = f" · {paging.total:,}+ {many}"
     else:
         count = f" · {paging.total:,} {one if paging.total == 1 else many}"
-    partial = "" if searched is None else f" · searched only the first {searched:,} groups"
+    partial = "" if searched is None else f" · searched only the first {searched:,} {read}"
     by = f" · shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
     when = f" · {fresh}" if fresh else ""
     return [{"type": "context", "elements": [mrkdwn(where + count + partial + when + by)]}]

@@ -53,11 +53,14 @@ def render_users(
     shared_by: str | None = None,
     refresh_wait: float | None = None,
     unresolved: tuple[tuple[str, str], ...] = (),
+    named: str | None = None,
+    searched: int | None = None,
 ) -> Message:
     """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
     page's users), or why those could not be read (`log_problem`), or why they are an older
     copy (`pushes_stale`); and the Slack mentions that could not be read as an email, and why
-    (`unresolved`: their user ids and a sentence each)."""
+    (`unresolved`: their user ids and a sentence each). `named`: the words of a search by name,
+    `searched` how many users it read when the list was cut short."""
     blocks: list[dict[str, Any]] = [header(f"{USERS} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
     if pushes_stale is not None and page.items and log_problem is None:
@@ -71,7 +74,21 @@ def render_users(
             blocks.append(_history(history))
     blocks.extend(rich([Person(user_id), f" — {why}"]) for user_id, why in unresolved[:MAX_MISSING_SHOWN])
     where = Outside(provider_name, NAME_LIMIT, bold=True)
-    if not page.items and page.page == 1 and (missing or not unresolved):
+    if not page.items and page.page == 1 and named is not None:
+        blocks.append(
+            rich(
+                [
+                    "No SCIM user in ",
+                    where,
+                    " has “",
+                    Outside(named, NAME_LIMIT),
+                    "” in their name. Cloudflare only knows the users the identity provider pushed to "
+                    "it: check the spelling, give their email, or check whether the person is assigned "
+                    "to the app in the identity provider.",
+                ]
+            )
+        )
+    elif not page.items and page.page == 1 and (missing or not unresolved):
         blocks.append(
             rich(
                 [
@@ -87,8 +104,12 @@ def render_users(
     elif missing:
         blocks.append(rich(["Not found: ", *codes(missing), "."]))
     empty = not page.items and page.page == 1
-    blocks.extend(footer(page, ("user found", "users found"), shared_by, counted=not empty))
+    blocks.extend(
+        footer(page, ("user found", "users found"), shared_by, searched, counted=not empty, read="users")
+    )
     blocks.append(paging_buttons(page, request))
+    if empty and named is not None:
+        return {"text": fallback(f"No SCIM user in {provider_name} is called “{named}”"), "blocks": blocks}
     if empty:
         said = f"{len(missing)} {'user' if len(missing) == 1 else 'users'} not found in {provider_name}"
         return {"text": fallback(said), "blocks": blocks}
