@@ -659,3 +659,36 @@ def test_a_search_by_name_answers_from_the_provider_asked_and_says_when_its_copy
     assert (reason(OTHER) in second, reason(PROVIDER_ID) in second) == (True, False)
     assert "⚠️ This is a copy from 2 minutes ago: Cloudflare is not answering properly (HTTP 503)" in old
     assert "*User 0007* — active" in old
+
+
+def counted(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
+
+
+def test_every_answer_is_counted_by_kind_outcome_and_cache_and_audited_with_where_it_was_asked(
+    service: GroupsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    before = {
+        "ok": counted("scim_groups_requests", kind="command", outcome="ok"),
+        "empty": counted("scim_groups_requests", kind="command", outcome="empty"),
+        "help": counted("scim_groups_requests", kind="command", outcome="help"),
+        "miss": counted("scim_groups_cache", result="miss"),
+        "none": counted("scim_groups_cache", result="none"),
+    }
+
+    service.answer_command("idp:Okta", CALLER)
+    page = audited(caplog)[-1]
+    service.answer_command("idp:Okta zzz-no-such-group", CALLER)
+    nothing = audited(caplog)[-1]
+    service.answer_command("help", CALLER)
+
+    assert (page["user"], page["channel"], page["team"]) == ("U0ALICE", "C0ONCALL", "T0ACME")
+    assert (nothing["outcome"], nothing["results"]) == ("empty", 0)
+    assert counted("scim_groups_requests", kind="command", outcome="ok") == before["ok"] + 1
+    assert counted("scim_groups_requests", kind="command", outcome="empty") == before["empty"] + 1
+    assert counted("scim_groups_requests", kind="command", outcome="help") == before["help"] + 1
+    assert counted("scim_groups_cache", result="miss") == before["miss"] + 2  # help is no answer from a cache
+    assert counted("scim_groups_cache", result="none") == before["none"]
