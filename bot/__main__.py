@@ -13,6 +13,7 @@ from bot import __version__, demo, logs, preview, web
 from bot.app import SHUTDOWN_GRACE_SECONDS, Bot, build_app, build_service, settings_or_exit, settle
 from bot.check import run_checks
 from bot.logs import event
+from bot.query import from_slack
 from bot.settings import SettingsError, load_settings, read_environment
 
 log = logging.getLogger("bot")
@@ -125,8 +126,10 @@ def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> int:
 def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:
     """Show the bot's reply in the terminal, from the demo directory or the configured account."""
     logs.configure("WARNING")
+    workspace = None
     if demo_directory:
-        settings, transport = demo.settings(), demo.transport()
+        settings, transport, workspace = demo.settings(), demo.transport(), demo.Workspace()
+        text = from_slack(workspace.escaped(text))  # as Slack sends a person picked as you type @
     else:
         try:
             settings, transport = load_settings(read_environment(), slack=False), None
@@ -136,7 +139,7 @@ def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     bold = (lambda text: f"\033[1m{text}\033[0m") if sys.stdout.isatty() and not as_json else str
     return preview.run(
-        build_service(settings, transport=transport),
+        build_service(settings, transport=transport, workspace=workspace),
         text,
         as_json=as_json,
         interactive=interactive,

@@ -41,7 +41,7 @@ from bot.replies import Replies, Reply
 from bot.rules import AccessRules
 from bot.service import GroupsService
 from bot.settings import Secret, Settings, SettingsError, load_settings, read_environment
-from bot.slack_people import SlackPeople
+from bot.slack_people import SlackPeople, Workspace
 from bot.users import MAX_USER_PAGES, UserDirectory
 from bot.views import render_too_slow
 from bot.walks import walk_pages
@@ -67,8 +67,10 @@ def build_service(
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    workspace: Workspace | None = None,
 ) -> GroupsService:
-    """Give back the answering service over a cached Cloudflare directory."""
+    """Give back the answering service over a cached Cloudflare directory (`workspace`: whom a
+    Slack mention is asked of, when not the settings' Slack: the demo's)."""
     clock = clock or SystemClock()
     budget: Budget = CallBudget(settings.upstream_calls_per_5_minutes, clock=clock)
     refreshes: RefreshLimit = RefreshThrottle(clock)
@@ -120,7 +122,7 @@ def build_service(
         ),
         pushes=Pushes(client, caches=caches),
         rules=AccessRules(client, caches=caches, parallel=workers.in_parallel),
-        people=SlackPeople(slack_client(settings), clock=clock),
+        people=SlackPeople(workspace or slack_client(settings), clock=clock),
         workers=workers,
         clock=clock,
     )

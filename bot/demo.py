@@ -359,3 +359,43 @@ def _group(name: str) -> dict[str, Any]:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Workspace:
+    """The demo's Slack workspace: its people, answered as Slack's `users.info` answers (each
+    demo user has a Slack account named like `ada.lovelace`, id `U0` and the initials)."""
+
+    def __init__(self) -> None:
+        self.people = {
+            slack_id(name): {
+                "id": slack_id(name),
+                "name": name.lower().replace(" ", "."),
+                "real_name": name,
+                "is_bot": False,
+                "profile": {"real_name": name, "email": name.lower().replace(" ", ".") + "@example.com"},
+            }
+            for name in _PEOPLE
+        }
+
+    def users_info(self, *, user: str) -> dict[str, Any]:
+        """Give back what Slack says of `user`, or raise as slack_sdk does for `user_not_found`."""
+        from slack_sdk.errors import SlackApiError
+
+        if user not in self.people:
+            raise SlackApiError("user_not_found", {"ok": False, "error": "user_not_found"})  # type: ignore[no-untyped-call]
+        return {"ok": True, "user": self.people[user]}
+
+    def escaped(self, text: str) -> str:
+        """Give back `text` as Slack sends a command: a person picked as you type `@`
+        (`@ada.lovelace`) becomes their mention, `<@U0…|ada.lovelace>`."""
+        handles = {person["name"]: user_id for user_id, person in self.people.items()}
+        return re.sub(
+            r"@([a-z.\-]+[a-z])",
+            lambda m: f"<@{handles[m.group(1)]}|{m.group(1)}>" if m.group(1) in handles else m.group(0),
+            text,
+        )
+
+
+def slack_id(name: str) -> str:
+    """Give back a demo person's Slack user id: U0 and their name's letters, in capitals."""
+    return "U0" + re.sub(r"[^A-Z]", "", name.upper())[:9]

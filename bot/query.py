@@ -217,7 +217,7 @@ def from_slack(text: str) -> str:
     recognised in markup of its own, which is unwrapped to what was pasted: an address it linked
     (`<mailto:a@example.com|a@example.com>`) is the address, a link (`<https://…|…>`) its URL, a
     channel (`<#C123|oncall>`) `#oncall`, a user group (`<!subteam^S123|@sre>`) `@sre`; a
-    person's mention (`<@U123|jane>`) stays `<@U123>`, which no name or id can be.
+    person's mention (`<@U123|jane>`) stays `<@U123>`, for `user:` to ask Slack who it is.
     """
     unwrapped = SLACK_MARKUP.sub(_unwrapped, text)
     return unwrapped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from cachetools import TTLCache
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.logs import event
@@ -43,10 +43,16 @@ class Unresolved(Exception):
         self.why = why
 
 
+class Workspace(Protocol):
+    """What is asked of Slack's Web API here: `slack_sdk.WebClient`, or the demo's workspace."""
+
+    def users_info(self, *, user: str) -> Any: ...
+
+
 class SlackPeople:
     """The email of the person behind a Slack user id, through one Web API client."""
 
-    def __init__(self, client: WebClient | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: Workspace | None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._emails: TTLCache[str, str] = TTLCache(maxsize=EMAILS_KEPT, ttl=EMAIL_SECONDS, timer=clock)
         self._lock = threading.Lock()

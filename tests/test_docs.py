@@ -134,3 +134,37 @@ def test_the_readme_example_is_what_make_demo_prints() -> None:
     cut = example.index("…")
     assert [timeless(line) for line in example[:cut]] == [timeless(line) for line in printed[:cut]]
     assert [timeless(line) for line in example[cut + 1 :]] == [timeless(line) for line in printed[-2:]]
+
+
+TRIED = re.findall(r"^\.venv/bin/python -m bot preview --demo(.*?)(?:\s+#.*)?$", README, re.MULTILINE)
+
+
+@pytest.mark.parametrize("line", TRIED)
+def test_every_demo_command_the_readme_shows_answers(line: str) -> None:
+    import io
+    import json
+    import shlex
+
+    from bot import demo
+    from bot.app import build_service
+    from bot.preview import run
+    from bot.query import from_slack
+
+    words = shlex.split(line)
+    as_json = "--json" in words
+    text = " ".join(word for word in words if word != "--json")
+    workspace = demo.Workspace()  # as `python -m bot preview --demo` reads it
+    service = build_service(demo.settings(), transport=demo.transport(), workspace=workspace)
+    out = io.StringIO()
+
+    assert run(service, from_slack(workspace.escaped(text)), as_json=as_json, interactive=False, out=out) == 0
+    shown = out.getvalue()
+    assert "`/scim-groups help` shows examples" not in shown or text == "help", shown  # no bad input
+    assert "No SCIM user" not in shown, shown
+    assert "could not" not in shown, shown
+    if as_json:
+        json.loads(shown)
+
+
+def test_the_readme_shows_the_demo_commands() -> None:
+    assert len(TRIED) >= 10

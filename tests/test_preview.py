@@ -294,3 +294,18 @@ def test_the_demo_finds_an_id_the_other_provider_holds_and_opens_it_there_with_a
     )
     assert prompts[0] == "[r]efresh  [s]hare  [1] provider  [q]uit > "
     assert "Groups by external id · Azure AD (demo directory)" in elsewhere
+
+
+def test_the_demo_looks_up_a_person_picked_as_you_type_at_as_slack_sends_them() -> None:
+    from bot.query import from_slack
+
+    workspace = demo.Workspace()
+    sent = workspace.escaped("user:@katherine.johnson")
+    out = io.StringIO()
+    service = build_service(demo.settings(), transport=demo.transport(), workspace=workspace)
+
+    run(service, from_slack(sent), as_json=False, interactive=False, out=out)
+
+    assert sent == "user:<@U0KATHERINE|katherine.johnson>"
+    assert workspace.escaped("@nobody.here") == "@nobody.here"  # only a person Slack knows
+    assert "Katherine Johnson — deactivated by the identity provider" in out.getvalue()
