@@ -117,6 +117,9 @@ class Show:
     page: int
     page_size: int
     shared: bool = False
+    # An option a command of one word came close to (`failure`: `failures`), said beside the
+    # search it still is; never carried in a button.
+    meant: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class Parts:
     words: list[str] = field(default_factory=list)
     values: dict[str, list[str]] = field(default_factory=dict)
     windows: dict[str, int] = field(default_factory=dict)
+    # A command of one word close to an option that needs no value (`failure`): that option.
+    near: str | None = None
 
     @property
     def options(self) -> set[str]:
@@ -314,6 +319,10 @@ def read_parts(text: str, options: Sequence[Option]) -> Parts | ShowHelp | BadIn
         problem = _take_option(parts, option, key.lower(), value, quoted=quoted)
         if problem is not None:
             return problem
+    if len(tokens) == 1 and parts.words and tokens[0].plain is not None:  # one bare word, unquoted
+        parts.near = next(
+            iter(difflib.get_close_matches(parts.words[0].lower(), bare, n=1, cutoff=0.8)), None
+        )
     return parts
 
 

@@ -707,3 +707,18 @@ def test_a_name_typed_with_other_separators_or_a_typo_is_found_or_offered(
     assert buttons(typo)["scim_groups_open:0"]["text"]["text"] == "Engineering - All"
     assert group_names(meant) == ["Engineering - All"]
     assert meant["blocks"][0]["text"]["text"] == "Groups matching “Engineering - All” · Okta Production"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"), [("failure", True), ("Failurs", True), ('"failure"', False), ("fail", False)]
+)
+def test_a_word_close_to_an_option_is_still_a_search_that_says_what_was_maybe_meant(
+    start_bot: StartBot, cloudflare: FakeCloudflare, text: str, said: bool
+) -> None:
+    cloudflare.groups[PROVIDER_ID][4].update(displayName="failure-alerts")
+
+    message = start_bot().command(text)  # signed, over HTTP
+
+    assert group_names(message) == (["failure-alerts"] if text.strip('"').lower() in "failure-alerts" else [])
+    hint = "Looking for `/scim-groups failures`? Without a colon or quotes, a word close to an option"
+    assert any(line.startswith(hint) for line in texts(message)) is said

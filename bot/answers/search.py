@@ -23,7 +23,9 @@ def read(parts: Parts, page_size: int) -> Show | BadInput:
     words = " ".join(" ".join(parts.words).split())
     if len(words) > MAX_VALUE_LENGTH:
         return BadInput(f"Search for at most {MAX_VALUE_LENGTH} characters of a group's name.")
-    return Show(Query(provider=parts.provider, search=words), page=1, page_size=page_size)
+    return Show(
+        Query(provider=parts.provider, search=words), page=1, page_size=page_size, meant=parts.near or ""
+    )
 
 
 def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> Groups:

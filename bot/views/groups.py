@@ -112,6 +112,13 @@ def render_listing(
     if held is not None and listing.aging and listing.stale is None:
         blocks.append(note(_held_note(held)))
     empty = not listing.items and listing.page == 1
+    if request.meant:
+        blocks.append(
+            note(
+                f"Looking for `{COMMAND} {request.meant}`? Without a colon or quotes, a word close "
+                "to an option is searched for as a group's name, as here."
+            )
+        )
     if by_id is not None and by_id.problem is not None:
         blocks.append(
             plain_note(f"It could not be looked up as an External ID: {failure_sentence(by_id.problem)}")
