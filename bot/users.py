@@ -9,15 +9,26 @@ no user lists its groups.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.cache import AnswerCache, Cached, Caches
-from bot.cloudflare import CloudflareClient, Params, moment_or_none, text_of
-from bot.codec import Codec, flag, many, moment, text, when
+from bot.cloudflare import (
+    CloudflareClient,
+    NotFound,
+    Params,
+    PermissionMissing,
+    Rejected,
+    moment_or_none,
+    text_of,
+)
+from bot.codec import Codec, flag, instant, many, moment, text, when
+from bot.pushes import read_log, rfc3339
 from bot.settings import UUID_PATTERN
+from bot.walks import FULL_WALK_SECONDS, IDS_PER_CALL, LATEST_TIME, LOG_ROWS, OVERLAP_SECONDS
 
 MAX_PER_PAGE = 100
 # A search by name reads the whole list: this many pages at once, and at most this many (250
@@ -124,23 +135,36 @@ class FoundUsers:
 @dataclass(frozen=True)
 class Everyone:
     """An identity provider's SCIM users, read whole (`complete`: to the list's end, not cut
-    short at the page cap)."""
+    short at the page cap), when they were last brought up to date and when every page was last
+    read (Unix time)."""
 
     users: tuple[ScimUser, ...]
     complete: bool
+    synced_at: float = 0.0
+    walked_at: float = 0.0
 
 
 EVERYONE: Codec[Everyone] = Codec(
-    lambda everyone: [everyone.complete, USERS.encode(everyone.users)],
+    lambda everyone: [
+        everyone.complete,
+        USERS.encode(everyone.users),
+        everyone.synced_at,
+        everyone.walked_at,
+    ],
     lambda item: _everyone(item),
 )
 
 
 def _everyone(item: object) -> Everyone:
-    if not isinstance(item, list) or len(item) != 2:
+    if not isinstance(item, list) or len(item) != 4:
         raise TypeError("not a user list")
-    complete, users = item
-    return Everyone(USERS.decode(users), flag(complete))
+    complete, users, synced_at, walked_at = item
+    return Everyone(
+        USERS.decode(users),
+        flag(complete),
+        instant(synced_at, now=LATEST_TIME),
+        instant(walked_at, now=LATEST_TIME),
+    )
 
 
 @dataclass(frozen=True)
@@ -165,6 +189,7 @@ class UserDirectory:
         max_pages: int = MAX_USER_PAGES,
     ) -> None:
         self._client = client
+        self._clock = caches.clock
         self._parallel = parallel
         self._wave, self._max_pages = wave, max_pages
         self._lookups: AnswerCache[tuple[str, ...], tuple[ScimUser, ...]] = caches.make(
@@ -178,7 +203,7 @@ class UserDirectory:
         """Give back the users whose display name or user name holds every one of `words`
         (any case, any order), those whose display name is the words exactly first."""
         key = (self._client.account_id, identity_provider_id)
-        cached = self._everyone.get(key, lambda: self._read_all(identity_provider_id), refresh=refresh)
+        cached = self._everyone.get(key, lambda: self._load(key), refresh=refresh)
         asked = words.casefold().split()
         whole = " ".join(asked)
         matches = [
@@ -189,7 +214,68 @@ class UserDirectory:
         exact = [user for user in matches if " ".join(user.display_name.casefold().split()) == whole]
         return Named(tuple(exact + [user for user in matches if user not in exact]), cached)
 
-    def _read_all(self, identity_provider_id: str) -> Everyone:
+    def _load(self, key: tuple[str, str]) -> Everyone:
+        """Bring the last list up to date from the SCIM log when it can be (the users it names,
+        asked for again by id, 50 a call), else read every page."""
+        now = self._clock.time()
+        last = self._everyone.last(key)
+        everyone = last.value if last is not None else None
+        if (
+            everyone is None
+            or not everyone.complete
+            or not 0 <= now - everyone.walked_at < FULL_WALK_SECONDS  # every page again each hour
+            or not everyone.walked_at <= everyone.synced_at <= now
+        ):
+            return self._read_all(key[1], now)
+        try:
+            changed = self._changed_since(key[1], everyone.synced_at, most_calls=len(everyone.users) // 100)
+        except (PermissionMissing, NotFound, Rejected):  # no log to read: the whole list again
+            return self._read_all(key[1], now)
+        if changed is None:
+            return self._read_all(key[1], now)
+        asked, found = changed
+        current = {user.id.lower(): user for user in found if user.id}
+        kept = [
+            current.pop(user.id.lower(), user)
+            for user in everyone.users
+            if user.id.lower() not in asked or user.id.lower() in current
+        ]
+        return Everyone((*kept, *current.values()), True, synced_at=now, walked_at=everyone.walked_at)
+
+    def _changed_since(
+        self, identity_provider_id: str, since: float, *, most_calls: int
+    ) -> tuple[frozenset[str], tuple[ScimUser, ...]] | None:
+        """Give back the Cloudflare ids of the users the log says changed since `since`, and
+        those users as they are now (one asked for and not found is gone); None when the log
+        cannot say in one call or asking again would cost more than `most_calls` calls."""
+        pushes = read_log(
+            self._client,
+            [
+                ("idp_id", identity_provider_id),
+                ("resource_type", "USER"),
+                ("status", "SUCCESS"),
+                ("since", rfc3339(math.floor(since - OVERLAP_SECONDS))),
+                ("direction", "asc"),
+                ("per_page", LOG_ROWS),
+            ],
+        )
+        ids = sorted({push.cf_resource_id.lower() for push in pushes if push.cf_resource_id})
+        if len(pushes) >= LOG_ROWS or any(not push.cf_resource_id for push in pushes):
+            return None  # more than one page of the log, or a user it names only by another id
+        batches = [tuple(ids[at : at + IDS_PER_CALL]) for at in range(0, len(ids), IDS_PER_CALL)]
+        if len(batches) > most_calls:
+            return None
+        path = f"/access/identity_providers/{identity_provider_id}/scim/users"
+
+        def ask(batch: tuple[str, ...]) -> tuple[ScimUser, ...]:
+            params: Params = [*(("cf_resource_id", value) for value in batch), ("per_page", MAX_PER_PAGE)]
+            items, _ = self._client.list_items(path, params)
+            return tuple(user for user in map(user_of, items) if user.id.lower() in batch)
+
+        found = tuple(user for users in self._parallel(ask, batches) for user in users)
+        return frozenset(ids), found
+
+    def _read_all(self, identity_provider_id: str, now: float) -> Everyone:
         """Read every page of the provider's users, a wave of pages at a time, until a short one."""
         path = f"/access/identity_providers/{identity_provider_id}/scim/users"
 
@@ -214,7 +300,7 @@ class UserDirectory:
             pages = self._parallel(page, range(number, number + wave))
             more = all([keep(found) for found, _ in pages])
             number += wave
-        return Everyone(tuple(users.values()), complete=not more)
+        return Everyone(tuple(users.values()), complete=not more, synced_at=now, walked_at=now)
 
     def lookup(
         self, identity_provider_id: str, values: tuple[str, ...], *, refresh: bool = False

@@ -15,7 +15,7 @@ from bot.cache import Cached, Caches, Staleness
 from bot.cloudflare import CloudflareClient, PermissionMissing, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
 from bot.paging import Paged, page_of, slack_page
-from bot.pushes import GROUP_HISTORY_ROWS, PUSHES, ScimPush, Window, push_of
+from bot.pushes import GROUP_HISTORY_ROWS, LOGS_PERMISSION, PUSHES, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show
 from bot.rules import APPS_PERMISSION, GRAPH, Holder, Use
 from bot.settings import MAX_PAGE_SIZE, UUID_PATTERN, CloudflareSettings, Secret
@@ -23,7 +23,7 @@ from bot.users import USERS, ScimUser, UserDirectory, user_of
 from bot.views import render_failures, render_history, render_used_by, render_users
 from bot.workers import Workers
 from tests.conftest import FakeClock
-from tests.fake_access import make_user
+from tests.fake_access import make_update, make_user
 from tests.fakes import ACCOUNT_ID, API_TOKEN, PROVIDER_ID, FakeCloudflare
 from tests.helpers import check_limits
 
@@ -518,3 +518,71 @@ def test_names_are_matched_by_every_word_in_any_order_whole_display_names_first(
         workers.close()
 
     assert [user.display_name for user in found.users] == ["Katherine   Johnson", "Johnson, Katherine", "Kat"]
+
+
+def logged(clock: FakeClock) -> datetime:
+    return datetime.fromtimestamp(clock.time(), UTC)
+
+
+def test_a_list_past_its_ttl_is_brought_up_to_date_from_the_log_not_read_again(
+    cloudflare: FakeCloudflare, clock: FakeClock
+) -> None:
+    users = [make_user(n) for n in range(250)]
+    cloudflare.users[PROVIDER_ID] = users
+    people, workers = directory_of(cloudflare, clock)
+    try:
+        people.named(PROVIDER_ID, "user")
+        clock.advance(61)  # past the TTL
+        users[10] = {**users[10], "displayName": "Katherine Johnson"}  # renamed
+        gone = users.pop(20)
+        new = make_user(900)
+        users.append(new)
+        cloudflare.users[PROVIDER_ID] = users
+        cloudflare.updates = [
+            make_update(PROVIDER_ID, logged(clock), user=person) for person in (users[10], gone, new)
+        ]
+        before = len(cloudflare.calls)
+
+        found = people.named(PROVIDER_ID, "katherine")
+        everyone = people.named(PROVIDER_ID, "user").cached.value
+    finally:
+        workers.close()
+
+    later = [query for path, query in cloudflare.calls[before:] if path.endswith("/scim/users")]
+    assert [user.display_name for user in found.users] == ["Katherine Johnson"]
+    (asked,) = later  # one call: the three users the log named, by id
+    assert len(asked["cf_resource_id"]) == 3
+    assert gone["id"] not in {user.id for user in everyone.users}
+    assert everyone.users[-1].id == new["id"]
+    assert len(everyone.users) == 250
+
+
+@pytest.mark.parametrize("why", ["no log permission", "an hour since every page was read"])
+def test_without_the_log_or_an_hour_on_the_list_is_read_whole_again(
+    cloudflare: FakeCloudflare, clock: FakeClock, why: str
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(n) for n in range(150)]
+    if why == "no log permission":
+        cloudflare.missing_permissions = {LOGS_PERMISSION}
+    people, workers = directory_of(cloudflare, clock)
+    try:
+        people.named(PROVIDER_ID, "user")
+        clock.advance(61 if why == "no log permission" else 3_601)
+        before = len(cloudflare.calls)
+        people.named(PROVIDER_ID, "user")
+    finally:
+        workers.close()
+
+    pages = sorted(int(query["page"][0]) for path, query in cloudflare.calls[before:] if "page" in query)
+    assert pages == [1, 2]
+
+
+def test_a_stored_user_list_comes_back_as_it_went_and_a_forged_one_is_not_used() -> None:
+    from bot.users import EVERYONE, Everyone
+
+    everyone = Everyone((JANE,), complete=True, synced_at=1_767_225_700.0, walked_at=1_767_225_600.0)
+
+    assert EVERYONE.loads(EVERYONE.dumps(everyone)) == everyone
+    for forged in ([True, [], 0.0], [True, [], "now", 0.0], [True, [["x"]], 0.0, 0.0], {"users": []}):
+        with pytest.raises(Unusable):
+            EVERYONE.loads(json.dumps([VERSION, forged]))
