@@ -583,6 +583,12 @@ def test_a_stored_user_list_comes_back_as_it_went_and_a_forged_one_is_not_used()
     everyone = Everyone((JANE,), complete=True, synced_at=1_767_225_700.0, walked_at=1_767_225_600.0)
 
     assert EVERYONE.loads(EVERYONE.dumps(everyone)) == everyone
-    for forged in ([True, [], 0.0], [True, [], "now", 0.0], [True, [["x"]], 0.0, 0.0], {"users": []}):
+    forgeries: list[object] = [
+        [True, [], 0.0],
+        [True, [], "now", 0.0],
+        [True, [["x"]], 0.0, 0.0],
+        {"users": []},
+    ]
+    for forged in forgeries:
         with pytest.raises(Unusable):
             EVERYONE.loads(json.dumps([VERSION, forged]))
