@@ -205,11 +205,16 @@ class Reading:
     fallback: bool = False
 
 
-ONE_AT_A_TIME = BadInput(
-    "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their "
-    "own (with `idp:` if you like). To search for a group with one of those words in its name, "
-    'put it in quotes: `"failures"`.'
-)
+def one_at_a_time(options: Sequence[Option]) -> BadInput:
+    """Give back the answer to a command that asks two things at once: the options it named,
+    each a command of its own, or the one that takes no other words."""
+    names = [option.name + ("" if option.bare else ":") for option in options]
+    listed = " and ".join(f"`{name}`" for name in names)
+    verb = "each make a command of their own" if len(names) > 1 else "makes a command of its own"
+    return BadInput(
+        f"Ask one thing at a time: {listed} {verb} (with `idp:` if you like). To search for a "
+        f'group with one of those words in its name, put it in quotes: `"{names[-1].rstrip(":")}"`.'
+    )
 
 
 NOT_A_QUESTION = BadInput("That is not a question this bot can answer: `/scim-groups help` says what it can.")
@@ -258,7 +263,7 @@ def read_command(text: str, readings: Sequence[Reading], *, page_size: int) -> S
         return parts
     asked = [reading for reading in readings if parts.options & {option.name for option in reading.options}]
     if len(asked) > 1 or (asked and parts.words and not asked[0].words):
-        return ONE_AT_A_TIME
+        return one_at_a_time([o for reading in asked for o in reading.options if o.name in parts.options])
     for reading in asked or sorted(readings, key=lambda reading: reading.fallback):
         request = reading.read(parts, page_size)
         if request is not None:

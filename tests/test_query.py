@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.answers import READINGS, parse_command
+from bot.answers.failures import FAILURES
+from bot.answers.users import USER
 from bot.query import (
     BUTTON_VERSION,
     MAX_WINDOW_SECONDS,
     NOT_A_QUESTION,
-    ONE_AT_A_TIME,
     BadInput,
     Detail,
     Option,
@@ -29,6 +30,7 @@ from bot.query import (
     encode_button,
     encode_detail,
     from_slack,
+    one_at_a_time,
     read_command,
     window_seconds,
 )
@@ -468,9 +470,13 @@ def test_fifty_users_are_looked_up_together() -> None:
 
 def test_asking_two_things_at_once_says_how_to_ask_one() -> None:
     assert reason_for("changed:3d failures") == (
-        "Ask one thing at a time: `user:`, `failures` and `changed:` each make a command of their own "
+        "Ask one thing at a time: `failures` and `changed:` each make a command of their own "
         "(with `idp:` if you like). To search for a group with one of those words in its name, put it "
-        'in quotes: `"failures"`.'
+        'in quotes: `"changed"`.'
+    )
+    assert reason_for("failures oncall") == (
+        "Ask one thing at a time: `failures` makes a command of its own (with `idp:` if you like). To "
+        'search for a group with one of those words in its name, put it in quotes: `"failures"`.'
     )
 
 
@@ -579,9 +585,9 @@ def test_a_new_kinds_option_is_listed_suggested_and_checked_for_a_value() -> Non
 
 
 def test_a_new_kind_is_asked_for_alone() -> None:
-    assert read_with_why("why:jane user:bob") == ONE_AT_A_TIME
-    assert read_with_why("why:jane failures") == ONE_AT_A_TIME
-    assert read_with_why("why:jane wiki", words=False) == ONE_AT_A_TIME
+    assert read_with_why("why:jane user:bob") == one_at_a_time([WHY, USER])
+    assert read_with_why("why:jane failures") == one_at_a_time([WHY, FAILURES])
+    assert read_with_why("why:jane wiki", words=False) == one_at_a_time([WHY])
     assert read_with_why("why:jane wiki") == BadInput("why ['jane'] ['wiki'] None 7")
 
 
