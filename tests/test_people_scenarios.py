@@ -995,3 +995,20 @@ def test_emails_and_ids_are_still_looked_up_directly(bot: ServiceDriver, cloudfl
         "*User 0009*",
     ]
     assert not [query for path, query in cloudflare.calls if path.endswith("/scim/users") and "page" in query]
+
+
+def test_a_user_not_in_the_provider_asked_is_found_in_another_and_opened_there(
+    start_bot: StartBot, people: list[dict[str, Any]], cloudflare: FakeCloudflare
+) -> None:
+    azure = "0f7c2a1e-0000-4000-8000-00000000a2a2"
+    cloudflare.add_provider(azure, "Azure AD", [], kind="azureAD")
+    cloudflare.users[azure] = [make_user(7, email="grace.hopper@example.com")]
+    bot = start_bot()  # signed, over HTTP
+
+    message = bot.command("user:grace.hopper@example.com")
+    opened = bot.click(buttons(message)["scim_groups_open:0"])
+
+    assert "Found in another identity provider of the account: *Azure AD* (1 user)." in texts(message)
+    assert buttons(message)["scim_groups_open:0"]["text"]["text"] == "Open in Azure AD"
+    assert opened["blocks"][0]["text"]["text"] == "SCIM users · Azure AD"
+    assert headlines(opened)[0] == "*User 0007* — active"

@@ -3,21 +3,16 @@ of groups, with what was not found, how far a search read, and why a copy is hel
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
-from bot.answers.kinds import Drawing, Subjects
-from bot.cloudflare import CloudflareError, IdentityProvider
-from bot.directory import Held, Listing, LookupKind
+from bot.answers.kinds import Drawing
+from bot.directory import Held, Listing
 from bot.logs import event
 from bot.query import Show
 from bot.views import ByExternalId, Elsewhere, Message, render_listing
 
 log = logging.getLogger(__name__)
-
-# The other identity providers asked for what the one asked does not have: an account has a few.
-MAX_OTHER_PROVIDERS = 5
 
 
 @dataclass(frozen=True)
@@ -53,34 +48,6 @@ def draw(found: Groups, request: Show, drawing: Drawing) -> Message:
         by_id=found.by_id,
         elsewhere=found.elsewhere,
         close=found.close,
-    )
-
-
-def elsewhere(
-    subjects: Subjects, provider_id: str, kind: LookupKind, values: tuple[str, ...], refresh: bool
-) -> tuple[Elsewhere, ...]:
-    """Give back the account's other SCIM providers that have groups with these ids (asked when
-    the one asked has none), each asked at once, from the cache where it can. A provider that
-    cannot be asked, or a list that cannot be read, adds nothing: this only ever adds a lead."""
-    try:
-        providers = subjects.groups.identity_providers()
-    except CloudflareError:
-        return ()
-    others = [p for p in providers if p.scim_enabled and p.id.lower() != provider_id.lower()]
-
-    def count(provider: IdentityProvider) -> int:
-        try:
-            return len(subjects.groups.lookup(provider.id, kind, values, refresh=refresh).groups)
-        except CloudflareError:
-            return 0
-
-    asked = [
-        subjects.workers.in_background(functools.partial(count, p)) for p in others[:MAX_OTHER_PROVIDERS]
-    ]
-    return tuple(
-        Elsewhere(provider, found)
-        for provider, future in zip(others, asked, strict=False)
-        if (found := future.result())
     )
 
 

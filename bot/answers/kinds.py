@@ -8,6 +8,7 @@ and audits it, and knows nothing else of what kinds there are.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bot.query import Detail, Query, Reading, Show
 from bot.rules import AccessRules
 from bot.slack_people import SlackPeople
 from bot.users import UserDirectory
-from bot.views import Message
+from bot.views import Elsewhere, Message
 from bot.workers import Workers
 
 F = TypeVar("F")
@@ -111,3 +112,34 @@ class DetailKind(Generic[T]):
 
     fetch: Callable[[Subjects, Detail], Cached[T]]
     draw: Callable[[DetailFound[T]], tuple[int, Message]]
+
+
+# The other identity providers asked for what the one asked does not have: an account has a few.
+MAX_OTHER_PROVIDERS = 5
+
+
+def elsewhere(subjects: Subjects, provider_id: str, count: Callable[[str], int]) -> tuple[Elsewhere, ...]:
+    """Give back the account's other SCIM providers in which `count` (given a provider's id)
+    finds something, for an answer that found nothing in the one asked; each asked at once,
+    from the cache where it can. A provider that cannot be asked, or a list that cannot be
+    read, adds nothing: this only ever adds a lead."""
+    try:
+        providers = subjects.groups.identity_providers()
+    except CloudflareError:
+        return ()
+    others = [p for p in providers if p.scim_enabled and p.id.lower() != provider_id.lower()]
+
+    def counted(provider: IdentityProvider) -> int:
+        try:
+            return count(provider.id)
+        except CloudflareError:
+            return 0
+
+    asked = [
+        subjects.workers.in_background(functools.partial(counted, p)) for p in others[:MAX_OTHER_PROVIDERS]
+    ]
+    return tuple(
+        Elsewhere(provider, found)
+        for provider, future in zip(others, asked, strict=False)
+        if (found := future.result())
+    )

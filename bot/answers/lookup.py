@@ -5,10 +5,11 @@ One module for three kinds: they differ only in which of the group's ids a value
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from bot.answers import groups
 from bot.answers.groups import Groups
-from bot.answers.kinds import PageKind, Subjects
+from bot.answers.kinds import PageKind, Subjects, elsewhere
 from bot.directory import LookupKind
 from bot.query import (
     EXAMPLE_ID,
@@ -96,8 +97,17 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     # Found in any case: Cloudflare's own ids are UUIDs, and a pasted one is asked in lower case.
     present = {id_.lower() for group in found.groups for id_ in (group.id, group.external_id)}
     missing = tuple(value for value in values if value.lower() not in present)
-    others = groups.elsewhere(subjects, provider_id, kind, values, refresh) if not found.groups else ()
+    others = (
+        elsewhere(subjects, provider_id, counter(subjects, kind, values, refresh)) if not found.groups else ()
+    )
     return Groups(found.listing(request.page, request.page_size), missing=missing, elsewhere=others)
+
+
+def counter(
+    subjects: Subjects, kind: LookupKind, values: tuple[str, ...], refresh: bool
+) -> Callable[[str], int]:
+    """Give back what counts the groups with these ids in a provider (given its id)."""
+    return lambda provider_id: len(subjects.groups.lookup(provider_id, kind, values, refresh=refresh).groups)
 
 
 def ids(query: Query) -> tuple[str, ...]:

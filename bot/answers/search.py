@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.answers import groups
+from bot.answers import groups, lookup
 from bot.answers.groups import Groups
-from bot.answers.kinds import PageKind, Subjects
+from bot.answers.kinds import PageKind, Subjects, elsewhere
 from bot.cloudflare import CloudflareError
 from bot.query import ID_SHAPED, MAX_VALUE_LENGTH, BadInput, Parts, Query, Reading, Show
 from bot.views import ByExternalId
@@ -54,7 +54,11 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     both = [*exact, *(group for group in found.groups if group.id not in ids)] if exact else found.groups
     listing = replace(found, groups=both).listing(request.page, request.page_size)
     counted = ByExternalId(text, found=len(exact), names=len(found.groups))
-    others = groups.elsewhere(subjects, provider_id, "external", (text,), refresh) if not both else ()
+    others = (
+        elsewhere(subjects, provider_id, lookup.counter(subjects, "external", (text,), refresh))
+        if not both
+        else ()
+    )
     return Groups(
         listing, searched=found.searched, held=found.held, by_id=counted, elsewhere=others, close=found.close
     )

@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 
-from bot.answers.kinds import Drawing, PageKind, Subjects
+from bot.answers.kinds import Drawing, PageKind, Subjects, elsewhere
 from bot.cache import Cached, Staleness
 from bot.cloudflare import CloudflareError
 from bot.logs import event
@@ -31,7 +31,7 @@ from bot.query import (
 from bot.settings import UUID_PATTERN
 from bot.slack_people import Unresolved
 from bot.users import ScimUser
-from bot.views import Message, render_users
+from bot.views import Elsewhere, Message, render_users
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class Users:
     # Set for a search by name: the words, and how many users were read when the list was cut short.
     named: str | None = None
     searched: int | None = None
+    # When none was found: the account's other providers that have them.
+    elsewhere: tuple[Elsewhere, ...] = ()
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
@@ -113,6 +115,12 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
     found = subjects.users.lookup(provider_id, asked, refresh=refresh)
     page = page_of(found.users, found.cached, request.page, request.page_size)
     users = _with_pushes(subjects, provider_id, refresh, page, found.missing)
+    if not found.users:  # maybe another provider of the account has them
+
+        def count(other: str) -> int:
+            return len(subjects.users.lookup(other, asked, refresh=refresh).users)
+
+        users = replace(users, elsewhere=elsewhere(subjects, provider_id, count))
     return replace(users, unresolved=unresolved) if unresolved else users
 
 
@@ -173,6 +181,7 @@ def draw(found: Users, request: Show, drawing: Drawing) -> Message:
         unresolved=tuple((why.user_id, why.why) for why in found.unresolved),
         named=found.named,
         searched=found.searched,
+        elsewhere=found.elsewhere,
     )
 
 

@@ -135,7 +135,9 @@ def render_listing(
         suggested = _did_you_mean(close, request)
         blocks.extend(suggested)
         # One numbering for every Open button of the message (the preview presses them by number).
-        blocks.extend(_elsewhere(elsewhere, request, first=len(suggested and suggested[-1]["elements"])))
+        blocks.extend(
+            elsewhere_blocks(elsewhere, request, first=len(suggested and suggested[-1]["elements"]))
+        )
     elif not listing.items:
         blocks.append(section("There are no more groups: the page before this one was the last."))
     if missing and not empty:
@@ -240,14 +242,17 @@ def _did_you_mean(close: tuple[str, ...], request: Show) -> list[dict[str, Any]]
     return [rich([*line, "?"]), {"type": "actions", "block_id": "scim_groups_close", "elements": buttons}]
 
 
-def _elsewhere(elsewhere: tuple[Elsewhere, ...], request: Show, *, first: int) -> list[dict[str, Any]]:
-    """Give back where else in the account it was found, with a button to open it there."""
+def elsewhere_blocks(
+    elsewhere: tuple[Elsewhere, ...], request: Show, *, first: int = 0, nouns: Nouns = ("group", "groups")
+) -> list[dict[str, Any]]:
+    """Give back where else in the account it was found (how many `nouns`: one, many), with a
+    button to open it there; the buttons numbered from `first`."""
     if not elsewhere:
         return []
     line: list[Part] = ["Found in another identity provider of the account: "]
     for index, other in enumerate(elsewhere):
         name = other.provider.name or other.provider.id
-        count = "1 group" if other.found == 1 else f"{other.found:,} groups"
+        count = f"1 {nouns[0]}" if other.found == 1 else f"{other.found:,} {nouns[1]}"
         line += [", " if index else "", Outside(name, NAME_LIMIT, bold=True), f" ({count})"]
     buttons = [
         button(

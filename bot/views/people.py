@@ -32,7 +32,7 @@ from bot.views.blocks import (
     summary,
     window,
 )
-from bot.views.groups import back_row, detail_top
+from bot.views.groups import Elsewhere, back_row, detail_top, elsewhere_blocks
 from bot.views.rich import Outside, Part, Person, bullets, moment, rich
 
 USERS = "SCIM users"  # a page of them is called
@@ -55,12 +55,14 @@ def render_users(
     unresolved: tuple[tuple[str, str], ...] = (),
     named: str | None = None,
     searched: int | None = None,
+    elsewhere: tuple[Elsewhere, ...] = (),
 ) -> Message:
     """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
     page's users), or why those could not be read (`log_problem`), or why they are an older
     copy (`pushes_stale`); and the Slack mentions that could not be read as an email, and why
     (`unresolved`: their user ids and a sentence each). `named`: the words of a search by name,
-    `searched` how many users it read when the list was cut short."""
+    `searched` how many users it read when the list was cut short; `elsewhere`: the account's
+    other providers that have the users not found here."""
     blocks: list[dict[str, Any]] = [header(f"{USERS} · {provider_name}")]
     blocks.extend(notes(page.stale, refresh_wait))
     if pushes_stale is not None and page.items and log_problem is None:
@@ -103,6 +105,7 @@ def render_users(
         )
     elif missing:
         blocks.append(rich(["Not found: ", *codes(missing), "."]))
+    blocks.extend(elsewhere_blocks(elsewhere, request, nouns=("user", "users")))
     empty = not page.items and page.page == 1
     blocks.extend(
         footer(page, ("user found", "users found"), shared_by, searched, counted=not empty, read="users")
