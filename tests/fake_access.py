@@ -267,13 +267,15 @@ def listing_answer(
     *,
     cap: int = 1_000,
     totals: bool = True,
+    pages: bool = True,
     same_page: bool = False,
 ) -> Answer:
     """List Access groups, policies or applications: paged, 25 a page by default.
 
     Cloudflare documents no maximum `per_page` here, so the fake can take the harder reading: a
     larger one is cut to `cap` without a word (as many APIs do), and `totals=False` leaves the
-    counts out of `result_info`; `same_page` answers page 1 for every page (a known upstream bug).
+    counts out of `result_info` (`pages=False` only `total_pages`, which the SDK's model has as
+    optional); `same_page` answers page 1 for every page (a known upstream bug).
     """
     paged = paging(query, default_per_page=25, max_per_page=1_000_000)
     if isinstance(paged, str):
@@ -281,4 +283,7 @@ def listing_answer(
     page, per_page = paged
     per_page, page = min(per_page, cap), 1 if same_page else page
     chunk = items[(page - 1) * per_page : page * per_page]
-    return 200, envelope(chunk, page=page, per_page=per_page, total=len(items) if totals else None)
+    answer = envelope(chunk, page=page, per_page=per_page, total=len(items) if totals else None)
+    if not pages:
+        answer["result_info"].pop("total_pages", None)
+    return 200, answer

@@ -93,6 +93,7 @@ class FakeCloudflare:
     legacy_email: str | None = None
     legacy_key: str | None = None
     omit_totals: bool = False
+    omit_total_pages: bool = False  # Access lists: `total_count` without `total_pages`
     reported_total: int | None = None
     same_page_always: bool = False
     # Page numbers answered once with the page before them (a glitch), then rightly.
@@ -297,6 +298,7 @@ class FakeCloudflare:
                 query,
                 cap=self.access_page_cap,
                 totals=not self.omit_totals,
+                pages=not self.omit_total_pages,
                 same_page=self.same_page_always,
             )
         return 404, failure(7003, "No route for that URI")

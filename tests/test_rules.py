@@ -197,20 +197,24 @@ def test_every_page_of_a_long_list_is_read(access: AccessRules, cloudflare: Fake
     assert lists_called(cloudflare) == [("apps", "1"), ("groups", "1"), ("groups", "2"), ("policies", "1")]
 
 
-@pytest.mark.parametrize("totals", [True, False])
+@pytest.mark.parametrize(
+    ("totals", "count"), [("both", 250), ("count only", 250), ("count only", 300), ("none", 250)]
+)
 def test_a_list_that_caps_its_pages_below_what_was_asked_is_read_to_its_end(
-    access: AccessRules, cloudflare: FakeCloudflare, totals: bool
+    access: AccessRules, cloudflare: FakeCloudflare, totals: str, count: int
 ) -> None:
-    cloudflare.access_groups = [{"id": f"a{n}", "name": f"Team {n}", "include": []} for n in range(250)]
+    cloudflare.access_groups = [{"id": f"a{n}", "name": f"Team {n}", "include": []} for n in range(count)]
     cloudflare.access_page_cap = 100  # per_page=1000 answered 100 at a time, without a word
-    cloudflare.omit_totals = not totals
+    cloudflare.omit_totals = totals == "none"
+    cloudflare.omit_total_pages = totals == "count only"
 
     graph = access.graph().value
 
-    assert len(graph.holders) == 250
+    assert len(graph.holders) == count
     pages = [page for name, page in lists_called(cloudflare) if name == "groups"]
-    # With result_info's totals the third page is known to be the last; without, an empty one says so.
-    assert pages == (["1", "2", "3"] if totals else ["1", "2", "3", "4"])
+    # With result_info's totals the last page is known to be the last (the count reached, or the
+    # page count); without them, an empty page says so.
+    assert pages == [str(n) for n in range(1, -(-count // 100) + (1 if totals == "none" else 0) + 1)]
 
 
 def test_a_list_that_answers_the_same_page_for_every_number_is_read_once(
