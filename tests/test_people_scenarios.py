@@ -1012,3 +1012,16 @@ def test_a_user_not_in_the_provider_asked_is_found_in_another_and_opened_there(
     assert buttons(message)["scim_groups_open:0"]["text"]["text"] == "Open in Azure AD"
     assert opened["blocks"][0]["text"]["text"] == "SCIM users · Azure AD"
     assert headlines(opened)[0] == "*User 0007* — active"
+
+
+def test_one_word_no_name_holds_is_looked_up_as_an_identity_provider_id_too(
+    bot: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    users = named_people(cloudflare)
+    users[9]["externalId"] = "ghopper"  # an IdP id with no digit in it
+
+    found = bot.command("user:ghopper")
+    nobody = bot.command("user:nosuchword")
+
+    assert [line.split(" — ")[0] for line in headlines(found)] == ["*User 0009*"]
+    assert words(nobody).count("has the email or id `nosuchword`") == 1

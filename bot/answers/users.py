@@ -106,12 +106,13 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
         return Users(nobody, (), (), None, unresolved=unresolved)
     if all(_is_name(value) for value in asked) and not unresolved:  # `user:Katherine Johnson`
         named = subjects.users.named(provider_id, " ".join(asked), refresh=refresh)
-        page = page_of(named.users, named.cached, request.page, request.page_size)
-        everyone = named.cached.value
-        searched = None if everyone.complete else len(everyone.users)
-        return replace(
-            _with_pushes(subjects, provider_id, refresh, page, ()), named=" ".join(asked), searched=searched
-        )
+        # One word no name holds may still be an identity provider's id without a digit in it.
+        if named.users or len(asked) > 1:
+            page = page_of(named.users, named.cached, request.page, request.page_size)
+            everyone = named.cached.value
+            searched = None if everyone.complete else len(everyone.users)
+            users = _with_pushes(subjects, provider_id, refresh, page, ())
+            return replace(users, named=" ".join(asked), searched=searched)
     found = subjects.users.lookup(provider_id, asked, refresh=refresh)
     page = page_of(found.users, found.cached, request.page, request.page_size)
     users = _with_pushes(subjects, provider_id, refresh, page, found.missing)
