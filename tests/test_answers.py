@@ -475,7 +475,11 @@ def test_every_kind_answers_a_provider_named_by_id_while_the_provider_list_fails
 
 # A directory too large to read whole each minute, and a token that cannot read the SCIM log:
 # the kinds that read it whole (search, changed:) say the copy is held back, and why.
-WALKS = {"search": command("team"), "changed": command("changed:7d")}
+WALKS = {
+    "search": command("team"),
+    "changed": command("changed:7d"),
+    "search of an id-shaped word": command("team1x2"),  # looked up as an external id too: no names
+}
 
 
 @pytest.mark.parametrize("kind", WALKS)
@@ -502,7 +506,7 @@ def test_every_kind_that_reads_the_directory_whole_says_a_held_copy_is_held(
     assert "This is a copy of the directory: the bot's API token cannot read the SCIM log" in held, (
         f"{kind}: a held copy shown without saying why"
     )
-    assert "team 1" in held
+    assert "team 1" in held or kind == "search of an id-shaped word"
 
 
 @pytest.mark.parametrize("kind", CASES)
@@ -692,3 +696,36 @@ def test_every_answer_is_counted_by_kind_outcome_and_cache_and_audited_with_wher
     assert counted("scim_groups_requests", kind="command", outcome="help") == before["help"] + 1
     assert counted("scim_groups_cache", result="miss") == before["miss"] + 2  # help is no answer from a cache
     assert counted("scim_groups_cache", result="none") == before["none"]
+
+
+def test_refresh_on_a_search_of_an_id_shaped_word_asks_for_the_external_id_again(
+    service: GroupsService, cloudflare: FakeCloudflare
+) -> None:
+    page = service.answer_command("idp:Okta team1x2")
+    asked = len([query for _, query in cloudflare.calls if "idp_resource_id" in query])
+    refresh = button(page, "refresh")
+
+    service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+
+    # Asked in the provider and, as nothing was found, in the other one: both asked afresh.
+    assert asked == 2
+    assert len([query for _, query in cloudflare.calls if "idp_resource_id" in query]) == 2 * asked
+
+
+def test_an_id_found_in_none_of_many_providers_asks_five_others_at_most(
+    service: GroupsService, cloudflare: FakeCloudflare
+) -> None:
+    for n in range(7):
+        cloudflare.add_provider(f"0f7c2a1e-0000-4000-8000-0000000001{n:02d}", f"More {n}", [])
+    cloudflare.groups["0f7c2a1e-0000-4000-8000-000000000106"] = [make_group(9, "far away")]
+    before = len(cloudflare.calls)
+
+    message = service.answer_command("idp:Okta external:nobody-has-this")
+
+    asked = {
+        path.split("/identity_providers/")[1].split("/")[0]
+        for path, _ in cloudflare.calls[before:]
+        if path.endswith("/scim/groups")
+    }
+    assert "No group in *Okta* has the external id" in words(message)
+    assert len(asked - {PROVIDER_ID}) == 5  # Other and four of the seven more, none past the fifth
