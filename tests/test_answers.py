@@ -729,3 +729,32 @@ def test_an_id_found_in_none_of_many_providers_asks_five_others_at_most(
     }
     assert "No group in *Okta* has the external id" in words(message)
     assert len(asked - {PROVIDER_ID}) == 5  # Other and four of the seven more, none past the fifth
+
+
+@pytest.mark.parametrize("kind", DETAILS)
+def test_every_detail_of_a_group_deleted_since_says_it_is_gone(
+    service: GroupsService, cloudflare: FakeCloudflare, clock: FakeClock, kind: str
+) -> None:
+    page = service.answer_command("idp:Okta")
+    clicked = button(page, kind)
+    cloudflare.groups[PROVIDER_ID] = cloudflare.groups[PROVIDER_ID][1:]  # the first group deleted
+    clock.advance(120)  # past every TTL
+
+    message = service.answer_click(clicked["action_id"], clicked["value"]).message
+
+    assert "Cloudflare no longer knows this group in this identity provider" in words(message), kind
+
+
+@pytest.mark.parametrize("kind", DETAILS)
+def test_every_detail_says_its_group_is_an_old_copy_when_only_the_group_cannot_be_read_again(
+    service: GroupsService, cloudflare: FakeCloudflare, clock: FakeClock, kind: str
+) -> None:
+    page = service.answer_command("idp:Okta")
+    clicked = button(page, kind)
+    service.answer_click(clicked["action_id"], clicked["value"])  # the group read once, and kept
+    clock.advance(120)  # past every TTL: the detail's own data is read afresh, the group cannot be
+    cloudflare.path_faults["cf_resource_id"] = [("status", 503, 1000, {})] * 10
+
+    message = service.answer_click(clicked["action_id"], clicked["value"]).message
+
+    assert "This is a copy from 2 minutes ago" in words(message), f"{kind}: an old group shown as fresh"
