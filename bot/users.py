@@ -9,7 +9,6 @@ no user lists its groups.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +25,8 @@ from bot.cloudflare import (
     text_of,
 )
 from bot.codec import Codec, flag, instant, many, moment, text, when
-from bot.pushes import read_log, rfc3339
 from bot.settings import UUID_PATTERN
-from bot.walks import FULL_WALK_SECONDS, IDS_PER_CALL, LATEST_TIME, LOG_ROWS, OVERLAP_SECONDS
+from bot.walks import FULL_WALK_SECONDS, LATEST_TIME, chunks, pushed_since
 
 MAX_PER_PAGE = 100
 # A search by name reads the whole list: this many pages at once, and at most this many (250
@@ -248,21 +246,11 @@ class UserDirectory:
         """Give back the Cloudflare ids of the users the log says changed since `since`, and
         those users as they are now (one asked for and not found is gone); None when the log
         cannot say in one call or asking again would cost more than `most_calls` calls."""
-        pushes = read_log(
-            self._client,
-            [
-                ("idp_id", identity_provider_id),
-                ("resource_type", "USER"),
-                ("status", "SUCCESS"),
-                ("since", rfc3339(math.floor(since - OVERLAP_SECONDS))),
-                ("direction", "asc"),
-                ("per_page", LOG_ROWS),
-            ],
-        )
-        ids = sorted({push.cf_resource_id.lower() for push in pushes if push.cf_resource_id})
-        if len(pushes) >= LOG_ROWS or any(not push.cf_resource_id for push in pushes):
+        pushes = pushed_since(self._client, identity_provider_id, "USER", since)
+        if pushes is None or any(not push.cf_resource_id for push in pushes):
             return None  # more than one page of the log, or a user it names only by another id
-        batches = [tuple(ids[at : at + IDS_PER_CALL]) for at in range(0, len(ids), IDS_PER_CALL)]
+        ids = sorted({push.cf_resource_id.lower() for push in pushes})
+        batches = chunks(ids)
         if len(batches) > most_calls:
             return None
         path = f"/access/identity_providers/{identity_provider_id}/scim/users"

@@ -39,7 +39,7 @@ from bot.cloudflare import (
 )
 from bot.codec import ROWS, Codec, flag, instant
 from bot.pacing import QUOTA_WINDOW_SECONDS
-from bot.pushes import read_log, rfc3339
+from bot.pushes import ScimPush, read_log, rfc3339
 
 # What one whole read may cost is bounded by the call budget (`walk_pages`): 1,000 pages,
 # 100,000 groups, at most, and never past an upstream that never ends.
@@ -99,25 +99,15 @@ def changes_since(
     """Give back the groups the log says changed since `since` (Unix time), as they are now; or
     None when the log cannot say in one call, or asking for them again would take more than
     `most_calls` calls."""
-    pushes = read_log(
-        client,
-        [
-            ("idp_id", identity_provider_id),
-            ("resource_type", "GROUP"),
-            ("status", "SUCCESS"),
-            ("since", rfc3339(math.floor(since - OVERLAP_SECONDS))),
-            ("direction", "asc"),
-            ("per_page", LOG_ROWS),
-        ],
-    )
-    if len(pushes) >= LOG_ROWS:
+    pushes = pushed_since(client, identity_provider_id, "GROUP", since)
+    if pushes is None:
         return None
     ids = sorted({push.cf_resource_id.lower() for push in pushes if push.cf_resource_id})
     external = sorted(
         {push.idp_resource_id for push in pushes if not push.cf_resource_id and push.idp_resource_id}
     )
-    batches: list[Batch] = [("id", chunk) for chunk in _chunks(ids)]
-    batches += [("external", chunk) for chunk in _chunks(external)]
+    batches: list[Batch] = [("id", chunk) for chunk in chunks(ids)]
+    batches += [("external", chunk) for chunk in chunks(external)]
     if len(batches) > most_calls:
         return None
 
@@ -126,6 +116,26 @@ def changes_since(
 
     rows = tuple(row for found in in_parallel(ask, batches) for row in found)
     return Changes(frozenset(ids), frozenset(external), rows)
+
+
+def pushed_since(
+    client: CloudflareClient, identity_provider_id: str, resource_type: str, since: float
+) -> tuple[ScimPush, ...] | None:
+    """Give back the log's successful pushes of `resource_type` (GROUP or USER) since `since`
+    (reaching OVERLAP_SECONDS further back, for rows written late), oldest first; None when
+    they do not fit one call."""
+    pushes = read_log(
+        client,
+        [
+            ("idp_id", identity_provider_id),
+            ("resource_type", resource_type),
+            ("status", "SUCCESS"),
+            ("since", rfc3339(math.floor(since - OVERLAP_SECONDS))),
+            ("direction", "asc"),
+            ("per_page", LOG_ROWS),
+        ],
+    )
+    return None if len(pushes) >= LOG_ROWS else pushes
 
 
 def with_ids(
@@ -163,7 +173,8 @@ def merged(rows: Sequence[GroupRow], changes: Changes) -> list[GroupRow]:
     return out
 
 
-def _chunks(values: list[str]) -> list[tuple[str, ...]]:
+def chunks(values: list[str]) -> list[tuple[str, ...]]:
+    """Give back `values` in batches of IDS_PER_CALL, as one call may ask for them."""
     return [tuple(values[at : at + IDS_PER_CALL]) for at in range(0, len(values), IDS_PER_CALL)]
 
 
