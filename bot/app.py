@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 
 from bot import __version__, listeners, logs, metrics, web
 from bot.access import AccessPolicy
+from bot.access_users import AccessUsers
 from bot.answers.kinds import Subjects
 from bot.cache import Caches
 from bot.clock import Clock, SystemClock
@@ -125,6 +126,7 @@ def build_service(
         people=SlackPeople(workspace or slack_client(settings), clock=clock),
         workers=workers,
         clock=clock,
+        access_users=AccessUsers(client, caches=caches),
     )
     return GroupsService(
         subjects,

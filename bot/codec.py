@@ -21,7 +21,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from bot.cloudflare import MAX_TEXT, GroupPage, GroupRow, IdentityProvider, ScimGroup, moment_or_none
 
-VERSION = 5
+VERSION = 6
 V = TypeVar("V")
 T = TypeVar("T")
 # As long as any field the bot keeps from Cloudflare: whatever it stored, it can read back.

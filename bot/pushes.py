@@ -164,6 +164,22 @@ class Pushes:
         # is then still there to show (marked) when the log fails.
         return self._read(params, refresh, key=[*what, ("recent", limit)])
 
+    def failed_groups(
+        self,
+        identity_provider_id: str,
+        window: Window,
+        *,
+        by: Literal["resource_group_name", "idp_resource_id"],
+        values: tuple[str, ...],
+        refresh: bool = False,
+    ) -> Cached[tuple[ScimPush, ...]]:
+        """Give back the newest failed pushes (GROUP_HISTORY_ROWS at most) in `window` about the
+        groups with these names or identity-provider ids (`by`; 50 at most, as the log takes)."""
+        what: Params = [("idp_id", identity_provider_id), ("resource_type", "GROUP"), ("status", "FAILURE")]
+        what += [(by, value) for value in sorted(set(values))[:50]]
+        params: Params = [*what, *window.params(), ("direction", "desc"), ("per_page", GROUP_HISTORY_ROWS)]
+        return self._read(params, refresh, key=[*what, ("recent", GROUP_HISTORY_ROWS)])
+
     def _read(self, params: Params, refresh: bool, key: Params | None = None) -> Cached[tuple[ScimPush, ...]]:
         named = (self._client.account_id, *(f"{name}={value}" for name, value in key or params))
         return self._rows.get(named, lambda: read_log(self._client, params), refresh=refresh)

@@ -67,7 +67,7 @@ LINK = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|mailto:)\S", re.IGNORECASE)
 TOKEN = re.compile(r"""(?:([A-Za-z]{1,12}):)?(?:"([^"]*)"?|'([^']*)'?)|(\S+)""")
 EXAMPLE_ID = "bd97ef8d-7986-43e3-9ee0-c25dda33e4b0"
 
-Kind = Literal["browse", "search", "id", "external", "any", "user", "failures", "changed"]
+Kind = Literal["browse", "search", "id", "external", "any", "user", "failures", "changed", "why"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,14 @@ class Query:
     failures: int = 0
     changed: int = 0
     until: int = 0
+    # `why`: the person (an email, or a Slack mention) and the application (a name, a domain, an id).
+    why: tuple[str, ...] = ()
 
     @property
     def kind(self) -> Kind:
         """Give back which kind of question this is."""
+        if self.why:
+            return "why"
         if self.users:
             return "user"
         if self.failures:
@@ -429,6 +433,7 @@ def encode_button(show: Show) -> str:
         ("f", query.failures),
         ("h", query.changed),
         ("t", query.until),
+        ("w", list(query.why)),
     ):
         if value:
             state[key] = value
@@ -451,7 +456,10 @@ def decode_button(value: str) -> Show | BadInput:
     ids, either_ids = _uuids(state.get("c", "")), _uuids(state.get("a", ""))
     if not isinstance(search, str) or len(search) > MAX_VALUE_LENGTH:
         return OUTDATED
+    why = state.get("w", [])
     if not _values(external_ids) or not _values(users) or ids is None or either_ids is None:
+        return OUTDATED
+    if not _values(why) or len(why) not in (0, 2):
         return OUTDATED
     failures, changed, until = state.get("f", 0), state.get("h", 0), state.get("t", 0)
     windows = [window for window in (failures, changed) if window != 0]
@@ -459,10 +467,19 @@ def decode_button(value: str) -> Show | BadInput:
         return OUTDATED
     if not _whole(until, 0, 2**33) or bool(windows) != bool(until):  # a window always has its end
         return OUTDATED
-    if sum(bool(values) for values in [search, ids, external_ids, either_ids, users, *windows]) > 1:
+    if sum(bool(values) for values in [search, ids, external_ids, either_ids, users, why, *windows]) > 1:
         return OUTDATED
     query = Query(
-        provider.lower(), search, ids, tuple(external_ids), either_ids, tuple(users), failures, changed, until
+        provider.lower(),
+        search,
+        ids,
+        tuple(external_ids),
+        either_ids,
+        tuple(users),
+        failures,
+        changed,
+        until,
+        tuple(why),
     )
     return Show(query, page=page, page_size=size, shared=bool(shared))
 

@@ -10,6 +10,10 @@ Cloudflare takes no SCIM from Google, so they are not matched). `{"group": {"id"
 Access group, which is followed. Reading policies and applications needs *Access: Apps and
 Policies Read*; without it the graph holds the Access groups alone and says which permission is
 missing.
+
+The graph also keeps every rule of each application's policies and of each Access group, of any
+kind (`Rule`), for `why` to check a person against an application's policies
+(`bot.verdicts`) from the same one read.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Literal
 
 from bot.cache import AnswerCache, Cached, Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup, text_of
-from bot.codec import Codec, many, text
+from bot.codec import Codec, many, text, whole
 
 APPS_PERMISSION = "Access: Apps and Policies Read"
 PER_PAGE = 1_000
@@ -59,12 +63,75 @@ class Holder:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One Access rule of any kind: its key as Cloudflare gives it (`email`, `group`, `okta`,
+    `ip`, …) and its fields as text (a list of values joined by commas)."""
+
+    kind: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def field(self, name: str) -> str:
+        """Give back the field `name`, or the empty string."""
+        return next((value for key, value in self.fields if key == name), "")
+
+
+@dataclass(frozen=True)
+class RuleLists:
+    """A policy's or an Access group's rules: any of `include`, all of `require`, none of `exclude`."""
+
+    include: tuple[Rule, ...] = ()
+    require: tuple[Rule, ...] = ()
+    exclude: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppPolicy:
+    """One policy of an application, with its place in the application's order."""
+
+    id: str
+    name: str
+    decision: str  # allow, deny, non_identity (Service Auth) or bypass
+    precedence: int | None
+    rules: RuleLists
+
+
+@dataclass(frozen=True)
+class App:
+    """An Access application: what finds it (name, domains, audience tag), the identity
+    providers it offers (none listed: every one), and its policies."""
+
+    id: str
+    name: str
+    type: str
+    aud: str
+    domains: tuple[str, ...]
+    allowed_idps: tuple[str, ...]
+    policies: tuple[AppPolicy, ...]
+
+    @property
+    def domain(self) -> str:
+        """Give back the application's main domain."""
+        return self.domains[0] if self.domains else ""
+
+
+@dataclass(frozen=True)
+class AccessGroupRules:
+    """An Access group's own rules, for a policy that names the group to be checked through it."""
+
+    id: str
+    name: str
+    rules: RuleLists
+
+
+@dataclass(frozen=True)
 class AccessGraph:
     """Every Access group and policy of the account, and what could not be read."""
 
     holders: tuple[Holder, ...]
     # The permission that policies and applications need, when the token lacks it.
     missing_permission: str = ""
+    apps: tuple[App, ...] = ()
+    access_groups: tuple[AccessGroupRules, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +195,72 @@ def holders_of(
                     )
                 )
     return tuple(holders)
+
+
+# The most rules a list keeps (as many as a holder's group rules), and the most fields a rule.
+MAX_RULES = 10_000
+MAX_FIELDS = 8
+
+
+def rule_of(item: object) -> Rule | None:
+    """Give back the rule an item of a rule list is (`{"email": {"email": "…"}}`), or None when it
+    is not one; fields that are not text, numbers, booleans or lists of text are left out."""
+    if not isinstance(item, dict) or len(item) != 1:
+        return None
+    ((kind, body),) = item.items()
+    if not isinstance(kind, str) or not isinstance(body, dict):
+        return None
+    fields = []
+    for key, value in body.items():
+        if isinstance(value, list) and all(isinstance(part, str) for part in value):
+            value = ",".join(value)
+        elif isinstance(value, bool | int | float):
+            value = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(key, str) and isinstance(value, str):
+            fields.append((key[:64], text_of(value)))
+    return Rule(kind[:64], tuple(fields[:MAX_FIELDS]))
+
+
+def rule_lists_of(item: Mapping[str, Any]) -> RuleLists:
+    """Give back every rule of a policy's or an Access group's three lists."""
+
+    def listed(where: str) -> tuple[Rule, ...]:
+        rules = item.get(where)
+        found = (rule_of(rule) for rule in (rules if isinstance(rules, list) else ()))
+        return tuple(rule for rule in found if rule is not None)[:MAX_RULES]
+
+    return RuleLists(listed("include"), listed("require"), listed("exclude"))
+
+
+def app_of(item: Mapping[str, Any]) -> App:
+    """Give back an application as the list of applications gives it."""
+    domains = [text_of(item.get("domain"))]
+    hosted = item.get("self_hosted_domains")
+    domains += [text_of(domain) for domain in (hosted if isinstance(hosted, list) else ())]
+    idps = item.get("allowed_idps")
+    listed = item.get("policies")
+    policies = []
+    for policy in listed if isinstance(listed, list) else ():
+        if isinstance(policy, dict):
+            precedence = policy.get("precedence")
+            policies.append(
+                AppPolicy(
+                    text_of(policy.get("id")),
+                    text_of(policy.get("name")),
+                    text_of(policy.get("decision")),
+                    precedence if isinstance(precedence, int) and not isinstance(precedence, bool) else None,
+                    rule_lists_of(policy),
+                )
+            )
+    return App(
+        id=text_of(item.get("id")),
+        name=text_of(item.get("name")),
+        type=text_of(item.get("type")),
+        aud=text_of(item.get("aud")),
+        domains=tuple(dict.fromkeys(domain for domain in domains if domain)),
+        allowed_idps=tuple(text_of(idp) for idp in (idps if isinstance(idps, list) else ()) if text_of(idp)),
+        policies=tuple(policies[:MAX_RULES]),
+    )
 
 
 def uses(graph: AccessGraph, group: ScimGroup, provider: IdentityProvider) -> tuple[Use, ...]:
@@ -216,14 +349,97 @@ def _decode_holder(item: object) -> Holder:
     )
 
 
+def _encode_lists(rules: RuleLists) -> list[Any]:
+    return [
+        [[rule.kind, [list(pair) for pair in rule.fields]] for rule in part]
+        for part in (rules.include, rules.require, rules.exclude)
+    ]
+
+
+def _decode_rule(item: object) -> Rule:
+    if (
+        not isinstance(item, list)
+        or len(item) != 2
+        or not isinstance(item[1], list)
+        or len(item[1]) > MAX_FIELDS
+    ):
+        raise TypeError("not a rule")
+    pairs = []
+    for pair in item[1]:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise TypeError("not a rule's field")
+        pairs.append((text(pair[0]), text(pair[1])))
+    return Rule(text(item[0], empty=False), tuple(pairs))
+
+
+def _decode_lists(item: object) -> RuleLists:
+    if (
+        not isinstance(item, list)
+        or len(item) != 3
+        or any(not isinstance(part, list) or len(part) > MAX_RULES for part in item)
+    ):
+        raise TypeError("not a policy's rules")
+    return RuleLists(*(many(part, _decode_rule, "rules") for part in item))
+
+
+def _encode_app(app: App) -> list[Any]:
+    policies = [
+        [policy.id, policy.name, policy.decision, policy.precedence, _encode_lists(policy.rules)]
+        for policy in app.policies
+    ]
+    return [app.id, app.name, app.type, app.aud, list(app.domains), list(app.allowed_idps), policies]
+
+
+def _decode_policy(item: object) -> AppPolicy:
+    if not isinstance(item, list) or len(item) != 5:
+        raise TypeError("not an application's policy")
+    precedence = None if item[3] is None else whole(item[3], -(2**31), 2**31)
+    return AppPolicy(text(item[0]), text(item[1]), text(item[2]), precedence, _decode_lists(item[4]))
+
+
+def _decode_app(item: object) -> App:
+    if (
+        not isinstance(item, list)
+        or len(item) != 7
+        or not isinstance(item[6], list)
+        or len(item[6]) > MAX_RULES
+    ):
+        raise TypeError("not an application")
+    return App(
+        text(item[0]),
+        text(item[1]),
+        text(item[2]),
+        text(item[3]),
+        many(item[4], text, "domains"),
+        many(item[5], text, "identity providers"),
+        many(item[6], _decode_policy, "policies"),
+    )
+
+
+def _decode_access_group(item: object) -> AccessGroupRules:
+    if not isinstance(item, list) or len(item) != 3:
+        raise TypeError("not an Access group")
+    return AccessGroupRules(text(item[0]), text(item[1]), _decode_lists(item[2]))
+
+
 def _decode_graph(item: object) -> AccessGraph:
-    if not isinstance(item, list) or len(item) != 2:
+    if not isinstance(item, list) or len(item) != 4:
         raise TypeError("not an Access graph")
-    return AccessGraph(many(item[0], _decode_holder, "holders of rules"), text(item[1]))
+    return AccessGraph(
+        many(item[0], _decode_holder, "holders of rules"),
+        text(item[1]),
+        many(item[2], _decode_app, "applications"),
+        many(item[3], _decode_access_group, "Access groups"),
+    )
 
 
 GRAPH: Codec[AccessGraph] = Codec(
-    lambda graph: [[_encode_holder(holder) for holder in graph.holders], graph.missing_permission],
+    lambda graph: [
+        [_encode_holder(holder) for holder in graph.holders],
+        graph.missing_permission,
+        [_encode_app(app) for app in graph.apps],
+        [[group.id, group.name, _encode_lists(group.rules)] for group in graph.access_groups],
+    ],
     _decode_graph,
 )
 
@@ -251,7 +467,15 @@ class AccessRules:
             self._all, ["/access/groups", "/access/policies", "/access/apps"]
         )
         missing = APPS_PERMISSION if policies is None or apps is None else ""
-        return AccessGraph(holders_of(groups or (), policies or (), apps or ()), missing)
+        return AccessGraph(
+            holders_of(groups or (), policies or (), apps or ()),
+            missing,
+            tuple(app_of(app) for app in apps or ()),
+            tuple(
+                AccessGroupRules(text_of(group.get("id")), text_of(group.get("name")), rule_lists_of(group))
+                for group in groups or ()
+            ),
+        )
 
     def _all(self, path: str) -> tuple[Mapping[str, Any], ...] | None:
         """Give back every item of one list (None: the token may not read policies or apps).

@@ -287,3 +287,129 @@ def listing_answer(
     if not pages:
         answer["result_info"].pop("total_pages", None)
     return 200, answer
+
+
+AUDIT_PERMISSION = "Access: Audit Logs Read"
+
+
+def make_access_user(
+    number: int, email: str, *, last_login: str | None = "2026-11-30T08:15:00Z"
+) -> dict[str, Any]:
+    """Give back a person of the Zero Trust user registry, as `GET /access/users` lists them."""
+    return {
+        "id": str(uuid.UUID(int=0xB000_0000 + number)),
+        "email": email,
+        "name": email.split("@")[0].replace(".", " ").title(),
+        "access_seat": True,
+        "gateway_seat": False,
+        "active_device_count": 1,
+        "last_successful_login": last_login,
+        "seat_uid": f"seat{number}",
+        "uid": f"uid{number}",
+        **STAMP,
+    }
+
+
+def make_identity(
+    user: dict[str, Any],
+    provider_id: str,
+    *,
+    kind: str = "okta",
+    country: str = "US",
+    iat: float = 1_767_219_000.0,
+    posture: dict[str, bool] | None = None,
+    **undocumented: Any,
+) -> dict[str, Any]:
+    """Give back the identity Access last saw for a person, with the documented fields only
+    (`groups`, `saml_attributes`, `oidc_fields` and `custom` are not in the schema: pass them
+    as `undocumented` to model an account whose identities hold them)."""
+    return {
+        "email": user["email"],
+        "user_uuid": user["id"],
+        "account_id": "a" * 32,
+        "idp": {"id": provider_id, "type": kind},
+        "ip": "203.0.113.7",
+        "geo": {"country": country},
+        "iat": iat,
+        "auth_status": "NONE",
+        "common_name": "",
+        "device_id": "d1",
+        "device_sessions": {"d1": {"last_authenticated": iat}},
+        "devicePosture": {
+            rule: {"id": rule, "rule_name": f"posture {rule}", "type": "warp", "success": success,
+                   "description": "", "error": "", "timestamp": "2026-11-30T08:15:00Z",
+                   "check": {"exists": success, "path": ""}, "data": {}}
+            for rule, success in (posture or {}).items()
+        },
+        "is_warp": False,
+        "is_gateway": False,
+        "mtls_auth": {"auth_status": "NONE", "cert_issuer_dn": "", "cert_issuer_ski": "",
+                      "cert_presented": False, "cert_serial": ""},
+        "service_token_id": "",
+        "service_token_status": False,
+        "version": 2,
+        **undocumented,
+    }  # fmt: skip
+
+
+def make_login(
+    email: str,
+    app: dict[str, Any],
+    *,
+    allowed: bool,
+    at: str,
+    connection: str = "okta",
+    ray_id: str = "8c1a2b3c4d5e6f70",
+) -> dict[str, Any]:
+    """Give back one row of the Access authentication log, with the documented fields only
+    (no reason, no policy, no country)."""
+    return {
+        "action": "login",
+        "allowed": allowed,
+        "app_domain": app["domain"],
+        "app_uid": app["id"],
+        "connection": connection,
+        "created_at": at,
+        "ip_address": "203.0.113.7",
+        "ray_id": ray_id,
+        "user_email": email,
+    }
+
+
+def registry_answer(people: list[dict[str, Any]], query: Query) -> Answer:
+    """List the user registry: paged with `result_info`; `email` and `name` may match part of a
+    value (exact or not is not documented: the fake takes the harder reading)."""
+    paged = paging(query, default_per_page=25, max_per_page=1_000)
+    if isinstance(paged, str):
+        return invalid(paged)
+    page, per_page = paged
+    for key in ("email", "name"):
+        if key in query:
+            people = [
+                person for person in people if query[key][0].casefold() in str(person.get(key, "")).casefold()
+            ]
+    chunk = people[(page - 1) * per_page : page * per_page]
+    return 200, envelope(chunk, page=page, per_page=per_page, total=len(people))
+
+
+def requests_answer(rows: list[dict[str, Any]], query: Query) -> Answer:
+    """List the authentication log: a bare array without `result_info`; `email` matches part of
+    the address unless `email_exact=true`; newest first unless `direction=asc`; `limit` rows."""
+    paged = paging(query, default_per_page=25, max_per_page=1_000)
+    if isinstance(paged, str):
+        return invalid(paged)
+    page, per_page = paged
+    if "email" in query:
+        wanted = query["email"][0]
+        exact = query.get("email_exact") == ["true"]
+        rows = [
+            row for row in rows if (row["user_email"] == wanted if exact else wanted in row["user_email"])
+        ]
+    direction = query.get("direction", ["desc"])[0]
+    if direction not in ("asc", "desc"):
+        return invalid("direction must be asc or desc")
+    rows = sorted(rows, key=lambda row: row["created_at"], reverse=direction == "desc")
+    if "limit" in query:
+        rows = rows[: int(query["limit"][0])]
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    return 200, {"success": True, "errors": [], "messages": [], "result": chunk}

@@ -23,13 +23,19 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fake_access import (
     APPS_PERMISSION,
+    AUDIT_PERMISSION,
     LOGS_PERMISSION,
     envelope,
     failure,
     listing_answer,
+    make_access_user,
+    make_identity,
+    make_login,
     make_provider,
     make_update,
     paging,
+    registry_answer,
+    requests_answer,
     updates_answer,
     users_answer,
 )
@@ -81,6 +87,10 @@ class FakeCloudflare:
     access_groups: list[dict[str, Any]] = field(default_factory=list)
     policies: list[dict[str, Any]] = field(default_factory=list)
     apps: list[dict[str, Any]] = field(default_factory=list)
+    # What Access knows of people: the user registry, last-seen identities by user id, the login log.
+    access_users: list[dict[str, Any]] = field(default_factory=list)
+    identities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    access_requests: list[dict[str, Any]] = field(default_factory=list)
     # The most Access groups, policies or apps one page holds, whatever per_page asks for.
     access_page_cap: int = 1_000
     # Permissions the token lacks (LOGS_PERMISSION, APPS_PERMISSION): their endpoints answer 403.
@@ -217,6 +227,28 @@ class FakeCloudflare:
             logged_at = datetime.fromtimestamp(at, UTC)
             self.updates.append(make_update(provider_id, logged_at, group=group, method=method))
 
+    def add_person(
+        self,
+        number: int,
+        email: str,
+        *,
+        provider_id: str = PROVIDER_ID,
+        kind: str = "okta",
+        logged_in: bool = True,
+        logins: tuple[tuple[dict[str, Any], bool, str], ...] = (),
+        **identity: Any,
+    ) -> dict[str, Any]:
+        """Add a person Access has seen log in through `provider_id` (`logged_in`: else only a
+        SCIM user, never in the registry), their last-seen identity (`identity`: its
+        undocumented fields, `groups` say), and their logins: (app, allowed, RFC 3339 time) each."""
+        user = make_access_user(number, email)
+        if logged_in:
+            self.access_users.append(user)
+            self.identities[user["id"]] = make_identity(user, provider_id, kind=kind, **identity)
+        for app, allowed, at in logins:
+            self.access_requests.append(make_login(email, app, allowed=allowed, at=at, connection=kind))
+        return user
+
     def group_calls(self) -> list[dict[str, list[str]]]:
         """Give back the query of every list-groups call so far."""
         with self._lock:
@@ -274,7 +306,12 @@ class FakeCloudflare:
                 "Could not route to /" + "/".join(parts) + ", perhaps your object identifier is invalid?",
             )
         rest = parts[3:]
-        needs = {"logs": LOGS_PERMISSION, "policies": APPS_PERMISSION, "apps": APPS_PERMISSION}.get(rest[0])
+        needs = {
+            "logs": AUDIT_PERMISSION if rest[1:2] == ["access_requests"] else LOGS_PERMISSION,
+            "policies": APPS_PERMISSION,
+            "apps": APPS_PERMISSION,
+            "users": AUDIT_PERMISSION,
+        }.get(rest[0])
         if needs in self.missing_permissions:  # as for a bad token: only the endpoint tells them apart
             return 403, failure(10000, "Authentication error")
         if rest == ["identity_providers"]:
@@ -291,6 +328,14 @@ class FakeCloudflare:
                 return users_answer(self.users.get(rest[1], []), query, totals=not self.omit_totals)
         if rest == ["logs", "scim", "updates"]:
             return updates_answer(self.updates, query)
+        if rest == ["logs", "access_requests"]:
+            return requests_answer(self.access_requests, query)
+        if rest == ["users"]:
+            return registry_answer(self.access_users, query)
+        if len(rest) == 3 and rest[0] == "users" and rest[2] == "last_seen_identity":
+            if rest[1] not in self.identities:
+                return 404, failure(7003, "No identity found for this user")
+            return 200, {"success": True, "errors": [], "messages": [], "result": self.identities[rest[1]]}
         listings = {"groups": self.access_groups, "policies": self.policies, "apps": self.apps}
         if len(rest) == 1 and rest[0] in listings:
             return listing_answer(

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from bot.cloudflare import (
 )
 from bot.directory import Listing
 from bot.query import Query, Show
+from tests.fake_access import group_rule, make_access_group, make_app, make_policy, make_update, make_user
 from tests.fakes import (
     PROVIDER_ID,
     FakeCloudflare,
@@ -330,3 +332,64 @@ def trickling(url: str, count: int, *, headers_only: bool) -> Iterator[list[sock
             connection.sendall(start.encode())
             held.append(connection)
         yield held
+
+
+# `why`: an account where one application's policies decide for people Access knows in each way.
+WHY_AZURE = "0f7c2a1e-0000-4000-8000-00000000a2a2"
+WHY_APP = "6c1f9a52-7d0e-4b8a-9f3e-2a1b0c9d8e7f"
+WHY_STAGING = "7d2a0b63-8e1f-4c9b-a04f-3b2c1d0e9f80"
+WHY_ACCESS_GROUP = "1a2b3c4d-0000-4000-8000-0000000000a1"
+PLATFORM_ID = "00gPLATFORM1"
+
+
+def why_story(cloudflare: FakeCloudflare, clock_time: float) -> dict[str, Any]:
+    """Set up the `why` account: Grafana, whose Block policy stops contractors and whose Allow
+    policy lets in the Okta group Platform (through the Access group SRE on call) logging in
+    through Okta; and Jane (allowed), Bob (in no group, denied), Nora (never logged in), Gus
+    (deactivated by Okta) and Wendy (logs in through Azure AD, which Grafana does not offer).
+    Give back the application."""
+    cloudflare.groups[PROVIDER_ID][7].update(displayName="Platform", externalId=PLATFORM_ID)
+    cloudflare.add_provider(WHY_AZURE, "Azure AD", [], kind="azureAD", scim=False)
+    platform = group_rule("okta", PROVIDER_ID, "Platform")
+    cloudflare.access_groups.append(make_access_group(WHY_ACCESS_GROUP, "SRE on call", include=[platform]))
+    policies = [
+        make_policy("p-contractors", "Contractors", "deny", precedence=1,
+                    include=[{"email_domain": {"domain": "contractor.example.com"}}]),
+        make_policy("p-platform", "Platform engineers", "allow", precedence=2,
+                    include=[{"group": {"id": WHY_ACCESS_GROUP}}],
+                    require=[{"login_method": {"id": PROVIDER_ID}}]),
+    ]  # fmt: skip
+    grafana = make_app(WHY_APP, "Grafana", "grafana.example.com", policies, idps=[PROVIDER_ID])
+    staging = make_app(WHY_STAGING, "Grafana Staging", "grafana-staging.example.com", policies, idps=[])
+    cloudflare.apps += [grafana, staging]
+    people = [make_user(n, email=email) for n, email in enumerate(WHY_PEOPLE)]
+    people[3]["active"] = False
+    cloudflare.users[PROVIDER_ID] = people
+    platform_group = [{"id": PLATFORM_ID, "name": "Platform", "email": ""}]
+    cloudflare.add_person(
+        0, "jane@example.com", groups=platform_group, logins=((grafana, True, "2025-12-31T22:10:00Z"),)
+    )
+    cloudflare.add_person(
+        1,
+        "bob@example.com",
+        groups=[],
+        logins=((grafana, False, "2025-12-31T23:40:00Z"), (staging, True, "2025-12-31T23:41:00Z")),
+    )
+    cloudflare.add_person(2, "nora@example.com", logged_in=False)
+    cloudflare.add_person(3, "gus@example.com", groups=platform_group)
+    cloudflare.add_person(4, "wendy@example.com", provider_id=WHY_AZURE, kind="azureAD", groups=[])
+    failed_at = datetime.fromtimestamp(clock_time - 3_600, UTC)
+    cloudflare.updates.append(
+        make_update(PROVIDER_ID, failed_at, status="FAILURE", group=cloudflare.groups[PROVIDER_ID][7],
+                    error="Group name conflicts with an existing group")
+    )  # fmt: skip
+    return grafana
+
+
+WHY_PEOPLE = (
+    "jane@example.com",
+    "bob@example.com",
+    "nora@example.com",
+    "gus@example.com",
+    "wendy@example.com",
+)

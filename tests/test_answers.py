@@ -102,6 +102,7 @@ CASES: dict[str, Case] = {
     "user": Case(command("user:pat@example.com"), reason),
     "failures": Case(command("failures"), reason),
     "changed": Case(command("changed:7d"), changed_on),
+    "why": Case(command("why pat@example.com app"), reason),
     "history": Case(detail("history"), reason),
     "used_by": Case(detail("used_by"), lambda p: f"policy-{p[:4]}"),
 }
@@ -138,6 +139,8 @@ def fill(cloudflare: FakeCloudflare, *, name: str = "team {n}") -> None:
                         include=[group_rule("okta", provider_id, name.format(n=1))])
         )  # fmt: skip
     cloudflare.access_groups = [make_access_group("a1", "Nobody", include=[{"everyone": {}}])]
+    everyone = make_policy("p-wiki", "Everyone", "allow", precedence=1, include=[{"everyone": {}}])
+    cloudflare.apps = [make_app("app", "Wiki", "wiki.example.com", [everyone], idps=[])]
 
 
 @pytest.fixture
@@ -346,7 +349,7 @@ def test_every_kind_is_audited_with_what_it_showed_and_when_it_was_fetched(
 
 
 ANSWERS_KIND = {"browse": "browse", "search": "search", "id": "id", "external": "external", "any": "any",
-                "user": "user", "failures": "failures", "changed": "changed"}  # fmt: skip
+                "user": "user", "failures": "failures", "changed": "changed", "why": "why"}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", CASES)

@@ -12,7 +12,18 @@ import pytest
 from bot.cache import Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup
 from bot.codec import VERSION, Unusable
-from bot.rules import GRAPH, AccessGraph, AccessRules, Holder, Ref, holders_of, refs_of, uses
+from bot.rules import (
+    GRAPH,
+    AccessGraph,
+    AccessGroupRules,
+    AccessRules,
+    Holder,
+    Ref,
+    RuleLists,
+    holders_of,
+    refs_of,
+    uses,
+)
 from bot.settings import CloudflareSettings, Secret
 from bot.workers import Workers
 from tests.conftest import FakeClock
@@ -255,7 +266,12 @@ def test_without_the_apps_permission_the_graph_holds_access_groups_and_says_so(
 
     graph = access.graph().value
 
-    assert graph == AccessGraph((Holder("access_group", "a1", "Team", ()),), APPS_PERMISSION)
+    assert graph == AccessGraph(
+        (Holder("access_group", "a1", "Team", ()),),
+        APPS_PERMISSION,
+        apps=(),
+        access_groups=(AccessGroupRules("a1", "Team", RuleLists()),),
+    )
 
 
 def test_a_token_refused_for_access_groups_is_a_credentials_failure(
@@ -347,9 +363,11 @@ def test_a_holder_may_carry_ten_thousand_rules_and_no_more() -> None:
     rules = [["include", "okta", "v", "", ""]] * 10_000
     holder = ["policy", "p1", "n", rules, "", "", ""]
 
-    assert len(GRAPH.loads(json.dumps([VERSION, [[holder], ""]])).holders[0].refs) == 10_000
+    assert len(GRAPH.loads(json.dumps([VERSION, [[holder], "", [], []]])).holders[0].refs) == 10_000
     with pytest.raises(Unusable):
-        GRAPH.loads(json.dumps([VERSION, [[["policy", "p1", "n", [*rules, rules[0]], "", "", ""]], ""]]))
+        GRAPH.loads(
+            json.dumps([VERSION, [[["policy", "p1", "n", [*rules, rules[0]], "", "", ""]], "", [], []]])
+        )
 
 
 def test_policies_unreadable_alone_still_name_the_permission(

@@ -3,7 +3,7 @@ one line in a table, and its tests (`bot.answers.kinds` says what a kind is)."""
 
 from typing import Any
 
-from bot.answers import browse, changed, failures, history, lookup, search, used_by, users
+from bot.answers import browse, changed, failures, history, lookup, search, used_by, users, why
 from bot.answers.kinds import DetailKind, PageKind
 from bot.query import BadInput, Kind, Show, ShowHelp, read_command
 
@@ -17,6 +17,7 @@ ANSWERS: dict[Kind, PageKind[Any]] = {
     "user": users.ANSWER,
     "failures": failures.ANSWER,
     "changed": changed.ANSWER,
+    "why": why.ANSWER,
 }
 # How a command reads, kind by kind: in this order where the options are listed, the search
 # (which reads any words, and no words as browsing) last.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from bot.access_users import AccessUsers
 from bot.cache import Cached, Staleness
 from bot.clock import Clock
 from bot.cloudflare import CloudflareError, IdentityProvider, ScimGroup
@@ -33,7 +34,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Subjects:
     """What answers find their data through: groups, users, SCIM pushes, Access rules, Slack's
-    people; the app's threads; and the clock their windows are measured on."""
+    people, what Access knows of people; the app's threads; and the clock their windows are
+    measured on."""
 
     groups: Directory
     users: UserDirectory
@@ -42,6 +44,7 @@ class Subjects:
     people: SlackPeople
     workers: Workers
     clock: Clock
+    access_users: AccessUsers
 
     def next_minute(self) -> int:
         """Give back the next whole minute (Unix seconds): where a window asked now ends."""

@@ -126,6 +126,13 @@ class CloudflareClient:
         info = info if isinstance(info, dict) else {}
         return ListPage(tuple(body["result"]), count(info.get("total_count")), count(info.get("total_pages")))
 
+    def get_result(self, path: str, params: Params | None = None) -> Mapping[str, Any]:
+        """Give back the object an endpoint of the account (`path` follows /accounts/{id}) answers
+        with (an empty one when its `result` is null)."""
+        body = self._get(f"/accounts/{self.account_id}{path}", params, usable=_object_or_null)
+        result = body.get("result")
+        return result if isinstance(result, dict) else {}
+
     def list_identity_providers(self) -> tuple[IdentityProvider, ...]:
         """Give back the account's identity providers."""
         path = f"/accounts/{self.account_id}/access/identity_providers"
@@ -270,3 +277,7 @@ def _retry_after(raw: str | None, now: float) -> float | None:
 def _list_of_objects(body: dict[str, Any]) -> bool:
     result = body.get("result")
     return isinstance(result, list) and all(isinstance(item, dict) for item in result)
+
+
+def _object_or_null(body: dict[str, Any]) -> bool:
+    return body.get("result") is None or isinstance(body.get("result"), dict)

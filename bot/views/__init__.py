@@ -30,6 +30,7 @@ from bot.views.blocks import (
 from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
 from bot.views.people import render_failures, render_history, render_users
 from bot.views.rules import render_used_by
+from bot.views.why import Read, Why, render_why
 
 __all__ = [
     "ACTIONS",
@@ -45,6 +46,8 @@ __all__ = [
     "ByExternalId",
     "Elsewhere",
     "Message",
+    "Read",
+    "Why",
     "escape",
     "escaped",
     "render_bad_input",
@@ -59,5 +62,6 @@ __all__ = [
     "render_too_slow",
     "render_used_by",
     "render_users",
+    "render_why",
     "shorten",
 ]
