@@ -161,7 +161,10 @@ def render_why(
     by = f"shared by <@{shared_by}>" if shared_by and SLACK_USER_ID.match(shared_by) else ""
     if line := " · ".join(part for part in (shown_at, by) if part):
         blocks.append({"type": "context", "elements": [mrkdwn(line[:1].upper() + line[1:])]})
-    blocks.append(_buttons(found, request))
+    # The buttons ask about the application found, by its id: the name asked may match more later.
+    blocks.append(
+        _buttons(found, replace(request, query=replace(request.query, why=(request.query.why[0], app.id))))
+    )
     said = {"allowed": "allowed", "denied": "denied", "unknown": "can't tell"}[verdict.outcome]
     return {"text": fallback(f"Why: {found.email} at {app.name or app.domain}: {said}"), "blocks": blocks}
 

@@ -1,0 +1,290 @@
+"""`why`, end to end: signed commands and clicks over HTTP into the real app, against a fake
+Cloudflare that holds one application, its policies, and people Access knows in every way
+(`tests.helpers.why_story`), and the fake Slack that posts the answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.fake_access import APPS_PERMISSION, AUDIT_PERMISSION, LOGS_PERMISSION, make_login
+from tests.fakes import FakeCloudflare, FakeSlack, buttons, texts
+from tests.helpers import WHY_APP, check_inert, check_limits, why_story
+
+
+@pytest.fixture
+def story(cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock) -> dict[str, Any]:
+    slack.add_person("U0JANE", "Jane", "jane@example.com")
+    return why_story(cloudflare, clock.time())
+
+
+@pytest.fixture
+def bot(start_bot: StartBot, story: dict[str, Any]) -> SlackDriver:
+    return start_bot()
+
+
+def said(message: dict[str, Any]) -> str:
+    return "\n".join(texts(message))
+
+
+def verdict(message: dict[str, Any]) -> str:
+    """Give back the verdict line: the first line under the header."""
+    return list(texts(message))[2]
+
+
+@pytest.mark.parametrize(
+    ("person", "expected"),
+    [
+        ("jane@example.com",
+         "✅ *jane@example.com* would be *allowed* at *Grafana* by the Allow policy *Platform engineers*."),
+        ("bob@example.com",
+         "⛔ *bob@example.com* would be *denied* at *Grafana*: no Allow policy matches (Access denies by "
+         "default)."),
+        ("nora@example.com",
+         "❔ *Can't tell* whether *nora@example.com* would get into *Grafana*: Access has never seen them "
+         "log in, and the Allow policy *Platform engineers* rests on it. If it does not match: denied, as no "
+         "other Allow policy matches."),
+        ("gus@example.com",
+         "⛔ *gus@example.com* would be *denied* at *Grafana*: Okta Production has deactivated them (SCIM "
+         "active: false), so they cannot log in through it."),
+        ("wendy@example.com",
+         "⛔ *wendy@example.com* would be *denied* at *Grafana*: they last logged in through Azure AD, which "
+         "this application does not offer."),
+    ],
+)  # fmt: skip
+def test_the_verdict_comes_first_in_plain_words(bot: SlackDriver, person: str, expected: str) -> None:
+    message = bot.command(f"why {person} grafana.example.com")
+
+    assert verdict(message) == expected
+    check_limits(message)
+
+
+def test_an_allowed_person_sees_each_rule_marked_and_their_login(bot: SlackDriver) -> None:
+    text = said(bot.command("why jane@example.com Grafana"))
+
+    assert "1. ✗ the Block policy *Contractors* — does not match" in text
+    assert "2. ✓ the Allow policy *Platform engineers* — matches (decides it)" in text
+    assert "✓ include: Access group *SRE on call* — through its own rules" in text
+    assert "↳ ✓ include: Okta group *Platform* — in the group at the last login" in text
+    assert "✓ require: login method *Okta Production* — last logged in through Okta Production" in text
+    assert "Groups: 1, from the identity Access last saw" in text
+    assert "• ✅ allowed · " in text
+    assert "Ray ID `8c1a2b3c4d5e6f70`" in text
+
+
+def test_a_denied_person_sees_the_group_they_lack_whose_push_failed_and_the_login_denied(
+    bot: SlackDriver,
+) -> None:
+    text = said(bot.command("why bob@example.com grafana"))
+
+    assert "↳ ✗ include: Okta group *Platform* — not in the group at the last login" in text
+    assert "group *Platform* · Group name conflicts with an existing group" in text
+    assert "• ⛔ denied · " in text
+    assert (
+        "allowed" not in text.split("*Their recent logins to it*")[1]
+    )  # the login to Staging is another app's
+
+
+def test_a_person_never_logged_in_is_said_so_and_their_group_rules_are_unknown(bot: SlackDriver) -> None:
+    text = said(bot.command("why nora@example.com grafana"))
+
+    assert "Access: *never logged in* (not in the Zero Trust user registry)." in text
+    assert "↳ ? include: Okta group *Platform* — not known: Access has never seen them log in" in text
+    assert "No login to this application among their 0 newest logins in the Access log." in text
+
+
+def test_a_person_picked_with_at_is_asked_of_slack_for_their_email(bot: SlackDriver) -> None:
+    message = bot.command("why <@U0JANE|jane> grafana", as_sent=True)
+
+    assert verdict(message).startswith("✅ *jane@example.com* would be *allowed*")
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected", "outcome"),
+    [
+        (AUDIT_PERMISSION,
+         "Not checked: whether they ever logged in, the identity Access last saw for them and their recent "
+         "logins — the API token lacks “Access: Audit Logs Read”; rules that rest on them are marked ?.",
+         "❔ *Can't tell*"),
+        (LOGS_PERMISSION, "Failed SCIM pushes not checked: the API token lacks “Access: SCIM Logs Read”.",
+         "✅ *jane@example.com* would be *allowed*"),
+        (APPS_PERMISSION, "The bot cannot read Access applications: the API token lacks “Access: Apps and "
+         "Policies Read”.", "The bot cannot read Access applications"),
+    ],
+)  # fmt: skip
+def test_each_permission_missing_is_named_and_the_rest_is_still_answered(
+    start_bot: StartBot,
+    cloudflare: FakeCloudflare,
+    story: dict[str, Any],
+    missing: str,
+    expected: str,
+    outcome: str,
+) -> None:
+    cloudflare.missing_permissions = {missing}
+    bot = start_bot()
+
+    message = bot.command("why jane@example.com grafana")
+
+    assert expected in said(message)
+    assert any(line.startswith(outcome) for line in texts(message)), list(texts(message))
+
+
+def test_without_the_audit_permission_the_reason_is_the_unreadable_identity(
+    start_bot: StartBot, cloudflare: FakeCloudflare, story: dict[str, Any]
+) -> None:
+    cloudflare.missing_permissions = {AUDIT_PERMISSION}
+
+    message = start_bot().command("why jane@example.com grafana")
+
+    assert verdict(message).startswith(
+        "❔ *Can't tell* whether *jane@example.com* would get into *Grafana*: the bot could not read the "
+        "identity Access last saw for them"
+    )
+
+
+def test_several_applications_matching_are_offered_as_a_choice_that_answers(bot: SlackDriver) -> None:
+    choice = bot.command("why jane@example.com graf")
+    offered = buttons(choice)
+
+    assert "2 Access applications match *graf*: which one?" in said(choice)
+    assert [button["text"]["text"] for button in offered.values()] == ["Grafana", "Grafana Staging"]
+    answered = bot.click(next(iter(offered.values())))
+    assert verdict(answered).startswith("✅ *jane@example.com* would be *allowed* at *Grafana*")
+
+
+def test_an_application_is_found_by_a_pasted_link_under_its_domain(bot: SlackDriver) -> None:
+    message = bot.command(
+        "why jane@example.com <https://grafana.example.com/d/abc?orgId=1|grafana.example.com/d/abc>",
+        as_sent=True,
+    )
+
+    assert "*Application* *Grafana* (`grafana.example.com`)" in said(message)
+
+
+def test_no_application_of_that_name_says_so(bot: SlackDriver) -> None:
+    assert "No Access application is named *Kibana* or covers that domain." in said(
+        bot.command("why jane@example.com Kibana")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("why", "`why` needs the person's email (or pick them with `@`) and the application"),
+        ("why grafana", "`why` needs the person's email (or pick them with `@`) and the application"),
+        ("why jane@example.com", "`why` needs the application too, by its name or domain"),
+        ("why @jane grafana", "Pick the person from Slack's list as you type `@`"),
+        ("why jane@example.com bob@example.com grafana", "Ask `why` about one person at a time"),
+    ],
+)
+def test_a_why_missing_its_person_or_application_says_what_would_work(
+    bot: SlackDriver, cloudflare: FakeCloudflare, text: str, expected: str
+) -> None:
+    before = len(cloudflare.calls)
+
+    message = bot.command(text)
+
+    assert expected in said(message)
+    assert "/scim-groups why jane@example.com grafana.example.com" in said(message)
+    assert len(cloudflare.calls) == before, "a command that cannot be answered called Cloudflare"
+
+
+def test_a_second_person_at_the_same_application_reuses_the_application_and_its_policies(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    bot.command("why jane@example.com grafana")
+    before = len(cloudflare.calls)
+
+    bot.command("why bob@example.com grafana")
+
+    asked = {path.rsplit("/access/", 1)[1] for path, _query in cloudflare.calls[before:]}
+    assert not asked & {"apps", "policies", "groups"}, sorted(asked)
+    assert {"users", "logs/access_requests"} <= asked
+
+
+def test_the_logins_and_registry_are_asked_about_the_person_alone(
+    bot: SlackDriver, cloudflare: FakeCloudflare
+) -> None:
+    bot.command("why jane@example.com grafana")
+
+    queries = {path.rsplit("/access/", 1)[1]: query for path, query in cloudflare.calls if "/access/" in path}
+    assert queries["logs/access_requests"]["email"] == ["jane@example.com"]
+    assert queries["logs/access_requests"]["email_exact"] == ["true"]
+    assert queries["users"]["email"] == ["jane@example.com"]
+
+
+def test_a_login_log_that_matches_part_of_an_address_shows_only_the_persons_own(
+    start_bot: StartBot, cloudflare: FakeCloudflare, story: dict[str, Any]
+) -> None:
+    # The documented default is a substring match: `ane@example.com` is part of Jane's address.
+    cloudflare.access_requests.append(
+        make_login("ane@example.com", story, allowed=False, at="2025-12-31T23:59:00Z")
+    )
+    cloudflare.access_requests.append(
+        make_login("jane@example.com.evil", story, allowed=False, at="2025-12-31T23:58:00Z")
+    )
+
+    text = said(start_bot().command("why ane@example.com grafana"))
+
+    assert text.count("• ⛔ denied · ") == 1
+
+
+def test_hostile_names_in_the_policies_and_the_identity_stay_inert(
+    start_bot: StartBot, cloudflare: FakeCloudflare, story: dict[str, Any]
+) -> None:
+    hostile = "*bold* <!channel> <https://evil.example|ok> \u202eevil\n#eng"
+    story["policies"][1]["name"] = hostile
+    cloudflare.access_groups[0]["name"] = hostile
+    cloudflare.access_groups[0]["include"][0]["okta"]["name"] = hostile
+    jane = next(user for user in cloudflare.access_users if user["email"] == "jane@example.com")
+    cloudflare.identities[jane["id"]]["groups"] = [{"id": "g", "name": hostile}]
+    cloudflare.identities[jane["id"]]["geo"] = {"country": hostile}
+
+    message = start_bot().command("why jane@example.com grafana")
+
+    check_limits(message)
+    check_inert(message)
+    assert verdict(message).startswith("✅ *jane@example.com* would be *allowed*")
+
+
+def test_the_refresh_and_user_buttons_answer(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+    message = bot.command("why jane@example.com grafana")
+    offered = {button["text"]["text"]: button for button in buttons(message).values()}
+
+    refreshed = bot.click(offered["↻ Refresh"])
+    user = bot.click(offered["Their SCIM user"])
+
+    assert verdict(refreshed).startswith("✅ *jane@example.com* would be *allowed*")
+    assert "jane@example.com" in said(user)
+    assert "SCIM users" in said(user)
+
+
+def test_a_large_application_stays_within_slacks_limits(
+    start_bot: StartBot, cloudflare: FakeCloudflare, story: dict[str, Any]
+) -> None:
+    many = [{"email": {"email": f"person{n:05d}@example.com"}} for n in range(5_000)]
+    for number in range(30):
+        story["policies"].append(
+            {
+                **story["policies"][1],
+                "id": f"p{number}",
+                "name": "P" * 300,
+                "precedence": 10 + number,
+                "include": many,
+            }
+        )
+
+    message = start_bot().command("why jane@example.com grafana")
+
+    check_limits(message)
+    assert "And 26 more policies, not shown: none of them decides it." in said(message)
+    assert app_of_message(message) == WHY_APP
+
+
+def app_of_message(message: dict[str, Any]) -> str:
+    """Give back the application id the Refresh button asks about again."""
+    refresh = next(b for b in buttons(message).values() if b["text"]["text"] == "↻ Refresh")
+    return str(json.loads(refresh["value"])["w"][1])
