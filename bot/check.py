@@ -14,6 +14,7 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.access_users import AUDIT_PERMISSION, USERS_PATH
 from bot.clock import SystemClock
 from bot.cloudflare import (
     AuthFailed,
@@ -285,7 +286,15 @@ def _check_optional(client: CloudflareClient, provider_id: str, report: Callable
         APPS_PERMISSION,
         "/access/apps",
         [("per_page", 1)],
-        "Used by: applications and policies",
+        "Used by: applications and policies; `why`",
+    )
+    _optional(
+        client,
+        report,
+        AUDIT_PERMISSION,
+        USERS_PATH,
+        [("per_page", 1)],
+        "`why`: whether a person ever logged in, the identity Access last saw, their recent logins",
     )
 
 

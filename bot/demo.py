@@ -53,6 +53,10 @@ _PROVIDERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_prov
 _USERS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/identity_providers/(?P<idp>[^/]+)/scim/users$")
 _LOGS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/logs/scim/updates$")
 _ACCESS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/(?P<list>groups|policies|apps)$")
+_REGISTRY_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/users$")
+_IDENTITY_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/users/(?P<user>[^/]+)/last_seen_identity$")
+_LOGINS_PATH = re.compile(r"/accounts/(?P<account>[^/]+)/access/logs/access_requests$")
+GRAFANA_APP_ID = "8f0b2c4d-6e8a-4b1c-9d3e-5f7a9b1c3d5e"
 _PEOPLE = (
     "Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Linus Torvalds",
     "Margaret Hamilton", "Dennis Ritchie", "Barbara Liskov", "Ken Thompson", "Frances Allen",
@@ -228,7 +232,75 @@ def access_lists() -> dict[str, list[dict[str, Any]]]:
         }
         for app in _APPS[:5]
     ]
+    # What `why` is tried on: contractors blocked, then engineers logging in through Okta let in.
+    apps.append(
+        {
+            "id": GRAFANA_APP_ID,
+            "name": "Grafana",
+            "domain": "grafana.example.com",
+            "type": "self_hosted",
+            "aud": hashlib.sha256(b"demo grafana").hexdigest(),
+            "allowed_idps": [IDENTITY_PROVIDER_ID],
+            "policies": [
+                {
+                    "id": "demo-app-grafana-contractors",
+                    "name": "Contractors",
+                    "decision": "deny",
+                    "precedence": 1,
+                    "include": [{"email_domain": {"domain": "contractors.example.com"}}],
+                },
+                {
+                    "id": "demo-app-grafana-engineers",
+                    "name": "Engineers",
+                    "decision": "allow",
+                    "precedence": 2,
+                    "include": [{"group": {"id": engineering}}],
+                    "require": [{"login_method": {"id": IDENTITY_PROVIDER_ID}}],
+                },
+            ],
+        }
+    )
     return {"groups": groups, "policies": policies, "apps": apps}
+
+
+# Who Access has seen log in, with the groups their last login carried (the API documents no
+# groups on an identity; some accounts' identities hold them, and the demo's do), and their logins.
+_SEEN = {
+    "ada.lovelace@example.com": (["Engineering - All"], [True]),
+    "alan.turing@example.com": (["Sales - All"], [False, False]),
+    "grace.hopper@example.com": (["Platform - All"], [True]),
+}
+
+
+def access_people(
+    now: datetime,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Give back the demo's Zero Trust user registry, the identity Access last saw for each, and
+    their logins to Grafana."""
+    registry, identities, logins = [], {}, []
+    for number, (email, (groups, allowed)) in enumerate(_SEEN.items()):
+        user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"scim-groups-demo/access-user/{email}"))
+        seen = now - timedelta(hours=2 + number)
+        registry.append(
+            {"id": user_id, "email": email, "name": email.split("@")[0].replace(".", " ").title(),
+             "access_seat": True, "gateway_seat": False, "last_successful_login": _rfc3339(seen)}
+        )  # fmt: skip
+        identities[user_id] = {
+            "email": email,
+            "user_uuid": user_id,
+            "idp": {"id": IDENTITY_PROVIDER_ID, "type": "okta"},
+            "geo": {"country": ("GB", "US", "PT")[number]},
+            "iat": int(seen.timestamp()),
+            "devicePosture": {},
+            "groups": [{"id": f"00g{name[:6].lower()}", "name": name, "email": ""} for name in groups],
+        }
+        for index, ok in enumerate(allowed):
+            logins.append(
+                {"action": "login", "allowed": ok, "app_domain": "grafana.example.com",
+                 "app_uid": GRAFANA_APP_ID, "connection": "okta", "created_at": _rfc3339(seen - timedelta(minutes=index * 7)),
+                 "ip_address": "192.0.2.1", "ray_id": f"8d{number}{index}aa0demo0000", "user_email": email}
+            )  # fmt: skip
+    return registry, identities, logins
 
 
 def transport() -> httpx.MockTransport:
@@ -239,6 +311,7 @@ def transport() -> httpx.MockTransport:
         datetime.now(UTC), directories[IDENTITY_PROVIDER_ID], people[IDENTITY_PROVIDER_ID]
     )
     rules = access_lists()
+    registry, identities, logins = access_people(datetime.now(UTC))
     providers = [
         {
             "id": IDENTITY_PROVIDER_ID,
@@ -270,6 +343,24 @@ def transport() -> httpx.MockTransport:
             return _envelope(
                 items, {"count": len(items), "page": 1, "per_page": 1000, "total_count": len(items)}
             )
+        path = request.url.path
+        if (found := _REGISTRY_PATH.search(path)) and found["account"] == ACCOUNT_ID:
+            email = request.url.params.get("email", "").casefold()
+            people_seen = [person for person in registry if email in person["email"]]
+            return _envelope(
+                people_seen,
+                {"count": len(people_seen), "page": 1, "per_page": 50, "total_count": len(people_seen)},
+            )
+        if (found := _IDENTITY_PATH.search(path)) and found["account"] == ACCOUNT_ID:
+            if found["user"] not in identities:
+                return _failure(404, 7003, "No identity found for this user")
+            return httpx.Response(
+                200, json={"success": True, "errors": [], "messages": [], "result": identities[found["user"]]}
+            )
+        if (found := _LOGINS_PATH.search(path)) and found["account"] == ACCOUNT_ID:
+            email = request.url.params.get("email", "")
+            rows = [row for row in logins if row["user_email"] == email]
+            return httpx.Response(200, json={"success": True, "errors": [], "messages": [], "result": rows})
         listing = _PROVIDERS_PATH.search(request.url.path)
         if listing and listing["account"] == ACCOUNT_ID:
             info = {"count": len(providers), "page": 1, "per_page": 1000, "total_count": len(providers)}
@@ -315,7 +406,7 @@ def _updates(rows: list[dict[str, Any]], params: httpx.QueryParams) -> httpx.Res
     if not params.get("idp_id"):
         return _failure(400, 12130, "access.api.error.invalid_request: idp_id is required")
     selected = [row for row in rows if row["idp_id"] in params.get_list("idp_id")]
-    for key in ("cf_resource_id", "status"):
+    for key in ("cf_resource_id", "idp_resource_id", "resource_group_name", "resource_type", "status"):
         if params.get(key):
             selected = [row for row in selected if row[key] in params.get_list(key)]
     since, until = params.get("since", ""), params.get("until", "9999")

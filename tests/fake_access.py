@@ -293,7 +293,7 @@ AUDIT_PERMISSION = "Access: Audit Logs Read"
 
 
 def make_access_user(
-    number: int, email: str, *, last_login: str | None = "2026-11-30T08:15:00Z"
+    number: int, email: str, *, last_login: str | None = "2025-12-31T22:10:00Z"
 ) -> dict[str, Any]:
     """Give back a person of the Zero Trust user registry, as `GET /access/users` lists them."""
     return {

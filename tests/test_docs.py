@@ -60,7 +60,7 @@ def test_manifest_creates_the_app() -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/scim-groups"
     assert command["description"]
-    for option in ("id:", "external:", "idp:", "help"):
+    for option in ("id:", "external:", "idp:", "why", "help"):
         assert option in command["usage_hint"]
     assert command["url"].endswith("/slack/events")
     # `commands` is all the bot needs; the two others are optional (Slack mentions), as the bot's own.

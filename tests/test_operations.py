@@ -21,7 +21,7 @@ import pytest
 from bot import __version__
 from bot.check import run_checks
 from tests.conftest import SlackDriver, wait_until
-from tests.fake_access import LOGS_PERMISSION
+from tests.fake_access import AUDIT_PERMISSION, LOGS_PERMISSION
 from tests.fakes import (
     API_TOKEN,
     APP_TOKEN,
@@ -108,7 +108,10 @@ def test_check_passes_when_everything_is_right(
         "✓ Read the first page of SCIM groups from Okta Production: 45 shown, 45 in all",
         "✓ Optional: the token has “Access: SCIM Logs Read” (`failures`, History, users' SCIM pushes, "
         "cheap refreshes of large directories)",
-        "✓ Optional: the token has “Access: Apps and Policies Read” (Used by: applications and policies)",
+        "✓ Optional: the token has “Access: Apps and Policies Read” (Used by: applications and policies; "
+        "`why`)",
+        "✓ Optional: the token has “Access: Audit Logs Read” (`why`: whether a person ever logged in, the "
+        "identity Access last saw, their recent logins)",
         "",
         "All checks passed: the bot is ready.",
     ]
@@ -129,6 +132,18 @@ def test_check_names_a_missing_optional_permission_without_failing(
         "without it.\n"
     ) in out
     assert out.endswith("All checks passed: the bot is ready.\n")
+
+
+def test_check_names_the_missing_audit_logs_permission_for_why(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path
+) -> None:
+    cloudflare.missing_permissions = {AUDIT_PERMISSION}
+
+    status, out = check(cloudflare, slack, tmp_path)
+
+    assert status == 0, out
+    assert "○ Optional: the token does not have “Access: Audit Logs Read”\n" in out
+    assert "✓ Optional: the token has “Access: SCIM Logs Read”" in out
 
 
 def test_check_names_the_missing_optional_slack_scopes_without_failing(

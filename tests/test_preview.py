@@ -139,6 +139,16 @@ def test_the_demo_answers_the_new_questions_too() -> None:
     assert "Page 1 of 1 · 0 groups" not in changed
 
 
+def test_the_demo_has_a_person_allowed_and_one_denied_at_grafana() -> None:
+    allowed = shown("why ada.lovelace@example.com grafana")
+    denied = shown("why alan.turing@example.com grafana.example.com")
+
+    assert "✅ ada.lovelace@example.com would be allowed at Grafana by the Allow policy Engineers." in allowed
+    assert "↳ ✓ include: Okta group Engineering - All — in the group at the last login" in allowed
+    assert "⛔ alan.turing@example.com would be denied at Grafana: no Allow policy matches" in denied
+    assert "• ⛔ denied · " in denied
+
+
 def test_a_groups_history_opens_with_h_and_its_number_and_b_goes_back() -> None:
     service = build_service(demo.settings(), transport=demo.transport())
     keys = iter(["n", "h2", "b", "h99", "q"])

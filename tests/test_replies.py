@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from bot.access_users import AUDIT_PERMISSION, AccessUser, Identity, IdentityGroup, Login
 from bot.answers import parse_command
 from bot.cache import Staleness
 from bot.cloudflare import (
@@ -34,8 +35,9 @@ from bot.paging import Paged
 from bot.providers import ProviderChoice
 from bot.pushes import LOGS_PERMISSION, ScimPush
 from bot.query import BadInput, Detail, Query, Show
-from bot.rules import Holder, Use
+from bot.rules import AccessGraph, AccessGroupRules, App, AppPolicy, Holder, Rule, RuleLists, Use
 from bot.users import ScimUser
+from bot.verdicts import Facts, decide
 from bot.views import (
     ByExternalId,
     Elsewhere,
@@ -52,7 +54,9 @@ from bot.views import (
     render_too_slow,
     render_used_by,
     render_users,
+    render_why,
 )
+from bot.views.why import Read, Why
 from tests.fakes import PROVIDER_ID
 from tests.helpers import check_limits
 
@@ -456,6 +460,104 @@ REPLIES: dict[str, Callable[[], Message]] = {
     "id: many missing, none found": lambda: render_listing(
         page(()), show(Query(PROVIDER_ID, ids=MISSING)), "Okta", missing=MISSING
     ),
+}
+
+OKTA_ID = PROVIDERS[0].id
+PLATFORM = Rule("okta", (("name", "Platform <eng> *all*"), ("identity_provider_id", OKTA_ID)))
+SRE = AccessGroupRules("ag1", "SRE on call", RuleLists(include=(PLATFORM,)))
+GRAFANA = App(
+    "6c1f9a52-7d0e-4b8a-9f3e-2a1b0c9d8e7f",
+    "Grafana",
+    "self_hosted",
+    "aud",
+    ("grafana.example.com",),
+    (OKTA_ID,),
+    (
+        AppPolicy(
+            "p1", "Office only", "bypass", 1, RuleLists(include=(Rule("ip", (("ip", "10.0.0.0/8"),)),))
+        ),
+        AppPolicy(
+            "p2",
+            "Contractors",
+            "deny",
+            1,
+            RuleLists(include=(Rule("email_domain", (("domain", "contractor.example.com"),)),)),
+        ),
+        AppPolicy(
+            "p3",
+            "Platform engineers",
+            "allow",
+            2,
+            RuleLists(
+                include=(Rule("group", (("id", "ag1"),)),),
+                require=(Rule("login_method", (("id", OKTA_ID),)),),
+            ),
+        ),
+    ),
+)
+WHY_GRAPH = AccessGraph((), "", (GRAFANA,), (SRE,))
+AT_DATE = datetime(2026, 11, 30, 8, 15, tzinfo=UTC)
+SEEN = Identity("jane@example.com", OKTA_ID, "okta", "DE", AT_DATE, (),
+                (IdentityGroup("00g1", "Platform <eng> *all*", ""),), None)  # fmt: skip
+JANE_ACCESS = AccessUser("b1", "jane@example.com", "Jane", True, False, AT_DATE)
+LOGINS = (
+    Login(AT_DATE, True, GRAFANA.id, "grafana.example.com", "okta", "", "8c1a2b3c4d5e6f70"),
+    Login(AT_DATE - timedelta(days=1), False, GRAFANA.id, "grafana.example.com", "okta", "DE", ""),
+)
+WHY_QUERY = Query(OKTA_ID, why=("jane@example.com", "grafana"))
+
+
+def why(identity: Identity | None, access_user: AccessUser | None = JANE_ACCESS, **changes: Any) -> Message:
+    facts = Facts(
+        "jane@example.com", identity, "Access has never seen them log in", {OKTA_ID.lower(): "Okta"}
+    )
+    found = Why(
+        "jane@example.com",
+        "grafana",
+        Read(WHY_GRAPH, fetched_at=AT),
+        app=GRAFANA,
+        verdict=decide(GRAFANA, (SRE,), facts, gate=changes.pop("gate", "")),
+        providers=PROVIDERS,
+        scim=Read(USERS[0]),
+        registered=Read(access_user),
+        identity=Read(identity),
+        logins=Read(LOGINS),
+        app_logins=LOGINS,
+        pushes=Read(()),
+        group_failures=Read(PUSHES[:1]),
+    )
+    return render_why(replace(found, **changes), show(WHY_QUERY), "Okta")
+
+
+REPLIES |= {
+    "why: allowed, an unknown Bypass before it changing nothing": lambda: why(SEEN),
+    "why: denied by default, in no group a policy names": lambda: why(replace(SEEN, groups=())),
+    "why: can't tell, never logged in": lambda: why(None, None, logins=Read(()), app_logins=()),
+    "why: the audit permission missing": lambda: why(
+        None,
+        None,
+        registered=Read(None, PermissionMissing(AUDIT_PERMISSION, status=403)),
+        logins=Read(None, PermissionMissing(AUDIT_PERMISSION, status=403)),
+        app_logins=(),
+    ),
+    "why: denied, a provider the application does not offer": lambda: why(
+        replace(SEEN, idp_id="22222222-2222-4222-8222-222222222222"),
+        gate="they last logged in through Azure AD, which this application does not offer",
+    ),
+    "why: several applications to choose from": lambda: render_why(
+        Why(
+            "jane@example.com",
+            "graf",
+            Read(WHY_GRAPH),
+            choices=(GRAFANA, replace(GRAFANA, id="a2", name="Grafana <staging>")),
+        ),
+        show(WHY_QUERY),
+        "Okta",
+    ),
+    "why: no such application": lambda: render_why(
+        Why("jane@example.com", "kibana", Read(WHY_GRAPH)), show(WHY_QUERY), "Okta"
+    ),
+    "why: no application given": lambda: _bad("why jane@example.com"),
 }
 
 

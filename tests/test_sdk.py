@@ -89,13 +89,17 @@ def endpoints() -> list[Endpoint]:
         ApplicationListResponse,
         GroupListResponse,
         PolicyListResponse,
+        UserListResponse,
         ZeroTrustGroup,
         application_list_params,
         group_list_params,
         policy_list_params,
+        user_list_params,
     )
     from cloudflare.types.zero_trust.access.access_user import AccessUser
+    from cloudflare.types.zero_trust.access.logs import AccessRequestListResponse, access_request_list_params
     from cloudflare.types.zero_trust.access.logs.scim import UpdateListResponse, update_list_params
+    from cloudflare.types.zero_trust.access.users import Identity
     from cloudflare.types.zero_trust.identity_providers.scim import group_list_params as scim_group_params
     from cloudflare.types.zero_trust.identity_providers.scim import user_list_params as scim_user_params
 
@@ -141,6 +145,26 @@ def endpoints() -> list[Endpoint]:
             lambda sdk: sdk.zero_trust.access.applications.with_raw_response.list,
             application_list_params.ApplicationListParams,
             ApplicationListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/users",
+            lambda sdk: sdk.zero_trust.access.users.with_raw_response.list,
+            user_list_params.UserListParams,
+            UserListResponse,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/users/(?P<user_id>{ID})/last_seen_identity",
+            lambda sdk: sdk.zero_trust.access.users.last_seen_identity.with_raw_response.get,
+            None,
+            Identity,
+            listed=False,
+        ),
+        Endpoint(
+            rf"{IN_ACCOUNT}/access/logs/access_requests",
+            lambda sdk: sdk.zero_trust.access.logs.access_requests.with_raw_response.list,
+            access_request_list_params.AccessRequestListParams,
+            AccessRequestListResponse,
+            listed=False,
         ),
         Endpoint(
             "/client/v4/user/tokens/verify",
@@ -278,10 +302,30 @@ def account(cloudflare: FakeCloudflare) -> FakeCloudflare:
                                      include=[group_rule("okta", PROVIDER_ID, "group-00003")])],
         },
     ]  # fmt: skip
+    # Access has seen one of them log in (twice, refused once), and another never.
+    cloudflare.add_person(
+        2,
+        "user0002@example.com",
+        groups=[{"id": "00g3", "name": "group-00003"}],
+        logins=(
+            (cloudflare.apps[0], False, "2025-12-31T20:00:00Z"),
+            (cloudflare.apps[0], True, "2025-12-31T21:00:00Z"),
+        ),
+    )
+    cloudflare.add_person(3, "user0003@example.com", logged_in=False)
     return cloudflare
 
 
-COMMANDS = ["", "group-0000", "ext:ext-00003", "user:user0002@example.com", "failures:7d", "changed:30d"]
+COMMANDS = [
+    "",
+    "group-0000",
+    "ext:ext-00003",
+    "user:user0002@example.com",
+    "failures:7d",
+    "changed:30d",
+    "why user0002@example.com grafana",
+    "why user0003@example.com grafana.example.com",
+]
 PROVIDERS = {"Entra ID": ENTRA, "saml": SAML, "keycloak": OIDC, "onelogin": ONELOGIN, "pingone": PINGONE}
 
 
@@ -348,6 +392,12 @@ ANSWERS = [
     ("/access/groups", {"per_page": 1000}),
     ("/access/policies", {"per_page": 1000}),
     ("/access/apps", {"per_page": 1000}),
+    ("/access/users", {"per_page": 50}),
+]
+# Answers that are one object, or a bare list without `result_info`.
+SINGLE = [
+    ("/access/users/{user}/last_seen_identity", {}),
+    ("/access/logs/access_requests", {"email": "{email}", "email_exact": "true", "per_page": 50}),
 ]
 
 
@@ -361,6 +411,7 @@ def check_answer(path: str, body: dict[str, Any]) -> None:
     assert body["errors"] == body["messages"] == []
     if not endpoint.listed:
         TypeAdapter(endpoint.model).validate_python(body["result"])
+        assert body["result"], "a sample of nothing proves nothing"
         return
     V4PagePaginationArrayResultInfo.model_validate(body["result_info"])
     assert body["result"], "a sample of nothing proves nothing"
@@ -383,10 +434,31 @@ def test_every_answer_of_the_fake_is_what_the_sdk_reads(
     check_answer(path, response.json())
 
 
-@pytest.mark.parametrize(("path", "query"), ANSWERS)
+@pytest.mark.parametrize(("path", "query"), SINGLE)
+def test_every_single_answer_of_the_fake_is_what_the_sdk_reads(
+    account: FakeCloudflare, path: str, query: dict[str, Any]
+) -> None:
+    person = account.access_users[0]
+    path = f"{ACCOUNT}{path}".replace("{user}", person["id"])
+    query = {key: str(value).replace("{email}", person["email"]) for key, value in query.items()}
+
+    response = httpx.get(
+        f"{account.url}{path}", params=query, headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+
+    assert response.status_code == 200, response.text
+    check_answer(path, response.json())
+
+
+@pytest.mark.parametrize(("path", "query"), [*ANSWERS, *SINGLE])
 def test_every_answer_of_the_demo_directory_is_what_the_sdk_reads(path: str, query: dict[str, Any]) -> None:
+    person = demo.access_people(NOW)[0][0]
     path = f"/client/v4/accounts/{demo.ACCOUNT_ID}{path}".replace("{provider}", demo.IDENTITY_PROVIDER_ID)
-    query = {key: str(value).replace("{provider}", demo.IDENTITY_PROVIDER_ID) for key, value in query.items()}
+    path = path.replace("{user}", person["id"])
+    query = {
+        key: str(value).replace("{provider}", demo.IDENTITY_PROVIDER_ID).replace("{email}", person["email"])
+        for key, value in query.items()
+    }
 
     with httpx.Client(transport=demo.transport(), base_url="https://api.cloudflare.com") as client:
         response = client.get(path, params=query)
@@ -433,3 +505,21 @@ def test_the_bot_answers_everything_such_an_account_holds(
     for name, provider_id in PROVIDERS.items():
         provider = next(p["name"] for p in account.providers if p["id"] == provider_id)
         assert f"\nSCIM groups · {provider}\n" in said[name], name
+
+
+def test_why_checks_every_kind_of_rule_such_an_account_holds(
+    account: FakeCloudflare, answers: ServiceDriver
+) -> None:
+    allowed = words(answers.command("why user0002@example.com grafana"))
+    unknown = words(answers.command("why user0003@example.com grafana.example.com"))
+
+    assert "✅ *user0002@example.com* would be *allowed* at *Grafana* by the Allow policy *SRE*." in allowed
+    assert "1. ? the Service Auth policy *Service tokens* — may match" in allowed
+    assert "? include: any valid service token — not checked: a service token is a machine's" in allowed
+    assert "↳ ✓ include: Access group *Engineers* — through its own rules" in allowed
+    assert "↳ ✗ exclude: email domain is *contractors.example.com*" in allowed
+    assert "Offers only: Okta Production, Entra ID" in allowed
+    assert "• ✅ allowed · " in allowed
+    assert "• ⛔ denied · " in allowed
+    assert "❔ *Can't tell* whether *user0003@example.com* would get into *Grafana*" in unknown
+    assert "Access: *never logged in*" in unknown

@@ -70,7 +70,8 @@ def test_an_allowed_person_sees_each_rule_marked_and_their_login(bot: SlackDrive
     assert "✓ include: Access group *SRE on call* — through its own rules" in text
     assert "↳ ✓ include: Okta group *Platform* — in the group at the last login" in text
     assert "✓ require: login method *Okta Production* — last logged in through Okta Production" in text
-    assert "Groups: 1, from the identity Access last saw" in text
+    assert "Groups (1, from the identity Access last saw, " in text
+    assert text.split("Groups (1, ")[1].split("\n")[0].endswith("): Platform")
     assert "• ✅ allowed · " in text
     assert "Ray ID `8c1a2b3c4d5e6f70`" in text
 

@@ -137,7 +137,7 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
         verdict=verdict,
         identity=identity,
         pushes=pushes,
-        group_failures=_merged([_result(read) for read in failure_reads]),
+        group_failures=_merged([_result(read) for read in failure_reads], names, ids),
         app_logins=tuple(login for login in logins.value or () if _to_app(login, app))[:MAX_LOGINS],
     )
 
@@ -161,10 +161,21 @@ def _result(future: Future[Cached[T]]) -> Read[T]:
     return Read(cached.value, None, cached.stale, cached.fetched_at, cached.from_cache)
 
 
-def _merged(reads: list[Read[tuple[ScimPush, ...]]]) -> Read[tuple[ScimPush, ...]]:
+def _merged(
+    reads: list[Read[tuple[ScimPush, ...]]], names: tuple[str, ...], ids: tuple[str, ...]
+) -> Read[tuple[ScimPush, ...]]:
+    """Give back the failed pushes of the groups named, newest first, from both reads (only those
+    groups' failures: a log that ignored a filter shows no one else's)."""
     problem = next((one.problem for one in reads if one.problem is not None), None)
+    named = {name.casefold() for name in names} | {f"id:{value.lower()}" for value in ids}
     pushes = sorted(
-        {push for one in reads for push in one.value or ()},
+        {
+            push
+            for one in reads
+            for push in one.value or ()
+            if push.failed
+            and (push.group_name.casefold() in named or f"id:{push.idp_resource_id.lower()}" in named)
+        },
         key=lambda push: push.logged_at.timestamp() if push.logged_at else 0.0,
         reverse=True,
     )

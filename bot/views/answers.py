@@ -50,6 +50,10 @@ def render_help() -> Message:
         f"• `{COMMAND} failures` — failed SCIM pushes of the last 24 hours; `failures:6h` for "
         "another window (`30m`, `6h`, `3d`, `2w`)\n"
         f"• `{COMMAND} changed:3d` — groups changed in the last 3 days, newest first\n"
+        f"• `{COMMAND} why jane@example.com grafana.example.com` — would Access let this person (an "
+        "email, or `@jane` picked from Slack's list) into that application (its name, domain or a "
+        "link), and why: each policy in the order Access checks it, every rule marked ✓ ✗ ?, their "
+        "SCIM state, failed pushes and recent logins\n"
         f'• `{COMMAND} idp:"Azure AD" oncall` — any of these in another identity provider, by name or id\n'
         f"• `{COMMAND} help` — this message\n"
         "Buttons: *Previous* / *Next* to page, *Refresh* for fresh data from Cloudflare, "

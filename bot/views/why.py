@@ -41,6 +41,7 @@ MAX_POLICIES_SHOWN = 6
 MAX_RULES_SHOWN = 8
 MAX_THROUGH_SHOWN = 4
 MAX_PUSHES_SHOWN = 5
+MAX_GROUPS_SHOWN = 8
 VALUE_LIMIT = 80
 NAME_LIMIT = 75
 REASON_LIMIT = 200
@@ -301,7 +302,11 @@ def _policy_block(number: int, check: PolicyCheck, found: Why, *, decisive: bool
                 Outside(checked.why, REASON_LIMIT),
             ]
         )
-        for inner_where, inner in checked.through[:MAX_THROUGH_SHOWN]:
+        # The Access group's rules that decided its mark first: they are what to look at.
+        deciding = sorted(
+            checked.through, key=lambda pair: pair[0] == "include" and pair[1].mark != checked.mark
+        )
+        for inner_where, inner in deciding[:MAX_THROUGH_SHOWN]:
             items.append(
                 [
                     f"    ↳ {MARKS[inner.mark]} {inner_where}: ",
@@ -403,13 +408,15 @@ def _person_block(found: Why, where: str) -> dict[str, Any]:
                 ]
             )
         else:
-            lines.append(
-                [
-                    f"Groups: {len(identity.groups)}, from the identity Access last saw (",
-                    moment(identity.issued_at, ago=True),
-                    ")",
+            held: list[Part] = [f"Groups ({len(identity.groups)}, from the identity Access last saw, "]
+            held += [moment(identity.issued_at, ago=True), "): "]
+            for index, group in enumerate(identity.groups[:MAX_GROUPS_SHOWN]):
+                held += ([", "] if index else []) + [
+                    Outside(group.name or group.id or group.email, NAME_LIMIT)
                 ]
-            )
+            more = len(identity.groups) - MAX_GROUPS_SHOWN
+            held += [f" and {more} more"] if more > 0 else ["none"] if not identity.groups else []
+            lines.append(held)
         failed = [check for check in identity.posture if check.success is False]
         if failed:
             names = [Outside(check.name or check.rule_id, NAME_LIMIT) for check in failed[:3]]
@@ -421,7 +428,10 @@ def _person_block(found: Why, where: str) -> dict[str, Any]:
 
 
 def _pushes_block(found: Why) -> dict[str, Any]:
-    own = [push for push in found.pushes.value or () if push.failed]
+    user_id = found.scim.value.id.lower() if found.scim.value is not None else ""
+    own = [
+        push for push in found.pushes.value or () if push.failed and push.cf_resource_id.lower() == user_id
+    ]
     groups = list(found.group_failures.value or ())
     if not own and not groups:
         if found.pushes.problem is not None and found.group_failures.problem is not None:
