@@ -55,7 +55,15 @@ from tests.fakes import (
 from tests.fakes import (
     PROVIDER_ID as PROVIDER,
 )
-from tests.helpers import RedisServer, clean_env, free_port, procfile_command, trickling, wait_until_serving
+from tests.helpers import (
+    RedisServer,
+    clean_env,
+    free_port,
+    procfile_command,
+    trickling,
+    wait_until_serving,
+    why_story,
+)
 
 BURSTS = 5  # of 50 commands at once: the p99 of 250 acks, not the slowest of one burst
 THINK_SECONDS = 0.3  # between a reply and the next click, as a person reads the page
@@ -683,7 +691,50 @@ def ratios(runs: dict[tuple[int, bool], Results], sizes: list[int]) -> list[str]
     return lines
 
 
+def why_rows(latency: float, samples: int = 3) -> list[str]:
+    """Give back the table and targets of `why`: cold (nothing cached: a new process), warm (the
+    application and its policies cached, another person), and the same question again."""
+    timings: dict[str, list[float]] = {
+        "cold why": [],
+        "warm why, another person": [],
+        "the same why again": [],
+    }
+    trips: dict[str, float] = {}
+    for sample in range(samples):
+        cloudflare, slack = FakeCloudflare(delay_seconds=latency), FakeSlack()
+        cloudflare.add_provider(PROVIDER, "Okta Production", [make_group(n) for n in range(45)])
+        why_story(cloudflare, time.time())
+        try:
+            with running_app(cloudflare, slack, naive=False) as (bot, _worker):
+                for name, person in (
+                    ("cold why", "jane@example.com"),
+                    ("warm why, another person", "bob@example.com"),
+                    ("the same why again", "bob@example.com"),
+                ):
+                    time.sleep(THINK_SECONDS)
+                    before, started = len(cloudflare.calls), time.perf_counter()
+                    timings[name].append(bot.command(f"why {person} grafana")[1])
+                    if sample == 0:
+                        trips[name] = waves(cloudflare.call_times[before:], started, latency)
+        finally:
+            cloudflare.close()
+            slack.close()
+    lines = ["| `why`, Cloudflare round trip as above | p50 (ms) | round trips |", "|---|---|---|"]
+    p50 = {name: sorted(values)[len(values) // 2] * 1000 for name, values in timings.items()}
+    lines += [f"| {name} | {p50[name]:,.0f} | {trips[name]:g} |" for name in timings]
+    checks = [
+        ("a cold why: at most 2 round trips", trips["cold why"] <= 2),
+        ("a warm why (same application, another person): at most 2 round trips",
+         trips["warm why, another person"] <= 2),
+        ("the same why again: no round trip", trips["the same why again"] == 0),
+        (f"a cold why within {2 * latency * 1000 + 200:,.0f} ms (two round trips and 200 ms)",
+         p50["cold why"] <= 2 * latency * 1000 + 200),
+    ]  # fmt: skip
+    return [*lines, "", *(f"- {'✓' if ok else '✗'} {label}" for label, ok in checks)]
+
+
 SECTIONS: dict[str, Callable[[float], list[str]]] = {
+    "why": why_rows,
     "redis": redis_rows,
     "large": large_rows,
     "replies": burst_rows,
@@ -719,6 +770,7 @@ def main() -> int:
     print("\n".join(large_rows(latency)), "\n")
     print("\n".join(burst_rows(latency)), "\n")
     print("\n".join(no_log_rows(latency)), "\n")
+    print("\n".join(why_rows(latency)), "\n")
     print("\n".join(ratios(runs, sizes)), "\n")
     print("Targets:\n" + "\n".join(targets(runs, sizes, latency)))
     return 0

@@ -297,8 +297,9 @@ def access_people(
         for index, ok in enumerate(allowed):
             logins.append(
                 {"action": "login", "allowed": ok, "app_domain": "grafana.example.com",
-                 "app_uid": GRAFANA_APP_ID, "connection": "okta", "created_at": _rfc3339(seen - timedelta(minutes=index * 7)),
-                 "ip_address": "192.0.2.1", "ray_id": f"8d{number}{index}aa0demo0000", "user_email": email}
+                 "app_uid": GRAFANA_APP_ID, "connection": "okta",
+                 "created_at": _rfc3339(seen - timedelta(minutes=index * 7)), "ip_address": "192.0.2.1",
+                 "ray_id": f"8d{number}{index}aa0demo0000", "user_email": email}
             )  # fmt: skip
     return registry, identities, logins
 

@@ -9,8 +9,26 @@ from typing import Any
 
 import pytest
 
+from bot.access_users import (
+    IDENTITY,
+    LOGINS,
+    REGISTRY,
+    Identity,
+    IdentityGroup,
+    access_user_of,
+    identity_of,
+    login_of,
+)
+from bot.codec import VERSION, Unusable
 from tests.conftest import FakeClock, SlackDriver, StartBot
-from tests.fake_access import APPS_PERMISSION, AUDIT_PERMISSION, LOGS_PERMISSION, make_login
+from tests.fake_access import (
+    APPS_PERMISSION,
+    AUDIT_PERMISSION,
+    LOGS_PERMISSION,
+    make_access_user,
+    make_identity,
+    make_login,
+)
 from tests.fakes import FakeCloudflare, FakeSlack, buttons, texts
 from tests.helpers import WHY_APP, check_inert, check_limits, why_story
 
@@ -289,3 +307,53 @@ def app_of_message(message: dict[str, Any]) -> str:
     """Give back the application id the Refresh button asks about again."""
     refresh = next(b for b in buttons(message).values() if b["text"]["text"] == "↻ Refresh")
     return str(json.loads(refresh["value"])["w"][1])
+
+
+def test_what_access_knows_of_a_person_is_stored_and_read_back_whole() -> None:
+    seen = identity_of(
+        make_identity(
+            make_access_user(1, "jane@example.com"),
+            "okta-id",
+            posture={"warp": True, "disk": False},
+            groups=[{"id": "g1", "name": "Platform"}, "Finance"],
+            saml_attributes={"department": ["Eng", "SRE"], "level": 3},
+        )
+    )
+
+    assert seen.groups == (IdentityGroup("g1", "Platform", ""), IdentityGroup("", "Finance", ""))
+    assert seen.attributes == (("department", "Eng"), ("department", "SRE"), ("level", "3"))
+    assert [(check.rule_id, check.success) for check in seen.posture] == [("warp", True), ("disk", False)]
+    assert IDENTITY.loads(IDENTITY.dumps(seen)) == seen
+    assert IDENTITY.loads(IDENTITY.dumps(None)) is None
+    person = access_user_of(make_access_user(1, "jane@example.com"))
+    assert REGISTRY.loads(REGISTRY.dumps(person)) == person
+    login = login_of(
+        make_login("jane@example.com", {"id": "a", "domain": "d"}, allowed=True, at="2025-12-31T22:10:00Z")
+    )
+    assert LOGINS.loads(LOGINS.dumps((login,))) == (login,)
+
+
+def test_an_identity_without_the_undocumented_fields_holds_no_groups_rather_than_none() -> None:
+    seen = identity_of(make_identity(make_access_user(1, "jane@example.com"), "okta-id"))
+
+    assert (seen.groups, seen.attributes) == (None, None)
+    assert identity_of({"idp": "okta", "geo": ["DE"], "iat": "yesterday", "devicePosture": [1]}) == Identity(
+        "", "", "", "", None, (), None, None
+    )
+
+
+@pytest.mark.parametrize(
+    ("codec", "stored"),
+    [
+        (REGISTRY, ["id", "e", "n", "yes", None, None]),
+        (REGISTRY, ["id", "e", "n"]),
+        (IDENTITY, ["e", "i", "t", "c", None, [["r", "n"]], None, None]),
+        (IDENTITY, ["e", "i", "t", "c", None, [], [["g", "n"]], None]),
+        (IDENTITY, ["e", "i", "t", "c", "soon", [], None, None]),
+        (LOGINS, [[None, True, "a", "d", "c", "x"]]),
+        (LOGINS, "logins"),
+    ],
+)
+def test_a_stored_copy_that_is_not_one_this_bot_wrote_is_refused(codec: Any, stored: object) -> None:
+    with pytest.raises(Unusable):
+        codec.loads(json.dumps([VERSION, stored]))
