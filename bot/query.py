@@ -36,6 +36,8 @@ ACTION_OPEN = "scim_groups_open"
 ACTION_HISTORY = "scim_groups_history"
 ACTION_USED_BY = "scim_groups_used_by"
 ACTION_BACK = "scim_groups_back"
+# A button that opens another answer in a message of its own, leaving the one it is on as it is.
+ACTION_FOLLOW = "scim_groups_follow"
 ACTIONS = (
     ACTION_PREVIOUS,
     ACTION_NEXT,
@@ -45,6 +47,7 @@ ACTIONS = (
     ACTION_HISTORY,
     ACTION_USED_BY,
     ACTION_BACK,
+    ACTION_FOLLOW,
 )
 MAX_PAGE = 100_000
 # Cloudflare takes at most 50 values of `cf_resource_id` or `idp_resource_id` in one request.

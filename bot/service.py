@@ -21,6 +21,7 @@ from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.limits import RefreshLimit, RefreshThrottle
 from bot.providers import ProviderChoice, resolve, resolve_and_find
 from bot.query import (
+    ACTION_FOLLOW,
     ACTION_REFRESH,
     ACTION_SHARE,
     BadInput,
@@ -103,6 +104,10 @@ class GroupsService:
                 # its Back leads to their own copy of the page.
                 own = replace(asks, back=replace(asks.back, shared=False))
                 return Reply(self._detail(own, outcome), replace_original=not asks.back.shared)
+            if click.action_id == ACTION_FOLLOW:  # another answer, beside the one clicked on
+                return Reply(
+                    self._show(replace(asks, shared=False), outcome, refresh=False), replace_original=False
+                )
             if click.action_id == ACTION_SHARE:
                 shared = self._show(
                     replace(asks, shared=True), outcome, refresh=False, shared_by=caller.user_id

@@ -269,16 +269,21 @@ def test_hostile_names_in_the_policies_and_the_identity_stay_inert(
     assert verdict(message).startswith("✅ *jane@example.com* would be *allowed*")
 
 
-def test_the_refresh_and_user_buttons_answer(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
+def test_the_refresh_user_and_group_buttons_answer(bot: SlackDriver, cloudflare: FakeCloudflare) -> None:
     message = bot.command("why jane@example.com grafana")
     offered = {button["text"]["text"]: button for button in buttons(message).values()}
 
     refreshed = bot.click(offered["↻ Refresh"])
     user = bot.click(offered["Their SCIM user"])
+    group = bot.click(offered["Group Platform"])
 
     assert verdict(refreshed).startswith("✅ *jane@example.com* would be *allowed*")
-    assert "jane@example.com" in said(user)
+    assert refreshed["replace_original"] is True
     assert "SCIM users" in said(user)
+    assert "jane@example.com" in said(user)
+    assert (user["replace_original"], group["replace_original"]) == (False, False), "the verdict was replaced"
+    assert "*Platform*" in said(group)
+    assert "Used by" in [button["text"]["text"] for button in buttons(group).values()]
 
 
 def test_a_large_application_stays_within_slacks_limits(

@@ -139,6 +139,10 @@ def find(subjects: Subjects, request: Show, provider_id: str, refresh: bool) -> 
         pushes=pushes,
         group_failures=_merged([_result(read) for read in failure_reads], names, ids),
         app_logins=tuple(login for login in logins.value or () if _to_app(login, app))[:MAX_LOGINS],
+        groups_named=(
+            *(("name", name) for name in names if len(name) <= MAX_VALUE_LENGTH),
+            *(("external", value) for value in ids if len(value) <= MAX_VALUE_LENGTH),
+        ),
     )
 
 
@@ -250,7 +254,7 @@ def _groups_named(app: App, graph: AccessGraph, provider_id: str) -> tuple[tuple
     seen: set[str] = set()
     waiting: list[Rule] = [rule for policy in app.policies for rule in _all(policy.rules)]
     while waiting:
-        rule = waiting.pop()
+        rule = waiting.pop(0)
         if rule.kind == "group" and rule.field("id") not in seen and rule.field("id") in groups:
             seen.add(rule.field("id"))
             waiting.extend(_all(groups[rule.field("id")].rules))

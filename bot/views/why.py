@@ -9,13 +9,13 @@ rich_text; every source the bot could not read is named, with the permission it 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from bot.access_users import AUDIT_PERMISSION, AccessUser, Identity, Login
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, IdentityProvider, PermissionMissing
 from bot.pushes import HISTORY_DAYS, LOGS_PERMISSION, ScimPush
-from bot.query import ACTION_OPEN, ACTION_REFRESH, ACTION_SHARE, Query, Show
+from bot.query import ACTION_FOLLOW, ACTION_OPEN, ACTION_REFRESH, ACTION_SHARE, Query, Show
 from bot.rules import APPS_PERMISSION, AccessGraph, App, Rule
 from bot.users import ScimUser
 from bot.verdicts import PolicyCheck, Verdict
@@ -42,6 +42,7 @@ MAX_RULES_SHOWN = 8
 MAX_THROUGH_SHOWN = 4
 MAX_PUSHES_SHOWN = 5
 MAX_GROUPS_SHOWN = 8
+MAX_GROUP_BUTTONS = 4
 VALUE_LIMIT = 80
 NAME_LIMIT = 75
 REASON_LIMIT = 200
@@ -108,6 +109,8 @@ class Why:
     app_logins: tuple[Login, ...] = ()
     pushes: Read[tuple[ScimPush, ...]] = Read(None)
     group_failures: Read[tuple[ScimPush, ...]] = Read(None)
+    # The groups of the provider asked that the application's policies name: by name or external id.
+    groups_named: tuple[tuple[Literal["name", "external"], str], ...] = ()
 
     @property
     def stale(self) -> Staleness | None:
@@ -479,12 +482,22 @@ def _login(login: Login, found: Why) -> list[Part]:
 
 
 def _buttons(found: Why, request: Show) -> dict[str, Any]:
+    """Give back Refresh and Share, and buttons that open, each in a message of its own, the
+    person's `user:` answer and each group the policies name (its page has Used by and History)."""
     provider = request.query.provider
     buttons = [button(ACTION_REFRESH, "↻ Refresh", request)]
     if not request.shared:
         buttons.append(button(ACTION_SHARE, "Share in channel", request))
     user = Show(Query(provider=provider, users=(found.email,)), page=1, page_size=min(request.page_size, 4))
-    buttons.append(button(ACTION_OPEN + ":user", "Their SCIM user", user))
+    buttons.append(button(f"{ACTION_FOLLOW}:user", "Their SCIM user", user))
+    for index, (by, value) in enumerate(found.groups_named[:MAX_GROUP_BUTTONS]):
+        query = (
+            Query(provider=provider, search=value) if by == "name" else Query(provider, external_ids=(value,))
+        )
+        label = shorten(visible(f"Group {value}"), BUTTON_TEXT_LIMIT)
+        buttons.append(
+            button(f"{ACTION_FOLLOW}:g{index}", label, Show(query, page=1, page_size=request.page_size))
+        )
     return {"type": "actions", "block_id": "scim_groups_why", "elements": buttons}
 
 
