@@ -39,6 +39,9 @@ TTL = 30.0
 LOGIN_ROWS = 50
 # The most groups, attributes and posture checks an identity keeps.
 MAX_FACTS = 500
+# A token refused these endpoints is not asked again for this long (a Refresh asks at once):
+# each `why` would otherwise spend two calls of the shared budget on 403s.
+REFUSED_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,9 @@ class AccessUsers:
 
     def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
         self._client = client
+        self._clock = caches.clock
+        # Until when (monotonic) the token is taken to lack the permission, after a 403.
+        self._refused_until = 0.0
         self._registry: AnswerCache[tuple[str, str], AccessUser | None] = caches.make(
             "access-users", REGISTRY, maxsize=1_024, stale_maxsize=256, ttl=TTL
         )
@@ -297,17 +303,25 @@ class AccessUsers:
     def registered(self, email: str, *, refresh: bool = False) -> Cached[AccessUser | None]:
         """Give back the person with this email in the user registry (None: never logged in)."""
         key = (self._client.account_id, email.casefold())
+        self._check_permission(refresh)
         return self._registry.get(key, lambda: self._registered(email), refresh=refresh)
 
     def identity(self, user_id: str, *, refresh: bool = False) -> Cached[Identity | None]:
         """Give back the identity Access last saw for a registered person (None: it has none)."""
         key = (self._client.account_id, user_id)
+        self._check_permission(refresh)
         return self._identities.get(key, lambda: self._identity(user_id), refresh=refresh)
 
     def logins(self, email: str, *, refresh: bool = False) -> Cached[tuple[Login, ...]]:
         """Give back the person's newest logins to any application (LOGIN_ROWS at most), newest first."""
         key = (self._client.account_id, email.casefold())
+        self._check_permission(refresh)
         return self._logins.get(key, lambda: self._read_logins(email), refresh=refresh)
+
+    def _check_permission(self, refresh: bool) -> None:
+        """Raise `PermissionMissing` without a call while a 403 is recent (unless refreshing)."""
+        if not refresh and self._clock() < self._refused_until:
+            raise PermissionMissing(AUDIT_PERMISSION, status=403)
 
     def _registered(self, email: str) -> AccessUser | None:
         items = self._list(USERS_PATH, [("email", email), ("per_page", 50)])
@@ -320,7 +334,7 @@ class AccessUsers:
         except NotFound:  # a registered person without an identity (never logged in to an app)
             return None
         except AuthFailed as error:
-            raise _missing(error) from None
+            raise self._missing(error) from None
         return identity_of(result) if result else None
 
     def _read_logins(self, email: str) -> tuple[Login, ...]:
@@ -343,9 +357,12 @@ class AccessUsers:
         try:
             return self._client.list_page(path, params).items
         except AuthFailed as error:
-            raise _missing(error) from None
+            raise self._missing(error) from None
 
-
-def _missing(error: AuthFailed) -> Exception:
-    """Give back what a refusal from these endpoints means: a 403 is the permission missing."""
-    return PermissionMissing(AUDIT_PERMISSION, status=403) if error.status == 403 else error
+    def _missing(self, error: AuthFailed) -> Exception:
+        """Give back what a refusal from these endpoints means: a 403 is the permission missing,
+        which is then taken as missing for a while."""
+        if error.status != 403:
+            return error
+        self._refused_until = self._clock() + REFUSED_SECONDS
+        return PermissionMissing(AUDIT_PERMISSION, status=403)

@@ -34,6 +34,9 @@ LOGS_PERMISSION = "Access: SCIM Logs Read"
 LOGS_TTL = 30.0
 # Rows read per call for a list of failures: ten Slack pages of ten.
 UPSTREAM_ROWS = 100
+# A token refused the log is not asked again for this long (a Refresh asks at once): every
+# answer that shows pushes would otherwise spend a call of the shared budget on a 403.
+REFUSED_SECONDS = 600.0
 # A person's or a group's recent history: this many days, at most this many pushes.
 HISTORY_DAYS = 7
 HISTORY_ROWS = 5
@@ -129,6 +132,9 @@ class Pushes:
 
     def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
         self._client = client
+        self._clock = caches.clock
+        # Until when (monotonic) the token is taken to lack the log's permission, after a 403.
+        self._refused_until = 0.0
         self._rows: AnswerCache[tuple[str, ...], tuple[ScimPush, ...]] = caches.make(
             "pushes", PUSHES, maxsize=1_024, stale_maxsize=256, ttl=LOGS_TTL
         )
@@ -181,8 +187,17 @@ class Pushes:
         return self._read(params, refresh, key=[*what, ("recent", GROUP_HISTORY_ROWS)])
 
     def _read(self, params: Params, refresh: bool, key: Params | None = None) -> Cached[tuple[ScimPush, ...]]:
+        if not refresh and self._clock() < self._refused_until:  # a 403 a moment ago: ask not again
+            raise PermissionMissing(LOGS_PERMISSION, status=403)
         named = (self._client.account_id, *(f"{name}={value}" for name, value in key or params))
-        return self._rows.get(named, lambda: read_log(self._client, params), refresh=refresh)
+        return self._rows.get(named, lambda: self._read_log(params), refresh=refresh)
+
+    def _read_log(self, params: Params) -> tuple[ScimPush, ...]:
+        try:
+            return read_log(self._client, params)
+        except PermissionMissing:
+            self._refused_until = self._clock() + REFUSED_SECONDS
+            raise
 
 
 def read_log(client: CloudflareClient, params: Params) -> tuple[ScimPush, ...]:

@@ -362,3 +362,30 @@ def test_an_identity_without_the_undocumented_fields_holds_no_groups_rather_than
 def test_a_stored_copy_that_is_not_one_this_bot_wrote_is_refused(codec: Any, stored: object) -> None:
     with pytest.raises(Unusable):
         codec.loads(json.dumps([VERSION, stored]))
+
+
+def test_a_token_without_the_audit_permission_is_not_asked_again_for_ten_minutes_but_on_refresh(
+    start_bot: StartBot, cloudflare: FakeCloudflare, clock: FakeClock, story: dict[str, Any]
+) -> None:
+    cloudflare.missing_permissions = {AUDIT_PERMISSION, LOGS_PERMISSION}
+    bot = start_bot()
+
+    def refused() -> int:
+        return sum("/access/users" in path or "/access/logs/" in path for path, _query in cloudflare.calls)
+
+    first = bot.command("why jane@example.com grafana")
+    after_first = refused()
+    second = bot.command("why bob@example.com grafana")
+    after_second = refused()
+    bot.click(next(b for b in buttons(second).values() if b["text"]["text"] == "↻ Refresh"))
+    after_refresh = refused()
+    clock.advance(601)
+    bot.command("why nora@example.com grafana")
+
+    assert after_first >= 2  # the registry, the login log (and the SCIM log) were each asked once
+    assert after_second == after_first, "a refused permission was asked again at once"
+    assert after_refresh > after_second, "Refresh did not ask again"
+    assert refused() > after_refresh, "ten minutes on, it was not asked again"
+    for message in (first, second):
+        assert "the API token lacks “Access: Audit Logs Read”" in said(message)
+        assert "the API token lacks “Access: SCIM Logs Read”" in said(message)
