@@ -389,3 +389,23 @@ def test_a_token_without_the_audit_permission_is_not_asked_again_for_ten_minutes
     for message in (first, second):
         assert "the API token lacks “Access: Audit Logs Read”" in said(message)
         assert "the API token lacks “Access: SCIM Logs Read”" in said(message)
+
+
+def test_a_mention_slack_has_no_email_for_is_answered_in_one_sentence_without_cloudflare(
+    bot: SlackDriver, slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    slack.add_person("U0NOMAIL", "Hidden", None)
+    before = len(cloudflare.calls)
+
+    message = bot.command("why <@U0NOMAIL|hidden> grafana", as_sent=True)
+
+    assert len(message["blocks"]) == 1
+    assert "email" in said(message)
+    asked = [path for path, _query in cloudflare.calls[before:] if not path.endswith("/identity_providers")]
+    assert asked == [], "a person nobody could name was asked about"
+
+
+def test_why_asks_the_provider_named_with_idp(bot: SlackDriver) -> None:
+    message = bot.command('why gus@example.com grafana idp:"Okta Production"')
+
+    assert "would be *denied* at *Grafana*: Okta Production has deactivated them" in verdict(message)
