@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from bot.cache import AnswerCache, Cached, Caches
 from bot.cloudflare import AuthFailed, CloudflareClient, IdentityProvider, ScimGroup, text_of
-from bot.codec import Codec, many, text, whole
+from bot.codec import Codec, flag, many, text, whole
 
 APPS_PERMISSION = "Access: Apps and Policies Read"
 PER_PAGE = 1_000
@@ -93,6 +93,8 @@ class AppPolicy:
     decision: str  # allow, deny, non_identity (Service Auth) or bypass
     precedence: int | None
     rules: RuleLists
+    # False when Cloudflare listed the policy without its rules and no reusable policy has its id.
+    rules_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,10 @@ def rule_lists_of(item: Mapping[str, Any]) -> RuleLists:
     return RuleLists(listed("include"), listed("require"), listed("exclude"))
 
 
-def app_of(item: Mapping[str, Any]) -> App:
-    """Give back an application as the list of applications gives it."""
+def app_of(item: Mapping[str, Any], reusable: Mapping[str, Mapping[str, Any]] | None = None) -> App:
+    """Give back an application as the list of applications gives it. A policy listed without
+    any rule list (only its id, say) takes the rules of the reusable policy with its id; without
+    one, its rules are not known."""
     domains = [text_of(item.get("domain"))]
     hosted = item.get("self_hosted_domains")
     domains += [text_of(domain) for domain in (hosted if isinstance(hosted, list) else ())]
@@ -242,14 +246,17 @@ def app_of(item: Mapping[str, Any]) -> App:
     policies = []
     for policy in listed if isinstance(listed, list) else ():
         if isinstance(policy, dict):
+            known = any(where in policy for where in LISTS)
+            full = policy if known else {**(reusable or {}).get(text_of(policy.get("id")), {}), **policy}
             precedence = policy.get("precedence")
             policies.append(
                 AppPolicy(
-                    text_of(policy.get("id")),
-                    text_of(policy.get("name")),
-                    text_of(policy.get("decision")),
+                    text_of(full.get("id")),
+                    text_of(full.get("name")),
+                    text_of(full.get("decision")),
                     precedence if isinstance(precedence, int) and not isinstance(precedence, bool) else None,
-                    rule_lists_of(policy),
+                    rule_lists_of(full),
+                    known or any(where in full for where in LISTS),
                 )
             )
     return App(
@@ -384,17 +391,26 @@ def _decode_lists(item: object) -> RuleLists:
 
 def _encode_app(app: App) -> list[Any]:
     policies = [
-        [policy.id, policy.name, policy.decision, policy.precedence, _encode_lists(policy.rules)]
+        [
+            policy.id,
+            policy.name,
+            policy.decision,
+            policy.precedence,
+            _encode_lists(policy.rules),
+            policy.rules_known,
+        ]
         for policy in app.policies
     ]
     return [app.id, app.name, app.type, app.aud, list(app.domains), list(app.allowed_idps), policies]
 
 
 def _decode_policy(item: object) -> AppPolicy:
-    if not isinstance(item, list) or len(item) != 5:
+    if not isinstance(item, list) or len(item) != 6:
         raise TypeError("not an application's policy")
     precedence = None if item[3] is None else whole(item[3], -(2**31), 2**31)
-    return AppPolicy(text(item[0]), text(item[1]), text(item[2]), precedence, _decode_lists(item[4]))
+    return AppPolicy(
+        text(item[0]), text(item[1]), text(item[2]), precedence, _decode_lists(item[4]), flag(item[5])
+    )
 
 
 def _decode_app(item: object) -> App:
@@ -470,7 +486,7 @@ class AccessRules:
         return AccessGraph(
             holders_of(groups or (), policies or (), apps or ()),
             missing,
-            tuple(app_of(app) for app in apps or ()),
+            tuple(app_of(app, {text_of(p.get("id")): p for p in policies or ()}) for app in apps or ()),
             tuple(
                 AccessGroupRules(text_of(group.get("id")), text_of(group.get("name")), rule_lists_of(group))
                 for group in groups or ()

@@ -165,6 +165,11 @@ def decide(app: App, access_groups: Iterable[AccessGroupRules], facts: Facts, *,
 
 def check_policy(policy: AppPolicy, groups: Mapping[str, AccessGroupRules], facts: Facts) -> PolicyCheck:
     """Give back one policy checked against the facts, rule by rule."""
+    if not policy.rules_known:
+        unread = Checked(
+            Rule("unread"), "unknown", "not known: Cloudflare listed this policy without its rules"
+        )
+        return PolicyCheck(policy, "unknown", (unread,), (), ())
     include, require, exclude = (
         tuple(check_rule(rule, groups, facts) for rule in part)
         for part in (policy.rules.include, policy.rules.require, policy.rules.exclude)

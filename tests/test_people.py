@@ -366,7 +366,7 @@ def test_the_largest_history_and_used_by_fit_slacks_limits() -> None:
         (GRAPH, [[], "", [["a", "n", "t", "aud", [], [], "policies"]], []], "TypeError: not an application"),
         (
             GRAPH,
-            [[], "", [["a", "n", "t", "aud", [], [], [["p", "n", "allow", 1.5, [[], [], []]]]]], []],
+            [[], "", [["a", "n", "t", "aud", [], [], [["p", "n", "allow", 1.5, [[], [], []], True]]]], []],
             "TypeError: not a whole number in range",
         ),
         (

@@ -3,6 +3,7 @@ marks combined as Access combines them, and policies taken in the order Access e
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -301,3 +302,29 @@ def test_rules_and_applications_are_read_from_what_cloudflare_sends_whatever_it_
     assert read.domains == ("grafana.example.com", "grafana.internal")
     assert read.allowed_idps == (OKTA,)
     assert [(p.name, p.precedence) for p in read.policies] == [("P", None)]
+
+
+def test_a_policy_listed_without_its_rules_takes_the_reusable_policys_or_is_unknown() -> None:
+    reusable = {"p-reused": {"id": "p-reused", "name": "Engineers", "decision": "allow",
+                             "include": [{"everyone": {}}], "reusable": True}}  # fmt: skip
+    read = app_of(
+        {
+            "id": "a",
+            "name": "Wiki",
+            "policies": [{"id": "p-reused", "precedence": 1}, {"id": "p-gone", "precedence": 2}],
+        },
+        reusable,
+    )
+
+    (reused, gone) = read.policies
+    assert (reused.name, reused.decision, reused.rules.include, reused.rules_known) == (
+        "Engineers",
+        "allow",
+        (rule("everyone"),),
+        True,
+    )
+    assert (gone.rules_known, gone.precedence) == (False, 2)
+    verdict = decide(replace(read, policies=(gone,)), (), JANE)
+    assert verdict.outcome == "unknown"
+    assert verdict.doubts[0].unknowns()[0].why == "not known: Cloudflare listed this policy without its rules"
+    assert app_of({"policies": [{"id": "p", "include": []}]}).policies[0].rules_known is True

@@ -74,6 +74,7 @@ NO_VALUE = {
     "certificate": "a valid client certificate",
     "any_valid_service_token": "any valid service token",
     "cloudflare_account_member": "a member of the Cloudflare account",
+    "unread": "its rules",
 }
 
 
