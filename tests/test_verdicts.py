@@ -7,9 +7,22 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.access_users import Identity, IdentityGroup, Posture
-from bot.rules import AccessGroupRules, App, AppPolicy, Rule, RuleLists, app_of, rule_lists_of, rule_of
+from bot.query import Query, Show
+from bot.rules import (
+    AccessGraph,
+    AccessGroupRules,
+    App,
+    AppPolicy,
+    Rule,
+    RuleLists,
+    app_of,
+    rule_lists_of,
+    rule_of,
+)
 from bot.verdicts import (
     Facts,
     Mark,
@@ -21,6 +34,8 @@ from bot.verdicts import (
     negate,
     offered,
 )
+from bot.views import Read, Why, render_why
+from tests.helpers import check_inert, check_limits
 
 OKTA = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 AZURE = "0f7c2a1e-0000-4000-8000-00000000a2a2"
@@ -328,3 +343,65 @@ def test_a_policy_listed_without_its_rules_takes_the_reusable_policys_or_is_unkn
     assert verdict.outcome == "unknown"
     assert verdict.doubts[0].unknowns()[0].why == "not known: Cloudflare listed this policy without its rules"
     assert app_of({"policies": [{"id": "p", "include": []}]}).policies[0].rules_known is True
+
+
+# Any application, any rules, any person: the answer stays within Slack's limits and inert.
+outside = st.text(st.characters(codec="utf-8"), max_size=400)
+KINDS = ["everyone", "email", "email_domain", "group", "okta", "azureAD", "saml", "oidc", "login_method",
+         "geo", "device_posture", "ip", "service_token", "external_evaluation", "no_such_kind"]  # fmt: skip
+FIELDS = ("email", "domain", "id", "name", "attribute_value", "country_code")
+rules = st.builds(
+    lambda kind, values: Rule(kind, tuple(zip(FIELDS, values, strict=False))),
+    st.sampled_from(KINDS),
+    st.lists(outside, max_size=6),
+)
+lists = st.builds(
+    RuleLists,
+    st.lists(rules, max_size=30).map(tuple),
+    st.lists(rules, max_size=5).map(tuple),
+    st.lists(rules, max_size=5).map(tuple),
+)
+policies = st.builds(
+    AppPolicy,
+    outside,
+    outside,
+    st.sampled_from(["allow", "deny", "bypass", "non_identity", "", "maybe"]),
+    st.none() | st.integers(-5, 50),
+    lists,
+    st.booleans(),
+)
+identities = st.none() | st.builds(
+    Identity,
+    outside,
+    st.sampled_from([OKTA, AZURE, ""]),
+    outside,
+    outside,
+    st.none(),
+    st.lists(st.builds(Posture, outside, outside, st.none() | st.booleans()), max_size=5).map(tuple),
+    st.none() | st.lists(st.builds(IdentityGroup, outside, outside, outside), max_size=30).map(tuple),
+    st.none() | st.lists(st.tuples(outside, outside), max_size=5).map(tuple),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(policies, max_size=40),
+    st.lists(st.builds(AccessGroupRules, st.sampled_from(["", "a", "b"]), outside, lists), max_size=3),
+    identities,
+    outside,
+    outside,
+)
+def test_any_application_and_person_render_within_limits_and_inert(
+    listed: list[AppPolicy], groups: list[AccessGroupRules], identity: Identity | None, name: str, email: str
+) -> None:
+    application = App("app", name, "self_hosted", "aud", (name,), (OKTA, name), tuple(listed))
+    verdict = decide(application, groups, Facts(email or "x@y.z", identity, "unknown", {OKTA.lower(): name}))
+    found = Why(email, name, Read(AccessGraph((), "", (application,), tuple(groups))), app=application,
+                verdict=verdict, identity=Read(identity))  # fmt: skip
+
+    message = render_why(
+        found, Show(Query(OKTA, why=(email[:200] or "x", "app")), page=1, page_size=20), name
+    )
+
+    check_limits(message)
+    check_inert(message)
