@@ -20,7 +20,7 @@ from bot.access_users import (
     login_of,
 )
 from bot.codec import VERSION, Unusable
-from tests.conftest import FakeClock, SlackDriver, StartBot
+from tests.conftest import FakeClock, SlackDriver, StartAnswers, StartBot
 from tests.fake_access import (
     APPS_PERMISSION,
     AUDIT_PERMISSION,
@@ -30,7 +30,7 @@ from tests.fake_access import (
     make_login,
 )
 from tests.fakes import FakeCloudflare, FakeSlack, buttons, texts
-from tests.helpers import WHY_APP, check_inert, check_limits, why_story
+from tests.helpers import WHY_APP, RedisServer, check_inert, check_limits, why_story
 
 
 @pytest.fixture
@@ -409,3 +409,18 @@ def test_why_asks_the_provider_named_with_idp(bot: SlackDriver) -> None:
     message = bot.command('why gus@example.com grafana idp:"Okta Production"')
 
     assert "would be *denied* at *Grafana*: Okta Production has deactivated them" in verdict(message)
+
+
+def test_a_second_process_sharing_redis_answers_the_same_why_without_asking_cloudflare(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare, story: dict[str, Any], redis_server: RedisServer
+) -> None:
+    first = start_answers(SCIM_GROUPS_REDIS_URL=redis_server.url)
+    second = start_answers(SCIM_GROUPS_REDIS_URL=redis_server.url)
+    answered = first.command("why jane@example.com grafana")
+    before = len(cloudflare.calls)
+
+    again = second.command("why jane@example.com grafana")
+
+    assert said(again) == said(answered)
+    asked = [path for path, _query in cloudflare.calls[before:] if not path.endswith("/identity_providers")]
+    assert asked == [], f"the second process asked Cloudflare again: {asked}"
