@@ -761,3 +761,57 @@ def test_every_detail_says_its_group_is_an_old_copy_when_only_the_group_cannot_b
     message = service.answer_click(clicked["action_id"], clicked["value"]).message
 
     assert "This is a copy from 2 minutes ago" in words(message), f"{kind}: an old group shown as fresh"
+
+
+# A directory larger than one whole read may cost: each kind that reads it whole says how much it read.
+CUT_SHORT = {
+    "search": (command("team"), "groups"),
+    "changed": (command("changed:7d"), "groups"),
+    "search of an id-shaped word": (command("team1x2"), "groups"),
+    "user by name": (command("user:Pat Doe"), "users"),
+}
+
+
+@pytest.mark.parametrize("kind", CUT_SHORT)
+def test_every_kind_that_reads_the_directory_whole_says_when_it_read_only_part(
+    cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock, kind: str
+) -> None:
+    fill(cloudflare)
+    changed = (NOW - timedelta(hours=1)).isoformat()
+    groups = [make_group(n, f"team {n}") for n in range(1_000)]
+    for group in groups:
+        group["meta"] = {**group["meta"], "lastModified": changed}
+    cloudflare.groups[PROVIDER_ID] = groups
+    people = [make_user(n, email=f"pat{n}@example.com") for n in range(1_000)]
+    for person in people:
+        person["displayName"] = "Pat Doe"
+    cloudflare.users[PROVIDER_ID] = people
+    # Five sixths of 10 calls in 5 minutes: a whole read may cost 8 pages, 800 of the 1,000.
+    env = {**environment(cloudflare, slack), "SCIM_GROUPS_UPSTREAM_CALLS_PER_5_MINUTES": "10"}
+    env.pop("CLOUDFLARE_IDENTITY_PROVIDER_ID")
+    service = build_service(load_settings(env), clock=clock, timeout=TEST_CLOUDFLARE_TIMEOUT)
+    ask, read = CUT_SHORT[kind]
+
+    said = words(ask(service, "Okta"))
+
+    assert f"searched only the first 800 {read}" in said.lower(), f"{kind}: a part read shown as the whole"
+
+
+def test_a_refresh_of_people_found_by_name_brings_their_list_up_to_date(
+    service: GroupsService, cloudflare: FakeCloudflare
+) -> None:
+    page = service.answer_command("idp:Okta user:User 0007")
+    assert "pat@example.com" in words(page)
+    refresh = button(page, "refresh")
+    before = len(cloudflare.calls)
+
+    service.answer_click(refresh["action_id"], refresh["value"], CALLER)
+
+    # Brought up to date: from the SCIM log (the users it names, asked again), or read whole; the
+    # log asked about one user (`cf_resource_id`) is their pushes, not the list.
+    again = [
+        path
+        for path, query in cloudflare.calls[before:]
+        if path.endswith("/scim/users") or (path.endswith("/scim/updates") and "cf_resource_id" not in query)
+    ]
+    assert again, "a Refresh of people found by name did not ask Cloudflare again"
