@@ -121,7 +121,7 @@ def build_service(
             parallel=workers.in_parallel,
             max_pages=min(MAX_USER_PAGES, walk_pages(settings.upstream_calls_per_5_minutes)),
         ),
-        pushes=Pushes(client, caches=caches),
+        pushes=Pushes(client, caches=caches, members=settings.show_members),
         rules=AccessRules(client, caches=caches, parallel=workers.in_parallel),
         people=SlackPeople(workspace or slack_client(settings), clock=clock),
         workers=workers,

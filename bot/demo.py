@@ -175,10 +175,34 @@ def sample_updates(
                 "idp_resource_id": (user if about_user else group)["externalId"],
                 "resource_group_name": "" if about_user else group["displayName"],
                 "resource_user_email": user["userName"] if about_user else "",
-                "request_body": "{}",
+                "request_body": _request_body(
+                    number, group, user, users[(number * 5 + 1) % len(users)], about_user
+                ),
             }
         )
     return rows
+
+
+def _request_body(
+    number: int, group: dict[str, Any], user: dict[str, Any], other: dict[str, Any], about_user: bool
+) -> str:
+    """Give back a push's SCIM request as Okta sends it: a user's new attributes; a group whole
+    (PUT, POST: its name and members); or a group's members added and removed (PATCH), the users
+    by their Cloudflare id."""
+    if about_user:
+        return json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "active": True})
+    if number % 4 in (1, 2):  # the PUT and the POST
+        whole = {
+            "displayName": group["displayName"],
+            "members": [{"value": user["id"]}, {"value": other["id"]}],
+        }
+        return json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], **whole})
+    operations: list[dict[str, Any]] = [{"op": "add", "path": "members", "value": [{"value": user["id"]}]}]
+    if number % 2:
+        operations.append({"op": "remove", "path": f'members[value eq "{other["id"]}"]'})
+    return json.dumps(
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations}
+    )
 
 
 def access_lists() -> dict[str, list[dict[str, Any]]]:

@@ -5,8 +5,8 @@ Reading the log needs the *Access: SCIM Logs Read* permission, which many tokens
 it Cloudflare answers 403, exactly as for a bad token. On this endpoint alone that means the
 permission is missing, so it becomes `PermissionMissing` and the rest of the bot carries on.
 The log's `total_count` counts every row whatever the filters, so it is never shown: counts
-come from the rows read. `request_body` (the SCIM request, which may list members) is never
-read.
+come from the rows read. Of `request_body` (the SCIM request) only a group push's `members`
+operations are read (`bot.members`), and not even those when membership is not to be shown.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from bot.cloudflare import (
     moment_or_none,
     text_of,
 )
-from bot.codec import Codec, many, moment, text, when
+from bot.codec import Codec, flag, many, moment, text, when, whole
+from bot.members import MAX_IDS, MemberChange, member_change
 from bot.paging import Paged, slack_page
 
 LOGS_PATH = "/access/logs/scim/updates"
@@ -58,6 +59,8 @@ class ScimPush:
     idp_resource_id: str
     group_name: str
     user_email: str
+    # What a group push did to its members (None: not read, or not a shape the bot knows).
+    members: MemberChange | None = None
 
     @property
     def failed(self) -> bool:
@@ -70,8 +73,14 @@ class ScimPush:
         return self.status.upper() == "SUCCESS"
 
 
-def push_of(item: Mapping[str, Any]) -> ScimPush:
-    """Give back the push a log row describes; missing fields are empty."""
+def push_of(item: Mapping[str, Any], *, members: bool = False) -> ScimPush:
+    """Give back the push a log row describes; missing fields are empty. With `members`, what a
+    group push did to its members is read from its request body (nothing else of it is kept)."""
+    body, kind = item.get("request_body"), text_of(item.get("resource_type"))
+    change = None
+    if members and kind.upper() == "GROUP":  # a body in no shape the bot knows: "details not shown"
+        read = member_change(text_of(item.get("request_method")), body) if isinstance(body, str) else None
+        change = read or MemberChange(other=True)
     return ScimPush(
         logged_at=moment_or_none(item.get("logged_at")),
         resource_type=text_of(item.get("resource_type")),
@@ -82,6 +91,31 @@ def push_of(item: Mapping[str, Any]) -> ScimPush:
         idp_resource_id=text_of(item.get("idp_resource_id")),
         group_name=text_of(item.get("resource_group_name")),
         user_email=text_of(item.get("resource_user_email")),
+        members=change,
+    )
+
+
+def _encode_members(change: MemberChange | None) -> list[Any] | None:
+    if change is None:
+        return None
+    replaced = None if change.replaced is None else list(change.replaced)
+    return [list(change.added), list(change.removed), replaced, change.cleared, change.other,
+            change.added_count, change.removed_count, change.replaced_count]  # fmt: skip
+
+
+def _decode_members(item: object) -> MemberChange | None:
+    if item is None:
+        return None
+    if not isinstance(item, list) or len(item) != 8:
+        raise TypeError("not a change of members")
+    added, removed, replaced, cleared, other, *counts = item
+    return MemberChange(
+        many(added, text, "member ids")[:MAX_IDS],
+        many(removed, text, "member ids")[:MAX_IDS],
+        None if replaced is None else many(replaced, text, "member ids")[:MAX_IDS],
+        flag(cleared),
+        flag(other),
+        *(whole(count, 0, 10_000_000) for count in counts),
     )
 
 
@@ -96,13 +130,17 @@ def _encode(push: ScimPush) -> list[Any]:
         push.idp_resource_id,
         push.group_name,
         push.user_email,
+        _encode_members(push.members),
     ]
 
 
 def _decode(item: object) -> ScimPush:
-    if not isinstance(item, list) or len(item) != 9:
+    if not isinstance(item, list) or len(item) != 10:
         raise TypeError("not a push")
-    return ScimPush(moment(item[0]), *(text(value) for value in item[1:]))
+    kind, method, status, error, cf_id, idp_id, group, email = (text(value) for value in item[1:9])
+    return ScimPush(
+        moment(item[0]), kind, method, status, error, cf_id, idp_id, group, email, _decode_members(item[9])
+    )
 
 
 PUSHES: Codec[tuple[ScimPush, ...]] = Codec(
@@ -130,8 +168,9 @@ def rfc3339(moment: int) -> str:
 class Pushes:
     """The SCIM update log of the account's identity providers, cached briefly."""
 
-    def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
+    def __init__(self, client: CloudflareClient, *, caches: Caches, members: bool = True) -> None:
         self._client = client
+        self._members = members
         self._clock = caches.clock
         # Until when (monotonic) the token is taken to lack the log's permission, after a 403.
         self._refused_until = 0.0
@@ -194,13 +233,13 @@ class Pushes:
 
     def _read_log(self, params: Params) -> tuple[ScimPush, ...]:
         try:
-            return read_log(self._client, params)
+            return read_log(self._client, params, members=self._members)
         except PermissionMissing:
             self._refused_until = self._clock() + REFUSED_SECONDS
             raise
 
 
-def read_log(client: CloudflareClient, params: Params) -> tuple[ScimPush, ...]:
+def read_log(client: CloudflareClient, params: Params, *, members: bool = False) -> tuple[ScimPush, ...]:
     """Give back one page of the SCIM update log; raise `PermissionMissing` for a 403."""
     try:
         items, _total = client.list_items(LOGS_PATH, params)  # the total counts every row
@@ -208,4 +247,4 @@ def read_log(client: CloudflareClient, params: Params) -> tuple[ScimPush, ...]:
         if error.status == 403:
             raise PermissionMissing(LOGS_PERMISSION, status=403) from None
         raise
-    return tuple(push_of(item) for item in items)
+    return tuple(push_of(item, members=members) for item in items)

@@ -146,6 +146,8 @@ class Settings:
     redis_url: str | None = None
     # Processes the Procfile's gunicorn runs (WEB_CONCURRENCY, read from .env too).
     web_concurrency: int = DEFAULT_WEB_CONCURRENCY
+    # Whether a group's History shows who its pushes added and removed (read from the SCIM log).
+    show_members: bool = True
 
 
 def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
@@ -188,6 +190,7 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         port=_integer(env, "PORT", DEFAULT_PORT, 1, 65_535),
         log_level=_choice(env, "LOG_LEVEL", LEVELS, "INFO"),
         log_format=_choice(env, "LOG_FORMAT", FORMATS, "text"),
+        show_members=_choice(env, "SCIM_GROUPS_SHOW_MEMBERS", ("on", "off"), "on") == "on",
         redis_url=_redis_url(env),
         web_concurrency=_integer(env, "WEB_CONCURRENCY", DEFAULT_WEB_CONCURRENCY, 1, 64),
     )

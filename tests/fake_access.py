@@ -8,6 +8,7 @@ counts every row, whatever the filters (as documented).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,10 @@ def make_update(
     user: dict[str, Any] | None = None,
     method: str = "PATCH",
     error: str = "",
+    body: str | None = None,
 ) -> dict[str, Any]:
-    """Give back one row of the SCIM update log, about a group or a user."""
+    """Give back one row of the SCIM update log, about a group or a user; `body` the SCIM request
+    (a JSON string, as the log holds it)."""
     resource = group or user or {}
     return {
         "logged_at": logged_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -57,8 +60,19 @@ def make_update(
         "idp_resource_id": resource.get("externalId", ""),
         "resource_group_name": group.get("displayName", "") if group is not None else "",
         "resource_user_email": user["emails"][0]["value"] if user is not None else "",
-        "request_body": '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}',
+        "request_body": body if body is not None else _body(method, group, user),
     }
+
+
+def _body(method: str, group: dict[str, Any] | None, user: dict[str, Any] | None) -> str:
+    """Give back a SCIM request body as identity providers send one: a PATCH of no operation, or
+    the whole resource for a PUT or POST (a group without its members)."""
+    if method not in ("PUT", "POST"):
+        return '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}'
+    resource = group or user or {}
+    kind = "Group" if group is not None else "User"
+    fields = {key: resource[key] for key in ("displayName", "externalId") if key in resource}
+    return json.dumps({"schemas": [f"urn:ietf:params:scim:schemas:core:2.0:{kind}"], **fields})
 
 
 # How each kind of identity provider names a group in an Access rule (its rule key, and the field).

@@ -14,6 +14,7 @@ from bot.answers import parse_command
 from bot.cache import Cached, Caches, Staleness
 from bot.cloudflare import CloudflareClient, PermissionMissing, ScimGroup, Unavailable
 from bot.codec import VERSION, Unusable
+from bot.members import MemberChange
 from bot.paging import Paged, page_of, slack_page
 from bot.pushes import GROUP_HISTORY_ROWS, LOGS_PERMISSION, PUSHES, ScimPush, Window, push_of
 from bot.query import MAX_VALUE_LENGTH, Detail, Query, Show
@@ -90,7 +91,9 @@ def test_users_and_pushes_go_through_redis_unchanged() -> None:
 
     changed = replace(JANE, last_modified=datetime(2026, 2, 3, 4, 5, tzinfo=UTC))
     assert USERS.loads(USERS.dumps((JANE, changed))) == (JANE, changed)
-    assert PUSHES.loads(PUSHES.dumps((push, ScimPush(None, *[""] * 8)))) == (push, ScimPush(None, *[""] * 8))
+    empty = ScimPush(None, "", "", "", "", "", "", "", "")
+    members = replace(push, members=MemberChange(("a",), ("b",), ("c",), True, True, 1, 2, 3))
+    assert PUSHES.loads(PUSHES.dumps((push, empty, members))) == (push, empty, members)
 
 
 @pytest.mark.parametrize(
@@ -105,8 +108,8 @@ def test_users_and_pushes_go_through_redis_unchanged() -> None:
         (USERS, [["id", "ext", "name", "user", True, [], "soon", None]]),
         (PUSHES, "rows"),
         (PUSHES, [[None, "USER", "PATCH", "FAILURE", "e", "c", "i", "g"]]),  # too short
-        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u"]]),
-        (PUSHES, [[None, 5, "PATCH", "FAILURE", "e", "c", "i", "g", "u"]]),
+        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u", None]]),
+        (PUSHES, [[None, 5, "PATCH", "FAILURE", "e", "c", "i", "g", "u", None]]),
     ],
 )
 def test_entries_this_bot_could_not_have_stored_are_unusable(codec: Any, payload: object) -> None:
@@ -345,7 +348,30 @@ def test_the_largest_history_and_used_by_fit_slacks_limits() -> None:
         (USERS, [["id", "ext", "name", "user", True, [], None, 5]], "TypeError: not a string field"),
         (PUSHES, "rows", "TypeError: not a list of pushes"),
         (PUSHES, [[None, "USER", "PATCH", "FAILURE", "e", "c", "i", "g"]], "TypeError: not a push"),
-        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u"]], NOT_A_DATE),
+        (PUSHES, [["yesterday", "USER", "PATCH", "FAILURE", "e", "c", "i", "g", "u", None]], NOT_A_DATE),
+        (
+            PUSHES,
+            [[None, "GROUP", "PATCH", "SUCCESS", "", "c", "i", "g", "", [[], [], None, False]]],
+            "TypeError: not a change of members",
+        ),
+        (
+            PUSHES,
+            [
+                [
+                    None,
+                    "GROUP",
+                    "PATCH",
+                    "SUCCESS",
+                    "",
+                    "c",
+                    "i",
+                    "g",
+                    "",
+                    [[5], [], None, False, False, 1, 0, 0],
+                ]
+            ],
+            "TypeError: not a string field",
+        ),
         (GRAPH, [[], "", "extra"], "TypeError: not an Access graph"),
         (GRAPH, ["holders", "", [], []], "TypeError: not a list of holders of rules"),
         (GRAPH, [[["user", "a1", "n", [], "", "", ""]], "", [], []], "TypeError: not a holder of rules"),

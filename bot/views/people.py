@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
+from bot.members import MemberChange
 from bot.paging import Paged
 from bot.pushes import GROUP_HISTORY_ROWS, HISTORY_DAYS, ScimPush
 from bot.query import Detail, Show
@@ -212,6 +214,40 @@ def _push(push: ScimPush, *, about: bool) -> list[Part]:
     return line
 
 
+# Members named on one push's line: Slack's limit on a message's text bounds twenty pushes.
+MEMBERS_SHOWN = 5
+
+
+def _members(change: MemberChange | None, emails: Mapping[str, str]) -> list[Part]:
+    """Give back what a push did to the group's members, as the end of its line."""
+    if change is None:
+        return []
+    parts: list[Part] = []
+    if change.cleared:
+        parts.append(" · every member removed")
+    if change.replaced is not None and not change.cleared:
+        parts += [
+            f" · members set to {change.replaced_count:,}: ",
+            *_named(change.replaced, change.replaced_count, emails),
+        ]
+    if change.added_count:
+        parts += [" · + ", *_named(change.added, change.added_count, emails)]
+    if change.removed_count:
+        parts += [" · − ", *_named(change.removed, change.removed_count, emails)]
+    if change.other:
+        parts.append(" · other changes (details not shown)" if parts else " · changed (details not shown)")
+    return parts
+
+
+def _named(ids: tuple[str, ...], count: int, emails: Mapping[str, str]) -> list[Part]:
+    parts: list[Part] = []
+    for index, member in enumerate(ids[:MEMBERS_SHOWN]):
+        parts += ([", "] if index else []) + [Outside(emails.get(member, member), NAME_LIMIT)]
+    if count > MEMBERS_SHOWN:
+        parts.append(f" and {count - MEMBERS_SHOWN:,} more")
+    return parts or ["none"]
+
+
 def render_history(
     group: ScimGroup | None,
     detail: Detail,
@@ -221,15 +257,22 @@ def render_history(
     problem: CloudflareError | None,
     stale: Staleness | None = None,
     fetched_at: float | None = None,
+    emails: Mapping[str, str] | None = None,
 ) -> Message:
-    """Give back one group's SCIM pushes of the last days, newest first, with ◀ Back to the page
-    it was opened from; `problem`: why the pushes (or the group) could not be read; `stale`: why
-    they are an older copy."""
+    """Give back one group's SCIM pushes of the last days, newest first, each with who it added
+    and removed (`emails` by member id; an id without one is shown as the id), with ◀ Back to the
+    page it was opened from; `problem`: why the pushes (or the group) could not be read; `stale`:
+    why they are an older copy."""
     name, blocks, body = detail_top("History of ", group, detail, provider_name, problem, stale)
     if body and not pushes:
         blocks.append(section(f"No SCIM pushes about this group in the last {HISTORY_DAYS} days."))
     elif body:
-        blocks.append(bullets([], [_push(push, about=False) for push in pushes]))
+        # What a push did to the members, once Cloudflare took it (a refused push changed nothing).
+        lines = [
+            _push(push, about=False) + (_members(push.members, emails or {}) if push.succeeded else [])
+            for push in pushes
+        ]
+        blocks.append(bullets([], lines))
         newest = f"the newest {len(pushes)} of " if len(pushes) >= GROUP_HISTORY_ROWS else ""
         blocks.append(
             note(f"SCIM pushes about this group: {newest}the last {HISTORY_DAYS} days, newest first.")
