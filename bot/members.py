@@ -52,6 +52,12 @@ class MemberChange:
         return tuple(dict.fromkeys((*self.added, *self.removed, *(self.replaced or ()))))
 
     @property
+    def truncated(self) -> bool:
+        """Give back whether the push named more members than were kept."""
+        kept = len(self.added) + len(self.removed) + len(self.replaced or ())
+        return kept < self.added_count + self.removed_count + self.replaced_count
+
+    @property
     def touches_members(self) -> bool:
         return bool(self.added_count or self.removed_count or self.replaced is not None or self.cleared)
 

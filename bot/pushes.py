@@ -42,6 +42,8 @@ REFUSED_SECONDS = 600.0
 HISTORY_DAYS = 7
 HISTORY_ROWS = 5
 GROUP_HISTORY_ROWS = 20
+# The group pushes read to find who was added to or removed from groups: one page of the log.
+MEMBER_ROWS = 1_000
 
 Status = Literal["SUCCESS", "FAILURE"]
 
@@ -208,6 +210,24 @@ class Pushes:
         # Kept without its window, which moves every minute: the last copy, a few minutes older,
         # is then still there to show (marked) when the log fails.
         return self._read(params, refresh, key=[*what, ("recent", limit)])
+
+    @property
+    def reads_members(self) -> bool:
+        """Give back whether group pushes are read for who they added and removed."""
+        return self._members
+
+    def group_changes(
+        self, identity_provider_id: str, window: Window, *, refresh: bool = False
+    ) -> Cached[tuple[ScimPush, ...]]:
+        """Give back the provider's newest group pushes Cloudflare took in `window` (one page,
+        MEMBER_ROWS at most), for who they added and removed; none when members are not read."""
+        if not self._members:
+            return Cached((), from_cache=True)
+        what: Params = [("idp_id", identity_provider_id), ("resource_type", "GROUP"), ("status", "SUCCESS")]
+        params: Params = [*what, *window.params(), ("direction", "desc"), ("per_page", MEMBER_ROWS)]
+        return self._read(
+            params, refresh, key=[*what, ("seconds", window.until - window.since), ("rows", MEMBER_ROWS)]
+        )
 
     def failed_groups(
         self,

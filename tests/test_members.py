@@ -166,3 +166,43 @@ def test_member_ids_no_user_answers_are_shown_inert_as_they_are(
     check_limits(message)
     check_inert(message)
     assert "and 39 more" in "\n".join(texts(message))
+
+
+def test_a_persons_answer_says_which_groups_added_and_removed_them(
+    answers: ServiceDriver, cloudflare: FakeCloudflare, pushed: dict[str, Any]
+) -> None:
+    jane = "\n".join(texts(answers.command("user:jane@example.com")))
+    bob = "\n".join(texts(answers.command("user:bob@example.com")))
+    ann = "\n".join(texts(answers.command("user:ann@example.com")))
+
+    assert "Group changes, last 7 days (newest first):" in jane
+    assert "• added to *group-00003* · " in jane
+    assert "• removed from *group-00003* · " in bob
+    assert "added to" not in bob, "a refused push to add Bob counted"
+    assert "• added to *group-00003* · " in ann
+
+
+def test_a_person_no_group_push_names_is_said_so_and_how_far_back_the_pushes_read_go(
+    answers: ServiceDriver, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.users[PROVIDER_ID] = [make_user(0, email="jane@example.com")]
+    group = cloudflare.groups[PROVIDER_ID][3]
+    cloudflare.updates += [
+        make_update(PROVIDER_ID, NOW - timedelta(minutes=n), group=group,
+                    body=patch({"op": "add", "path": "members", "value": members(f"u{n}")}))
+        for n in range(1, 1_001)
+    ]  # fmt: skip
+
+    said = "\n".join(texts(answers.command("user:jane@example.com")))
+
+    assert "No group added or removed them in the last 7 days." in said
+    assert "(Only the group pushes since " in said
+
+
+def test_with_membership_off_a_persons_answer_says_nothing_of_groups(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare, pushed: dict[str, Any]
+) -> None:
+    said = "\n".join(texts(start_answers(SCIM_GROUPS_SHOW_MEMBERS="off").command("user:jane@example.com")))
+
+    assert "group" not in said.lower().replace("scim groups", "")
+    assert not any(query.get("resource_type") == ["GROUP"] for _path, query in cloudflare.calls)

@@ -96,9 +96,17 @@ def test_a_user_is_found_by_email_in_any_case_with_their_recent_pushes(
     assert pushes[1].startswith("• <!date^")
     assert pushes[1].endswith("· PATCH ❌ failed: userName <must> be unique & set")
     assert pushes[2].endswith("· PUT ✅ succeeded")
-    assert len(pushes) == 3  # the failure of 8 days ago is not shown
+    assert pushes[3] == "No group added or removed them in the last 7 days."
+    assert len(pushes) == 4  # the failure of 8 days ago is not shown
     assert footer(message) == "Page 1 of 1 · 1 user found"
-    [history] = log_calls(cloudflare)
+    [history] = [query for query in log_calls(cloudflare) if "cf_resource_id" in query]
+    [groups] = [query for query in log_calls(cloudflare) if "cf_resource_id" not in query]
+    assert (groups["resource_type"], groups["status"], groups["per_page"]) == (
+        ["GROUP"],
+        ["SUCCESS"],
+        ["1000"],
+    )
+    assert groups["since"] == ["2025-12-25T00:17:00Z"]
     assert history["idp_id"] == [PROVIDER_ID]
     assert history["cf_resource_id"] == [people[3]["id"]]
     assert history["direction"] == ["desc"]
@@ -293,7 +301,7 @@ def test_a_log_refusal_with_many_long_errors_is_cut_to_slacks_limits(
 ) -> None:
     errors = [{"code": 7_000 + n, "message": f"error {n} " + "&<>" * 80} for n in range(40)]
     refusal = {"success": False, "errors": errors, "messages": [], "result": None}
-    cloudflare.path_faults["/logs/scim/updates"] = [("body", refusal, 400)]
+    cloudflare.path_faults["cf_resource_id="] = [("body", refusal, 400)]  # their own pushes
 
     message = bot.command("user:user0003@example.com")
 
@@ -312,7 +320,8 @@ def test_a_failing_log_costs_a_user_answer_only_its_pushes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot")
-    cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 3
+    # Their pushes and the group pushes are both asked for, three tries each: every try fails.
+    cloudflare.path_faults["/logs/"] = [("status", 502, 1000, {})] * 6
 
     message = bot.command("user:user0003@example.com")
 
@@ -777,9 +786,9 @@ def test_log_answers_are_kept_per_question_and_refresh_asks_again(
     bot.click(buttons(failures)["scim_groups_refresh"])
     assert len(log_calls(cloudflare)) == 4
 
-    users = bot.command("user:user0003@example.com")
+    users = bot.command("user:user0003@example.com")  # their pushes, and the group pushes
     bot.click(buttons(users)["scim_groups_refresh"], user_id="U0BOB")  # Alice refreshed just now
-    assert len(log_calls(cloudflare)) == 6
+    assert len(log_calls(cloudflare)) == 8
 
 
 def test_a_missing_permission_is_logged_with_its_status(

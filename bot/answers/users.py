@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.answers.kinds import Drawing, PageKind, Subjects, elsewhere
 from bot.cache import Cached, Staleness
 from bot.cloudflare import CloudflareError
 from bot.logs import event
 from bot.paging import Paged, page_of
-from bot.pushes import HISTORY_DAYS, ScimPush, Window
+from bot.pushes import HISTORY_DAYS, MEMBER_ROWS, ScimPush, Window
 from bot.query import (
     ID_SHAPED,
     MAX_IDS,
@@ -31,7 +32,7 @@ from bot.query import (
 from bot.settings import UUID_PATTERN
 from bot.slack_people import Unresolved
 from bot.users import ScimUser
-from bot.views import Elsewhere, Message, render_users
+from bot.views import Elsewhere, GroupChange, Message, render_users
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ USER_URL = console_link("/admin/user/profile/view/", "/userId/")
 # Slack drops a message whose blocks hold much more than 12,000 characters of text in all: a
 # user with five pushes takes more room than a group, so a page holds fewer.
 USERS_PER_PAGE = 4
+# A person's group changes shown: the newest.
+MAX_CHANGES = 5
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class Users:
     searched: int | None = None
     # When none was found: the account's other providers that have them.
     elsewhere: tuple[Elsewhere, ...] = ()
+    # For each user, the group pushes of the last days that added or removed them (in step with
+    # the page), and what that rests on: how far back the pushes read go, and how many large
+    # pushes named more members than were kept.
+    group_changes: tuple[tuple[GroupChange, ...], ...] = ()
+    changes_since: datetime | None = None
+    changes_unread: int = 0
+    changes_problem: CloudflareError | None = None
 
 
 def read(parts: Parts, page_size: int) -> Show | BadInput | None:
@@ -156,6 +166,15 @@ def _with_pushes(
     def history(user: ScimUser) -> Cached[tuple[ScimPush, ...]] | None:
         return subjects.pushes.recent(provider_id, user.id, span, refresh=refresh) if user.id else None
 
+    # The group pushes of the window, read once for every user on the page, alongside their own.
+    read_members = subjects.pushes.reads_members and any(user.id for user in page.items)
+    groups = (
+        subjects.workers.in_background(
+            lambda: subjects.pushes.group_changes(provider_id, span, refresh=refresh)
+        )
+        if read_members
+        else None
+    )
     try:
         histories = subjects.workers.in_parallel(history, page.items)
     except CloudflareError as error:  # the users are still an answer
@@ -164,7 +183,42 @@ def _with_pushes(
     pushes = tuple(cached.value if cached is not None else () for cached in histories)
     stale = [cached.stale for cached in histories if cached is not None and cached.stale is not None]
     oldest = max(stale, key=lambda staleness: staleness.age_seconds, default=None)
-    return Users(page, missing, pushes, None, oldest)
+    found = Users(page, missing, pushes, None, oldest)
+    if groups is None:
+        return found
+    try:
+        group_pushes = groups.result()
+    except CloudflareError as error:  # their own pushes are still shown
+        event(log, "group_changes_failed", logging.WARNING, error=error.describe())
+        return replace(found, changes_problem=error)
+    rows = group_pushes.value
+    # A full page of pushes may not reach back to the window's start: say how far it goes.
+    return replace(
+        found,
+        pushes_stale=max(
+            (s for s in (oldest, group_pushes.stale) if s is not None),
+            key=lambda staleness: staleness.age_seconds,
+            default=None,
+        ),
+        group_changes=tuple(changes_of(user, rows) for user in page.items),
+        changes_since=rows[-1].logged_at if len(rows) >= MEMBER_ROWS else None,
+        changes_unread=sum(1 for push in rows if push.members is not None and push.members.truncated),
+    )
+
+
+def changes_of(user: ScimUser, group_pushes: tuple[ScimPush, ...]) -> tuple[GroupChange, ...]:
+    """Give back the group pushes that added or removed `user` (by their Cloudflare id), newest
+    first, MAX_CHANGES at most."""
+    found: list[GroupChange] = []
+    for push in group_pushes:
+        change = push.members
+        if change is None or not user.id:
+            continue
+        if user.id in change.added or (change.replaced is not None and user.id in change.replaced):
+            found.append(GroupChange(push, "added"))
+        elif user.id in change.removed:
+            found.append(GroupChange(push, "removed"))
+    return tuple(found[:MAX_CHANGES])
 
 
 def draw(found: Users, request: Show, drawing: Drawing) -> Message:
@@ -183,6 +237,10 @@ def draw(found: Users, request: Show, drawing: Drawing) -> Message:
         named=found.named,
         searched=found.searched,
         elsewhere=found.elsewhere,
+        group_changes=found.group_changes,
+        changes_since=found.changes_since,
+        changes_unread=found.changes_unread,
+        changes_problem=found.changes_problem,
     )
 
 

@@ -28,7 +28,7 @@ from bot.views.blocks import (
     shorten,
 )
 from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
-from bot.views.people import render_failures, render_history, render_users
+from bot.views.people import GroupChange, render_failures, render_history, render_users
 from bot.views.rules import render_used_by
 from bot.views.why import Read, Why, render_why
 
@@ -45,6 +45,7 @@ __all__ = [
     "COMMAND",
     "ByExternalId",
     "Elsewhere",
+    "GroupChange",
     "Message",
     "Read",
     "Why",

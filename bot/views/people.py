@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from bot.cache import Staleness
 from bot.cloudflare import CloudflareError, ScimGroup
@@ -38,6 +40,16 @@ from bot.views.groups import Elsewhere, back_row, detail_top, elsewhere_blocks
 from bot.views.rich import Outside, Part, Person, bullets, moment, rich
 
 USERS = "SCIM users"  # a page of them is called
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """A group push that added a person to its group, or removed them."""
+
+    push: ScimPush
+    change: Literal["added", "removed"]
+
+
 EMAILS_SHOWN = 3
 # Five pushes and a user's details must fit one section (3,000 characters).
 ERROR_LIMIT = 200
@@ -58,8 +70,13 @@ def render_users(
     named: str | None = None,
     searched: int | None = None,
     elsewhere: tuple[Elsewhere, ...] = (),
+    group_changes: tuple[tuple[GroupChange, ...], ...] = (),
+    changes_since: datetime | None = None,
+    changes_unread: int = 0,
+    changes_problem: CloudflareError | None = None,
 ) -> Message:
-    """Give back a page of SCIM users, each with their recent pushes (`pushes`, in step with the
+    """Give back a page of SCIM users, each with their recent pushes and the groups that added or
+    removed them (`group_changes`, in step with the page; empty when not read) (`pushes`, in step with the
     page's users), or why those could not be read (`log_problem`), or why they are an older
     copy (`pushes_stale`); and the Slack mentions that could not be read as an email, and why
     (`unresolved`: their user ids and a sentence each). `named`: the words of a search by name,
@@ -71,11 +88,16 @@ def render_users(
         blocks.append(note(f"SCIM pushes: {stale_note(pushes_stale).removeprefix('⚠️ ')}"))
     if page.items and log_problem is not None:
         blocks.append(plain_note(f"SCIM pushes are not shown. {failure_sentence(log_problem)}"))
+    elif page.items and changes_problem is not None:
+        blocks.append(plain_note(f"Group changes are not shown. {failure_sentence(changes_problem)}"))
     for index, user in enumerate(page.items):
         history = None if log_problem is not None or index >= len(pushes) else pushes[index]
         blocks.append(rich(*_user(user)))
         if history is not None:
             blocks.append(_history(history))
+        if history is not None and index < len(group_changes):  # under the pushes, in their block
+            more = _group_changes(group_changes[index], changes_since, changes_unread)
+            blocks[-1]["elements"] += more["elements"]
     blocks.extend(rich([Person(user_id), f" — {why}"]) for user_id, why in unresolved[:MAX_MISSING_SHOWN])
     where = Outside(provider_name, NAME_LIMIT, bold=True)
     if not page.items and page.page == 1 and named is not None:
@@ -179,6 +201,28 @@ def _user(user: ScimUser) -> list[list[Part]]:
         [*changed_line(user.last_modified), " · created ", moment(user.created, ago=False)],
         id_line(user.external_id, user.id),
     ]
+
+
+def _group_changes(changes: tuple[GroupChange, ...], since: datetime | None, unread: int) -> dict[str, Any]:
+    """Give back the groups that added or removed a person in the last days, newest first, and
+    what the answer rests on when the pushes read do not cover the whole window."""
+    limits: list[list[Part]] = []
+    if since is not None:
+        limits.append(
+            ["(Only the group pushes since ", moment(since, ago=False), " were read: there are more.)"]
+        )
+    if unread:
+        pushes = "push" if unread == 1 else "pushes"
+        limits.append([f"({unread:,} large group {pushes} named more members than were read.)"])
+    if not changes:
+        return rich([f"No group added or removed them in the last {HISTORY_DAYS} days."], *limits)
+    items: list[list[Part]] = []
+    for found in changes:
+        name = found.push.group_name or found.push.idp_resource_id
+        where: Part = Outside(name, NAME_LIMIT, bold=True) if name else "a group"
+        verb = "added to " if found.change == "added" else "removed from "
+        items.append([verb, where, " · ", moment(found.push.logged_at, ago=True)])
+    return bullets([[f"Group changes, last {HISTORY_DAYS} days (newest first):"], *limits], items)
 
 
 def _history(pushes: tuple[ScimPush, ...]) -> dict[str, Any]:
