@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from bot import __version__, listeners, logs, metrics, web
 from bot.access import AccessPolicy
 from bot.access_users import AccessUsers
+from bot.alerts import LocalStore, RedisStore, Watcher
 from bot.answers.kinds import Subjects
 from bot.cache import Caches
 from bot.clock import Clock, SystemClock
@@ -128,11 +129,25 @@ def build_service(
         clock=clock,
         access_users=AccessUsers(client, caches=caches),
     )
+    watcher = None
+    poster = slack_client(settings)
+    if settings.alert_channel and poster is not None:
+        watcher = Watcher(
+            client,
+            poster,
+            channel=settings.alert_channel,
+            interval=settings.alert_interval_seconds,
+            providers=directory.identity_providers,
+            store=RedisStore(shared, settings.cloudflare.account_id) if shared is not None else LocalStore(),
+            clock=clock,
+            page_size=settings.page_size,
+        )
     return GroupsService(
         subjects,
         default_provider_id=settings.cloudflare.identity_provider_id,
         page_size=settings.page_size,
         refreshes=refreshes,
+        watcher=watcher,
     )
 
 
@@ -151,6 +166,8 @@ class Bot:
     app: App
     replies: Replies
     signing_secret: Secret | None = None
+    # Posts new SCIM push failures to the alert channel, when one is set.
+    watcher: Watcher | None = None
 
     def wsgi(self) -> WSGIApplication:
         """Give back the WSGI application: POST /slack/events, GET /healthz and GET /metrics."""
@@ -174,6 +191,8 @@ class Bot:
 
     def drain(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Wait, at most `grace_seconds`, for the replies still owed to Slack to be posted."""
+        if self.watcher is not None:
+            self.watcher.stop()
         left = self.replies.wait_until_posted(grace_seconds)
         event(log, "drained" if not left else "drain_timed_out", logging.INFO, replies_left=left)
 
@@ -219,7 +238,7 @@ def build_app(
     )
     access = AccessPolicy(settings.allowed_users, settings.allowed_channels, slack.team_id)
     listeners.register(app, service, replies=replies, access=access)
-    return Bot(app, replies, slack.signing_secret)
+    return Bot(app, replies, slack.signing_secret, service.watcher)
 
 
 def settle(bot: Bot) -> None:
@@ -232,6 +251,8 @@ def settle(bot: Bot) -> None:
     machine (docs/PERFORMANCE.md).
     """
     bot.replies.start(ANSWER_THREADS)
+    if bot.watcher is not None:
+        bot.watcher.start()
     gc.collect()
     gc.freeze()
 

@@ -92,7 +92,7 @@ def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTran
     if slack is not None and cloudflare is not None:
         _load(report, "Other", lambda: load_settings(env))
     if slack is not None:
-        _check_slack(slack, report)
+        _check_slack(slack, report, alerts=bool(env.get("SCIM_GROUPS_ALERT_CHANNEL", "").strip()))
     if cloudflare is not None:
         _check_cloudflare(cloudflare, report, transport)
     failed = sum(not result.ok for result in results)
@@ -100,14 +100,24 @@ def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTran
     return 0 if not failed else 1
 
 
-def _check_scopes(headers: Mapping[str, Any], report: Callable[[Result], None]) -> None:
-    """Say whether the bot token has the optional scopes that look up a Slack mention (Slack
-    lists a token's scopes in the `x-oauth-scopes` header of every answer)."""
+def _check_scopes(
+    headers: Mapping[str, Any], report: Callable[[Result], None], *, alerts: bool = False
+) -> None:
+    """Say whether the bot token has the optional scopes that look up a Slack mention, and the
+    one alerts need when an alert channel is set (Slack lists a token's scopes in the
+    `x-oauth-scopes` header of every answer)."""
     named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
     listed = named[0] if isinstance(named, list) and named else named
     if not isinstance(listed, str):
         return  # not said: nothing to report either way
     granted = {scope.strip() for scope in listed.split(",")}
+    if alerts and "chat:write" in granted:
+        report(Result(True, "The bot has chat:write, to post alerts to SCIM_GROUPS_ALERT_CHANNEL"))
+    elif alerts:
+        fix = (
+            "Add chat:write under OAuth & Permissions, reinstall the app, and invite the bot to the channel."
+        )
+        report(Result(False, "The bot lacks chat:write, which SCIM_GROUPS_ALERT_CHANNEL needs", fix))
     missing = [scope for scope in MENTION_SCOPES if scope not in granted]
     if not missing:
         report(Result(True, f"Optional: the bot has {' and '.join(MENTION_SCOPES)} (user: by Slack mention)"))
@@ -129,7 +139,7 @@ def _load(report: Callable[[Result], None], what: str, load: Callable[[], T]) ->
     return settings
 
 
-def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> None:
+def _check_slack(settings: SlackSettings, report: Callable[[Result], None], *, alerts: bool = False) -> None:
     client = WebClient(token=settings.bot_token.reveal(), base_url=settings.api_url, timeout=10)
     try:
         who = client.auth_test()
@@ -140,7 +150,7 @@ def _check_slack(settings: SlackSettings, report: Callable[[Result], None]) -> N
                 f"bot @{who.get('user')}",
             )
         )
-        _check_scopes(who.headers, report)
+        _check_scopes(who.headers, report, alerts=alerts)
     except SlackApiError as error:
         report(
             Result(

@@ -34,6 +34,7 @@ UPSTREAM_LATENCY = Histogram(
     "How long one call to Cloudflare took.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+ALERTS = Counter("scim_groups_alerts", "Failure alerts posted, resolved, or refused by Slack.", ["outcome"])
 RETRIES = Counter("scim_groups_upstream_retries", "Calls to Cloudflare tried again.")
 REFUSALS = Counter("scim_groups_refusals", "Requests refused by the access policy, by reason.", ["reason"])
 REDIS_ERRORS = Counter("scim_groups_redis_errors", "Requests answered without Redis because it failed.")

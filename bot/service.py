@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.access import Caller
+from bot.alerts import Watcher
 from bot.answers import ANSWERS, DETAILS, details, parse_command
 from bot.answers.kinds import Drawing, Subjects
 from bot.audit import Outcome, audited
@@ -55,12 +56,15 @@ class GroupsService:
         default_provider_id: str | None,
         page_size: int,
         refreshes: RefreshLimit | None = None,
+        watcher: Watcher | None = None,
     ) -> None:
         self._subjects = subjects
         self._default_provider_id = default_provider_id
         self._page_size = page_size
         self._clock = subjects.clock
         self._refreshes = refreshes or RefreshThrottle(subjects.clock)
+        # Not an answer: carried to the bot that starts it (bot.alerts).
+        self.watcher = watcher
 
     def now(self) -> float:
         """Give back the clock's reading: when a command or click was asked, for its audit line."""

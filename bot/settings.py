@@ -31,6 +31,7 @@ DEFAULT_SERVE_STALE_SECONDS = 900.0
 # Pages of one directory read at once by a search (bot.directory.WALK_CONCURRENCY explains 20).
 DEFAULT_WALK_CONCURRENCY = 20
 MAX_CACHE_TTL_SECONDS = 86_400.0
+DEFAULT_ALERT_INTERVAL_SECONDS = 60.0
 DEFAULT_PORT = 3000
 # Half of Cloudflare's 1,200 calls per 5 minutes per token: the rest stays for the dashboard
 # and the other tools that share the token.
@@ -148,6 +149,9 @@ class Settings:
     web_concurrency: int = DEFAULT_WEB_CONCURRENCY
     # Whether a group's History shows who its pushes added and removed (read from the SCIM log).
     show_members: bool = True
+    # Set: new SCIM push failures are posted to this channel, the log read once an interval.
+    alert_channel: str | None = None
+    alert_interval_seconds: float = DEFAULT_ALERT_INTERVAL_SECONDS
 
 
 def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
@@ -167,6 +171,16 @@ def read_environment(environ: Mapping[str, str] | None = None, dotenv: Path | No
 
 def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
     """Give back validated settings (Slack's only with `slack`), or raise `SettingsError`."""
+    settings = _settings(env, slack=slack)
+    if settings.alert_channel and settings.redis_url is None and settings.web_concurrency > 1:
+        raise SettingsError(
+            "SCIM_GROUPS_ALERT_CHANNEL with WEB_CONCURRENCY above 1 needs SCIM_GROUPS_REDIS_URL, so "
+            "that one process posts each alert: set it, or run one process (WEB_CONCURRENCY=1)."
+        )
+    return settings
+
+
+def _settings(env: Mapping[str, str], *, slack: bool) -> Settings:
     return Settings(
         slack=load_slack_settings(env) if slack else None,
         cloudflare=load_cloudflare_settings(env),
@@ -193,7 +207,21 @@ def load_settings(env: Mapping[str, str], *, slack: bool = True) -> Settings:
         show_members=_choice(env, "SCIM_GROUPS_SHOW_MEMBERS", ("on", "off"), "on") == "on",
         redis_url=_redis_url(env),
         web_concurrency=_integer(env, "WEB_CONCURRENCY", DEFAULT_WEB_CONCURRENCY, 1, 64),
+        alert_channel=_alert_channel(env),
+        alert_interval_seconds=_number(
+            env, "SCIM_GROUPS_ALERT_INTERVAL_SECONDS", DEFAULT_ALERT_INTERVAL_SECONDS, 10, 3_600
+        ),
     )
+
+
+def _alert_channel(env: Mapping[str, str]) -> str | None:
+    channel = _value(env, "SCIM_GROUPS_ALERT_CHANNEL")
+    if channel is not None and not re.match(r"^[CG][A-Z0-9]{2,32}$", channel):
+        raise SettingsError(
+            "SCIM_GROUPS_ALERT_CHANNEL must be a channel id, such as C01ABCDEF (in Slack: the channel's "
+            f"details, at the bottom; got {channel[:40]!r})."
+        )
+    return channel
 
 
 def load_slack_settings(env: Mapping[str, str]) -> SlackSettings:

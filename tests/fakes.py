@@ -429,7 +429,10 @@ class FakeSlack:
         self.socket_url = ""
         # The workspace's people, as users.info gives them, and the bot's scopes.
         self.people: dict[str, dict[str, Any]] = {}
-        self.scopes = {"commands", "users:read", "users:read.email"}
+        self.scopes = {"commands", "users:read", "users:read.email", "chat:write"}
+        # Channels the bot was invited to, and the messages it posted there (by ts), as edited.
+        self.joined: set[str] = {"C0ALERTS"}
+        self.messages: dict[str, dict[str, Any]] = {}
         self.in_flight = 0  # posts being answered now
         self.most_in_flight = 0  # the most ever answered at once
         self._changed = threading.Condition()
@@ -519,6 +522,8 @@ class FakeSlack:
             )
         if path.startswith("/api/users.info"):
             return 200, json.dumps(self._users_info(path, raw, authorization))
+        if path.startswith(("/api/chat.postMessage", "/api/chat.update")):
+            return 200, json.dumps(self._chat(path.removeprefix("/api/"), raw, authorization))
         if path.startswith("/api/apps.connections.open"):
             if authorization != f"Bearer {APP_TOKEN}":
                 return 200, json.dumps({"ok": False, "error": "invalid_auth"})
@@ -553,6 +558,34 @@ class FakeSlack:
             "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
             "updated": 1_700_000_000, "profile": profile,
         }  # fmt: skip
+
+    def _chat(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
+        """Post or edit a message as Slack does (slack_sdk sends these as JSON): `chat:write`
+        needed, the bot a member of the channel, an edit only of a message it posted."""
+        if authorization != f"Bearer {self.bot_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        if "chat:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write",
+                    "provided": ",".join(sorted(self.scopes))}  # fmt: skip
+        body = json.loads(raw or b"{}")
+        channel = body.get("channel", "")
+        if channel not in self.joined:
+            return {
+                "ok": False,
+                "error": "not_in_channel" if channel.startswith("C") else "channel_not_found",
+            }
+        with self._changed:
+            if method.startswith("chat.update"):
+                if body.get("ts") not in self.messages:
+                    return {"ok": False, "error": "message_not_found"}
+                self.messages[body["ts"]] = {**body, "edited": True}
+                ts = body["ts"]
+            else:
+                ts = f"{1_767_225_600 + len(self.messages)}.{len(self.messages):06d}"
+                self.messages[ts] = body
+            self._changed.notify_all()
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"type": "message", "ts": ts,
+                "text": body.get("text", ""), "blocks": body.get("blocks", [])}}  # fmt: skip
 
     def _users_info(self, path: str, raw: bytes, authorization: str) -> dict[str, Any]:
         """Answer users.info as Slack does: the user, their email only with users:read.email."""

@@ -64,7 +64,7 @@ def test_manifest_creates_the_app() -> None:
         assert option in command["usage_hint"]
     assert command["url"].endswith("/slack/events")
     # `commands` is all the bot needs; the two others are optional (Slack mentions), as the bot's own.
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", *MENTION_SCOPES]
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", *MENTION_SCOPES, "chat:write"]
     assert command["should_escape"] is True  # a person picked as you type @ arrives as <@U…|name>
     assert manifest["settings"]["interactivity"] == {
         "is_enabled": True,
