@@ -207,9 +207,13 @@ class Watcher:
         """Read each provider's new log rows once, post their failures, resolve what succeeded;
         give back how many alerts were posted. Does nothing unless this process holds the lease."""
         now = self._clock.time()
-        if not self._store.hold_lease(now, self._interval * LEASE_INTERVALS):
+        try:
+            if not self._store.hold_lease(now, self._interval * LEASE_INTERVALS):
+                return 0
+            state = self._store.load()
+        except (redis.RedisError, ValueError, KeyError, TypeError) as error:  # down, or not our entry
+            event(log, "alerts_state_unreadable", logging.WARNING, error=type(error).__name__)
             return 0
-        state = self._store.load()
         posted = 0
         try:
             providers = [provider for provider in self._providers() if provider.scim_enabled]
@@ -229,7 +233,10 @@ class Watcher:
                 continue
             posted += bool(failures)
             self._resolve(provider.id, [row for row in rows if row.succeeded], state)
-        self._store.save(state)
+        try:
+            self._store.save(state)
+        except redis.RedisError as error:
+            event(log, "alerts_state_unsaved", logging.WARNING, error=type(error).__name__)
         return posted
 
     def _new_rows(self, provider_id: str, state: State, now: float) -> list[ScimPush] | None:

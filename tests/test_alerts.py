@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 
 from bot.alerts import Watcher
 from bot.settings import SettingsError, load_settings
@@ -232,3 +233,26 @@ def test_check_says_whether_the_bot_may_post_alerts(cloudflare: FakeCloudflare, 
 @pytest.fixture(autouse=True)
 def _now(clock: FakeClock) -> None:
     assert datetime.fromtimestamp(clock.time(), UTC) - datetime(2026, 1, 1, tzinfo=UTC) < timedelta(hours=1)
+
+
+def test_a_redis_that_fails_or_holds_junk_costs_a_look_one_warning_and_no_post(
+    start_answers: StartAnswers,
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    clock: FakeClock,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    watcher = watcher_of(start_answers, SCIM_GROUPS_REDIS_URL=redis_server.url)
+    watcher.tick()
+    client = redis.Redis.from_url(redis_server.url)
+    (state,) = [key for key in client.keys("scim-groups:alerts:*") if key.endswith(b":state")]
+    client.set(state, b"{not json")
+    clock.advance(60)
+    fail(cloudflare, clock, 3, "conflict")
+
+    assert watcher.tick() == 0
+    warned = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "alerts_state_unreadable"]
+    assert len(warned) == 1
+    assert slack.messages == {}
