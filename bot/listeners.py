@@ -12,19 +12,25 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltResponse, Complete, Fail, Respond
 
 from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.logs import event
 from bot.query import from_slack
 from bot.replies import Replies, Reply
-from bot.service import GroupsService
+from bot.service import GroupsService, StepFailed
 from bot.views import Message, render_internal_error, render_refusal
 
 log = logging.getLogger(__name__)
+
+# The workflow step's callback id (the manifest's `functions:` key), and the threads that run it.
+STEP_CALLBACK_ID = "check_access"
+STEP_THREADS = 4
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def register(app: App, service: GroupsService, *, replies: Replies, access: AccessPolicy) -> None:
@@ -33,6 +39,16 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
     @app.middleware
     def admit(body: dict[str, Any], respond: Respond, next: Callable[[], None]) -> BoltResponse | None:
         """Let allowed callers through; answer everyone else politely, privately, with no data."""
+        if body.get("type") == "event_callback":  # a workflow step: from the workspace, or dropped
+            if access.team_id is not None and access.team_id not in (
+                body.get("team_id"),
+                body.get("enterprise_id"),
+            ):
+                metrics.REFUSALS.labels("team").inc()
+                event(log, "refused", logging.WARNING, reason="team", kind="event")
+                return BoltResponse(status=200, body="")
+            next()
+            return None
         caller = Caller.from_body(body)
         reason = access.refusal(caller)
         if reason is None:
@@ -85,6 +101,32 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
                 action.get("action_id", ""), action.get("value", ""), caller, asked_at=asked_at
             ),
         )
+
+    steps = ThreadPoolExecutor(max_workers=STEP_THREADS, thread_name_prefix="step")
+
+    @app.function(STEP_CALLBACK_ID)
+    def on_step(inputs: dict[str, Any], complete: Complete, fail: Fail) -> None:
+        """Run the workflow step "Check access in Cloudflare" off the request, then complete it."""
+        person, application = str(inputs.get("person") or ""), str(inputs.get("application") or "")
+        if SLACK_USER_ID.match(person):  # a `slack#/types/user_id` input: the person Slack knows
+            person = f"<@{person}>"
+
+        def run() -> None:
+            try:
+                if access.users or access.channels:
+                    raise StepFailed(
+                        "The bot answers only the people and channels in its allow-lists, and a workflow "
+                        "step has neither: unset SCIM_GROUPS_ALLOWED_USERS and SCIM_GROUPS_ALLOWED_CHANNELS "
+                        "to use it."
+                    )
+                complete(outputs=service.check_access(person, application))
+            except StepFailed as why:
+                fail(why.reason)
+            except Exception:
+                log.exception("internal_error while running a workflow step")
+                fail("The bot hit an internal error; its logs say more.")
+
+        steps.submit(run)
 
 
 def _safely(answer: Callable[[], Message | None]) -> Message | None:

@@ -27,6 +27,7 @@ from bot.query import (
     ACTION_SHARE,
     BadInput,
     Detail,
+    Query,
     Show,
     ShowHelp,
     decode_click,
@@ -34,6 +35,7 @@ from bot.query import (
 from bot.replies import Reply
 from bot.views import (
     Message,
+    failure_sentence,
     render_bad_input,
     render_failure,
     render_help,
@@ -128,6 +130,41 @@ class GroupsService:
                 )
             return Reply(self._show(asks, outcome, refresh=refresh, refresh_wait=wait))
 
+    def check_access(self, person: str, application: str, caller: Caller = NOBODY) -> dict[str, Any]:
+        """Give back what the workflow step "Check access in Cloudflare" outputs for `why
+        <person> <application>` in the default identity provider; raise `StepFailed` with one
+        sentence when it cannot be answered."""
+        kind = ANSWERS["why"]
+        assert kind.outputs is not None
+        request = Show(Query(why=(person, application)), page=1, page_size=self._page_size)
+        with audited(self._clock, "step", caller) as outcome:
+            outcome.query, outcome.text = "why", kind.asked(request.query)
+            if not person.strip() or not application.strip():
+                outcome.name = "bad_input"
+                raise StepFailed("The step needs a person (a Slack user or an email) and an application.")
+
+            def find(provider_id: str) -> Any:
+                asked = replace(request, query=replace(request.query, provider=provider_id))
+                return kind.find(self._subjects, asked, provider_id, False)
+
+            try:
+                subjects = self._subjects
+                chosen = resolve_and_find(
+                    subjects.groups, subjects.workers, None, self._default_provider_id, find
+                )
+            except CloudflareError as error:
+                outcome.failed(error)
+                raise StepFailed(failure_sentence(error)) from None
+            if isinstance(chosen, ProviderChoice):
+                outcome.name = "provider_choice"
+                raise StepFailed(
+                    "The account has several SCIM identity providers and a step cannot ask which: set "
+                    "CLOUDFLARE_IDENTITY_PROVIDER_ID."
+                )
+            provider, found = chosen
+            outcome.provider, outcome.name, outcome.results = provider.id, "ok", 1
+            return kind.outputs(found)
+
     def _show(
         self,
         request: Show,
@@ -189,6 +226,14 @@ class GroupsService:
 
     def _choose(self, asked: str | None) -> IdentityProvider | ProviderChoice:
         return resolve(self._subjects.groups, asked, self._default_provider_id)
+
+
+class StepFailed(Exception):
+    """A workflow step could not be answered; `reason` says why, in one sentence."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _internal_error(outcome: Outcome, what: str) -> Message:

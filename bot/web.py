@@ -10,8 +10,9 @@ MAX_BODY_BYTES of memory, and never holds up a signed command's ack:
   and a body without one is cut off with 413 once it passes the bound;
 - a body still incomplete BODY_SECONDS after its request began is answered 408;
 - a POST to /slack/events must be signed by Slack (checked here, in the loop, before the body is
-  parsed at all: 401 otherwise), then be UTF-8, form-encoded, and carry a `payload` that is a
-  JSON object when it carries one (400 otherwise).
+  parsed at all: 401 otherwise), then be UTF-8, and either form-encoded, carrying a `payload`
+  that is a JSON object when it carries one, or an Events API envelope in JSON (an
+  `event_callback` whose `event` has a type, or a `url_verification`); 400 otherwise.
 
 Each refusal is one log line (`http_refused`, with the reason, never the body) and a short
 plain-text answer; nothing a stranger sends reaches Bolt, a thread, or a traceback.
@@ -190,7 +191,10 @@ class Front:
             raise Refused(400, "not_utf8") from None
         if self._verifier is None or not self._verifier.is_valid(text, timestamp, signature):
             raise Refused(401, "bad_signature")  # or older than five minutes
-        if headers.get("content-type", "").partition(";")[0].strip() != "application/x-www-form-urlencoded":
+        kind = headers.get("content-type", "").partition(";")[0].strip()
+        if kind == "application/json":  # the Events API (a workflow step's function_executed)
+            return _event(text, body)
+        if kind != "application/x-www-form-urlencoded":
             raise Refused(400, "not_form")
         fields = parse_qs(text)
         if "payload" not in fields:
@@ -233,6 +237,25 @@ class Front:
                 await asyncio.get_running_loop().run_in_executor(None, self._on_shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+# The Events API's envelopes the bot reads; any other is refused before Bolt.
+EVENT_ENVELOPES = ("event_callback", "url_verification")
+
+
+def _event(text: str, body: bytes) -> bytes:
+    """Give back a signed Events API body if it is an envelope Bolt can route, else refuse it."""
+    try:
+        envelope = json.loads(text)
+    except (ValueError, RecursionError):
+        envelope = None
+    if not isinstance(envelope, dict) or envelope.get("type") not in EVENT_ENVELOPES:
+        raise Refused(400, "bad_event")
+    if envelope["type"] == "event_callback" and not (
+        isinstance(envelope.get("event"), dict) and isinstance(envelope["event"].get("type"), str)
+    ):
+        raise Refused(400, "bad_event")
+    return body
 
 
 def _usable_actions(actions: object) -> bool:

@@ -433,6 +433,8 @@ class FakeSlack:
         # Channels the bot was invited to, and the messages it posted there (by ts), as edited.
         self.joined: set[str] = {"C0ALERTS"}
         self.messages: dict[str, dict[str, Any]] = {}
+        # Workflow steps ended, by functions.completeSuccess or completeError.
+        self.completed: list[dict[str, Any]] = []
         self.in_flight = 0  # posts being answered now
         self.most_in_flight = 0  # the most ever answered at once
         self._changed = threading.Condition()
@@ -522,6 +524,8 @@ class FakeSlack:
             )
         if path.startswith("/api/users.info"):
             return 200, json.dumps(self._users_info(path, raw, authorization))
+        if path.startswith(("/api/functions.completeSuccess", "/api/functions.completeError")):
+            return 200, json.dumps(self._complete(path.removeprefix("/api/"), raw, authorization))
         if path.startswith(("/api/chat.postMessage", "/api/chat.update")):
             return 200, json.dumps(self._chat(path.removeprefix("/api/"), raw, authorization))
         if path.startswith("/api/apps.connections.open"):
@@ -558,6 +562,33 @@ class FakeSlack:
             "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
             "updated": 1_700_000_000, "profile": profile,
         }  # fmt: skip
+
+    def _complete(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
+        """End a workflow step, as Slack does: with the token of its event (`xwfp-…`), once."""
+        if not authorization.startswith("Bearer xwfp-"):
+            return {"ok": False, "error": "invalid_auth"}
+        fields = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+        with self._changed:
+            if any(
+                done["function_execution_id"] == fields.get("function_execution_id")
+                for done in self.completed
+            ):
+                return {"ok": False, "error": "execution_not_in_running_state"}
+            outputs = json.loads(fields.get("outputs", "{}"))
+            self.completed.append({**fields, "method": method, "outputs": outputs})
+            self._changed.notify_all()
+        return {"ok": True}
+
+    def wait_for_completion(self, execution: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Give back how the workflow step `execution` ended, once it has."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: any(done["function_execution_id"] == execution for done in self.completed),
+                timeout=timeout,
+            )
+            ended = [done for done in self.completed if done["function_execution_id"] == execution]
+            assert ended, f"the step {execution} did not end within {timeout:g} s"
+            return ended[0]
 
     def _chat(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
         """Post or edit a message as Slack does (slack_sdk sends these as JSON): `chat:write`

@@ -202,9 +202,28 @@ JUNK: dict[str, tuple[bytes, Callable[[], dict[str, str]], int, str]] = {
         "bad_timestamp",
     ),
     "signed invalid UTF-8": (b"text=\xff\xfe\xfd", signed(b"text=\xff\xfe\xfd"), 400, "not_utf8"),
-    "signed JSON body": (
+    "signed JSON body that is no event envelope": (
         b'{"type": "block_actions"}',
         signed(b'{"type": "block_actions"}', **{"Content-Type": "application/json"}),
+        400,
+        "bad_event",
+    ),
+    "signed JSON body not JSON": (
+        b'{"type": "event_callback"',
+        signed(b'{"type": "event_callback"', **{"Content-Type": "application/json"}),
+        400,
+        "bad_event",
+    ),
+    "signed event without an event": (
+        b'{"type": "event_callback", "event": [1]}',
+        signed(b'{"type": "event_callback", "event": [1]}', **{"Content-Type": "application/json"}),
+        400,
+        "bad_event",
+    ),
+    "signed JSON list": (b"[]", signed(b"[]", **{"Content-Type": "application/json"}), 400, "bad_event"),
+    "signed, another content type": (
+        b"text=x",
+        signed(b"text=x", **{"Content-Type": "text/plain"}),
         400,
         "not_form",
     ),

@@ -78,6 +78,8 @@ class PageKind(Generic[F]):
     asked: Callable[[Query], str]
     windowed: bool = False
     reading: Reading | None = None
+    # What a Workflow Builder step gives back from what was found (kinds a step can run).
+    outputs: Callable[[F], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

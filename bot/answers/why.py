@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bot.access_users import AccessUser, Identity, Login
 from bot.answers.kinds import Drawing, PageKind, Subjects
@@ -30,7 +30,7 @@ from bot.query import MAX_VALUE_LENGTH, SLACK_MENTION, BadInput, Parts, Query, R
 from bot.rules import AccessGraph, App, Rule, RuleLists
 from bot.slack_people import Unresolved
 from bot.users import ScimUser
-from bot.verdicts import Facts, decide, offered
+from bot.verdicts import Facts, Verdict, decide, offered
 from bot.views import Message, Read, Why, render_why
 
 T = TypeVar("T")
@@ -42,6 +42,8 @@ APP_URL = re.compile(r"https?://([^\s?#]+)", re.IGNORECASE)
 # The most logins to the application shown, and the most applications offered to choose from.
 MAX_LOGINS = 5
 MAX_CHOICES = 5
+# A step's reason output: one line.
+MAX_REASON = 500
 # Rules naming a group by name, by identity-provider id: how the SCIM log is asked about them.
 BY_NAME = {"okta": "name", "saml": "attribute_value", "oidc": "claim_value"}
 BY_ID = {"azureAD": "id"}
@@ -306,10 +308,51 @@ def shown(found: Why) -> Paged[object]:
     )
 
 
+def outputs(found: Why) -> dict[str, Any]:
+    """Give back what the workflow step "Check access in Cloudflare" outputs: the verdict
+    (`allowed`, `denied` or `unknown`), the reason in one line, and whether the person is
+    provisioned (a SCIM user) and active."""
+    user = found.scim.value
+    verdict = found.verdict
+    if found.unresolved:
+        reason, said = found.unresolved, "unknown"
+    elif found.app is None or verdict is None:
+        count = len(found.choices)
+        reason = (
+            f"{count} Access applications match “{found.asked_app}”: name one exactly, or give its domain."
+            if count
+            else f"No Access application is named “{found.asked_app}” or covers that domain."
+        )
+        said = "unknown"
+    else:
+        said, reason = verdict.outcome, _reason(verdict)
+    return {
+        "verdict": said,
+        "reason": reason[:MAX_REASON],
+        "provisioned": user is not None,
+        "active": user is not None and user.active is True,
+    }
+
+
+def _reason(verdict: Verdict) -> str:
+    """Give back the verdict's reason as one plain line."""
+    decided = verdict.decided_by
+    if verdict.gate:
+        return verdict.gate[:1].upper() + verdict.gate[1:] + "."
+    if decided is not None and verdict.outcome != "unknown":
+        return f"{'Allowed' if decided.lets_in else 'Denied'} by the policy “{decided.policy.name}”."
+    if verdict.outcome == "denied":
+        return "No Allow policy matches (Access denies by default)."
+    rules = [rule for check in verdict.doubts for rule in check.unknowns()]
+    because = rules[0].why.removeprefix("not known: ").removeprefix("not checked: ") if rules else ""
+    return f"Cannot tell: {because or 'a rule the bot cannot check'}."
+
+
 ANSWER = PageKind(
     find=find,
     draw=draw,
     page=shown,
     asked=lambda query: " ".join(query.why),
     reading=Reading(options=(), read=read),
+    outputs=outputs,
 )

@@ -13,6 +13,7 @@ from bot.query import (
     ACTIONS,
 )
 from bot.views.answers import (
+    failure_sentence,
     render_bad_input,
     render_failure,
     render_help,
@@ -51,6 +52,7 @@ __all__ = [
     "Why",
     "escape",
     "escaped",
+    "failure_sentence",
     "render_bad_input",
     "render_failure",
     "render_failures",
