@@ -148,6 +148,7 @@ def build_service(
         page_size=settings.page_size,
         refreshes=refreshes,
         watcher=watcher,
+        redis_usable=(lambda: health.usable()) if shared is not None else (lambda: None),
     )
 
 

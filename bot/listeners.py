@@ -16,10 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Complete, Fail, Respond
+from slack_sdk import WebClient
 
 from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.logs import event
+from bot.logs import event as event_log
 from bot.query import from_slack
 from bot.replies import Replies, Reply
 from bot.service import GroupsService, StepFailed
@@ -103,6 +105,25 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
         )
 
     steps = ThreadPoolExecutor(max_workers=STEP_THREADS, thread_name_prefix="step")
+
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], client: WebClient) -> None:
+        """Publish the opener's Home tab, off the request (its facts may need Cloudflare)."""
+        user_id = str(event.get("user") or "")
+        if event.get("tab") != "home" or not user_id:
+            return
+
+        def publish() -> None:
+            try:
+                client.views_publish(user_id=user_id, view=service.home(Caller(user_id, "", "", "")))
+            except Exception as error:  # Slack refusing (not_enabled, …), or a bug: logged, not raised
+                response = getattr(error, "response", None)
+                code = response.get("error") if response is not None and hasattr(response, "get") else None
+                event_log(
+                    log, "home_publish_failed", logging.WARNING, error=str(code or type(error).__name__)
+                )
+
+        steps.submit(publish)
 
     @app.function(STEP_CALLBACK_ID)
     def on_step(inputs: dict[str, Any], complete: Complete, fail: Fail) -> None:

@@ -9,12 +9,13 @@ the identity provider, hands the question to its kind of answer (`bot.answers`) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from bot.access import Caller
 from bot.alerts import Watcher
-from bot.answers import ANSWERS, DETAILS, details, parse_command
+from bot.answers import ANSWERS, DETAILS, details, home, parse_command
 from bot.answers.kinds import Drawing, Subjects
 from bot.audit import Outcome, audited
 from bot.cache import NotCached, cached_only
@@ -39,6 +40,7 @@ from bot.views import (
     render_bad_input,
     render_failure,
     render_help,
+    render_home,
     render_internal_error,
     render_provider_choice,
 )
@@ -59,6 +61,7 @@ class GroupsService:
         page_size: int,
         refreshes: RefreshLimit | None = None,
         watcher: Watcher | None = None,
+        redis_usable: Callable[[], bool | None] = lambda: None,
     ) -> None:
         self._subjects = subjects
         self._default_provider_id = default_provider_id
@@ -67,6 +70,7 @@ class GroupsService:
         self._refreshes = refreshes or RefreshThrottle(subjects.clock)
         # Not an answer: carried to the bot that starts it (bot.alerts).
         self.watcher = watcher
+        self._redis_usable = redis_usable
 
     def now(self) -> float:
         """Give back the clock's reading: when a command or click was asked, for its audit line."""
@@ -129,6 +133,20 @@ class GroupsService:
                     self._show(private, outcome, refresh=refresh, refresh_wait=wait), replace_original=False
                 )
             return Reply(self._show(asks, outcome, refresh=refresh, refresh_wait=wait))
+
+    def home(self, caller: Caller = NOBODY) -> dict[str, Any]:
+        """Give back the caller's App Home view: failures per provider, the bot's health."""
+        with audited(self._clock, "home", caller) as outcome:
+            outcome.query = "home"
+            try:
+                found = home.find(self._subjects, self._redis_usable())
+            except NotCached:
+                raise
+            except Exception:
+                _internal_error(outcome, "the Home tab")
+                raise
+            outcome.name, outcome.results = "ok", len(found.failures)
+            return render_home(found)
 
     def check_access(self, person: str, application: str, caller: Caller = NOBODY) -> dict[str, Any]:
         """Give back what the workflow step "Check access in Cloudflare" outputs for `why

@@ -433,6 +433,8 @@ class FakeSlack:
         # Channels the bot was invited to, and the messages it posted there (by ts), as edited.
         self.joined: set[str] = {"C0ALERTS"}
         self.messages: dict[str, dict[str, Any]] = {}
+        # Home tabs published, by user id.
+        self.homes: dict[str, dict[str, Any]] = {}
         # Workflow steps ended, by functions.completeSuccess or completeError.
         self.completed: list[dict[str, Any]] = []
         self.in_flight = 0  # posts being answered now
@@ -524,6 +526,8 @@ class FakeSlack:
             )
         if path.startswith("/api/users.info"):
             return 200, json.dumps(self._users_info(path, raw, authorization))
+        if path.startswith("/api/views.publish"):
+            return 200, json.dumps(self._publish(raw, authorization))
         if path.startswith(("/api/functions.completeSuccess", "/api/functions.completeError")):
             return 200, json.dumps(self._complete(path.removeprefix("/api/"), raw, authorization))
         if path.startswith(("/api/chat.postMessage", "/api/chat.update")):
@@ -562,6 +566,27 @@ class FakeSlack:
             "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
             "updated": 1_700_000_000, "profile": profile,
         }  # fmt: skip
+
+    def _publish(self, raw: bytes, authorization: str) -> dict[str, Any]:
+        """Publish a user's Home tab, as Slack does: a home view of at most 100 blocks."""
+        if authorization != f"Bearer {self.bot_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        body = json.loads(raw or b"{}")
+        view = body.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not isinstance(view, dict) or view.get("type") != "home" or len(view.get("blocks", [])) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._changed:
+            self.homes[str(body.get("user_id"))] = view
+            self._changed.notify_all()
+        return {"ok": True, "view": {"id": "V0HOME", **view}}
+
+    def wait_for_home(self, user_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Give back the Home view published for `user_id`, once it has been."""
+        with self._changed:
+            self._changed.wait_for(lambda: user_id in self.homes, timeout=timeout)
+            assert user_id in self.homes, f"no Home tab was published for {user_id} within {timeout:g} s"
+            return self.homes[user_id]
 
     def _complete(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
         """End a workflow step, as Slack does: with the token of its event (`xwfp-…`), once."""

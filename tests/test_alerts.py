@@ -247,7 +247,7 @@ def test_a_redis_that_fails_or_holds_junk_costs_a_look_one_warning_and_no_post(
     watcher = watcher_of(start_answers, SCIM_GROUPS_REDIS_URL=redis_server.url)
     watcher.tick()
     client = redis.Redis.from_url(redis_server.url)
-    (state,) = [key for key in client.keys("scim-groups:alerts:*") if key.endswith(b":state")]
+    (state,) = [key for key in client.keys("scim-groups:alerts:*") if str(key).endswith(":state'")]
     client.set(state, b"{not json")
     clock.advance(60)
     fail(cloudflare, clock, 3, "conflict")

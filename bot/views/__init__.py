@@ -29,6 +29,7 @@ from bot.views.blocks import (
     shorten,
 )
 from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
+from bot.views.home import Failures, Home, render_home
 from bot.views.people import GroupChange, render_failures, render_history, render_users
 from bot.views.rules import render_used_by
 from bot.views.why import Read, Why, render_why
@@ -46,7 +47,9 @@ __all__ = [
     "COMMAND",
     "ByExternalId",
     "Elsewhere",
+    "Failures",
     "GroupChange",
+    "Home",
     "Message",
     "Read",
     "Why",
@@ -58,6 +61,7 @@ __all__ = [
     "render_failures",
     "render_help",
     "render_history",
+    "render_home",
     "render_internal_error",
     "render_listing",
     "render_provider_choice",
