@@ -21,11 +21,19 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.access import AccessPolicy, Caller
 from bot.logs import event
-from bot.logs import event as event_log
 from bot.query import from_slack
 from bot.replies import Replies, Reply
 from bot.service import GroupsService, StepFailed
-from bot.views import Message, render_internal_error, render_refusal
+from bot.views import (
+    WHY_BUTTON,
+    WHY_MODAL,
+    WHY_SHORTCUT,
+    Message,
+    render_internal_error,
+    render_modal_answer,
+    render_refusal,
+    render_why_modal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,22 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
         if reason is None:
             next()
             return None
+        if not body.get("response_url") and body.get("type") in (
+            "block_actions",
+            "shortcut",
+            "view_submission",
+        ):
+            # From the Home tab or a modal: there is no message to answer on, so nothing is shown.
+            metrics.REFUSALS.labels(reason).inc()
+            event(
+                log,
+                "refused",
+                logging.WARNING,
+                reason=reason,
+                user=caller.user_id,
+                kind=str(body.get("type")),
+            )
+            return BoltResponse(status=200, body="")
         metrics.REFUSALS.labels(reason).inc()
         event(
             log,
@@ -106,6 +130,38 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
 
     steps = ThreadPoolExecutor(max_workers=STEP_THREADS, thread_name_prefix="step")
 
+    @app.action(WHY_BUTTON)
+    @app.shortcut(WHY_SHORTCUT)
+    def on_ask_why(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """Open the modal that asks `why`: from the Home tab's button, or the global shortcut (a
+        trigger must be used within 3 seconds, so this one call is made before returning)."""
+        ack()
+        try:
+            client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=render_why_modal())
+        except Exception as error:
+            _slack_refused("modal_open_failed", error)
+
+    @app.view(WHY_MODAL)
+    def on_why_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        """Answer the modal at once with "Checking…", then with `why`'s answer, in the modal."""
+        values = (view.get("state") or {}).get("values") or {}
+        person = str(((values.get("person") or {}).get("person") or {}).get("selected_user") or "")
+        application = str(((values.get("application") or {}).get("application") or {}).get("value") or "")
+        ack(response_action="update", view=render_modal_answer(None))
+        caller = Caller.from_body(body)
+        view_id = str(view.get("id") or "")
+
+        def answer() -> None:
+            text = f"why <@{person}> {application}" if SLACK_USER_ID.match(person) else f"why {application}"
+            try:
+                client.views_update(
+                    view_id=view_id, view=render_modal_answer(service.answer_command(text, caller))
+                )
+            except Exception as error:
+                _slack_refused("modal_update_failed", error)
+
+        steps.submit(answer)
+
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:
         """Publish the opener's Home tab, off the request (its facts may need Cloudflare)."""
@@ -117,11 +173,7 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
             try:
                 client.views_publish(user_id=user_id, view=service.home(Caller(user_id, "", "", "")))
             except Exception as error:  # Slack refusing (not_enabled, …), or a bug: logged, not raised
-                response = getattr(error, "response", None)
-                code = response.get("error") if response is not None and hasattr(response, "get") else None
-                event_log(
-                    log, "home_publish_failed", logging.WARNING, error=str(code or type(error).__name__)
-                )
+                _slack_refused("home_publish_failed", error)
 
         steps.submit(publish)
 
@@ -148,6 +200,13 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
                 fail("The bot hit an internal error; its logs say more.")
 
         steps.submit(run)
+
+
+def _slack_refused(name: str, error: Exception) -> None:
+    """Log, in one line, why Slack refused a call (or why it could not be made)."""
+    response = getattr(error, "response", None)
+    code = response.get("error") if response is not None and hasattr(response, "get") else None
+    event(log, name, logging.WARNING, error=str(code or type(error).__name__))
 
 
 def _safely(answer: Callable[[], Message | None]) -> Message | None:

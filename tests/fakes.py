@@ -433,6 +433,9 @@ class FakeSlack:
         # Channels the bot was invited to, and the messages it posted there (by ts), as edited.
         self.joined: set[str] = {"C0ALERTS"}
         self.messages: dict[str, dict[str, Any]] = {}
+        # Modals opened (and each version they were updated to), by view id; trigger ids used.
+        self.modals: dict[str, list[dict[str, Any]]] = {}
+        self.triggers_used: set[str] = set()
         # Home tabs published, by user id.
         self.homes: dict[str, dict[str, Any]] = {}
         # Workflow steps ended, by functions.completeSuccess or completeError.
@@ -526,6 +529,8 @@ class FakeSlack:
             )
         if path.startswith("/api/users.info"):
             return 200, json.dumps(self._users_info(path, raw, authorization))
+        if path.startswith(("/api/views.open", "/api/views.update")):
+            return 200, json.dumps(self._modal(path.removeprefix("/api/"), raw, authorization))
         if path.startswith("/api/views.publish"):
             return 200, json.dumps(self._publish(raw, authorization))
         if path.startswith(("/api/functions.completeSuccess", "/api/functions.completeError")):
@@ -566,6 +571,38 @@ class FakeSlack:
             "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
             "updated": 1_700_000_000, "profile": profile,
         }  # fmt: skip
+
+    def _modal(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
+        """Open a modal (with a trigger id, used once) or replace one, as Slack does."""
+        if authorization != f"Bearer {self.bot_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        body = json.loads(raw or b"{}")
+        view = body.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not isinstance(view, dict) or view.get("type") != "modal" or len(view.get("blocks", [])) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._changed:
+            if method.startswith("views.open"):
+                trigger = str(body.get("trigger_id") or "")
+                if not trigger or trigger in self.triggers_used:
+                    return {"ok": False, "error": "exchanged_trigger_id" if trigger else "invalid_trigger_id"}
+                self.triggers_used.add(trigger)
+                view_id = f"V0MODAL{len(self.modals)}"
+            else:
+                view_id = str(body.get("view_id") or "")
+                if view_id not in self.modals:
+                    return {"ok": False, "error": "not_found"}
+            self.modals[view_id] = [*self.modals.get(view_id, []), view]
+            self._changed.notify_all()
+        return {"ok": True, "view": {"id": view_id, **view}}
+
+    def wait_for_modal(self, view_id: str, versions: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Give back the versions a modal has been shown in, once there are `versions` of them."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.modals.get(view_id, [])) >= versions, timeout=timeout)
+            shown = self.modals.get(view_id, [])
+            assert len(shown) >= versions, f"modal {view_id}: {len(shown)} versions, not {versions}"
+            return list(shown)
 
     def _publish(self, raw: bytes, authorization: str) -> dict[str, Any]:
         """Publish a user's Home tab, as Slack does: a home view of at most 100 blocks."""

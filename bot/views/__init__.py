@@ -29,7 +29,16 @@ from bot.views.blocks import (
     shorten,
 )
 from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
-from bot.views.home import Failures, Home, render_home
+from bot.views.home import (
+    WHY_BUTTON,
+    WHY_MODAL,
+    WHY_SHORTCUT,
+    Failures,
+    Home,
+    render_home,
+    render_modal_answer,
+    render_why_modal,
+)
 from bot.views.people import GroupChange, render_failures, render_history, render_users
 from bot.views.rules import render_used_by
 from bot.views.why import Read, Why, render_why
@@ -45,6 +54,9 @@ __all__ = [
     "ACTION_SHARE",
     "ACTION_USED_BY",
     "COMMAND",
+    "WHY_BUTTON",
+    "WHY_MODAL",
+    "WHY_SHORTCUT",
     "ByExternalId",
     "Elsewhere",
     "Failures",
@@ -64,11 +76,13 @@ __all__ = [
     "render_home",
     "render_internal_error",
     "render_listing",
+    "render_modal_answer",
     "render_provider_choice",
     "render_refusal",
     "render_too_slow",
     "render_used_by",
     "render_users",
     "render_why",
+    "render_why_modal",
     "shorten",
 ]

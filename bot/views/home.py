@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.cloudflare import CloudflareError, IdentityProvider
 from bot.views.answers import failure_sentence
-from bot.views.blocks import COMMAND, header, note
+from bot.views.blocks import COMMAND, header, note, plain
 from bot.views.rich import Outside, Part, bullets, moment, rich
 
 
@@ -72,6 +72,21 @@ def render_home(home: Home) -> dict[str, Any]:
     cloudflare = "Cloudflare answers" if home.providers_problem is None else "Cloudflare is not answering"
     blocks.append(note(f"{cloudflare} · {redis}."))
     blocks.append(
+        {
+            "type": "actions",
+            "block_id": "scim_groups_home",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": WHY_BUTTON,
+                    "text": plain("Why can't someone get in?"),
+                    "style": "primary",
+                    "value": "why",
+                }
+            ],
+        }
+    )
+    blocks.append(
         rich(
             [
                 f"*Ask in any channel:* `{COMMAND} failures` for the failures themselves, `{COMMAND} why "
@@ -81,6 +96,41 @@ def render_home(home: Home) -> dict[str, Any]:
         )
     )
     return {"type": "home", "blocks": blocks}
+
+
+# The Home tab's button, the global shortcut and the modal they open (their ids are the manifest's
+# and the listeners'; none begins with `scim_groups_`, so no page's click listener takes them).
+WHY_BUTTON = "home_why"
+WHY_SHORTCUT = "why_shortcut"
+WHY_MODAL = "why_modal"
+MODAL_TITLE = "Why can't they get in?"
+
+
+def render_why_modal() -> dict[str, Any]:
+    """Give back the modal that asks `why`: a person picked from Slack's list, an application."""
+    return {
+        "type": "modal",
+        "callback_id": WHY_MODAL,
+        "title": plain(MODAL_TITLE[:24]),
+        "submit": plain("Check"),
+        "close": plain("Cancel"),
+        "blocks": [
+            {"type": "input", "block_id": "person", "label": plain("Person"),
+             "element": {"type": "users_select", "action_id": "person"}},
+            {"type": "input", "block_id": "application", "label": plain("Application (its name or domain)"),
+             "element": {"type": "plain_text_input", "action_id": "application", "max_length": 200,
+                         "placeholder": plain("grafana.example.com")}},
+        ],
+    }  # fmt: skip
+
+
+def render_modal_answer(message: dict[str, Any] | None) -> dict[str, Any]:
+    """Give back the modal that shows an answer (its buttons left out: a modal has no message to
+    page in), or that the answer is on its way (None)."""
+    blocks = [block for block in (message or {}).get("blocks", []) if block.get("type") != "actions"]
+    if message is None:
+        blocks = [rich(["Checking with Cloudflare…"])]
+    return {"type": "modal", "title": plain(MODAL_TITLE[:24]), "close": plain("Done"), "blocks": blocks[:100]}
 
 
 def moment_of(at: float) -> Part:
