@@ -12,6 +12,7 @@ import threading
 from bot import __version__, demo, logs, preview, web
 from bot.app import SHUTDOWN_GRACE_SECONDS, Bot, build_app, build_service, settings_or_exit, settle
 from bot.check import run_checks
+from bot.cloudflare import CloudflareClient
 from bot.logs import event
 from bot.query import from_slack
 from bot.settings import SettingsError, load_settings, read_environment
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     shown = commands.add_parser("preview", help="show the reply to /scim-groups TEXT in this terminal")
     shown.add_argument("--demo", action="store_true", help="use the built-in sample directory")
     shown.add_argument("--json", action="store_true", help="print the Block Kit message as JSON")
+    shown.add_argument("--home", action="store_true", help="show the Home tab instead of a reply")
+    shown.add_argument(
+        "--alert", action="store_true", help="show the alert the last day's failed SCIM pushes would post"
+    )
     shown.add_argument("text", nargs="*", help="what follows /scim-groups, e.g. help")
     commands.add_parser("check", help="check every setting, token and permission; exit 0 when all pass")
     args = parser.parse_args(argv)
@@ -42,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return run_checks(env, sys.stdout)
     if args.command == "preview":
-        return run_preview(demo_directory=args.demo, as_json=args.json, text=" ".join(args.text))
+        return run_preview(
+            demo_directory=args.demo,
+            as_json=args.json,
+            text=" ".join(args.text),
+            home=args.home,
+            alert=args.alert,
+        )
     settings = settings_or_exit()
     bot = build_app(settings, build_service(settings))
     assert settings.slack is not None
@@ -123,7 +134,9 @@ def run_socket_mode(bot: Bot, app_token: str, stop: threading.Event) -> int:
     return 0
 
 
-def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:
+def run_preview(
+    *, demo_directory: bool, as_json: bool, text: str, home: bool = False, alert: bool = False
+) -> int:
     """Show the bot's reply in the terminal, from the demo directory or the configured account."""
     logs.configure("WARNING")
     workspace = None
@@ -138,8 +151,17 @@ def run_preview(*, demo_directory: bool, as_json: bool, text: str) -> int:
             return 2
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     bold = (lambda text: f"\033[1m{text}\033[0m") if sys.stdout.isatty() and not as_json else str
+    if alert:
+        client = CloudflareClient(settings.cloudflare, transport=transport)
+        try:
+            return preview.show_alert(client, hours=24, as_json=as_json, out=sys.stdout, bold=bold)
+        finally:
+            client.close()
+    service = build_service(settings, transport=transport, workspace=workspace)
+    if home:
+        return preview.show_home(service, as_json=as_json, out=sys.stdout, bold=bold)
     return preview.run(
-        build_service(settings, transport=transport, workspace=workspace),
+        service,
         text,
         as_json=as_json,
         interactive=interactive,

@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from bot.alerts import render_alert
+from bot.cloudflare import CloudflareClient
+from bot.pushes import read_log, rfc3339
 from bot.service import GroupsService
 from bot.views import (
     ACTION_BACK,
@@ -172,6 +175,35 @@ def _pressed(message: Message, key: str, number: int) -> dict[str, Any] | None:
     if key.isdigit() and key != "0":
         return _button(message, f"{ACTION_OPEN}:{int(key) - 1}")
     return None
+
+
+def show_home(service: GroupsService, *, as_json: bool, out: TextIO, bold: Callable[[str], str] = str) -> int:
+    """Show the Home tab the bot would publish for someone opening it."""
+    view = service.home()
+    _show({"text": "Home", "blocks": view["blocks"]}, as_json=as_json, out=out, bold=bold)
+    return 0
+
+
+def show_alert(
+    client: CloudflareClient, *, hours: int, as_json: bool, out: TextIO, bold: Callable[[str], str] = str
+) -> int:
+    """Show the alert the bot would post for each SCIM provider's failures of the last `hours`."""
+    until = int(time.time())
+    shown = 0
+    for provider in client.list_identity_providers():
+        if not provider.scim_enabled:
+            continue
+        window = [("since", rfc3339(until - hours * 3_600)), ("until", rfc3339(until))]
+        rows = read_log(
+            client, [("idp_id", provider.id), ("status", "FAILURE"), *window, ("per_page", 1_000)]
+        )
+        if rows:
+            text, blocks, _resources = render_alert(provider, list(rows), page_size=10)
+            _show({"text": text, "blocks": blocks}, as_json=as_json, out=out, bold=bold)
+            shown += 1
+    if not shown:
+        out.write(f"No failed SCIM push in the last {hours} hours: there would be no alert.\n")
+    return 0
 
 
 def _show(message: Message, *, as_json: bool, out: TextIO, bold: Callable[[str], str]) -> None:

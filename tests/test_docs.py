@@ -147,17 +147,28 @@ def test_every_demo_command_the_readme_shows_answers(line: str) -> None:
 
     from bot import demo
     from bot.app import build_service
-    from bot.preview import run
+    from bot.cloudflare import CloudflareClient
+    from bot.preview import run, show_alert, show_home
     from bot.query import from_slack
 
     words = shlex.split(line)
     as_json = "--json" in words
-    text = " ".join(word for word in words if word != "--json")
+    text = " ".join(word for word in words if word not in ("--json", "--home", "--alert"))
     workspace = demo.Workspace()  # as `python -m bot preview --demo` reads it
     service = build_service(demo.settings(), transport=demo.transport(), workspace=workspace)
     out = io.StringIO()
 
-    assert run(service, from_slack(workspace.escaped(text)), as_json=as_json, interactive=False, out=out) == 0
+    if "--home" in words:
+        assert show_home(service, as_json=as_json, out=out) == 0
+    elif "--alert" in words:
+        client = CloudflareClient(demo.settings().cloudflare, transport=demo.transport())
+        assert show_alert(client, hours=24, as_json=as_json, out=out) == 0
+        assert "failed SCIM push" in out.getvalue()
+    else:
+        assert (
+            run(service, from_slack(workspace.escaped(text)), as_json=as_json, interactive=False, out=out)
+            == 0
+        )
     shown = out.getvalue()
     assert "`/scim-groups help` shows examples" not in shown or text == "help", shown  # no bad input
     assert "No SCIM user" not in shown, shown
