@@ -44,6 +44,8 @@ NAMES_SHOWN = 3
 BUTTONS_SHOWN = 5
 # Alerts kept open (waiting for their resources to succeed), newest first.
 OPEN_ALERTS = 50
+# Between two alerts posted in one look: Slack's pace for chat.postMessage in one channel.
+POST_SPACING_SECONDS = 1.0
 # A lease lasts this many intervals: a poster that stops is replaced within that.
 LEASE_INTERVALS = 3
 _TAKE_LEASE = """
@@ -226,6 +228,8 @@ class Watcher:
             if rows is None:
                 continue
             failures = [row for row in rows if row.failed]
+            if failures and posted:  # Slack takes about one message a second in a channel
+                self._clock.sleep(POST_SPACING_SECONDS)
             if failures and not self._post(provider, failures, state):
                 # Slack refused: the same rows are read and posted again next time, not lost.
                 if before is not None:

@@ -92,7 +92,7 @@ def run_checks(env: Mapping[str, str], out: TextIO, *, transport: httpx.BaseTran
     if slack is not None and cloudflare is not None:
         _load(report, "Other", lambda: load_settings(env))
     if slack is not None:
-        _check_slack(slack, report, alerts=bool(env.get("SCIM_GROUPS_ALERT_CHANNEL", "").strip()))
+        _check_slack(slack, report, channel=env.get("SCIM_GROUPS_ALERT_CHANNEL", "").strip())
     if cloudflare is not None:
         _check_cloudflare(cloudflare, report, transport)
     failed = sum(not result.ok for result in results)
@@ -129,6 +129,37 @@ def _check_scopes(
     report(Result(True, f"Optional: the bot does not have {' and '.join(missing)}", fix, optional=True))
 
 
+def _check_alert_channel(
+    client: WebClient, headers: Mapping[str, Any], channel: str, report: Callable[[Result], None]
+) -> None:
+    """Say whether the bot is in the alert channel, when its token may read channels (the
+    optional `channels:read`); else that this cannot be checked."""
+    named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
+    listed = named[0] if isinstance(named, list) and named else named
+    if not isinstance(listed, str) or "channels:read" not in {s.strip() for s in listed.split(",")}:
+        fix = "Add channels:read to let check see the bot's channels, or post a test failure and look."
+        report(Result(True, f"Optional: cannot tell whether the bot is in {channel}", fix, optional=True))
+        return
+    try:
+        member = bool(client.conversations_info(channel=channel)["channel"].get("is_member"))
+    except (SlackApiError, SlackClientError, OSError, KeyError, TypeError) as error:
+        response = getattr(error, "response", None)
+        found = response.get("error") if response is not None and hasattr(response, "get") else None
+        said = f"Slack cannot show the alert channel {channel} ({found or type(error).__name__})"
+        report(Result(False, said, "Check SCIM_GROUPS_ALERT_CHANNEL: a channel id, such as C01ABCDEF."))
+        return
+    if member:
+        report(Result(True, f"The bot is in the alert channel {channel}"))
+    else:
+        report(
+            Result(
+                False,
+                f"The bot is not in the alert channel {channel}",
+                f"Invite it: /invite @scim-groups in {channel}.",
+            )
+        )
+
+
 def _load(report: Callable[[Result], None], what: str, load: Callable[[], T]) -> T | None:
     try:
         settings = load()
@@ -139,7 +170,8 @@ def _load(report: Callable[[Result], None], what: str, load: Callable[[], T]) ->
     return settings
 
 
-def _check_slack(settings: SlackSettings, report: Callable[[Result], None], *, alerts: bool = False) -> None:
+def _check_slack(settings: SlackSettings, report: Callable[[Result], None], *, channel: str = "") -> None:
+    alerts = bool(channel)
     client = WebClient(token=settings.bot_token.reveal(), base_url=settings.api_url, timeout=10)
     try:
         who = client.auth_test()
@@ -151,6 +183,8 @@ def _check_slack(settings: SlackSettings, report: Callable[[Result], None], *, a
             )
         )
         _check_scopes(who.headers, report, alerts=alerts)
+        if alerts:
+            _check_alert_channel(client, who.headers, channel, report)
     except SlackApiError as error:
         report(
             Result(

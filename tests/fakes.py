@@ -529,6 +529,8 @@ class FakeSlack:
             )
         if path.startswith("/api/users.info"):
             return 200, json.dumps(self._users_info(path, raw, authorization))
+        if path.startswith("/api/conversations.info"):
+            return 200, json.dumps(self._conversation(path, raw, authorization))
         if path.startswith(("/api/views.open", "/api/views.update")):
             return 200, json.dumps(self._modal(path.removeprefix("/api/"), raw, authorization))
         if path.startswith("/api/views.publish"):
@@ -571,6 +573,18 @@ class FakeSlack:
             "real_name": name, "tz": "Europe/London", "is_admin": False, "is_bot": bot,
             "updated": 1_700_000_000, "profile": profile,
         }  # fmt: skip
+
+    def _conversation(self, path: str, raw: bytes, authorization: str) -> dict[str, Any]:
+        """Describe a channel, as Slack does with `channels:read`: whether the bot is in it."""
+        if authorization != f"Bearer {self.bot_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        if "channels:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:read"}
+        fields = parse_qs(urlsplit(path).query) | parse_qs(raw.decode())
+        channel = (fields.get("channel") or [""])[0]
+        if not channel.startswith("C"):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": "alerts", "is_member": channel in self.joined}}
 
     def _modal(self, method: str, raw: bytes, authorization: str) -> dict[str, Any]:
         """Open a modal (with a trigger id, used once) or replace one, as Slack does."""

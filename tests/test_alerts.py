@@ -4,6 +4,7 @@ nor lose an alert. The watcher is ticked by the test, on the fake clock: no wait
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,10 +13,11 @@ import pytest
 import redis
 
 from bot.alerts import Watcher
+from bot.check import run_checks
 from bot.settings import SettingsError, load_settings
 from tests.conftest import FakeClock, StartAnswers
 from tests.fake_access import make_update, make_user
-from tests.fakes import PROVIDER_ID, FakeCloudflare, FakeSlack, environment, rich_text
+from tests.fakes import PROVIDER_ID, FakeCloudflare, FakeSlack, environment, make_group, rich_text
 from tests.helpers import RedisServer, check_inert, check_limits
 
 CHANNEL = "C0ALERTS"
@@ -215,10 +217,6 @@ def test_a_history_button_of_an_alert_answers_the_clicker_privately(
 
 
 def test_check_says_whether_the_bot_may_post_alerts(cloudflare: FakeCloudflare, slack: FakeSlack) -> None:
-    import io
-
-    from bot.check import run_checks
-
     env = {**environment(cloudflare, slack), "SCIM_GROUPS_ALERT_CHANNEL": CHANNEL}
     out = io.StringIO()
     assert run_checks(env, out) == 0
@@ -256,3 +254,41 @@ def test_a_redis_that_fails_or_holds_junk_costs_a_look_one_warning_and_no_post(
     warned = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "alerts_state_unreadable"]
     assert len(warned) == 1
     assert slack.messages == {}
+
+
+def test_alerts_of_several_providers_in_one_look_are_a_second_apart(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare, slack: FakeSlack, clock: FakeClock
+) -> None:
+    for number in range(3):
+        cloudflare.add_provider(
+            f"0f7c2a1e-0000-4000-8000-00000000b00{number}", f"Other {number}", [make_group(100)]
+        )
+    watcher = watcher_of(start_answers)
+    watcher.tick()
+    clock.advance(60)
+    for provider_id in [PROVIDER_ID, *(f"0f7c2a1e-0000-4000-8000-00000000b00{n}" for n in range(3))]:
+        at = datetime.fromtimestamp(clock.time() - 5, UTC)
+        group = cloudflare.groups[provider_id][0]
+        cloudflare.updates.append(
+            make_update(provider_id, at, group=group, status="FAILURE", error="conflict")
+        )
+    slept = len(clock.slept)
+
+    assert watcher.tick() == 4
+    assert clock.slept[slept:].count(1.0) >= 3, "alerts posted faster than Slack takes them in a channel"
+
+
+def test_check_says_whether_the_bot_is_in_the_alert_channel_when_it_may_see_channels(
+    cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    env = {**environment(cloudflare, slack), "SCIM_GROUPS_ALERT_CHANNEL": CHANNEL}
+    unseen, inside, outside = io.StringIO(), io.StringIO(), io.StringIO()
+    run_checks(env, unseen)
+    slack.scopes.add("channels:read")
+    run_checks(env, inside)
+    slack.joined.clear()
+
+    assert run_checks(env, outside) == 1
+    assert f"○ Optional: cannot tell whether the bot is in {CHANNEL}" in unseen.getvalue()
+    assert f"✓ The bot is in the alert channel {CHANNEL}" in inside.getvalue()
+    assert f"✗ The bot is not in the alert channel {CHANNEL}\n    → Invite it" in outside.getvalue()
