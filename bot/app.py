@@ -149,6 +149,8 @@ def build_service(
         refreshes=refreshes,
         watcher=watcher,
         redis_usable=(lambda: health.usable()) if shared is not None else (lambda: None),
+        upstream=client.recent,
+        budget=settings.upstream_calls_per_5_minutes,
     )
 
 

@@ -25,6 +25,8 @@ from bot.query import from_slack
 from bot.replies import Replies, Reply
 from bot.service import GroupsService, StepFailed
 from bot.views import (
+    SEARCH_BUTTON,
+    SEARCH_MODAL,
     WHY_BUTTON,
     WHY_MODAL,
     WHY_SHORTCUT,
@@ -32,6 +34,7 @@ from bot.views import (
     render_internal_error,
     render_modal_answer,
     render_refusal,
+    render_search_modal,
     render_why_modal,
 )
 
@@ -140,6 +143,32 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
             client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=render_why_modal())
         except Exception as error:
             _slack_refused("modal_open_failed", error)
+
+    @app.action(SEARCH_BUTTON)
+    def on_ask_search(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """Open the modal that searches groups, from the Home tab's button."""
+        ack()
+        try:
+            client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=render_search_modal())
+        except Exception as error:
+            _slack_refused("modal_open_failed", error)
+
+    @app.view(SEARCH_MODAL)
+    def on_search_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        """Answer the search modal as `why`'s is answered: "Checking…", then the answer in it."""
+        values = (view.get("state") or {}).get("values") or {}
+        text = from_slack(str(((values.get("text") or {}).get("text") or {}).get("value") or ""))
+        ack(response_action="update", view=render_modal_answer(None, "Search SCIM groups"))
+        caller, view_id = Caller.from_body(body), str(view.get("id") or "")
+
+        def answer() -> None:
+            try:
+                answered = service.answer_command(text, caller)
+                client.views_update(view_id=view_id, view=render_modal_answer(answered, "Search SCIM groups"))
+            except Exception as error:
+                _slack_refused("modal_update_failed", error)
+
+        steps.submit(answer)
 
     @app.view(WHY_MODAL)
     def on_why_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

@@ -62,6 +62,8 @@ class GroupsService:
         refreshes: RefreshLimit | None = None,
         watcher: Watcher | None = None,
         redis_usable: Callable[[], bool | None] = lambda: None,
+        upstream: Callable[[], tuple[int, float | None]] = lambda: (0, None),
+        budget: int = 0,
     ) -> None:
         self._subjects = subjects
         self._default_provider_id = default_provider_id
@@ -71,6 +73,7 @@ class GroupsService:
         # Not an answer: carried to the bot that starts it (bot.alerts).
         self.watcher = watcher
         self._redis_usable = redis_usable
+        self._upstream, self._budget = upstream, budget
 
     def now(self) -> float:
         """Give back the clock's reading: when a command or click was asked, for its audit line."""
@@ -139,7 +142,7 @@ class GroupsService:
         with audited(self._clock, "home", caller) as outcome:
             outcome.query = "home"
             try:
-                found = home.find(self._subjects, self._redis_usable())
+                found = home.find(self._subjects, self._redis_usable(), self._upstream, self._budget)
             except NotCached:
                 raise
             except Exception:

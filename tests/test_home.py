@@ -59,7 +59,11 @@ def test_the_home_tab_shows_each_providers_failures_of_the_hour_and_the_day(
     assert view["type"] == "home"
     assert "*Okta Production* — 1 failed pushes in the last hour, 2 in 24 hours" in text
     assert "*Azure AD* — 0 failed pushes in the last hour, 0 in 24 hours" in text
-    assert "Cloudflare answers · no shared cache (one process)." in text
+    assert (
+        "Cloudflare answers (a call takes 0 ms) · " in text
+    )  # the fake answers at once, on the test's clock
+    assert "of this process's 600 calls in 5 minutes used · no shared cache (one process)." in text
+    assert "; 0 groups changed in 24 hours" in text
     assert "/scim-groups why jane@example.com grafana" in text
     check_limits({"text": "Home", "blocks": view["blocks"]})  # a message's limits: tighter than a view's
     check_inert({"text": "Home", "blocks": view["blocks"]})
@@ -75,7 +79,7 @@ def test_the_home_tab_says_when_cloudflare_is_not_answering(
 
     text = words(slack.wait_for_home("U0BOB"))
     assert "Cloudflare: Cloudflare is not answering properly" in text
-    assert "Cloudflare is not answering · " in text
+    assert "Cloudflare is not answering (a call takes 0 ms) · " in text
 
 
 def test_the_messages_tab_publishes_nothing(start_bot: StartBot, slack: FakeSlack) -> None:
@@ -97,13 +101,13 @@ USER = {"id": "U0ALICE", "username": "alice", "team_id": "T0ACME"}
 TEAM = {"id": "T0ACME", "domain": "acme"}
 
 
-def home_click(trigger: str) -> dict[str, Any]:
+def home_click(trigger: str, action: str = "home_why") -> dict[str, Any]:
     """A click on the Home tab's button: from a view, so no response_url and no channel."""
     return {
         "type": "block_actions", "user": USER, "team": TEAM, "api_app_id": "A0SCIM", "token": "unused",
         "container": {"type": "view", "view_id": "V0HOME"}, "trigger_id": trigger,
         "view": {"id": "V0HOME", "type": "home", "blocks": []},
-        "actions": [{"type": "button", "action_id": "home_why", "block_id": "scim_groups_home",
+        "actions": [{"type": "button", "action_id": action, "block_id": "scim_groups_home",
                      "value": "why", "text": {"type": "plain_text", "text": "x"},
                      "action_ts": "1700000001.000200"}],
     }  # fmt: skip
@@ -166,3 +170,22 @@ def test_a_home_click_from_someone_not_allowed_opens_nothing(
     refused = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "refused"]
     assert [getattr(r, "fields", {})["reason"] for r in refused] == ["user"]
     assert "views.open" not in slack.api_calls
+
+
+def test_the_home_tabs_search_opens_a_modal_that_answers_as_the_command_does(
+    start_bot: StartBot, slack: FakeSlack
+) -> None:
+    bot = start_bot()
+
+    interaction(bot, home_click("4.4.4", action="home_search"))
+    (opened,) = slack.wait_for_modal("V0MODAL0", 1)
+    values = {"text": {"text": {"type": "plain_text_input", "value": "group-0001"}}}
+    view = {"id": "V0MODAL0", "type": "modal", "callback_id": "search_modal", "blocks": [], "hash": "h1",
+            "state": {"values": values}}  # fmt: skip
+    searched = {**submission("V0MODAL0", "", ""), "view": view}
+    submitted = interaction(bot, searched)
+    _opened, answered = slack.wait_for_modal("V0MODAL0", 2)
+
+    assert opened["callback_id"] == "search_modal"
+    assert submitted.json()["response_action"] == "update"
+    assert "group-00010" in words(answered)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 # Cloudflare blocks for 5 minutes once its quota is spent; a longer Retry-After is taken as an hour.
 MAX_RETRY_AFTER = 3_600.0
+
+
+# Calls remembered for `recent`: more than a 5-minute budget spends.
+RECENT_CALLS = 2_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class CloudflareClient:
         self._budget = budget
         self._pacer = pacer
         self._jitter = jitter
+        # When the recent calls were made (monotonic) and how long each took: the Home tab's health.
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_CALLS)
         self._http = httpx.Client(
             base_url=settings.base_url,
             headers={**settings.auth_headers(), "Accept": "application/json"},
@@ -161,6 +168,13 @@ class CloudflareClient:
         result = self._get(path).get("result")
         return str(result.get("status", "unknown")) if isinstance(result, dict) else "unknown"
 
+    def recent(self, seconds: float = 300.0) -> tuple[int, float | None]:
+        """Give back how many calls this client made in the last `seconds` (up to RECENT_CALLS),
+        and the median time one took (None: none was made)."""
+        now = self._clock()
+        durations = sorted(took for started, took in list(self._recent) if now - started <= seconds)
+        return len(durations), durations[len(durations) // 2] if durations else None
+
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
@@ -222,7 +236,9 @@ class CloudflareClient:
                 Unavailable(f"Cloudflare could not be reached ({type(error).__name__})")
             ) from None
         finally:
-            metrics.UPSTREAM_LATENCY.observe(max(0.0, self._clock() - started))
+            took = max(0.0, self._clock() - started)
+            metrics.UPSTREAM_LATENCY.observe(took)
+            self._recent.append((started, took))
         metrics.UPSTREAM.labels(str(response.status_code)).inc()
         try:
             body = response.json()

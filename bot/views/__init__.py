@@ -30,6 +30,8 @@ from bot.views.blocks import (
 )
 from bot.views.groups import ByExternalId, Elsewhere, render_listing, render_provider_choice
 from bot.views.home import (
+    SEARCH_BUTTON,
+    SEARCH_MODAL,
     WHY_BUTTON,
     WHY_MODAL,
     WHY_SHORTCUT,
@@ -37,6 +39,7 @@ from bot.views.home import (
     Home,
     render_home,
     render_modal_answer,
+    render_search_modal,
     render_why_modal,
 )
 from bot.views.people import GroupChange, render_failures, render_history, render_users
@@ -54,6 +57,8 @@ __all__ = [
     "ACTION_SHARE",
     "ACTION_USED_BY",
     "COMMAND",
+    "SEARCH_BUTTON",
+    "SEARCH_MODAL",
     "WHY_BUTTON",
     "WHY_MODAL",
     "WHY_SHORTCUT",
@@ -79,6 +84,7 @@ __all__ = [
     "render_modal_answer",
     "render_provider_choice",
     "render_refusal",
+    "render_search_modal",
     "render_too_slow",
     "render_used_by",
     "render_users",

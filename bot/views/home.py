@@ -22,6 +22,9 @@ class Failures:
     day: int = 0
     at_least: bool = False
     problem: CloudflareError | None = None
+    # Groups changed in the last 24 hours (None: not read), and whether the read stopped short.
+    changed: int | None = None
+    changed_partly: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,11 @@ class Home:
     providers_problem: CloudflareError | None
     redis_usable: bool | None
     at: float
+    # This process's calls to Cloudflare in the last 5 minutes, the median time one took, and
+    # the budget they count against.
+    calls: int = 0
+    latency: float | None = None
+    budget: int = 0
 
 
 REDIS = {
@@ -57,20 +65,24 @@ def render_home(home: Home) -> dict[str, Any]:
                 items.append([name, " — ", Outside(failure_sentence(found.problem), 300)])
                 continue
             plus = "+" if found.at_least else ""
-            items.append(
-                [
-                    name,
-                    f" — {found.hour:,}{plus} failed pushes in the last hour, "
-                    f"{found.day:,}{plus} in 24 hours",
-                ]
-            )
+            line: list[Part] = [
+                name,
+                f" — {found.hour:,}{plus} failed pushes in the last hour, {found.day:,}{plus} in 24 hours",
+            ]
+            if found.changed is not None:
+                more = "+" if found.changed_partly else ""
+                line.append(f"; {found.changed:,}{more} groups changed in 24 hours")
+            items.append(line)
         if len(home.failures) > MAX_PROVIDERS:
             items.append([f"and {len(home.failures) - MAX_PROVIDERS} more identity providers"])
         lead: list[list[Part]] = [["*Failed SCIM pushes*, as of ", moment_of(home.at), ":"]]
         blocks.append(bullets(lead, items or [["No identity provider of the account has SCIM on."]]))
     redis = REDIS[home.redis_usable]
     cloudflare = "Cloudflare answers" if home.providers_problem is None else "Cloudflare is not answering"
-    blocks.append(note(f"{cloudflare} · {redis}."))
+    if home.latency is not None:
+        cloudflare += f" (a call takes {home.latency * 1000:,.0f} ms)"
+    quota = f"{home.calls:,} of this process's {home.budget:,} calls in 5 minutes used" if home.budget else ""
+    blocks.append(note(" · ".join(part for part in (cloudflare, quota, redis) if part) + "."))
     blocks.append(
         {
             "type": "actions",
@@ -82,7 +94,13 @@ def render_home(home: Home) -> dict[str, Any]:
                     "text": plain("Why can't someone get in?"),
                     "style": "primary",
                     "value": "why",
-                }
+                },
+                {
+                    "type": "button",
+                    "action_id": SEARCH_BUTTON,
+                    "text": plain("Search groups"),
+                    "value": "search",
+                },
             ],
         }
     )
@@ -103,6 +121,8 @@ def render_home(home: Home) -> dict[str, Any]:
 WHY_BUTTON = "home_why"
 WHY_SHORTCUT = "why_shortcut"
 WHY_MODAL = "why_modal"
+SEARCH_BUTTON = "home_search"
+SEARCH_MODAL = "search_modal"
 MODAL_TITLE = "Why can't they get in?"
 
 
@@ -124,13 +144,29 @@ def render_why_modal() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def render_modal_answer(message: dict[str, Any] | None) -> dict[str, Any]:
+def render_search_modal() -> dict[str, Any]:
+    """Give back the modal that searches groups: what the command would take after its name."""
+    return {
+        "type": "modal",
+        "callback_id": SEARCH_MODAL,
+        "title": plain("Search SCIM groups"),
+        "submit": plain("Search"),
+        "close": plain("Cancel"),
+        "blocks": [
+            {"type": "input", "block_id": "text", "label": plain("Group name, id, or any command's words"),
+             "element": {"type": "plain_text_input", "action_id": "text", "max_length": 2_000,
+                         "placeholder": plain("oncall")}},
+        ],
+    }  # fmt: skip
+
+
+def render_modal_answer(message: dict[str, Any] | None, title: str = MODAL_TITLE) -> dict[str, Any]:
     """Give back the modal that shows an answer (its buttons left out: a modal has no message to
     page in), or that the answer is on its way (None)."""
     blocks = [block for block in (message or {}).get("blocks", []) if block.get("type") != "actions"]
     if message is None:
         blocks = [rich(["Checking with Cloudflare…"])]
-    return {"type": "modal", "title": plain(MODAL_TITLE[:24]), "close": plain("Done"), "blocks": blocks[:100]}
+    return {"type": "modal", "title": plain(title[:24]), "close": plain("Done"), "blocks": blocks[:100]}
 
 
 def moment_of(at: float) -> Part:
