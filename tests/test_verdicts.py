@@ -405,3 +405,23 @@ def test_any_application_and_person_render_within_limits_and_inert(
 
     check_limits(message)
     check_inert(message)
+
+
+def test_a_policy_with_a_precedence_comes_before_one_without_whatever_the_listing_order() -> None:
+    listed = [policy("no-precedence", "allow", None), policy("fifth", "allow", 5), policy("block", "deny", 9)]
+
+    assert [p.name for p in evaluation_order(listed)] == ["fifth", "block", "no-precedence"]
+
+
+def test_a_rule_keeps_itself_in_its_mark_whatever_made_it_unknown() -> None:
+    silent = Facts("jane@example.com", replace(SEEN, country=""))
+    geo = rule("geo", country_code="DE")
+
+    checked = check_rule(geo, {}, silent)
+
+    assert (checked.rule, checked.mark) == (geo, "unknown")
+
+
+def test_a_google_group_rule_matches_that_groups_email_alone() -> None:
+    assert mark(rule("gsuite", email="other@example.com")) == "no"
+    assert mark(rule("gsuite", email="PLATFORM@example.com")) == "yes"
