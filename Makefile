@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 FOUND := $(shell $(PYTHON) -c 'import sys; print(sys.version_info >= (3, 11), sys.executable)' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck unit bench mutate image-check clean
+.PHONY: help demo check run test lint typecheck unit bench mutate image-check clean
 
 MADE_BY := $(VENV)/.python
 # A venv made by another Python than $(PYTHON) (or by a failed first try) is made again.
@@ -34,6 +34,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP) ## the bot's replies in this terminal, on a built-in sample directory
 	$(PY) -m bot preview --demo
+
+check: $(STAMP) ## check every setting, token and permission (reads .env here, or the environment)
+	$(PY) -m bot check
+
+run: $(STAMP) ## run the bot as configured: HTTP on PORT, or Socket Mode with SLACK_APP_TOKEN
+	$(PY) -m bot
 
 test: lint typecheck unit ## lint, types and the tests: what CI runs
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,31 @@ def test_every_demo_command_the_readme_shows_answers(line: str) -> None:
 
 def test_the_readme_shows_the_demo_commands() -> None:
     assert len(TRIED) >= 10
+
+
+def test_the_systemd_unit_the_docs_give_is_one_systemd_accepts(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here")
+    deploying = (ROOT / "docs" / "DEPLOYING.md").read_text()
+    unit = deploying.split("```ini\n", 1)[1].split("```", 1)[0]
+    text = "\n".join(line.removeprefix("  ") for line in unit.splitlines())
+    assert "[Install]" in text
+    assert "User=scim-groups" in text
+    assert "NoNewPrivileges=true" in text
+    # Verified as written, with its program and environment file pointed at ones that exist here.
+    checked = (
+        text.replace("/opt/scim-groups/.venv/bin/python", sys.executable)
+        .replace("/etc/scim-groups.env", str(tmp_path / "env"))
+        .replace("/opt/scim-groups", str(tmp_path))
+        .replace("User=scim-groups", "")
+        .replace("Group=scim-groups", "")
+    )
+    (tmp_path / "env").write_text("")
+    path = tmp_path / "scim-groups.service"
+    path.write_text(checked)
+
+    result = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+
+    problems = [line for line in result.stderr.splitlines() if str(path) in line or "scim-groups" in line]
+    assert not problems, result.stderr

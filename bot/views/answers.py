@@ -58,7 +58,10 @@ def render_help() -> Message:
         f"• `{COMMAND} help` — this message\n"
         "Buttons: *Previous* / *Next* to page, *Refresh* for fresh data from Cloudflare, "
         "*Share* to post the page to the channel. Each group shows its name, its id in the identity "
-        "provider (external ID), its Cloudflare id and when it last changed."
+        "provider (external ID), its Cloudflare id and when it last changed, with *History* (its SCIM "
+        "pushes of the last 7 days, who each added and removed) and *Used by* (the Access groups, "
+        "policies and applications whose rules name it). The bot's Home tab shows each identity "
+        "provider's recent failures."
     )
     return {"text": f"How to use {COMMAND}", "blocks": [section(text)]}
 
