@@ -24,6 +24,7 @@ from bot.cloudflare import (
     Params,
     RetryPolicy,
     TokenKind,
+    Unavailable,
 )
 from bot.providers import ProviderChoice, choose_provider
 from bot.pushes import LOGS_PATH, LOGS_PERMISSION
@@ -299,6 +300,16 @@ def _check_cloudflare(
                 False,
                 f"Cloudflare does not know account {settings.account_id} ({error.detail() or error.summary})",
                 FIX_ACCOUNT,
+            )
+        )
+    except Unavailable as error:  # its summary says what failed: DNS, refused, TLS, a proxy, the time
+        said = "; ".join(filter(None, (error.summary, error.detail())))
+        report(
+            Result(
+                False,
+                said,
+                f"Check CLOUDFLARE_BASE_URL ({settings.base_url}) and the network; behind a proxy, set "
+                "HTTPS_PROXY (and NO_PROXY for what must bypass it). Then try again.",
             )
         )
     except CloudflareError as error:

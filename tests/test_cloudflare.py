@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from bot.cloudflare import (
     ScimGroup,
     Unavailable,
 )
+from bot.cloudflare.client import unreachable
 from bot.pacing import CallBudget, Pacer
 from bot.settings import CloudflareSettings, Secret
 from tests.conftest import FakeClock, wait_until
@@ -688,8 +690,11 @@ def test_the_budget_refills_at_its_rate(clock: FakeClock) -> None:
 @pytest.mark.parametrize(
     ("answer", "said"),
     [
-        (raising(httpx.ReadTimeout), "Cloudflare did not answer in time (ReadTimeout)"),
-        (raising(httpx.ConnectError), "Cloudflare could not be reached (ConnectError)"),
+        (raising(httpx.ReadTimeout), "Cloudflare did not answer in time (it stopped answering; ReadTimeout)"),
+        (
+            raising(httpx.ConnectError),
+            "Cloudflare could not be reached (the connection failed; ConnectError)",
+        ),
         (
             lambda request: httpx.Response(200, json={"success": True, "result": {"not": "a list"}}),
             "Cloudflare sent a malformed answer; HTTP 200",
@@ -710,6 +715,39 @@ def test_each_way_cloudflare_is_unavailable_says_what_happened(answer: Any, said
         mock_client(answer).list_groups(PROVIDER_ID, page=1, per_page=10)
 
     assert str(raised.value) == said
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (httpx.ConnectTimeout("timed out"), "connecting timed out; ConnectTimeout"),
+        (httpx.ProxyError("407 Proxy Authentication Required"),
+         "the proxy refused or failed (HTTPS_PROXY); ProxyError"),
+        (httpx.ConnectError("[Errno -2] Name or service not known"),
+         "its name was not found (DNS); ConnectError"),
+        (httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+         "TLS failed (a certificate, or a proxy that intercepts it); ConnectError"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "the connection was refused; ConnectError"),
+    ],
+    ids=["connect timeout", "proxy", "dns", "tls", "refused"],
+)  # fmt: skip
+def test_what_stopped_the_bot_reaching_cloudflare_is_named(error: httpx.HTTPError, said: str) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    with pytest.raises(Unavailable) as raised:
+        mock_client(fail).list_groups(PROVIDER_ID, page=1, per_page=10)
+
+    assert str(raised.value).endswith(f"({said})")
+
+
+def test_what_stopped_it_is_read_from_the_exceptions_behind_httpxs_own() -> None:
+    for cause, said in ((socket.gaierror(-2, "x"), "DNS"), (ConnectionRefusedError(111, "x"), "refused"),
+                        (ssl.SSLError(1, "x"), "TLS")):  # fmt: skip
+        error = httpx.ConnectError("failed")
+        error.__cause__ = cause
+
+        assert said in unreachable(error)
 
 
 def test_a_spent_budget_says_it_is_the_bots_own_limit(clock: FakeClock) -> None:

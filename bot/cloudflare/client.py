@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import random
+import socket
+import ssl
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -228,13 +230,11 @@ class CloudflareClient:
         except httpx.TimeoutException as error:
             metrics.UPSTREAM.labels("timeout").inc()
             raise _Retryable(
-                Unavailable(f"Cloudflare did not answer in time ({type(error).__name__})")
+                Unavailable(f"Cloudflare did not answer in time ({unreachable(error)})")
             ) from None
         except httpx.HTTPError as error:
             metrics.UPSTREAM.labels("connection_error").inc()
-            raise _Retryable(
-                Unavailable(f"Cloudflare could not be reached ({type(error).__name__})")
-            ) from None
+            raise _Retryable(Unavailable(f"Cloudflare could not be reached ({unreachable(error)})")) from None
         finally:
             took = max(0.0, self._clock() - started)
             metrics.UPSTREAM_LATENCY.observe(took)
@@ -297,3 +297,35 @@ def _list_of_objects(body: dict[str, Any]) -> bool:
 
 def _object_or_null(body: dict[str, Any]) -> bool:
     return body.get("result") is None or isinstance(body.get("result"), dict)
+
+
+def unreachable(error: httpx.HTTPError) -> str:
+    """Give back what failed on the way to Cloudflare, in a few words — the time (connecting,
+    reading), a proxy, its name not found (DNS), TLS, the connection refused — and httpx's name."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:  # the chain httpx and httpcore leave
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    said = " ".join(str(found) for found in causes)
+
+    def caused_by(kind: type[BaseException], *texts: str) -> bool:
+        return any(isinstance(found, kind) for found in causes) or any(text in said for text in texts)
+
+    if isinstance(error, httpx.ConnectTimeout):
+        what = "connecting timed out"
+    elif isinstance(error, httpx.TimeoutException):
+        what = "it stopped answering"
+    elif isinstance(error, httpx.ProxyError):
+        what = "the proxy refused or failed (HTTPS_PROXY)"
+    elif caused_by(
+        socket.gaierror, "Name or service not known", "nodename nor servname", "getaddrinfo failed"
+    ):
+        what = "its name was not found (DNS)"
+    elif caused_by(ssl.SSLError, "CERTIFICATE_VERIFY_FAILED", "SSL:"):
+        what = "TLS failed (a certificate, or a proxy that intercepts it)"
+    elif caused_by(ConnectionRefusedError, "Connection refused"):
+        what = "the connection was refused"
+    else:
+        what = "the connection failed"
+    return f"{what}; {type(error).__name__}"
