@@ -44,6 +44,7 @@ PLACEHOLDERS = {
     "SLACK_SIGNING_SECRET": "your-signing-secret",
     "CLOUDFLARE_API_TOKEN": "your-cloudflare-api-token",
     "CLOUDFLARE_ACCOUNT_ID": "023e105f4ecef8ad9ca31a8372d0c353",
+    "CLOUDFLARE_IDENTITY_PROVIDER_ID": "5b9e0c2a-1d3f-4e6a-8b7c-9d0e1f2a3b4c",
 }
 DEFAULT_WEB_CONCURRENCY = 1
 

@@ -6,8 +6,10 @@ import pytest
 
 from bot.settings import (
     DEFAULT_CACHE_TTL_SECONDS,
+    PLACEHOLDERS,
     Secret,
     SettingsError,
+    load_cloudflare_settings,
     load_settings,
     read_environment,
 )
@@ -137,3 +139,11 @@ def test_dotenv_is_read_and_the_real_environment_wins(tmp_path: Path) -> None:
 
     assert load_settings(env).page_size == 5
     assert load_settings(env).port == 5000
+
+
+def test_the_example_identity_provider_id_of_env_example_is_flagged() -> None:
+    env = {"CLOUDFLARE_API_TOKEN": "t", "CLOUDFLARE_ACCOUNT_ID": "a1",
+           "CLOUDFLARE_IDENTITY_PROVIDER_ID": PLACEHOLDERS["CLOUDFLARE_IDENTITY_PROVIDER_ID"]}  # fmt: skip
+
+    with pytest.raises(SettingsError, match="CLOUDFLARE_IDENTITY_PROVIDER_ID is still the example value"):
+        load_cloudflare_settings(env)
