@@ -34,6 +34,23 @@ graceful_timeout = int(SHUTDOWN_GRACE_SECONDS) + 5
 # No access log: every command and click already leaves an audit line (bot.service), and
 # probes of /healthz would drown it.
 accesslog = None
+# With LOG_FORMAT=json, gunicorn's own lines (booting, workers, signals) are JSON objects too, as
+# the bot's are: a log pipeline reads one format.
+if _settings.log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "bot.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+        # gunicorn merges this into its own defaults, whose root logger names their handler.
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+    }
 
 
 def child_exit(server: Any, worker: Any) -> None:

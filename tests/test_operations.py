@@ -390,6 +390,26 @@ def test_json_logs_from_the_real_process(
 
 
 @pytest.mark.parametrize("entry", ["web", "python -m bot"])
+def test_with_json_logs_every_line_the_process_writes_is_json(
+    cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
+) -> None:
+    with serving(entry, cloudflare, slack, tmp_path, LOG_FORMAT="json") as (url, _):
+        body = urlencode(command_form("", slack.response_url("hook")))
+        httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
+        slack.wait_for_hook("hook")
+    written = [line for line in (tmp_path / "process.log").read_text().splitlines() if line.strip()]
+
+    not_json = []
+    for line in written:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert written
+    assert not_json == [], not_json
+
+
+@pytest.mark.parametrize("entry", ["web", "python -m bot"])
 def test_a_reply_in_flight_at_sigterm_still_reaches_slack(
     cloudflare: FakeCloudflare, slack: FakeSlack, tmp_path: Path, entry: str
 ) -> None:
