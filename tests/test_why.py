@@ -5,6 +5,7 @@ Cloudflare that holds one application, its policies, and people Access knows in 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,8 +14,11 @@ from bot.access_users import (
     IDENTITY,
     LOGINS,
     REGISTRY,
+    AccessUser,
     Identity,
     IdentityGroup,
+    Login,
+    Posture,
     access_user_of,
     identity_of,
     login_of,
@@ -424,3 +428,56 @@ def test_a_second_process_sharing_redis_answers_the_same_why_without_asking_clou
     assert said(again) == said(answered)
     asked = [path for path, _query in cloudflare.calls[before:] if not path.endswith("/identity_providers")]
     assert asked == [], f"the second process asked Cloudflare again: {asked}"
+
+
+def test_what_access_sends_about_a_person_is_read_field_by_field() -> None:
+    user = make_access_user(1, "jane.doe@example.com")
+    seen = make_identity(user, "okta-id", kind="okta", country="DE", posture={"warp": False},
+                         groups=[{"id": "g1", "name": "Platform", "email": "p@example.com"}])  # fmt: skip
+    app = {"id": "app-1", "domain": "grafana.example.com"}
+    at = "2025-12-31T20:00:00Z"
+    logged = make_login("jane.doe@example.com", app, allowed=False, at=at, connection="saml", ray_id="8c1a")
+    row = {**logged, "country": "PT"}
+
+    assert access_user_of(user) == AccessUser(
+        user["id"],
+        "jane.doe@example.com",
+        "Jane Doe",
+        True,
+        False,
+        datetime(2025, 12, 31, 22, 10, tzinfo=UTC),
+    )
+    assert identity_of(seen) == Identity(
+        "jane.doe@example.com",
+        "okta-id",
+        "okta",
+        "DE",
+        datetime.fromtimestamp(1_767_219_000, UTC),
+        (Posture("warp", "posture warp", False),),
+        (IdentityGroup("g1", "Platform", "p@example.com"),),
+        None,
+    )
+    assert login_of(row) == Login(
+        datetime(2025, 12, 31, 20, 0, tzinfo=UTC), False, "app-1", "grafana.example.com", "saml", "PT", "8c1a"
+    )
+    assert access_user_of({"access_seat": "yes"}) == AccessUser("", "", "", None, None, None)
+
+
+def test_the_newest_logins_come_first_and_a_registered_person_without_an_identity_has_none(
+    start_answers: StartAnswers, cloudflare: FakeCloudflare, story: dict[str, Any]
+) -> None:
+    cloudflare.access_requests.append(
+        make_login("jane@example.com", story, allowed=False, at="2025-12-31T23:59:00Z")
+    )
+    jane = next(user for user in cloudflare.access_users if user["email"] == "jane@example.com")
+    del cloudflare.identities[jane["id"]]
+    subjects = start_answers().service._subjects
+
+    logins = subjects.access_users.logins("jane@example.com").value
+    identity = subjects.access_users.identity(jane["id"]).value
+
+    moments = [login.at for login in logins if login.at is not None]
+    assert len(moments) == len(logins) >= 2
+    assert moments == sorted(moments, reverse=True)
+    assert logins[0].allowed is False
+    assert identity is None
