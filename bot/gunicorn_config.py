@@ -34,6 +34,9 @@ graceful_timeout = int(SHUTDOWN_GRACE_SECONDS) + 5
 # No access log: every command and click already leaves an audit line (bot.service), and
 # probes of /healthz would drown it.
 accesslog = None
+# gunicorn 25.1 and later open a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn: nothing here
+# uses it, and a read-only home (a container, the hardened systemd unit) has no room for it.
+control_socket_disable = True
 # With LOG_FORMAT=json, gunicorn's own lines (booting, workers, signals) are JSON objects too, as
 # the bot's are: a log pipeline reads one format.
 if _settings.log_format == "json":

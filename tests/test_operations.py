@@ -407,6 +407,7 @@ def test_with_json_logs_every_line_the_process_writes_is_json(
             not_json.append(line)
     assert written
     assert not_json == [], not_json
+    assert not any("Control socket" in line for line in written), "gunicorn opened its control socket"
 
 
 @pytest.mark.parametrize("entry", ["web", "python -m bot"])
