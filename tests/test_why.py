@@ -5,6 +5,7 @@ Cloudflare that holds one application, its policies, and people Access knows in 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -356,6 +357,8 @@ def test_an_identity_without_the_undocumented_fields_holds_no_groups_rather_than
     [
         (REGISTRY, ["id", "e", "n", "yes", None, None]),
         (REGISTRY, ["id", "e", "n"]),
+        (REGISTRY, ["id", "e", "n", True, None]),
+        (REGISTRY, "a user"),
         (IDENTITY, ["e", "i", "t", "c", None, [["r", "n"]], None, None]),
         (IDENTITY, ["e", "i", "t", "c", None, [], [["g", "n"]], None]),
         (IDENTITY, ["e", "i", "t", "c", "soon", [], None, None]),
@@ -481,3 +484,24 @@ def test_the_newest_logins_come_first_and_a_registered_person_without_an_identit
     assert moments == sorted(moments, reverse=True)
     assert logins[0].allowed is False
     assert identity is None
+
+
+def test_an_identity_is_read_in_every_shape_its_undocumented_fields_come_in() -> None:
+    seen = identity_of(
+        {
+            "idp": {"id": "okta-id", "type": "okta"},
+            "iat": 0,
+            "devicePosture": {"rule-key": {"rule_name": "Disk", "success": True}},
+            "oidc_fields": {"groups": ["sre", "eng"]},
+            "custom": {"level": 3, "flag": True},
+        }
+    )
+
+    assert seen.issued_at is None  # no moment was given
+    assert seen.posture == (Posture("rule-key", "Disk", True),)  # the check named by its key
+    assert seen.attributes == (("groups", "sre"), ("groups", "eng"), ("level", "3"))
+    assert login_of({"country_code": "FR"}).country == "FR"
+    registered = access_user_of({"id": "u", "email": "e"})  # seats not said
+    assert REGISTRY.loads(REGISTRY.dumps(registered)) == registered
+    no_groups = replace(seen, groups=None, attributes=None)
+    assert IDENTITY.loads(IDENTITY.dumps(no_groups)) == no_groups
