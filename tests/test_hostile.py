@@ -24,7 +24,7 @@ import pytest
 
 from bot import web
 from bot.web import Receive
-from tests.conftest import SlackDriver
+from tests.conftest import SlackDriver, wait_until
 from tests.fakes import (
     SIGNING_SECRET,
     FakeCloudflare,
@@ -273,7 +273,8 @@ def test_nothing_a_request_carries_reaches_the_log_even_at_debug(
         body = urlencode(command_form("", slack.response_url("T0ACME/1000/hook")))
         signed = httpx.post(url, content=body, headers=signed_headers(body), timeout=10)
         slack.wait_for_hook("T0ACME/1000/hook")
-        time.sleep(0.2)  # let the log lines of the post be written
+        # The refusal's line is written as it happens: wait for it, not for a fixed time.
+        wait_until(lambda: "http_refused" in (tmp_path / "process.log").read_text(), "the refusal logged")
     log = (tmp_path / "process.log").read_text()
 
     assert (forged.status_code, signed.status_code) == (401, 200)
