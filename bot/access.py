@@ -45,12 +45,15 @@ class AccessPolicy:
     channels: frozenset[str] = frozenset()
     team_id: str | None = None
 
-    def refusal(self, caller: Caller) -> Refusal | None:
-        """Give back why `caller` may not be served, or None when they may."""
+    def refusal(self, caller: Caller, *, team_only: bool = False) -> Refusal | None:
+        """Give back why `caller` may not be served, or None when they may (`team_only`: by the
+        workspace alone, for what comes from no user or channel, such as a workflow step)."""
         if self.team_id is not None:
             home = caller.enterprise_id if self.team_id.startswith("E") else caller.team_id
             if home != self.team_id:
                 return "team"
+        if team_only:
+            return None
         if self.users and caller.user_id not in self.users:
             return "user"
         if self.channels and caller.channel_id not in self.channels:

@@ -24,11 +24,11 @@ from bot.cloudflare import (
     CloudflareClient,
     NotFound,
     Params,
-    PermissionMissing,
     moment_or_none,
     text_of,
 )
 from bot.codec import Codec, flag, many, moment, text, when
+from bot.limits import Refusals
 
 AUDIT_PERMISSION = "Access: Audit Logs Read"
 USERS_PATH = "/access/users"
@@ -39,9 +39,6 @@ TTL = 30.0
 LOGIN_ROWS = 50
 # The most groups, attributes and posture checks an identity keeps.
 MAX_FACTS = 500
-# A token refused these endpoints is not asked again for this long (a Refresh asks at once):
-# each `why` would otherwise spend two calls of the shared budget on 403s.
-REFUSED_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -232,7 +229,7 @@ def _encode_identity(identity: Identity | None) -> list[Any] | None:
     ]
 
 
-def _triple(item: object, length: int) -> list[Any]:
+def _stored(item: object, length: int) -> list[Any]:
     if not isinstance(item, list) or len(item) != length:
         raise TypeError("not a stored fact")
     return item
@@ -241,8 +238,8 @@ def _triple(item: object, length: int) -> list[Any]:
 def _decode_identity(item: object) -> Identity | None:
     if item is None:
         return None
-    email, idp_id, idp_type, country, issued, posture, groups, attributes = _triple(item, 8)
-    checks = many(posture, lambda c: Posture(text(_triple(c, 3)[0]), text(c[1]), _maybe_flag(c[2])), "checks")
+    email, idp_id, idp_type, country, issued, posture, groups, attributes = _stored(item, 8)
+    checks = many(posture, lambda c: Posture(text(_stored(c, 3)[0]), text(c[1]), _maybe_flag(c[2])), "checks")
     return Identity(
         text(email),
         text(idp_id),
@@ -252,15 +249,15 @@ def _decode_identity(item: object) -> Identity | None:
         checks,
         None
         if groups is None
-        else many(groups, lambda g: IdentityGroup(*(text(v) for v in _triple(g, 3))), "groups"),
+        else many(groups, lambda g: IdentityGroup(*(text(v) for v in _stored(g, 3))), "groups"),
         None
         if attributes is None
-        else many(attributes, lambda a: (text(_triple(a, 2)[0]), text(a[1])), "attributes"),
+        else many(attributes, lambda a: (text(_stored(a, 2)[0]), text(a[1])), "attributes"),
     )
 
 
 def _decode_login(item: object) -> Login:
-    at, allowed, *rest = _triple(item, 7)
+    at, allowed, *rest = _stored(item, 7)
     return Login(moment(at), _maybe_flag(allowed), *(text(value) for value in rest))
 
 
@@ -287,9 +284,7 @@ class AccessUsers:
 
     def __init__(self, client: CloudflareClient, *, caches: Caches) -> None:
         self._client = client
-        self._clock = caches.clock
-        # Until when (monotonic) the token is taken to lack the permission, after a 403.
-        self._refused_until = 0.0
+        self._refusals = Refusals(AUDIT_PERMISSION, caches.clock)
         self._registry: AnswerCache[tuple[str, str], AccessUser | None] = caches.make(
             "access-users", REGISTRY, maxsize=1_024, stale_maxsize=256, ttl=TTL
         )
@@ -303,25 +298,20 @@ class AccessUsers:
     def registered(self, email: str, *, refresh: bool = False) -> Cached[AccessUser | None]:
         """Give back the person with this email in the user registry (None: never logged in)."""
         key = (self._client.account_id, email.casefold())
-        self._check_permission(refresh)
+        self._refusals.check(refresh=refresh)
         return self._registry.get(key, lambda: self._registered(email), refresh=refresh)
 
     def identity(self, user_id: str, *, refresh: bool = False) -> Cached[Identity | None]:
         """Give back the identity Access last saw for a registered person (None: it has none)."""
         key = (self._client.account_id, user_id)
-        self._check_permission(refresh)
+        self._refusals.check(refresh=refresh)
         return self._identities.get(key, lambda: self._identity(user_id), refresh=refresh)
 
     def logins(self, email: str, *, refresh: bool = False) -> Cached[tuple[Login, ...]]:
         """Give back the person's newest logins to any application (LOGIN_ROWS at most), newest first."""
         key = (self._client.account_id, email.casefold())
-        self._check_permission(refresh)
+        self._refusals.check(refresh=refresh)
         return self._logins.get(key, lambda: self._read_logins(email), refresh=refresh)
-
-    def _check_permission(self, refresh: bool) -> None:
-        """Raise `PermissionMissing` without a call while a 403 is recent (unless refreshing)."""
-        if not refresh and self._clock() < self._refused_until:
-            raise PermissionMissing(AUDIT_PERMISSION, status=403)
 
     def _registered(self, email: str) -> AccessUser | None:
         items = self._list(USERS_PATH, [("email", email), ("per_page", 50)])
@@ -362,7 +352,4 @@ class AccessUsers:
     def _missing(self, error: AuthFailed) -> Exception:
         """Give back what a refusal from these endpoints means: a 403 is the permission missing,
         which is then taken as missing for a while."""
-        if error.status != 403:
-            return error
-        self._refused_until = self._clock() + REFUSED_SECONDS
-        return PermissionMissing(AUDIT_PERMISSION, status=403)
+        return self._refusals.refused() if error.status == 403 else error

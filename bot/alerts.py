@@ -29,7 +29,7 @@ import redis
 from bot import metrics
 from bot.clock import Clock
 from bot.cloudflare import CloudflareClient, CloudflareError, IdentityProvider, Params
-from bot.logs import event
+from bot.logs import event, slack_error
 from bot.pushes import ScimPush, read_log, rfc3339
 from bot.query import Detail, Query, Show, encode_button, encode_detail
 from bot.views.blocks import BUTTON_TEXT_LIMIT, fallback, shorten
@@ -327,10 +327,7 @@ class Watcher:
 
     def _refusal(self, error: Exception) -> None:
         """Log why Slack refused (once until it works again) and count it."""
-        code = str(
-            getattr(getattr(error, "response", None), "get", lambda key, default=None: None)("error")
-            or type(error).__name__
-        )
+        code = slack_error(error)
         metrics.ALERTS.labels("refused").inc()
         if code != self._refused:
             event(log, "alert_post_failed", logging.WARNING, error=code)

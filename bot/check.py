@@ -26,6 +26,7 @@ from bot.cloudflare import (
     TokenKind,
     Unavailable,
 )
+from bot.logs import slack_error
 from bot.providers import ProviderChoice, choose_provider
 from bot.pushes import LOGS_PATH, LOGS_PERMISSION
 from bot.rules import APPS_PERMISSION
@@ -107,11 +108,9 @@ def _check_scopes(
     """Say whether the bot token has the optional scopes that look up a Slack mention, and the
     one alerts need when an alert channel is set (Slack lists a token's scopes in the
     `x-oauth-scopes` header of every answer)."""
-    named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
-    listed = named[0] if isinstance(named, list) and named else named
-    if not isinstance(listed, str):
+    granted = _granted(headers)
+    if granted is None:
         return  # not said: nothing to report either way
-    granted = {scope.strip() for scope in listed.split(",")}
     if alerts and "chat:write" in granted:
         report(Result(True, "The bot has chat:write, to post alerts to SCIM_GROUPS_ALERT_CHANNEL"))
     elif alerts:
@@ -130,23 +129,26 @@ def _check_scopes(
     report(Result(True, f"Optional: the bot does not have {' and '.join(missing)}", fix, optional=True))
 
 
+def _granted(headers: Mapping[str, Any]) -> set[str] | None:
+    """Give back the scopes Slack says the token has (its `x-oauth-scopes` header), or None."""
+    named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
+    listed = named[0] if isinstance(named, list) and named else named
+    return {scope.strip() for scope in listed.split(",")} if isinstance(listed, str) else None
+
+
 def _check_alert_channel(
     client: WebClient, headers: Mapping[str, Any], channel: str, report: Callable[[Result], None]
 ) -> None:
     """Say whether the bot is in the alert channel, when its token may read channels (the
     optional `channels:read`); else that this cannot be checked."""
-    named = {name.lower(): value for name, value in headers.items()}.get("x-oauth-scopes")
-    listed = named[0] if isinstance(named, list) and named else named
-    if not isinstance(listed, str) or "channels:read" not in {s.strip() for s in listed.split(",")}:
+    if "channels:read" not in (_granted(headers) or set()):
         fix = "Add channels:read to let check see the bot's channels, or post a test failure and look."
         report(Result(True, f"Optional: cannot tell whether the bot is in {channel}", fix, optional=True))
         return
     try:
         member = bool(client.conversations_info(channel=channel)["channel"].get("is_member"))
     except (SlackApiError, SlackClientError, OSError, KeyError, TypeError) as error:
-        response = getattr(error, "response", None)
-        found = response.get("error") if response is not None and hasattr(response, "get") else None
-        said = f"Slack cannot show the alert channel {channel} ({found or type(error).__name__})"
+        said = f"Slack cannot show the alert channel {channel} ({slack_error(error)})"
         report(Result(False, said, "Check SCIM_GROUPS_ALERT_CHANNEL: a channel id, such as C01ABCDEF."))
         return
     if member:

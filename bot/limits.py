@@ -16,6 +16,7 @@ from cachetools import TTLCache
 
 from bot import metrics
 from bot.clock import Clock
+from bot.cloudflare import PermissionMissing
 from bot.codec import VERSION
 from bot.logs import event
 from bot.pacing import Budget
@@ -157,3 +158,27 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
 return tostring(wait)
 """
+
+
+# A permission a token was refused is taken as missing this long (a Refresh asks at once).
+REFUSED_SECONDS = 600.0
+
+
+class Refusals:
+    """A permission the token was refused (a 403 on its endpoints), taken as missing for a
+    while: every answer that needs it would otherwise spend a call of the shared budget on a
+    refusal already known. A Refresh asks Cloudflare again at once."""
+
+    def __init__(self, permission: str, clock: Clock, seconds: float = REFUSED_SECONDS) -> None:
+        self._permission, self._clock, self._seconds = permission, clock, seconds
+        self._until = 0.0  # monotonic
+
+    def check(self, *, refresh: bool) -> None:
+        """Raise `PermissionMissing`, without a call, while a refusal is recent (unless refreshing)."""
+        if not refresh and self._clock() < self._until:
+            raise PermissionMissing(self._permission, status=403)
+
+    def refused(self) -> PermissionMissing:
+        """Remember the refusal now; give back what it means."""
+        self._until = self._clock() + self._seconds
+        return PermissionMissing(self._permission, status=403)

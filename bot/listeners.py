@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 
 from bot import metrics
 from bot.access import AccessPolicy, Caller
-from bot.logs import event
+from bot.logs import event, slack_error
 from bot.query import from_slack
 from bot.replies import Replies, Reply
 from bot.service import GroupsService, StepFailed
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 STEP_CALLBACK_ID = "check_access"
 STEP_THREADS = 4
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# What Slack sends from the Home tab and modals, with no response_url to answer on.
+VIEWLESS = ("block_actions", "shortcut", "view_submission")
 
 
 def register(app: App, service: GroupsService, *, replies: Replies, access: AccessPolicy) -> None:
@@ -52,37 +54,19 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
     @app.middleware
     def admit(body: dict[str, Any], respond: Respond, next: Callable[[], None]) -> BoltResponse | None:
         """Let allowed callers through; answer everyone else politely, privately, with no data."""
-        if body.get("type") == "event_callback":  # a workflow step: from the workspace, or dropped
-            if access.team_id is not None and access.team_id not in (
-                body.get("team_id"),
-                body.get("enterprise_id"),
-            ):
-                metrics.REFUSALS.labels("team").inc()
-                event(log, "refused", logging.WARNING, reason="team", kind="event")
-                return BoltResponse(status=200, body="")
-            next()
-            return None
-        caller = Caller.from_body(body)
-        reason = access.refusal(caller)
+        event_sent = body.get("type") == "event_callback"  # a workflow step: no user, no channel
+        caller = (
+            Caller("", "", str(body.get("team_id") or ""), str(body.get("enterprise_id") or ""))
+            if event_sent
+            else Caller.from_body(body)
+        )
+        reason = access.refusal(caller, team_only=event_sent)
         if reason is None:
             next()
             return None
-        if not body.get("response_url") and body.get("type") in (
-            "block_actions",
-            "shortcut",
-            "view_submission",
-        ):
-            # From the Home tab or a modal: there is no message to answer on, so nothing is shown.
-            metrics.REFUSALS.labels(reason).inc()
-            event(
-                log,
-                "refused",
-                logging.WARNING,
-                reason=reason,
-                user=caller.user_id,
-                kind=str(body.get("type")),
-            )
-            return BoltResponse(status=200, body="")
+        # An event, or from the Home tab or a modal: no message to answer on, so nothing is shown.
+        viewless = not body.get("response_url") and body.get("type") in VIEWLESS
+        kind = "event" if event_sent else str(body.get("type")) if viewless else ""
         metrics.REFUSALS.labels(reason).inc()
         event(
             log,
@@ -93,8 +77,10 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
             channel=caller.channel_id,
             team=caller.team_id,
             enterprise=caller.enterprise_id,
-            kind="click" if "actions" in body else "command",
+            kind=kind or ("click" if "actions" in body else "command"),
         )
+        if kind:
+            return BoltResponse(status=200, body="")
         refusal = render_refusal(reason)
         if "actions" in body:  # a click's HTTP body is ignored by Slack: answer on its response_url
             replies.post(respond, Reply(refusal, replace_original=False))
@@ -233,9 +219,7 @@ def register(app: App, service: GroupsService, *, replies: Replies, access: Acce
 
 def _slack_refused(name: str, error: Exception) -> None:
     """Log, in one line, why Slack refused a call (or why it could not be made)."""
-    response = getattr(error, "response", None)
-    code = response.get("error") if response is not None and hasattr(response, "get") else None
-    event(log, name, logging.WARNING, error=str(code or type(error).__name__))
+    event(log, name, logging.WARNING, error=slack_error(error))
 
 
 def _safely(answer: Callable[[], Message | None]) -> Message | None:

@@ -107,3 +107,11 @@ def quiet(*libraries: str) -> Iterator[None]:
         yield
     finally:
         _QUIETED.difference_update(libraries)
+
+
+def slack_error(error: Exception) -> str:
+    """Give back, for a log line, what Slack said when it refused a call (its `error` code, such
+    as `not_in_channel`), or the exception's name when Slack said nothing (the network)."""
+    response = getattr(error, "response", None)
+    code = response.get("error") if response is not None and hasattr(response, "get") else None
+    return str(code or type(error).__name__)

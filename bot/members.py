@@ -57,10 +57,6 @@ class MemberChange:
         kept = len(self.added) + len(self.removed) + len(self.replaced or ())
         return kept < self.added_count + self.removed_count + self.replaced_count
 
-    @property
-    def touches_members(self) -> bool:
-        return bool(self.added_count or self.removed_count or self.replaced is not None or self.cleared)
-
 
 def member_change(method: str, body: str) -> MemberChange | None:
     """Give back what a group push with this method and request body did to its members, or None

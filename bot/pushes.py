@@ -26,6 +26,7 @@ from bot.cloudflare import (
     text_of,
 )
 from bot.codec import Codec, flag, many, moment, text, when, whole
+from bot.limits import Refusals
 from bot.members import MAX_IDS, MemberChange, member_change
 from bot.paging import Paged, slack_page
 
@@ -35,9 +36,6 @@ LOGS_PERMISSION = "Access: SCIM Logs Read"
 LOGS_TTL = 30.0
 # Rows read per call for a list of failures: ten Slack pages of ten.
 UPSTREAM_ROWS = 100
-# A token refused the log is not asked again for this long (a Refresh asks at once): every
-# answer that shows pushes would otherwise spend a call of the shared budget on a 403.
-REFUSED_SECONDS = 600.0
 # A person's or a group's recent history: this many days, at most this many pushes.
 HISTORY_DAYS = 7
 HISTORY_ROWS = 5
@@ -173,9 +171,7 @@ class Pushes:
     def __init__(self, client: CloudflareClient, *, caches: Caches, members: bool = True) -> None:
         self._client = client
         self._members = members
-        self._clock = caches.clock
-        # Until when (monotonic) the token is taken to lack the log's permission, after a 403.
-        self._refused_until = 0.0
+        self._refusals = Refusals(LOGS_PERMISSION, caches.clock)
         self._rows: AnswerCache[tuple[str, ...], tuple[ScimPush, ...]] = caches.make(
             "pushes", PUSHES, maxsize=1_024, stale_maxsize=256, ttl=LOGS_TTL
         )
@@ -246,8 +242,7 @@ class Pushes:
         return self._read(params, refresh, key=[*what, ("recent", GROUP_HISTORY_ROWS)])
 
     def _read(self, params: Params, refresh: bool, key: Params | None = None) -> Cached[tuple[ScimPush, ...]]:
-        if not refresh and self._clock() < self._refused_until:  # a 403 a moment ago: ask not again
-            raise PermissionMissing(LOGS_PERMISSION, status=403)
+        self._refusals.check(refresh=refresh)
         named = (self._client.account_id, *(f"{name}={value}" for name, value in key or params))
         return self._rows.get(named, lambda: self._read_log(params), refresh=refresh)
 
@@ -255,8 +250,7 @@ class Pushes:
         try:
             return read_log(self._client, params, members=self._members)
         except PermissionMissing:
-            self._refused_until = self._clock() + REFUSED_SECONDS
-            raise
+            raise self._refusals.refused() from None
 
 
 def read_log(client: CloudflareClient, params: Params, *, members: bool = False) -> tuple[ScimPush, ...]:

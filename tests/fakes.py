@@ -591,9 +591,8 @@ class FakeSlack:
         if authorization != f"Bearer {self.bot_token}":
             return {"ok": False, "error": "invalid_auth"}
         body = json.loads(raw or b"{}")
-        view = body.get("view")
-        view = json.loads(view) if isinstance(view, str) else view
-        if not isinstance(view, dict) or view.get("type") != "modal" or len(view.get("blocks", [])) > 100:
+        view = _view(body, "modal")
+        if view is None:
             return {"ok": False, "error": "invalid_arguments"}
         with self._changed:
             if method.startswith("views.open"):
@@ -623,9 +622,8 @@ class FakeSlack:
         if authorization != f"Bearer {self.bot_token}":
             return {"ok": False, "error": "invalid_auth"}
         body = json.loads(raw or b"{}")
-        view = body.get("view")
-        view = json.loads(view) if isinstance(view, str) else view
-        if not isinstance(view, dict) or view.get("type") != "home" or len(view.get("blocks", [])) > 100:
+        view = _view(body, "home")
+        if view is None:
             return {"ok": False, "error": "invalid_arguments"}
         with self._changed:
             self.homes[str(body.get("user_id"))] = view
@@ -708,6 +706,16 @@ class FakeSlack:
         if "users:read.email" not in self.scopes:
             person = {**person, "profile": {k: v for k, v in person["profile"].items() if k != "email"}}
         return {"ok": True, "user": person}
+
+
+def _view(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """Give back the view a views.* call sends (slack_sdk may send it as a JSON string), if it is
+    one Slack takes: of `kind`, at most 100 blocks."""
+    view = body.get("view")
+    view = json.loads(view) if isinstance(view, str) else view
+    if not isinstance(view, dict) or view.get("type") != kind or len(view.get("blocks", [])) > 100:
+        return None
+    return view
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
